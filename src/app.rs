@@ -1,0 +1,203 @@
+//! Carries out the parsed command line: each command calls into the library and returns
+//! the documented exit code. Errors bubble up to `main`, which prints their whole chain.
+
+use std::fmt::Write as _;
+
+use anyhow::{anyhow, Context};
+
+use crate::cli::{Cli, Command, RunArgs, ScenarioArgs, ServeArgs, TestbedCommand};
+use crate::run::{run, RunOptions};
+use crate::scenario::{self, LoadPlan, Overrides, Plan, TargetSpec};
+use crate::testbed::{Faults, LatencySpec};
+
+/// An error that is the user's to fix before anything is sent: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Exit code for an error returned by [`execute`].
+pub fn error_exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<scenario::ScenarioError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
+        2
+    } else {
+        1
+    }
+}
+
+pub fn execute(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Run(args) => run_command(args),
+        Command::Validate(args) => {
+            let plan = load(&args)?;
+            print!("{}", describe(&plan));
+            Ok(0)
+        }
+        Command::Testbed {
+            command: TestbedCommand::Serve(args),
+        } => serve(args),
+    }
+}
+
+fn load(args: &ScenarioArgs) -> anyhow::Result<Plan> {
+    let mut set = Vec::new();
+    for (key, v) in [("load.duration", &args.duration), ("load.rate", &args.rate), ("load.vus", &args.vus)] {
+        if let Some(v) = v {
+            set.push((key.to_string(), v.clone()));
+        }
+    }
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--set {kv}: write it as KEY=VALUE, e.g. --set load.rate=2000")))?;
+        set.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let overrides = Overrides {
+        target: args.target.clone(),
+        set,
+    };
+    Ok(scenario::load(&args.scenario, &overrides)?)
+}
+
+fn run_command(args: RunArgs) -> anyhow::Result<u8> {
+    let plan = load(&args.scenario)?;
+    let opts = RunOptions {
+        out: args.out.clone(),
+        progress: !args.no_progress,
+        handle_signals: true,
+        ..RunOptions::default()
+    };
+    let outcome = run(&plan, &opts)?;
+    print!(
+        "{}",
+        crate::report::console::render(&outcome.summary, &outcome.out_dir.display().to_string())
+    );
+    Ok(outcome.exit_code())
+}
+
+/// The expanded plan, as `loadctl validate` prints it.
+pub fn describe(plan: &Plan) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "scenario   {}", plan.name);
+    if !plan.description.is_empty() {
+        let _ = writeln!(o, "           {}", plan.description.trim());
+    }
+    let target = match &plan.target {
+        TargetSpec::Embedded(e) => format!("embedded {} reference service on 127.0.0.1 (free port)", e.service),
+        TargetSpec::Url { origin, base_path } => format!("{origin}{base_path}"),
+    };
+    let _ = writeln!(o, "target     {target}");
+    let d = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    match &plan.load {
+        LoadPlan::Open {
+            schedule,
+            connections,
+            max_in_flight,
+            duration,
+        } => {
+            let total = schedule.total_requests();
+            let warm = schedule.count_before(plan.warmup.as_secs_f64()).ceil() as u64;
+            let peak = schedule.peak_rate();
+            let _ = writeln!(o, "load       open model, peak {peak:.0} req/s");
+            let _ = writeln!(o, "duration   {} measured + {} warmup", d(*duration), d(plan.warmup));
+            let _ = writeln!(o, "planned    {} requests measured ({} in warmup)", total - warm.min(total), warm.min(total));
+            let _ = writeln!(
+                o,
+                "needs      ≈ peak rate × latency connections: {:.0} at 10 ms, {:.0} at 100 ms (allowed: {connections} connections, {max_in_flight} in flight)",
+                (peak * 0.01).ceil(),
+                (peak * 0.1).ceil()
+            );
+        }
+        LoadPlan::Closed {
+            vus,
+            think_time,
+            iterations,
+            duration,
+        } => {
+            let _ = writeln!(o, "load       closed model, {vus} virtual users (= connections), think time {}", d(*think_time));
+            match iterations {
+                Some(n) => {
+                    let _ = writeln!(o, "planned    {n} iterations, at most {}", d(*duration));
+                }
+                None => {
+                    let _ = writeln!(o, "duration   {} measured + {} warmup", d(*duration), d(plan.warmup));
+                }
+            }
+        }
+    }
+    let _ = writeln!(o, "timeout    {}", d(plan.timeout));
+    let _ = writeln!(
+        o,
+        "validity   invalid if dropped > {:.3}% or send lag p99 > {}; {} generator threads",
+        plan.generator.max_dropped * 100.0,
+        d(plan.generator.max_send_lag_p99),
+        plan.generator.threads
+    );
+    let total_weight: f64 = plan.requests.iter().map(|r| r.weight).sum();
+    let _ = writeln!(o, "requests");
+    for r in &plan.requests {
+        let _ = writeln!(
+            o,
+            "  {:<24} {:>5.1}%  {:<6} {}  (expect {})",
+            r.name,
+            r.weight / total_weight * 100.0,
+            r.method,
+            r.origin.as_ref().map_or(String::new(), |o| o.to_string()) + r.path.source(),
+            r.expect
+        );
+    }
+    if plan.slos.is_empty() {
+        let _ = writeln!(o, "slo        none (the run passes if any request succeeds)");
+    } else {
+        let _ = writeln!(o, "slo");
+        for s in &plan.slos {
+            let _ = writeln!(o, "  {} {}", s.name, s.expr);
+        }
+    }
+    o
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    let mut faults = Faults::default();
+    if let Some(l) = &args.latency {
+        faults.latency = Some(LatencySpec::parse(l).map_err(|e| UsageError(format!("--latency: {e}")))?);
+    }
+    if let Some(r) = &args.error_rate {
+        faults.error_rate = scenario::parse_fraction(r)
+            .ok_or_else(|| UsageError(format!("--error-rate {r}: write a share such as 1% or 0.01")))?;
+    }
+    if let (Some(s), Some(e)) = (&args.stall, &args.every) {
+        let p = |v: &str, flag: &str| {
+            humantime::parse_duration(v).map_err(|_| UsageError(format!("--{flag} {v}: not a duration such as 1s")))
+        };
+        let (s, e) = (p(s, "stall")?, p(e, "every")?);
+        if s >= e {
+            return Err(UsageError("--stall must be shorter than --every".into()).into());
+        }
+        faults.stall = Some((s, e));
+    }
+    let router = crate::testbed::router(&args.service, faults).map_err(UsageError)?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        eprintln!(
+            "serving {} on http://{} (Ctrl-C to stop)",
+            args.service,
+            listener.local_addr()?
+        );
+        crate::testbed::serve(listener, router, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| anyhow!(e))
+    })?;
+    Ok(0)
+}

@@ -1,0 +1,93 @@
+//! Command-line definitions (clap derive). Parsing only; `app` carries the commands out.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loadctl",
+    version,
+    about = "Load-testing and capacity verification: correct percentiles, SLO gates, reports",
+    after_help = "Exit codes: 0 pass · 1 SLO/expectation failed or nothing succeeded · 2 usage or scenario error · 3 run invalid (generator could not hold the load) · 130 interrupted"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario and judge it against its SLOs.
+    Run(RunArgs),
+    /// Check a scenario and print the expanded plan; sends no traffic.
+    Validate(ScenarioArgs),
+    /// Reference services (the embedded default target, and the kind testbed images).
+    Testbed {
+        #[command(subcommand)]
+        command: TestbedCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// Scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Target base URL, e.g. http://127.0.0.1:30081 (default: the file's `target`, else the embedded reference service).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Measured duration, e.g. 30s or 2m (sets load.duration).
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Constant arrival rate in requests/s (sets load.rate; replaces stages).
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Virtual users of the closed model (sets load.vus).
+    #[arg(long)]
+    pub vus: Option<String>,
+    /// Override any scenario value: --set load.timeout=5s (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Output folder (default: reports/<scenario>-<UTC timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No live progress on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestbedCommand {
+    /// Serve a reference service until interrupted.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Which service: activities (seed 000's volunteer platform).
+    pub service: String,
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+    /// Added latency: 5ms, a uniform range 1ms..10ms, or exponential exp:5ms.
+    #[arg(long)]
+    pub latency: Option<String>,
+    /// Share of requests answered 500: 1% or 0.01.
+    #[arg(long)]
+    pub error_rate: Option<String>,
+    /// Periodic stall length (needs --every): requests wait until it ends.
+    #[arg(long, requires = "every")]
+    pub stall: Option<String>,
+    /// Stall period.
+    #[arg(long, requires = "stall")]
+    pub every: Option<String>,
+    /// Runtime worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}

@@ -1,0 +1,66 @@
+//! The closed model: `vus` virtual users, each with its own keep-alive connection, looping
+//! request → response → think time until the duration ends or the iterations are used up.
+//!
+//! Users are spread over the worker threads round-robin; `iterations` (ab's `-n`) is split
+//! between users up front, so no counter is shared. There are no intended times here:
+//! latency is service time, which is exactly what a closed model can measure.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::http::Conn;
+use super::ThreadCtx;
+use crate::scenario::LoadPlan;
+
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+pub(super) async fn run(ctx: Rc<ThreadCtx>) {
+    let shared = ctx.shared.clone();
+    let LoadPlan::Closed {
+        vus,
+        think_time,
+        iterations,
+        duration,
+    } = shared.load
+    else {
+        unreachable!("closed::run is only called for the closed model")
+    };
+    tokio::time::sleep_until(shared.t0.into()).await;
+    let end = shared.measure_start + duration;
+    let users: Vec<_> = (ctx.index..vus)
+        .step_by(shared.threads)
+        .map(|vu| {
+            let quota = iterations.map(|n| n / vus as u64 + u64::from((vu as u64) < n % vus as u64));
+            tokio::task::spawn_local(user(ctx.clone(), quota, end, think_time))
+        })
+        .collect();
+    for u in users {
+        let _ = u.await;
+    }
+}
+
+async fn user(ctx: Rc<ThreadCtx>, quota: Option<u64>, end: Instant, think: Duration) {
+    let mut conn = Conn::default();
+    let mut done_iterations = 0u64;
+    loop {
+        if ctx.shared.stopping()
+            || Instant::now() >= end
+            || quota.is_some_and(|q| done_iterations >= q)
+        {
+            return;
+        }
+        let ep = ctx.pick();
+        ctx.in_flight.set(ctx.in_flight.get() + 1);
+        let (resp, sent, done) = ctx.send(&mut conn, ep).await;
+        ctx.in_flight.set(ctx.in_flight.get() - 1);
+        ctx.record(ep, &resp, done - sent, done - sent, None);
+        done_iterations += 1;
+        if !think.is_zero() {
+            // Think in slices so a stop is noticed promptly.
+            let until = (Instant::now() + think).min(end);
+            while Instant::now() < until && !ctx.shared.stopping() {
+                tokio::time::sleep_until((until.min(Instant::now() + STOP_POLL)).into()).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The HTTP/1.1 load path: one keep-alive connection per task, built on hyper's client
+//! connection API, and requests prepared once per run so that sending one costs only the
+//! request itself.
+//!
+//! reqwest (the user's named client) sits on the same hyper code but adds a shared pool
+//! with a mutex taken on every request, plus per-request URL parsing; here every task owns
+//! its connection and the pool is the task. See `bench/README.md` for the numbers.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+
+use crate::metrics::ErrorKind;
+use crate::scenario::template::RenderCtx;
+use crate::scenario::{RequestPlan, StatusSet, Template};
+
+/// A request ready to be stamped out: static parts pre-built, templates kept for the rest.
+#[derive(Debug)]
+pub struct Prepared {
+    pub origin: usize,
+    method: Method,
+    /// Pre-parsed when the path has no template.
+    uri: Option<Uri>,
+    path_prefix: String,
+    path: Template,
+    headers: HeaderMap,
+    dynamic_headers: Vec<(HeaderName, Template)>,
+    body: Option<Bytes>,
+    dynamic_body: Option<Template>,
+    pub expect: StatusSet,
+}
+
+impl Prepared {
+    /// `origin` indexes the run's address list; `authority` is that origin's `Host`.
+    pub fn new(plan: &RequestPlan, origin: usize, authority: &str, path_prefix: &str) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HOST,
+            HeaderValue::from_str(authority).expect("validated host"),
+        );
+        let mut dynamic_headers = Vec::new();
+        if let Some(ct) = plan.body.as_ref().and_then(|b| b.content_type) {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        for (name, t) in &plan.headers {
+            if t.is_static() {
+                let v = HeaderValue::from_str(&t.render_static()).expect("validated header");
+                headers.insert(name.clone(), v);
+            } else {
+                dynamic_headers.push((name.clone(), t.clone()));
+            }
+        }
+        let (body, dynamic_body) = match &plan.body {
+            Some(b) if b.template.is_static() => (Some(Bytes::from(b.template.render_static())), None),
+            Some(b) => (None, Some(b.template.clone())),
+            None => (None, None),
+        };
+        let uri = plan.path.is_static().then(|| {
+            Uri::try_from(format!("{path_prefix}{}", plan.path.render_static()))
+                .expect("validated path")
+        });
+        Prepared {
+            origin,
+            method: plan.method.clone(),
+            uri,
+            path_prefix: path_prefix.to_string(),
+            path: plan.path.clone(),
+            headers,
+            dynamic_headers,
+            body,
+            dynamic_body,
+            expect: plan.expect.clone(),
+        }
+    }
+
+    /// Builds one request. Fails only if a template renders to an invalid URI or header.
+    pub fn build(&self, rng: &mut fastrand::Rng, seq: &AtomicU64) -> Option<Request<Full<Bytes>>> {
+        let mut ctx = RenderCtx { rng, seq };
+        let body = match (&self.body, &self.dynamic_body) {
+            (Some(b), _) => b.clone(),
+            (None, Some(t)) => {
+                let mut s = String::new();
+                t.render_into(&mut s, &mut ctx);
+                Bytes::from(s)
+            }
+            (None, None) => Bytes::new(),
+        };
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = match &self.uri {
+            Some(u) => u.clone(),
+            None => {
+                let mut s = self.path_prefix.clone();
+                self.path.render_into(&mut s, &mut ctx);
+                Uri::try_from(s).ok()?
+            }
+        };
+        *req.headers_mut() = self.headers.clone();
+        for (name, t) in &self.dynamic_headers {
+            let mut s = String::new();
+            t.render_into(&mut s, &mut ctx);
+            req.headers_mut()
+                .insert(name.clone(), HeaderValue::try_from(s).ok()?);
+        }
+        Some(req)
+    }
+}
+
+/// What came back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Response {
+    pub status: Option<u16>,
+    pub error: Option<ErrorKind>,
+    pub bytes: u64,
+}
+
+/// One keep-alive connection slot, reconnected on demand.
+#[derive(Default)]
+pub struct Conn {
+    sender: Option<(usize, SendRequest<Full<Bytes>>)>,
+}
+
+impl Conn {
+    /// Sends `req` to `origins[origin]` and reads the whole response within `timeout`.
+    pub async fn execute(
+        &mut self,
+        req: Request<Full<Bytes>>,
+        origin: usize,
+        addr: SocketAddr,
+        expect: &StatusSet,
+        timeout: Duration,
+    ) -> Response {
+        match tokio::time::timeout(timeout, self.exchange(req, origin, addr, expect)).await {
+            Ok(r) => {
+                if r.error.is_some_and(|e| e.is_transport()) {
+                    self.sender = None;
+                }
+                r
+            }
+            Err(_) => {
+                // The connection may still carry the late response: never reuse it.
+                self.sender = None;
+                Response {
+                    status: None,
+                    error: Some(ErrorKind::Timeout),
+                    bytes: 0,
+                }
+            }
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        req: Request<Full<Bytes>>,
+        origin: usize,
+        addr: SocketAddr,
+        expect: &StatusSet,
+    ) -> Response {
+        let fail = |kind| Response {
+            status: None,
+            error: Some(kind),
+            bytes: 0,
+        };
+        let reusable = match &mut self.sender {
+            Some((o, s)) if *o == origin => s.ready().await.is_ok(),
+            _ => false,
+        };
+        if !reusable {
+            match connect(addr).await {
+                Ok(s) => self.sender = Some((origin, s)),
+                Err(kind) => {
+                    self.sender = None;
+                    return fail(kind);
+                }
+            }
+        }
+        let sender = &mut self.sender.as_mut().expect("connected above").1;
+        let resp = match sender.send_request(req).await {
+            Ok(r) => r,
+            Err(e) => return fail(classify(&e)),
+        };
+        let code = resp.status().as_u16();
+        let mut body = resp.into_body();
+        let mut bytes = 0u64;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => {
+                    if let Some(d) = f.data_ref() {
+                        bytes += d.len() as u64;
+                    }
+                }
+                Err(_) => {
+                    return Response {
+                        status: Some(code),
+                        error: Some(ErrorKind::Body),
+                        bytes,
+                    }
+                }
+            }
+        }
+        let error = (!expect.contains(code)).then_some(match code {
+            400..=499 => ErrorKind::Http4xx,
+            500..=599 => ErrorKind::Http5xx,
+            _ => ErrorKind::HttpOther,
+        });
+        Response {
+            status: Some(code),
+            error,
+            bytes,
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, ErrorKind> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|_| ErrorKind::Connect)?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| ErrorKind::Connect)?;
+    // The connection driver runs beside the task; it ends when the sender is dropped.
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+fn classify(e: &hyper::Error) -> ErrorKind {
+    if e.is_parse() || e.is_parse_status() {
+        return ErrorKind::Protocol;
+    }
+    if e.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    ErrorKind::Reset
+}
+
+/// Resolves when `deadline` passes; used to bound waits by the run's clock.
+pub fn until(deadline: Instant) -> tokio::time::Sleep {
+    tokio::time::sleep_until(deadline.into())
+}

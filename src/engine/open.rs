@@ -1,0 +1,197 @@
+//! The open model: requests arrive on a schedule, whatever the target does.
+//!
+//! Thread `k` of `T` owns requests `k, k+T, k+2T, …`; request `i` is due at
+//! `t0 + schedule.time_of(i)`. At each wake-up the scheduler dispatches everything due
+//! (tokio's timer has 1 ms granularity, so several may be due at once) and never re-bases:
+//! a late wake-up makes requests late, it does not move the plan.
+//!
+//! A dispatched request goes to an idle connection, opens a new one (up to the thread's
+//! share of `connections`), or waits in a FIFO backlog; a connection that finishes takes
+//! the oldest waiting request. Latency runs from the intended time, so waiting for a
+//! connection (the target's back-pressure) is part of it; `max_in_flight` bounds queued
+//! plus sent requests, beyond which a due request is counted as dropped.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use super::http::Conn;
+use super::ThreadCtx;
+use crate::scenario::LoadPlan;
+
+/// The longest the scheduler sleeps before looking at the stop flag again.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    ep: usize,
+    intended: Instant,
+    /// When the scheduler handled it (≥ intended: its own lateness).
+    dispatched: Instant,
+}
+
+#[derive(Default)]
+struct Slot {
+    job: Cell<Option<(Job, Instant)>>,
+    waker: Cell<Option<Waker>>,
+}
+
+struct Pool {
+    backlog: RefCell<VecDeque<Job>>,
+    idle: RefCell<Vec<usize>>,
+    slots: Vec<Slot>,
+    opened: Cell<usize>,
+    closing: Cell<bool>,
+}
+
+impl Pool {
+    /// Waits until the scheduler assigns a job to slot `id`; `None` when the run is over.
+    async fn next_job(&self, id: usize) -> Option<(Job, Instant)> {
+        self.idle.borrow_mut().push(id);
+        std::future::poll_fn(|cx| {
+            let slot = &self.slots[id];
+            if let Some(j) = slot.job.take() {
+                return Poll::Ready(Some(j));
+            }
+            if self.closing.get() {
+                return Poll::Ready(None);
+            }
+            slot.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn assign(&self, id: usize, job: Job, now: Instant) {
+        let slot = &self.slots[id];
+        slot.job.set(Some((job, now)));
+        if let Some(w) = slot.waker.take() {
+            w.wake();
+        }
+    }
+
+    fn close(&self) {
+        self.closing.set(true);
+        for slot in &self.slots {
+            if let Some(w) = slot.waker.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+pub(super) async fn run(ctx: Rc<ThreadCtx>) {
+    let shared = ctx.shared.clone();
+    let LoadPlan::Open {
+        schedule,
+        connections,
+        max_in_flight,
+        ..
+    } = &shared.load
+    else {
+        unreachable!("open::run is only called for the open model")
+    };
+    let threads = shared.threads as u64;
+    let share = |n: usize| n.div_ceil(shared.threads).max(1);
+    let (max_conns, cap) = (share(*connections), share(*max_in_flight) as u64);
+    let pool = Rc::new(Pool {
+        backlog: RefCell::new(VecDeque::with_capacity(cap as usize)),
+        idle: RefCell::new(Vec::with_capacity(max_conns)),
+        slots: (0..max_conns).map(|_| Slot::default()).collect(),
+        opened: Cell::new(0),
+        closing: Cell::new(false),
+    });
+    let mut tasks = Vec::with_capacity(max_conns);
+    let total = schedule.total_requests();
+    let due = |i: u64| shared.t0 + Duration::from_secs_f64(schedule.time_of(i));
+    let mut i = ctx.index as u64;
+
+    while i < total && !shared.stopping() {
+        let next = due(i);
+        let now = Instant::now();
+        if next > now {
+            tokio::time::sleep_until(next.min(now + STOP_POLL).into()).await;
+            continue;
+        }
+        while i < total {
+            let intended = due(i);
+            if intended > now {
+                break;
+            }
+            i += threads;
+            let ep = ctx.pick();
+            if ctx.in_flight.get() >= cap {
+                ctx.rec.borrow_mut().dropped(ep);
+                continue;
+            }
+            ctx.in_flight.set(ctx.in_flight.get() + 1);
+            let job = Job {
+                ep,
+                intended,
+                dispatched: now,
+            };
+            let idle = pool.idle.borrow_mut().pop();
+            if let Some(id) = idle {
+                pool.assign(id, job, now);
+            } else if pool.opened.get() < max_conns {
+                let id = pool.opened.get();
+                pool.opened.set(id + 1);
+                tasks.push(tokio::task::spawn_local(connection(
+                    ctx.clone(),
+                    pool.clone(),
+                    id,
+                    job,
+                    now,
+                )));
+            } else {
+                pool.backlog.borrow_mut().push_back(job);
+            }
+        }
+        // Let connection tasks run before the next batch even under sustained overload.
+        tokio::task::yield_now().await;
+    }
+    if shared.stopping() {
+        // Interrupted: what waited for a connection will never be sent.
+        let mut rec = ctx.rec.borrow_mut();
+        for job in pool.backlog.borrow_mut().drain(..) {
+            rec.dropped(job.ep);
+            ctx.in_flight.set(ctx.in_flight.get() - 1);
+        }
+    }
+    pool.close();
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// One connection: runs jobs until the pool closes.
+async fn connection(ctx: Rc<ThreadCtx>, pool: Rc<Pool>, id: usize, first: Job, assigned: Instant) {
+    let mut conn = Conn::default();
+    let (mut job, mut assigned) = (first, assigned);
+    loop {
+        let (resp, sent, done) = ctx.send(&mut conn, job.ep).await;
+        // Lateness that is the generator's own: the scheduler's wake-up and this task's
+        // start after assignment. Waiting for a free connection is the target's doing.
+        let lag = (job.dispatched - job.intended) + sent.saturating_duration_since(assigned);
+        let queue = assigned - job.dispatched;
+        ctx.record(job.ep, &resp, done - job.intended, done - sent, Some((lag, queue)));
+        ctx.in_flight.set(ctx.in_flight.get() - 1);
+
+        let waiting = pool.backlog.borrow_mut().pop_front();
+        match waiting {
+            Some(next) => {
+                job = next;
+                assigned = Instant::now();
+            }
+            None => match pool.next_job(id).await {
+                Some((next, at)) => {
+                    job = next;
+                    assigned = at;
+                }
+                None => return,
+            },
+        }
+    }
+}

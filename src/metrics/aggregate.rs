@@ -1,0 +1,201 @@
+//! Merges the interval reports of all worker threads into the per-second time series and
+//! the run totals.
+//!
+//! An interval is final once every thread has reported it (or has finished); only then is
+//! its row computed and its histograms handed to the HDR log writer, after which they are
+//! dropped. Intervals before the measured window (warmup, negative index) appear in the
+//! series but not in the totals.
+
+use std::collections::BTreeMap;
+
+use super::{percentile_ms, ms, IntervalData};
+
+/// One thread's interval. `idx` counts seconds from the start of the measured window.
+#[derive(Debug)]
+pub struct IntervalReport {
+    pub thread: usize,
+    pub idx: i64,
+    pub data: IntervalData,
+}
+
+/// Per-second figures of one endpoint (or all of them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowStats {
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub dropped: u64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+impl RowStats {
+    fn of(e: &super::EndpointData) -> RowStats {
+        RowStats {
+            requests: e.counts.requests(),
+            ok: e.counts.ok,
+            errors: e.counts.error_count(),
+            dropped: e.counts.dropped,
+            p50_ms: percentile_ms(&e.latency, 50.0),
+            p95_ms: percentile_ms(&e.latency, 95.0),
+            p99_ms: percentile_ms(&e.latency, 99.0),
+            max_ms: (!e.latency.is_empty()).then(|| ms(e.latency.max())),
+        }
+    }
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesRow {
+    pub idx: i64,
+    pub all: RowStats,
+    pub endpoints: Vec<RowStats>,
+    pub in_flight: u64,
+    pub send_lag_p99_ms: Option<f64>,
+}
+
+#[derive(Debug)]
+pub struct Aggregator {
+    pending: BTreeMap<i64, IntervalData>,
+    /// Last interval each thread reported.
+    reported: Vec<Option<i64>>,
+    done: Vec<bool>,
+    totals: IntervalData,
+    series: Vec<SeriesRow>,
+}
+
+impl Aggregator {
+    pub fn new(endpoints: usize, threads: usize) -> Self {
+        Aggregator {
+            pending: BTreeMap::new(),
+            reported: vec![None; threads],
+            done: vec![false; threads],
+            totals: IntervalData::new(endpoints),
+            series: Vec::new(),
+        }
+    }
+
+    /// Adds one thread's interval; calls `on_final` for every interval that became final.
+    pub fn add(&mut self, r: IntervalReport, on_final: &mut dyn FnMut(i64, &IntervalData)) {
+        self.reported[r.thread] = Some(r.idx);
+        match self.pending.get_mut(&r.idx) {
+            Some(p) => p.merge(&r.data),
+            None => {
+                self.pending.insert(r.idx, r.data);
+            }
+        }
+        self.flush(on_final);
+    }
+
+    /// The thread will report nothing more.
+    pub fn thread_done(&mut self, thread: usize, on_final: &mut dyn FnMut(i64, &IntervalData)) {
+        self.done[thread] = true;
+        self.flush(on_final);
+    }
+
+    pub fn all_done(&self) -> bool {
+        self.done.iter().all(|d| *d)
+    }
+
+    fn flush(&mut self, on_final: &mut dyn FnMut(i64, &IntervalData)) {
+        while let Some((&idx, _)) = self.pending.first_key_value() {
+            let complete = self
+                .reported
+                .iter()
+                .zip(&self.done)
+                .all(|(r, d)| *d || r.is_some_and(|r| r >= idx));
+            if !complete {
+                return;
+            }
+            let data = self.pending.remove(&idx).expect("key just seen");
+            on_final(idx, &data);
+            let overall = data.overall();
+            self.series.push(SeriesRow {
+                idx,
+                all: RowStats::of(&overall),
+                endpoints: data.endpoints.iter().map(RowStats::of).collect(),
+                in_flight: data.in_flight,
+                send_lag_p99_ms: percentile_ms(&data.send_lag, 99.0),
+            });
+            if idx >= 0 {
+                self.totals.merge(&data);
+            }
+        }
+    }
+
+    pub fn series(&self) -> &[SeriesRow] {
+        &self.series
+    }
+
+    /// Totals of the measured window so far.
+    pub fn totals(&self) -> &IntervalData {
+        &self.totals
+    }
+
+    /// Ends aggregation; intervals still pending (a thread died without reporting) are
+    /// finalised with what arrived.
+    pub fn finish(
+        mut self,
+        on_final: &mut dyn FnMut(i64, &IntervalData),
+    ) -> (IntervalData, Vec<SeriesRow>) {
+        self.done.iter_mut().for_each(|d| *d = true);
+        self.flush(on_final);
+        (self.totals, self.series)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::recorder::Recorder;
+    use crate::metrics::Sample;
+    use std::time::Duration;
+
+    fn report(thread: usize, idx: i64, ms: &[u64]) -> IntervalReport {
+        let mut r = Recorder::new(1);
+        for &m in ms {
+            r.record(
+                0,
+                &Sample {
+                    latency: Duration::from_millis(m),
+                    service: Duration::from_millis(m),
+                    send_lag: None,
+                    queue_wait: None,
+                    status: Some(200),
+                    error: None,
+                    bytes: 0,
+                },
+            );
+        }
+        IntervalReport {
+            thread,
+            idx,
+            data: r.rotate(0),
+        }
+    }
+
+    #[test]
+    fn intervals_finalise_only_when_every_thread_reported() {
+        let mut agg = Aggregator::new(1, 2);
+        let mut finals = Vec::new();
+        let mut on = |i: i64, _: &IntervalData| finals.push(i);
+        agg.add(report(0, -1, &[1]), &mut on);
+        agg.add(report(0, 0, &[2, 2]), &mut on);
+        assert!(agg.series().is_empty());
+        agg.add(report(1, -1, &[1]), &mut on);
+        assert_eq!(agg.series().len(), 1);
+        agg.add(report(1, 0, &[4]), &mut on);
+        agg.add(report(1, 1, &[5]), &mut on);
+        agg.thread_done(0, &mut on);
+        agg.thread_done(1, &mut on);
+        assert!(agg.all_done());
+        let (totals, series) = agg.finish(&mut |_, _| {});
+        assert_eq!(finals, [-1, 0, 1]);
+        assert_eq!(series.iter().map(|r| r.all.requests).collect::<Vec<_>>(), [2, 3, 1]);
+        // warmup (-1) excluded from totals
+        assert_eq!(totals.endpoints[0].counts.ok, 4);
+        assert_eq!(series[1].all.max_ms, Some(4.0));
+    }
+}

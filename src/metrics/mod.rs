@@ -1,0 +1,313 @@
+//! What a run measured: per-worker interval recorders, their exact merge into a per-second
+//! time series and run totals, and the generator's own health (send lag, drops).
+//!
+//! Every latency lives in an HDR histogram (µs, 3 significant digits). A worker thread
+//! records into its own [`recorder::Recorder`] without locks; once a second it hands the
+//! interval over (one message per thread per second, never per request) and starts a fresh
+//! one. The [`aggregate::Aggregator`] merges intervals from all threads exactly, turns each
+//! complete second into a time-series row and an HDR log entry, and folds the measured ones
+//! into the totals. Nothing is kept per request, so memory is flat however long the run.
+
+pub mod aggregate;
+pub mod recorder;
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Histogram bounds: 1 µs to one hour, 3 significant digits. Longer values saturate.
+pub const HIST_MAX_US: u64 = 3_600_000_000;
+pub const HIST_SIGFIG: u8 = 3;
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIST_MAX_US, HIST_SIGFIG).expect("constant bounds are valid")
+}
+
+pub fn micros(d: Duration) -> u64 {
+    d.as_micros().min(HIST_MAX_US as u128) as u64
+}
+
+/// Why a request did not count as a success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// TCP connect refused or failed.
+    Connect,
+    /// No complete response within the request timeout.
+    Timeout,
+    /// The connection was closed or reset before the response was complete.
+    Reset,
+    /// The response head arrived but reading its body failed.
+    Body,
+    /// The response was not valid HTTP/1.1.
+    Protocol,
+    /// A 4xx status the request did not expect.
+    Http4xx,
+    /// A 5xx status the request did not expect.
+    Http5xx,
+    /// Any other status the request did not expect (1xx, 2xx, 3xx).
+    HttpOther,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::Connect,
+        ErrorKind::Timeout,
+        ErrorKind::Reset,
+        ErrorKind::Body,
+        ErrorKind::Protocol,
+        ErrorKind::Http4xx,
+        ErrorKind::Http5xx,
+        ErrorKind::HttpOther,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Body => "body",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Http4xx => "http_4xx",
+            ErrorKind::Http5xx => "http_5xx",
+            ErrorKind::HttpOther => "http_other",
+        }
+    }
+
+    /// The service gave no (complete) HTTP answer at all.
+    pub fn is_transport(self) -> bool {
+        !matches!(
+            self,
+            ErrorKind::Http4xx | ErrorKind::Http5xx | ErrorKind::HttpOther
+        )
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One finished request, as the engine hands it to the recorder.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// From the intended start (open model) or the send (closed model) to the full response.
+    pub latency: Duration,
+    /// From the actual send to the full response.
+    pub service: Duration,
+    /// Generator lateness: intended start → send, minus time spent waiting for a free
+    /// connection. `None` in the closed model, which has no intended times.
+    pub send_lag: Option<Duration>,
+    /// Intended start → a connection was free (back-pressure from the target).
+    pub queue_wait: Option<Duration>,
+    pub status: Option<u16>,
+    pub error: Option<ErrorKind>,
+    pub bytes: u64,
+}
+
+/// Counters of one endpoint over some time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counts {
+    pub ok: u64,
+    pub errors: [u64; 8],
+    /// Responses by status code (index = code), whatever the outcome.
+    pub status: Vec<u64>,
+    pub bytes: u64,
+    /// Requests that came due while `max_in_flight` were outstanding: never sent.
+    pub dropped: u64,
+}
+
+const STATUS_SLOTS: usize = 600;
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            ok: 0,
+            errors: [0; 8],
+            status: vec![0; STATUS_SLOTS],
+            bytes: 0,
+            dropped: 0,
+        }
+    }
+}
+
+impl Counts {
+    pub fn error_count(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.ok + self.error_count()
+    }
+
+    pub fn errors_of(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind.index()]
+    }
+
+    /// Transport errors plus every 5xx answer, expected or not: what availability counts.
+    pub fn unavailable(&self) -> u64 {
+        let transport: u64 = ErrorKind::ALL
+            .iter()
+            .filter(|k| k.is_transport())
+            .map(|k| self.errors_of(*k))
+            .sum();
+        transport + self.status[500..].iter().sum::<u64>()
+    }
+
+    fn merge(&mut self, o: &Counts) {
+        self.ok += o.ok;
+        for (a, b) in self.errors.iter_mut().zip(&o.errors) {
+            *a += b;
+        }
+        for (a, b) in self.status.iter_mut().zip(&o.status) {
+            *a += b;
+        }
+        self.bytes += o.bytes;
+        self.dropped += o.dropped;
+    }
+}
+
+/// One endpoint's data over an interval or the run.
+#[derive(Debug, Clone)]
+pub struct EndpointData {
+    pub latency: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub counts: Counts,
+}
+
+impl EndpointData {
+    pub fn new() -> Self {
+        EndpointData {
+            latency: new_histogram(),
+            service: new_histogram(),
+            counts: Counts::default(),
+        }
+    }
+
+    pub fn merge(&mut self, o: &EndpointData) {
+        self.latency.add(&o.latency).expect("same bounds");
+        self.service.add(&o.service).expect("same bounds");
+        self.counts.merge(&o.counts);
+    }
+}
+
+impl Default for EndpointData {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Everything recorded in one interval (or the whole run), for all endpoints.
+#[derive(Debug, Clone)]
+pub struct IntervalData {
+    pub endpoints: Vec<EndpointData>,
+    pub send_lag: Histogram<u64>,
+    pub queue_wait: Histogram<u64>,
+    /// Requests due but not complete when the interval closed (sum over threads).
+    pub in_flight: u64,
+}
+
+impl IntervalData {
+    pub fn new(endpoints: usize) -> Self {
+        IntervalData {
+            endpoints: (0..endpoints).map(|_| EndpointData::new()).collect(),
+            send_lag: new_histogram(),
+            queue_wait: new_histogram(),
+            in_flight: 0,
+        }
+    }
+
+    pub fn merge(&mut self, o: &IntervalData) {
+        for (a, b) in self.endpoints.iter_mut().zip(&o.endpoints) {
+            a.merge(b);
+        }
+        self.send_lag.add(&o.send_lag).expect("same bounds");
+        self.queue_wait.add(&o.queue_wait).expect("same bounds");
+        self.in_flight += o.in_flight;
+    }
+
+    /// All endpoints merged.
+    pub fn overall(&self) -> EndpointData {
+        let mut all = EndpointData::new();
+        for e in &self.endpoints {
+            all.merge(e);
+        }
+        all
+    }
+}
+
+/// Summary statistics of a latency histogram in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyStats {
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+pub fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Value at percentile `p` (0..=100) in ms; `None` for an empty histogram.
+pub fn percentile_ms(h: &Histogram<u64>, p: f64) -> Option<f64> {
+    (!h.is_empty()).then(|| ms(h.value_at_quantile(p / 100.0)))
+}
+
+impl LatencyStats {
+    pub fn of(h: &Histogram<u64>) -> LatencyStats {
+        if h.is_empty() {
+            return LatencyStats::default();
+        }
+        let q = |p: f64| ms(h.value_at_quantile(p));
+        LatencyStats {
+            p50: q(0.50),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: ms(h.max()),
+            mean: h.mean() / 1000.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn availability_counts_transport_errors_and_all_5xx() {
+        let mut c = Counts::default();
+        c.ok = 90;
+        c.errors[ErrorKind::Timeout.index()] = 2;
+        c.errors[ErrorKind::Http4xx.index()] = 3;
+        c.errors[ErrorKind::Http5xx.index()] = 4;
+        c.status[404] = 3;
+        c.status[503] = 4;
+        // an expected 500 (counted ok) is still unavailability
+        c.status[500] = 1;
+        assert_eq!(c.requests(), 99);
+        assert_eq!(c.unavailable(), 2 + 4 + 1);
+    }
+
+    #[test]
+    fn merge_is_exact() {
+        let mut a = EndpointData::new();
+        let mut b = EndpointData::new();
+        for v in 1..=1000 {
+            a.latency.record(v).unwrap();
+            b.latency.record(v + 1000).unwrap();
+        }
+        a.counts.ok = 1000;
+        b.counts.ok = 1000;
+        a.merge(&b);
+        assert_eq!(a.latency.len(), 2000);
+        assert_eq!(a.counts.ok, 2000);
+        let s = LatencyStats::of(&a.latency);
+        assert!((s.p50 - 1.0).abs() < 0.002, "{s:?}");
+        assert!((s.max - 2.0).abs() < 0.002, "{s:?}");
+    }
+}

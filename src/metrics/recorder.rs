@@ -1,0 +1,94 @@
+//! The per-thread recorder: one interval of histograms and counters, written by every task
+//! on its worker thread without locks and handed to the aggregator once a second.
+
+use super::{micros, IntervalData, Sample};
+
+/// Records samples of one worker thread. Lives in a `RefCell` on that thread; nothing
+/// here is shared across threads.
+#[derive(Debug)]
+pub struct Recorder {
+    current: IntervalData,
+}
+
+impl Recorder {
+    pub fn new(endpoints: usize) -> Self {
+        Recorder {
+            current: IntervalData::new(endpoints),
+        }
+    }
+
+    pub fn record(&mut self, endpoint: usize, s: &Sample) {
+        let e = &mut self.current.endpoints[endpoint];
+        e.latency.saturating_record(micros(s.latency));
+        e.service.saturating_record(micros(s.service));
+        if let Some(code) = s.status {
+            if let Some(slot) = e.counts.status.get_mut(code as usize) {
+                *slot += 1;
+            }
+        }
+        match s.error {
+            None => e.counts.ok += 1,
+            Some(kind) => e.counts.errors[kind as usize] += 1,
+        }
+        e.counts.bytes += s.bytes;
+        if let Some(lag) = s.send_lag {
+            self.current.send_lag.saturating_record(micros(lag));
+        }
+        if let Some(q) = s.queue_wait {
+            self.current.queue_wait.saturating_record(micros(q));
+        }
+    }
+
+    /// A request that came due but could not be sent (`max_in_flight` reached).
+    pub fn dropped(&mut self, endpoint: usize) {
+        self.current.endpoints[endpoint].counts.dropped += 1;
+    }
+
+    /// Closes the interval: returns what it holds and starts an empty one.
+    pub fn rotate(&mut self, in_flight: u64) -> IntervalData {
+        let fresh = IntervalData::new(self.current.endpoints.len());
+        let mut done = std::mem::replace(&mut self.current, fresh);
+        done.in_flight = in_flight;
+        done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::ErrorKind;
+    use std::time::Duration;
+
+    fn sample(ms: u64, error: Option<ErrorKind>, status: Option<u16>) -> Sample {
+        Sample {
+            latency: Duration::from_millis(ms),
+            service: Duration::from_millis(ms / 2),
+            send_lag: Some(Duration::from_micros(100)),
+            queue_wait: None,
+            status,
+            error,
+            bytes: 10,
+        }
+    }
+
+    #[test]
+    fn records_and_rotates() {
+        let mut r = Recorder::new(2);
+        r.record(0, &sample(10, None, Some(200)));
+        r.record(1, &sample(20, Some(ErrorKind::Http5xx), Some(503)));
+        r.record(1, &sample(30, Some(ErrorKind::Timeout), None));
+        r.dropped(0);
+        let d = r.rotate(7);
+        assert_eq!(d.in_flight, 7);
+        assert_eq!(d.endpoints[0].counts.ok, 1);
+        assert_eq!(d.endpoints[0].counts.dropped, 1);
+        assert_eq!(d.endpoints[1].counts.requests(), 2);
+        assert_eq!(d.endpoints[1].counts.status[503], 1);
+        assert_eq!(d.endpoints[1].counts.errors_of(ErrorKind::Timeout), 1);
+        assert_eq!(d.endpoints[1].latency.len(), 2);
+        assert_eq!(d.send_lag.len(), 3);
+        assert_eq!(d.endpoints[0].counts.bytes, 10);
+        let empty = r.rotate(0);
+        assert_eq!(empty.endpoints[1].latency.len(), 0);
+    }
+}

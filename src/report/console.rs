@@ -1,0 +1,94 @@
+//! The summary printed at the end of a run: verdict, latency table, errors, SLOs, and the
+//! generator's health, aligned for a terminal and readable in a CI log.
+
+use std::fmt::Write;
+
+use super::summary::Summary;
+use crate::metrics::LatencyStats;
+
+fn latency_row(out: &mut String, label: &str, l: &LatencyStats, requests: u64) {
+    if requests == 0 {
+        let _ = writeln!(out, "  {label:<24} {:>9}", "no data");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  {label:<24} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+        l.p50, l.p90, l.p95, l.p99, l.p999, l.max, l.mean
+    );
+}
+
+pub fn render(s: &Summary, out_dir: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "\n{} · {} · {}", s.scenario, s.status.label(), s.target);
+    for r in &s.reasons {
+        let _ = writeln!(o, "  ! {r}");
+    }
+    let t = &s.totals;
+    let _ = writeln!(
+        o,
+        "\n  {} requests in {:.1} s ({:.1} req/s) · {} ok · {} errors ({:.3}%) · availability {:.3}% · {} dropped",
+        t.requests,
+        s.duration_s,
+        t.rps,
+        t.ok,
+        t.errors,
+        t.error_rate * 100.0,
+        t.availability * 100.0,
+        t.dropped
+    );
+    let from = if s.load.model == "open" {
+        "from intended start"
+    } else {
+        "closed model"
+    };
+    let _ = writeln!(
+        o,
+        "\n  latency ms ({from})    {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "p50", "p90", "p95", "p99", "p99.9", "max", "mean"
+    );
+    latency_row(&mut o, "all", &s.latency_ms, t.requests);
+    for e in &s.endpoints {
+        latency_row(&mut o, &e.name, &e.latency_ms, e.requests);
+    }
+    latency_row(&mut o, "service time (all)", &s.service_latency_ms, t.requests);
+
+    let mut errors: Vec<String> = Vec::new();
+    for e in &s.endpoints {
+        for (kind, n) in e.errors_by_kind.iter().filter(|(_, n)| **n > 0) {
+            errors.push(format!("{}: {kind} {n}", e.name));
+        }
+    }
+    if !errors.is_empty() {
+        let _ = writeln!(o, "\n  errors  {}", errors.join(" · "));
+    }
+
+    if !s.slo.is_empty() {
+        let _ = writeln!(o, "\n  SLO");
+        let width = s.slo.iter().map(|r| r.name.len() + r.threshold.len() + 1).max().unwrap_or(0);
+        for r in &s.slo {
+            let observed = r
+                .observed
+                .map_or("no data".into(), |v| format!("{v:.3} {}", r.unit));
+            let _ = writeln!(
+                o,
+                "  {}  {:<width$}  observed {observed}",
+                if r.pass { "PASS" } else { "FAIL" },
+                format!("{} {}", r.name, r.threshold),
+            );
+        }
+    }
+    let g = &s.generator;
+    let _ = writeln!(
+        o,
+        "\n  generator  {} threads · send lag p99 {:.2} ms (max {:.2}) · queue wait p99 {:.2} ms · dropped {} ({:.3}%)",
+        g.threads,
+        g.send_lag_p99_ms,
+        g.send_lag_max_ms,
+        g.queue_wait_p99_ms,
+        g.dropped,
+        g.dropped_ratio * 100.0
+    );
+    let _ = writeln!(o, "  output     {out_dir}");
+    o
+}

@@ -1,0 +1,110 @@
+//! `summary.csv` (one row per request name, then `all`) and `timeseries.csv` (one row per
+//! second per request name and `all`), written with the csv crate.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::summary::{EndpointSummary, Summary};
+use super::write_atomic;
+use crate::metrics::aggregate::{RowStats, SeriesRow};
+
+fn finish(w: csv::Writer<Vec<u8>>, path: &Path) -> anyhow::Result<()> {
+    let bytes = w
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    write_atomic(path, &bytes)
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.3}")).unwrap_or_default()
+}
+
+pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "endpoint", "method", "path", "requests", "ok", "errors", "error_rate", "availability",
+        "rps", "dropped", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",
+        "service_p50_ms", "service_p99_ms",
+    ])?;
+    let all = EndpointSummary {
+        name: "all".into(),
+        method: String::new(),
+        path: String::new(),
+        requests: s.totals.requests,
+        ok: s.totals.ok,
+        errors: s.totals.errors,
+        error_rate: s.totals.error_rate,
+        availability: s.totals.availability,
+        rps: s.totals.rps,
+        dropped: s.totals.dropped,
+        bytes_received: s.totals.bytes_received,
+        latency_ms: s.latency_ms,
+        service_latency_ms: s.service_latency_ms,
+        status_codes: Default::default(),
+        errors_by_kind: Default::default(),
+    };
+    for e in s.endpoints.iter().chain(std::iter::once(&all)) {
+        let l = &e.latency_ms;
+        w.write_record([
+            e.name.clone(),
+            e.method.clone(),
+            e.path.clone(),
+            e.requests.to_string(),
+            e.ok.to_string(),
+            e.errors.to_string(),
+            format!("{:.6}", e.error_rate),
+            format!("{:.6}", e.availability),
+            format!("{:.3}", e.rps),
+            e.dropped.to_string(),
+            format!("{:.3}", l.p50),
+            format!("{:.3}", l.p90),
+            format!("{:.3}", l.p95),
+            format!("{:.3}", l.p99),
+            format!("{:.3}", l.p999),
+            format!("{:.3}", l.max),
+            format!("{:.3}", l.mean),
+            format!("{:.3}", e.service_latency_ms.p50),
+            format!("{:.3}", e.service_latency_ms.p99),
+        ])?;
+    }
+    finish(w, &dir.join("summary.csv"))
+}
+
+/// `first_idx` is the index of the run's first second (negative with a warmup).
+pub fn write_timeseries(dir: &Path, names: &[String], series: &[SeriesRow]) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "elapsed_s", "second", "phase", "endpoint", "requests", "ok", "errors", "rps", "p50_ms",
+        "p95_ms", "p99_ms", "max_ms", "in_flight", "dropped", "send_lag_p99_ms",
+    ])?;
+    let first = series.first().map_or(0, |r| r.idx);
+    for row in series {
+        let phase = if row.idx < 0 { "warmup" } else { "measured" };
+        let mut line = |name: &str, r: &RowStats, in_flight: String, lag: String| {
+            w.write_record([
+                (row.idx - first).to_string(),
+                row.idx.to_string(),
+                phase.to_string(),
+                name.to_string(),
+                r.requests.to_string(),
+                r.ok.to_string(),
+                r.errors.to_string(),
+                r.requests.to_string(),
+                opt(r.p50_ms),
+                opt(r.p95_ms),
+                opt(r.p99_ms),
+                opt(r.max_ms),
+                in_flight,
+                r.dropped.to_string(),
+                lag,
+            ])
+        };
+        line("all", &row.all, row.in_flight.to_string(), opt(row.send_lag_p99_ms))?;
+        for (name, r) in names.iter().zip(&row.endpoints) {
+            line(name, r, String::new(), String::new())?;
+        }
+    }
+    finish(w, &dir.join("timeseries.csv"))
+}

@@ -1,0 +1,200 @@
+//! `summary.json`: the versioned machine-readable result of a run, as DESIGN.md specifies.
+//!
+//! The structs both serialise and deserialise with `deny_unknown_fields`, so a round trip
+//! in the tests pins the schema: adding a field is a deliberate, visible change.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{EndpointData, ErrorKind, LatencyStats};
+use crate::slo::SloResult;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Invalid,
+    Interrupted,
+}
+
+impl Status {
+    /// The documented process exit code for this status.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Pass => 0,
+            Status::Fail => 1,
+            Status::Invalid => 3,
+            Status::Interrupted => 130,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Invalid => "INVALID",
+            Status::Interrupted => "INTERRUPTED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub loadctl_version: String,
+    pub scenario: String,
+    pub description: String,
+    pub status: Status,
+    /// Why the status is not `pass`, one line each.
+    pub reasons: Vec<String>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// Length of the measured window (warmup excluded).
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub target: String,
+    pub load: LoadSummary,
+    pub totals: Totals,
+    /// From the intended start in the open model (coordinated omission corrected).
+    pub latency_ms: LatencyStats,
+    /// From the actual send.
+    pub service_latency_ms: LatencyStats,
+    pub endpoints: Vec<EndpointSummary>,
+    pub slo: Vec<SloResult>,
+    pub generator: GeneratorSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSummary {
+    pub model: String,
+    /// Open model: peak planned arrival rate.
+    pub peak_rate: Option<f64>,
+    /// Open model: requests the schedule plans in the measured window.
+    pub planned_requests: Option<u64>,
+    pub connections: Option<u64>,
+    pub max_in_flight: Option<u64>,
+    pub vus: Option<u64>,
+    pub iterations: Option<u64>,
+    pub think_time_ms: Option<f64>,
+    pub timeout_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Totals {
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub availability: f64,
+    pub rps: f64,
+    pub dropped: u64,
+    pub bytes_received: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSummary {
+    pub name: String,
+    pub method: String,
+    /// The path template as written (environment values never appear here).
+    pub path: String,
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub availability: f64,
+    pub rps: f64,
+    pub dropped: u64,
+    pub bytes_received: u64,
+    pub latency_ms: LatencyStats,
+    pub service_latency_ms: LatencyStats,
+    pub status_codes: BTreeMap<String, u64>,
+    pub errors_by_kind: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorSummary {
+    pub threads: u64,
+    /// Generator lateness (open model): intended start → send, minus waiting for a connection.
+    pub send_lag_p50_ms: f64,
+    pub send_lag_p99_ms: f64,
+    pub send_lag_max_ms: f64,
+    /// Time due requests waited for a free connection (target back-pressure).
+    pub queue_wait_p99_ms: f64,
+    pub peak_in_flight: u64,
+    pub dropped: u64,
+    pub dropped_ratio: f64,
+    /// Tolerances that make a run invalid.
+    pub max_dropped_ratio: f64,
+    pub max_send_lag_p99_ms: f64,
+    pub valid: bool,
+}
+
+/// Totals-style figures of one endpoint (or all merged) over a window of `window_s`.
+pub fn figures(e: &EndpointData, window_s: f64) -> Totals {
+    let requests = e.counts.requests();
+    let ratio = |n: u64| if requests == 0 { 0.0 } else { n as f64 / requests as f64 };
+    Totals {
+        requests,
+        ok: e.counts.ok,
+        errors: e.counts.error_count(),
+        error_rate: ratio(e.counts.error_count()),
+        availability: if requests == 0 {
+            0.0
+        } else {
+            1.0 - ratio(e.counts.unavailable())
+        },
+        rps: if window_s > 0.0 {
+            requests as f64 / window_s
+        } else {
+            0.0
+        },
+        dropped: e.counts.dropped,
+        bytes_received: e.counts.bytes,
+    }
+}
+
+pub fn endpoint_summary(
+    name: &str,
+    method: &str,
+    path: &str,
+    e: &EndpointData,
+    window_s: f64,
+) -> EndpointSummary {
+    let f = figures(e, window_s);
+    EndpointSummary {
+        name: name.into(),
+        method: method.into(),
+        path: path.into(),
+        requests: f.requests,
+        ok: f.ok,
+        errors: f.errors,
+        error_rate: f.error_rate,
+        availability: f.availability,
+        rps: f.rps,
+        dropped: f.dropped,
+        bytes_received: f.bytes_received,
+        latency_ms: LatencyStats::of(&e.latency),
+        service_latency_ms: LatencyStats::of(&e.service),
+        status_codes: e
+            .counts
+            .status
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(code, n)| (code.to_string(), *n))
+            .collect(),
+        errors_by_kind: ErrorKind::ALL
+            .iter()
+            .map(|k| (k.name().to_string(), e.counts.errors_of(*k)))
+            .collect(),
+    }
+}

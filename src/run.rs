@@ -1,0 +1,421 @@
+//! One run from plan to verdict: resolve the target (starting the embedded reference
+//! service when none is named), start the engine, aggregate its intervals while showing
+//! progress and handling Ctrl-C, judge the result, and write every output file.
+//!
+//! This is the only place that knows the whole pipeline; each stage it calls knows only
+//! its own input.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
+use tokio::sync::mpsc;
+
+use crate::engine::http::Prepared;
+use crate::engine::{Engine, Shared, WorkerMsg};
+use crate::metrics::aggregate::Aggregator;
+use crate::metrics::{percentile_ms, EndpointData, LatencyStats};
+use crate::report::hlog::HlogSink;
+use crate::report::progress::{Progress, Snapshot};
+use crate::report::summary::{
+    endpoint_summary, figures, GeneratorSummary, LoadSummary, Status, Summary, SCHEMA_VERSION,
+};
+use crate::scenario::{LoadPlan, Origin, Plan, TargetSpec};
+use crate::slo::{self, Metric, Stat};
+use crate::testbed::Embedded;
+
+/// How to run, beyond the plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output folder; default `reports/<scenario>-<UTC timestamp>`.
+    pub out: Option<PathBuf>,
+    /// Live progress on stderr.
+    pub progress: bool,
+    /// Handle SIGINT/SIGTERM (the CLI does; library callers may not want it).
+    pub handle_signals: bool,
+    /// After an interrupt, how long in-flight requests may still complete.
+    pub interrupt_grace: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            out: None,
+            progress: false,
+            handle_signals: false,
+            interrupt_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub summary: Summary,
+    pub out_dir: PathBuf,
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> u8 {
+        self.summary.status.exit_code()
+    }
+}
+
+/// Runs `plan` to the end (or to an interrupt) and writes its outputs.
+pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
+    let threads = plan.generator.threads;
+    // Keep the embedded service alive for the whole run; dropping it stops it.
+    let (_embedded, target_addr, target_text, base_path) = match &plan.target {
+        TargetSpec::Embedded(e) => {
+            let svc = Embedded::start(&e.service, e.faults.clone(), threads)
+                .context("cannot start the embedded reference service")?;
+            let addr = svc.addr;
+            (
+                Some(svc),
+                addr,
+                format!("embedded {} service at http://{addr}", e.service),
+                String::new(),
+            )
+        }
+        TargetSpec::Url { origin, base_path } => {
+            (None, resolve(origin)?, format!("{origin}{base_path}"), base_path.clone())
+        }
+    };
+
+    // Origin 0 is the target; full-URL requests add theirs.
+    let mut origins: Vec<(Option<Origin>, SocketAddr)> = vec![(None, target_addr)];
+    let mut prepared = Vec::new();
+    for r in &plan.requests {
+        let (idx, authority, prefix) = match &r.origin {
+            None => {
+                let authority = match &plan.target {
+                    TargetSpec::Url { origin, .. } => origin.authority(),
+                    TargetSpec::Embedded(_) => target_addr.to_string(),
+                };
+                (0, authority, base_path.as_str())
+            }
+            Some(o) => {
+                let idx = match origins.iter().position(|(x, _)| x.as_ref() == Some(o)) {
+                    Some(i) => i,
+                    None => {
+                        origins.push((Some(o.clone()), resolve(o)?));
+                        origins.len() - 1
+                    }
+                };
+                (idx, o.authority(), "")
+            }
+        };
+        prepared.push(Prepared::new(r, idx, &authority, prefix));
+    }
+
+    let out_dir = match &opts.out {
+        Some(d) => d.clone(),
+        None => default_out_dir(&plan.name),
+    };
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
+
+    let names: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();
+    let weights: Vec<f64> = plan.requests.iter().map(|r| r.weight).collect();
+    let shared = Shared::new(
+        prepared,
+        &weights,
+        origins.iter().map(|(_, a)| *a).collect(),
+        plan.load.clone(),
+        plan.timeout,
+        plan.warmup,
+        threads,
+    );
+    let started_wall = SystemTime::now() + shared.t0.saturating_duration_since(Instant::now());
+    let mut hlog = HlogSink::create(&out_dir.join("histograms.hlog"), started_wall, plan.warmup, names.clone())?;
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let engine = Engine::start(shared, tx).context("cannot start worker threads")?;
+    let control = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the control runtime")?;
+    let mut agg = Aggregator::new(names.len(), threads);
+    let total_len = plan.warmup + plan.load.duration();
+    let mut progress = Progress::new(opts.progress, total_len);
+    let ended = control.block_on(control_loop(
+        plan,
+        opts,
+        &engine,
+        rx,
+        &mut agg,
+        &mut hlog,
+        &mut progress,
+    ))?;
+    progress.finish();
+    let measure_start = engine.shared.measure_start;
+    engine.join();
+    let (totals, series) = agg.finish(&mut |idx, data| hlog.write_interval(idx, data));
+
+    // The measured window: the plan's, unless the run stopped early.
+    let planned_end = measure_start + plan.load.duration();
+    let window_end = match (&plan.load, ended.interrupted_at) {
+        (_, Some(at)) => at.min(planned_end),
+        (LoadPlan::Open { .. }, None) => planned_end,
+        (LoadPlan::Closed { .. }, None) => ended.at.min(planned_end),
+    };
+    let window_s = window_end.saturating_duration_since(measure_start).as_secs_f64();
+
+    let overall = totals.overall();
+    let endpoint = |scope: Option<&str>| -> Option<&EndpointData> {
+        match scope {
+            None => Some(&overall),
+            Some(name) => names.iter().position(|n| n == name).map(|i| &totals.endpoints[i]),
+        }
+    };
+    let slo_results = slo::evaluate(&plan.slos, |scope, metric| {
+        let e = endpoint(scope)?;
+        let f = figures(e, window_s);
+        match metric {
+            Metric::Latency(Stat::Percentile(p)) => percentile_ms(&e.latency, p),
+            Metric::Latency(Stat::Max) => (f.requests > 0).then(|| LatencyStats::of(&e.latency).max),
+            Metric::Latency(Stat::Mean) => (f.requests > 0).then(|| LatencyStats::of(&e.latency).mean),
+            Metric::ErrorRate => (f.requests > 0).then_some(f.error_rate),
+            Metric::Availability => (f.requests > 0).then_some(f.availability),
+            Metric::Rps => Some(f.rps),
+        }
+    });
+
+    let t = figures(&overall, window_s);
+    let attempted = t.requests + t.dropped;
+    let dropped_ratio = if attempted == 0 { 0.0 } else { t.dropped as f64 / attempted as f64 };
+    let lag = LatencyStats::of(&totals.send_lag);
+    let max_lag_ms = plan.generator.max_send_lag_p99.as_secs_f64() * 1000.0;
+    let mut reasons = Vec::new();
+    if dropped_ratio > plan.generator.max_dropped {
+        reasons.push(format!(
+            "generator dropped {:.3}% of planned requests (tolerance {:.3}%): raise load.max_in_flight or lower the rate",
+            dropped_ratio * 100.0,
+            plan.generator.max_dropped * 100.0
+        ));
+    }
+    if lag.p99 > max_lag_ms {
+        reasons.push(format!(
+            "generator send lag p99 {:.2} ms exceeds {:.2} ms: the generator could not keep up (CPU?)",
+            lag.p99, max_lag_ms
+        ));
+    }
+    let valid = reasons.is_empty();
+    let status = if ended.interrupted_at.is_some() {
+        reasons.insert(0, "interrupted before the planned end".into());
+        Status::Interrupted
+    } else if !valid {
+        Status::Invalid
+    } else {
+        if t.ok == 0 {
+            reasons.push("not one request succeeded".into());
+        }
+        for r in slo_results.iter().filter(|r| !r.pass) {
+            let observed = r.observed.map_or("no data".into(), |v| format!("{v:.3} {}", r.unit));
+            reasons.push(format!("SLO {} {} failed: observed {observed}", r.name, r.threshold));
+        }
+        if reasons.is_empty() {
+            Status::Pass
+        } else {
+            Status::Fail
+        }
+    };
+
+    let summary = Summary {
+        schema_version: SCHEMA_VERSION,
+        loadctl_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: plan.name.clone(),
+        description: plan.description.clone(),
+        status,
+        reasons,
+        started_at: humantime::format_rfc3339_seconds(started_wall).to_string(),
+        duration_s: window_s,
+        warmup_s: plan.warmup.as_secs_f64(),
+        target: target_text,
+        load: load_summary(plan),
+        totals: t,
+        latency_ms: LatencyStats::of(&overall.latency),
+        service_latency_ms: LatencyStats::of(&overall.service),
+        endpoints: plan
+            .requests
+            .iter()
+            .zip(&totals.endpoints)
+            .map(|(r, e)| endpoint_summary(&r.name, r.method.as_str(), r.path.source(), e, window_s))
+            .collect(),
+        slo: slo_results,
+        generator: GeneratorSummary {
+            threads: threads as u64,
+            send_lag_p50_ms: lag.p50,
+            send_lag_p99_ms: lag.p99,
+            send_lag_max_ms: lag.max,
+            queue_wait_p99_ms: LatencyStats::of(&totals.queue_wait).p99,
+            peak_in_flight: series.iter().map(|r| r.in_flight).max().unwrap_or(0),
+            dropped: overall.counts.dropped,
+            dropped_ratio,
+            max_dropped_ratio: plan.generator.max_dropped,
+            max_send_lag_p99_ms: max_lag_ms,
+            valid,
+        },
+    };
+
+    hlog.finish()?;
+    crate::report::write_summary(&out_dir, &summary)?;
+    crate::report::csv::write_summary_csv(&out_dir, &summary)?;
+    crate::report::csv::write_timeseries(&out_dir, &names, &series)?;
+    Ok(RunOutcome { summary, out_dir })
+}
+
+struct Ended {
+    at: Instant,
+    interrupted_at: Option<Instant>,
+}
+
+async fn control_loop(
+    plan: &Plan,
+    opts: &RunOptions,
+    engine: &Engine,
+    mut rx: mpsc::UnboundedReceiver<WorkerMsg>,
+    agg: &mut Aggregator,
+    hlog: &mut HlogSink,
+    progress: &mut Progress,
+) -> anyhow::Result<Ended> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut sigint, mut sigterm) = if opts.handle_signals {
+        (
+            Some(signal(SignalKind::interrupt()).context("cannot handle SIGINT")?),
+            Some(signal(SignalKind::terminate()).context("cannot handle SIGTERM")?),
+        )
+    } else {
+        (None, None)
+    };
+    async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    let shared = &engine.shared;
+    let mut interrupted_at = None;
+    let mut abort_at: Option<Instant> = None;
+    let mut errors = 0u64;
+    let mut on_final = |idx: i64, data: &crate::metrics::IntervalData| hlog.write_interval(idx, data);
+    loop {
+        tokio::select! {
+            msg = rx.recv() => {
+                let before = agg.series().len();
+                match msg {
+                    Some(WorkerMsg::Interval(r)) => agg.add(r, &mut on_final),
+                    Some(WorkerMsg::Done(t)) => agg.thread_done(t, &mut on_final),
+                    None => break,
+                }
+                for row in &agg.series()[before..] {
+                    errors += row.all.errors;
+                }
+                if let Some(row) = agg.series().last().filter(|_| agg.series().len() > before) {
+                    let elapsed = shared.interval_start(row.idx + 1).saturating_duration_since(shared.t0);
+                    let planned_rps = match &plan.load {
+                        LoadPlan::Open { schedule, .. } => Some(schedule.rate_at(elapsed.as_secs_f64() - 0.5)),
+                        LoadPlan::Closed { .. } => None,
+                    };
+                    progress.update(&Snapshot {
+                        elapsed,
+                        planned_rps,
+                        achieved_rps: row.all.requests as f64,
+                        errors,
+                        p95_ms: row.all.p95_ms,
+                    });
+                }
+                if agg.all_done() {
+                    break;
+                }
+            }
+            _ = async { tokio::select! { _ = recv(&mut sigint) => {}, _ = recv(&mut sigterm) => {} } } => {
+                if interrupted_at.is_some() {
+                    // Second interrupt: the user wants out now.
+                    std::process::exit(130);
+                }
+                interrupted_at = Some(Instant::now());
+                abort_at = Some(Instant::now() + opts.interrupt_grace);
+                engine.stop();
+                progress.note("interrupted: stopping, waiting briefly for in-flight requests (Ctrl-C again to quit at once)");
+            }
+            _ = tokio::time::sleep_until(abort_at.unwrap_or_else(Instant::now).into()), if abort_at.is_some() => {
+                abort_at = None;
+                engine.abort();
+            }
+        }
+    }
+    Ok(Ended {
+        at: Instant::now(),
+        interrupted_at,
+    })
+}
+
+fn resolve(origin: &Origin) -> anyhow::Result<SocketAddr> {
+    let host = origin.host.trim_start_matches('[').trim_end_matches(']');
+    let addr = (host, origin.port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve target host {}", origin.host))?
+        .next();
+    match addr {
+        Some(a) => Ok(a),
+        None => bail!("target host {} has no address", origin.host),
+    }
+}
+
+fn default_out_dir(name: &str) -> PathBuf {
+    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    let base = PathBuf::from("reports").join(format!("{name}-{stamp}"));
+    let mut dir = base.clone();
+    let mut n = 2;
+    while dir.exists() {
+        dir = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    dir
+}
+
+fn load_summary(plan: &Plan) -> LoadSummary {
+    let mut l = LoadSummary {
+        model: plan.load.model().into(),
+        peak_rate: None,
+        planned_requests: None,
+        connections: None,
+        max_in_flight: None,
+        vus: None,
+        iterations: None,
+        think_time_ms: None,
+        timeout_ms: plan.timeout.as_secs_f64() * 1000.0,
+    };
+    match &plan.load {
+        LoadPlan::Open {
+            schedule,
+            connections,
+            max_in_flight,
+            ..
+        } => {
+            l.peak_rate = Some(schedule.peak_rate());
+            let warm = schedule.count_before(plan.warmup.as_secs_f64()).ceil() as u64;
+            l.planned_requests = Some(schedule.total_requests() - warm.min(schedule.total_requests()));
+            l.connections = Some(*connections as u64);
+            l.max_in_flight = Some(*max_in_flight as u64);
+        }
+        LoadPlan::Closed {
+            vus,
+            think_time,
+            iterations,
+            ..
+        } => {
+            l.vus = Some(*vus as u64);
+            l.iterations = *iterations;
+            l.think_time_ms = Some(think_time.as_secs_f64() * 1000.0);
+        }
+    }
+    l
+}

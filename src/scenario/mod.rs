@@ -1,0 +1,245 @@
+//! Scenario files: the TOML a user writes, and the validated [`Plan`] the engine runs.
+//!
+//! Loading happens in two stages. [`raw`] mirrors the file with serde
+//! (`deny_unknown_fields`, spans kept on every value a later check may complain about);
+//! [`validate`] turns it into typed domain values and collects *every* problem it finds,
+//! each with the line and column it points at, so a user fixes a file in one pass.
+//! Command-line overrides (`--set load.rate=2000`, `--duration 10s`) are applied to the
+//! TOML document before either stage, so they are checked exactly like the file.
+
+mod raw;
+pub mod schedule;
+pub mod template;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use schedule::RateSchedule;
+pub use template::Template;
+pub(crate) use validate::parse_fraction;
+pub use validate::{
+    BodyPlan, EmbeddedPlan, GeneratorPlan, LoadPlan, Origin, Plan, RequestPlan, StatusSet,
+    TargetSpec,
+};
+
+/// One problem in a scenario file, located in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the offending field (`load.rate`, `requests[1].path`), or empty for syntax errors.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}:{}: {}", self.line, self.column, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}: {}: {}",
+                self.line, self.column, self.field, self.message
+            )
+        }
+    }
+}
+
+/// Why a scenario could not be turned into a plan. Exit code 2 for all of them.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid override `{arg}`: {reason}")]
+    Override { arg: String, reason: String },
+    #[error("{} has {} error{}:\n{}", path.display(), diagnostics.len(),
+        if diagnostics.len() == 1 { "" } else { "s" },
+        diagnostics.iter().map(|d| format!("  {}:{d}", path.display())).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+impl ScenarioError {
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            ScenarioError::Invalid { diagnostics, .. } => diagnostics,
+            _ => &[],
+        }
+    }
+}
+
+/// What the command line adds to a scenario file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--target`: replaces the file's `target`; counts as naming the target explicitly.
+    pub target: Option<String>,
+    /// `--set key=value` pairs, plus the sugar flags (`--duration`, `--rate`, `--vus`) in order.
+    pub set: Vec<(String, String)>,
+}
+
+/// Reads, overrides and validates a scenario file. Environment variables for
+/// `{{env.NAME}}` templates come from the process environment.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text, overrides, &|name| std::env::var(name).ok())
+}
+
+/// Like [`load`] but from text, with an explicit environment (tests, `--set`-free callers).
+pub fn parse(
+    path: &Path,
+    text: &str,
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, ScenarioError> {
+    // A file that is not valid TOML cannot be edited: parse it as it is, which reports
+    // the syntax error with its position.
+    let text = match apply_overrides(text, &overrides.set) {
+        Ok(t) => t,
+        Err(None) => text.to_string(),
+        Err(Some((arg, reason))) => return Err(ScenarioError::Override { arg, reason }),
+    };
+    let raw: raw::RawScenario = match toml::from_str(&text) {
+        Ok(raw) => raw,
+        Err(err) => {
+            let (line, column) = err
+                .span()
+                .map(|s| line_col(&text, s.start))
+                .unwrap_or((1, 1));
+            return Err(ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                diagnostics: vec![Diagnostic {
+                    line,
+                    column,
+                    field: String::new(),
+                    message: explain_serde(err.message()),
+                }],
+            });
+        }
+    };
+    validate::validate(raw, &text, overrides.target.as_deref(), path, env).map_err(|diagnostics| {
+        ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            diagnostics,
+        }
+    })
+}
+
+/// serde's messages name Rust-side concepts; say what to change in the file instead.
+fn explain_serde(message: &str) -> String {
+    let mut msg = message.trim().to_string();
+    if msg.starts_with("unknown field") {
+        msg.push_str("; remove it or fix its spelling (see README.md, \"Scenario reference\")");
+    } else if msg.starts_with("missing field") {
+        msg.push_str("; add it (see README.md, \"Scenario reference\")");
+    }
+    msg
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Applies `key=value` overrides to the TOML document, keeping every untouched line where
+/// it was so that diagnostics still point into the user's file.
+fn apply_overrides(
+    text: &str,
+    set: &[(String, String)],
+) -> Result<String, Option<(String, String)>> {
+    if set.is_empty() {
+        return Ok(text.to_string());
+    }
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|_| None)?;
+    for (key, value) in set {
+        let arg = format!("{key}={value}");
+        let parts: Vec<&str> = key.split('.').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(Some((
+                arg,
+                "the key must be a dotted path such as load.rate".into(),
+            )));
+        }
+        let parsed: toml_edit::Value = value
+            .parse()
+            .unwrap_or_else(|_| toml_edit::Value::from(value.as_str()));
+        let mut table = doc.as_table_mut();
+        for part in &parts[..parts.len() - 1] {
+            let entry = table
+                .entry(part)
+                .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+            table = match entry.as_table_mut() {
+                Some(t) => t,
+                None => {
+                    return Err(Some((arg, format!("`{part}` is not a table in the scenario"))));
+                }
+            };
+        }
+        let last = parts[parts.len() - 1];
+        // A constant rate from the command line replaces a ramp.
+        if parts == ["load", "rate"] {
+            table.remove("stages");
+            table.remove("start_rate");
+        }
+        match table.get_mut(last).and_then(|i| i.as_value_mut()) {
+            Some(existing) => {
+                let decor = existing.decor().clone();
+                *existing = parsed;
+                *existing.decor_mut() = decor;
+            }
+            None => {
+                table.insert(last, toml_edit::value(parsed));
+            }
+        }
+    }
+    Ok(doc.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let t = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 6), (2, 1));
+        assert_eq!(line_col(t, t.find('=').unwrap()), (1, 3));
+        let second_eq = t.rfind('=').unwrap();
+        assert_eq!(line_col(t, second_eq), (2, 4));
+    }
+
+    #[test]
+    fn overrides_keep_other_lines_in_place() {
+        let t = "name = \"x\"\n[load]\nrate = 10\nduration = \"5s\"\n";
+        let out = apply_overrides(t, &[("load.rate".into(), "2000".into())]).unwrap();
+        assert_eq!(out.lines().nth(2).unwrap(), "rate = 2000");
+        assert_eq!(out.lines().nth(3).unwrap(), "duration = \"5s\"");
+        let out = apply_overrides(t, &[("load.duration".into(), "1m".into())]).unwrap();
+        assert!(out.contains("duration = \"1m\""));
+    }
+
+    #[test]
+    fn rate_override_replaces_stages() {
+        let t = "[load]\nstages = [{ duration = \"1s\", target = 5 }]\n";
+        let out = apply_overrides(t, &[("load.rate".into(), "7".into())]).unwrap();
+        assert!(!out.contains("stages"));
+        assert!(out.contains("rate = 7"));
+    }
+}

@@ -1,0 +1,79 @@
+//! The scenario file as written: serde structs that mirror the TOML one to one.
+//!
+//! Everything is optional here and `deny_unknown_fields` everywhere, so that a misspelt key
+//! is a parse error while a missing or out-of-range value is a validation error that can be
+//! reported together with all the others. Values keep their spans for those messages.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Option<Spanned<String>>,
+    pub description: Option<String>,
+    pub target: Option<Spanned<String>>,
+    pub load: Option<Spanned<RawLoad>>,
+    pub generator: Option<RawGenerator>,
+    pub embedded: Option<RawEmbedded>,
+    #[serde(default)]
+    pub requests: Vec<Spanned<RawRequest>>,
+    #[serde(default)]
+    pub slo: IndexMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoad {
+    pub model: Option<Spanned<String>>,
+    pub rate: Option<Spanned<f64>>,
+    pub stages: Option<Spanned<Vec<Spanned<RawStage>>>>,
+    pub start_rate: Option<Spanned<f64>>,
+    pub connections: Option<Spanned<i64>>,
+    pub max_in_flight: Option<Spanned<i64>>,
+    pub vus: Option<Spanned<i64>>,
+    pub think_time: Option<Spanned<String>>,
+    pub iterations: Option<Spanned<i64>>,
+    pub duration: Option<Spanned<String>>,
+    pub warmup: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub duration: Option<Spanned<String>>,
+    pub target: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenerator {
+    pub threads: Option<Spanned<i64>>,
+    pub max_dropped: Option<Spanned<String>>,
+    pub max_send_lag_p99: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmbedded {
+    pub service: Option<Spanned<String>>,
+    pub latency: Option<Spanned<String>>,
+    pub error_rate: Option<Spanned<String>>,
+    pub stall: Option<Spanned<String>>,
+    pub stall_every: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    pub name: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: IndexMap<String, Spanned<String>>,
+    pub body: Option<Spanned<toml::Value>>,
+    pub weight: Option<Spanned<f64>>,
+    pub expect_status: Option<Spanned<toml::Value>>,
+}

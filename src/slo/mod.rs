@@ -1,0 +1,343 @@
+//! Service-level objectives: the compact `"metric" = "op value unit"` expressions of a
+//! scenario's `[slo]` table, and their evaluation against a finished run.
+//!
+//! Keys name a metric, optionally scoped to one request: `p95`, `p99.9`, `max`, `mean`,
+//! `error_rate`, `availability`, `rps`, `list_activities.p99`. Values are a comparison
+//! and a threshold with its unit: `< 100ms`, `< 0.1%`, `>= 99.9%`, `>= 1000`.
+//! Thresholds are stored in the metric's canonical unit (milliseconds, fraction, req/s).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A latency statistic.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stat {
+    /// Percentile in 0..=100.
+    Percentile(f64),
+    Max,
+    Mean,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    /// Latency from the intended start (coordinated-omission corrected), in ms.
+    Latency(Stat),
+    /// Errors over completed requests (fraction).
+    ErrorRate,
+    /// Requests that were neither a transport error nor a 5xx, over completed requests (fraction).
+    Availability,
+    /// Completed requests per second of the measured window.
+    Rps,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "==")]
+    Eq,
+}
+
+impl Op {
+    pub fn holds(self, observed: f64, threshold: f64) -> bool {
+        match self {
+            Op::Lt => observed < threshold,
+            Op::Le => observed <= threshold,
+            Op::Gt => observed > threshold,
+            Op::Ge => observed >= threshold,
+            Op::Eq => (observed - threshold).abs() <= f64::EPSILON * threshold.abs().max(1.0),
+        }
+    }
+}
+
+/// One objective, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo {
+    /// The key as written (`list_activities.p99`).
+    pub name: String,
+    /// Request name the SLO is scoped to; `None` for the whole run.
+    pub scope: Option<String>,
+    pub metric: Metric,
+    pub op: Op,
+    /// In the metric's canonical unit: ms, fraction, or req/s.
+    pub threshold: f64,
+    /// The threshold as written (`< 100ms`).
+    pub expr: String,
+}
+
+impl Metric {
+    /// The metric part of a key (`p99`), used in reports.
+    pub fn key(&self) -> String {
+        match self {
+            Metric::Latency(Stat::Percentile(p)) => format!("p{}", fmt_pct(*p)),
+            Metric::Latency(Stat::Max) => "max".into(),
+            Metric::Latency(Stat::Mean) => "mean".into(),
+            Metric::ErrorRate => "error_rate".into(),
+            Metric::Availability => "availability".into(),
+            Metric::Rps => "rps".into(),
+        }
+    }
+
+    /// Unit the observed value is shown in.
+    pub fn unit(&self) -> &'static str {
+        match self {
+            Metric::Latency(_) => "ms",
+            Metric::ErrorRate | Metric::Availability => "%",
+            Metric::Rps => "req/s",
+        }
+    }
+
+    /// Canonical value → display value (fractions become percent).
+    pub fn display_value(&self, canonical: f64) -> f64 {
+        match self {
+            Metric::ErrorRate | Metric::Availability => canonical * 100.0,
+            _ => canonical,
+        }
+    }
+}
+
+fn fmt_pct(p: f64) -> String {
+    let s = format!("{p}");
+    s.trim_end_matches(".0").to_string()
+}
+
+impl fmt::Display for Slo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name, self.expr)
+    }
+}
+
+/// Parses one `[slo]` entry. `requests` are the scenario's request names, for scoped keys.
+pub fn parse(key: &str, value: &str, requests: &[&str]) -> Result<Slo, String> {
+    let (scope, metric_key) = split_scope(key, requests)?;
+    let metric = parse_metric(metric_key).ok_or_else(|| {
+        format!(
+            "unknown metric `{metric_key}`; use p50, p90, p95, p99, p99.9 (any pNN), max, mean, error_rate, availability or rps, optionally after a request name (`list_activities.p99`)"
+        )
+    })?;
+    let (op, threshold) = parse_threshold(value, metric)?;
+    Ok(Slo {
+        name: key.to_string(),
+        scope: scope.map(str::to_string),
+        metric,
+        op,
+        threshold,
+        expr: value.trim().to_string(),
+    })
+}
+
+fn split_scope<'k>(key: &'k str, requests: &[&str]) -> Result<(Option<&'k str>, &'k str), String> {
+    // `p99.9` contains a dot too: a scope is only a prefix that names a request.
+    if let Some((scope, rest)) = key.split_once('.') {
+        if parse_metric(key).is_some() {
+            return Ok((None, key));
+        }
+        if !requests.contains(&scope) {
+            return Err(format!(
+                "`{scope}` is not a request name in this scenario (requests: {})",
+                requests.join(", ")
+            ));
+        }
+        return Ok((Some(scope), rest));
+    }
+    Ok((None, key))
+}
+
+fn parse_metric(key: &str) -> Option<Metric> {
+    match key {
+        "max" => Some(Metric::Latency(Stat::Max)),
+        "mean" => Some(Metric::Latency(Stat::Mean)),
+        "error_rate" => Some(Metric::ErrorRate),
+        "availability" => Some(Metric::Availability),
+        "rps" => Some(Metric::Rps),
+        _ => {
+            let digits = key.strip_prefix('p')?;
+            // `p999` is the conventional spelling of p99.9.
+            let p: f64 = match digits {
+                "999" => 99.9,
+                "9999" => 99.99,
+                d => d.parse().ok()?,
+            };
+            (p > 0.0 && p <= 100.0 && digits.chars().all(|c| c.is_ascii_digit() || c == '.'))
+                .then_some(Metric::Latency(Stat::Percentile(p)))
+        }
+    }
+}
+
+fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
+    let v = value.trim();
+    let (op, rest) = [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ]
+    .iter()
+    .find_map(|(s, op)| v.strip_prefix(s).map(|r| (*op, r.trim())))
+    .ok_or_else(|| {
+        format!("`{v}` has no comparison; write it as `< 100ms`, `>= 99.9%` or `>= 1000`")
+    })?;
+    let split = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .unwrap_or(rest.len());
+    let (num, unit) = rest.split_at(split);
+    let n: f64 = num
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("`{rest}` does not start with a number"))?;
+    let unit = unit.trim();
+    let canonical = match metric {
+        Metric::Latency(_) => match unit {
+            "us" | "µs" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            "" => return Err(format!("latency threshold `{v}` needs a unit: us, ms or s (`{v}ms`)")),
+            u => return Err(format!("unknown latency unit `{u}`; use us, ms or s")),
+        },
+        Metric::ErrorRate | Metric::Availability => match unit {
+            "%" => n / 100.0,
+            "" if n <= 1.0 => n,
+            "" => return Err(format!("`{v}` is a ratio above 1; write a percentage such as `{n}%`")),
+            u => return Err(format!("unknown unit `{u}` for a rate; use % (`< 0.1%`) or a fraction")),
+        },
+        Metric::Rps => match unit {
+            "" | "rps" | "/s" => n,
+            u => return Err(format!("unknown unit `{u}` for rps; write a plain number (`>= 1000`)")),
+        },
+    };
+    if matches!(metric, Metric::ErrorRate | Metric::Availability) && canonical > 1.0 {
+        return Err(format!("`{v}` is above 100%"));
+    }
+    Ok((op, canonical))
+}
+
+/// An objective's outcome, as written to `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloResult {
+    pub name: String,
+    pub metric: String,
+    pub scope: Option<String>,
+    /// As written: `< 100ms`.
+    pub threshold: String,
+    /// In `unit`; `null` when the run produced no value (no request completed).
+    pub observed: Option<f64>,
+    pub unit: String,
+    pub pass: bool,
+}
+
+/// Evaluates each objective with `observe(scope, metric)` giving the canonical value.
+pub fn evaluate(
+    slos: &[Slo],
+    observe: impl Fn(Option<&str>, Metric) -> Option<f64>,
+) -> Vec<SloResult> {
+    slos.iter()
+        .map(|slo| {
+            let observed = observe(slo.scope.as_deref(), slo.metric);
+            SloResult {
+                name: slo.name.clone(),
+                metric: slo.metric.key(),
+                scope: slo.scope.clone(),
+                threshold: slo.expr.clone(),
+                observed: observed.map(|v| slo.metric.display_value(v)),
+                unit: slo.metric.unit().into(),
+                pass: observed.is_some_and(|v| slo.op.holds(v, slo.threshold)),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQS: &[&str] = &["list_activities", "health"];
+
+    fn p(key: &str, value: &str) -> Slo {
+        parse(key, value, REQS).unwrap()
+    }
+
+    #[test]
+    fn parses_the_readme_examples() {
+        let s = p("p95", "< 100ms");
+        assert_eq!(s.metric, Metric::Latency(Stat::Percentile(95.0)));
+        assert_eq!((s.op, s.threshold, s.scope.clone()), (Op::Lt, 100.0, None));
+
+        let s = p("list_activities.p99", "< 200ms");
+        assert_eq!(s.scope.as_deref(), Some("list_activities"));
+        assert_eq!(s.threshold, 200.0);
+
+        let s = p("error_rate", "< 0.1%");
+        assert!((s.threshold - 0.001).abs() < 1e-12);
+        let s = p("availability", ">= 99.99%");
+        assert!((s.threshold - 0.9999).abs() < 1e-12);
+        let s = p("rps", ">= 1_000");
+        assert_eq!((s.op, s.threshold), (Op::Ge, 1000.0));
+    }
+
+    #[test]
+    fn percentile_spellings_and_units() {
+        assert_eq!(p("p99.9", "< 1s").metric, Metric::Latency(Stat::Percentile(99.9)));
+        assert_eq!(p("p999", "< 1s").metric, Metric::Latency(Stat::Percentile(99.9)));
+        assert_eq!(p("p99.9", "< 1s").threshold, 1000.0);
+        assert_eq!(p("max", "<= 250us").threshold, 0.25);
+        assert_eq!(p("mean", "< 20ms").metric, Metric::Latency(Stat::Mean));
+        assert_eq!(p("health.p50", "< 5ms").scope.as_deref(), Some("health"));
+        assert_eq!(p("error_rate", "== 0").threshold, 0.0);
+    }
+
+    #[test]
+    fn rejects_with_a_fix() {
+        let e = |k: &str, v: &str| parse(k, v, REQS).unwrap_err();
+        assert!(e("p95", "100ms").contains("no comparison"));
+        assert!(e("p95", "< 100").contains("needs a unit"));
+        assert!(e("p95", "< 100min").contains("unknown latency unit"));
+        assert!(e("p101", "< 1ms").contains("unknown metric"));
+        assert!(e("latency", "< 1ms").contains("unknown metric"));
+        assert!(e("checkout.p99", "< 1ms").contains("not a request name"));
+        assert!(e("error_rate", "< 5").contains("percentage"));
+        assert!(e("availability", ">= 120%").contains("above 100%"));
+        assert!(e("rps", ">= fast").contains("number"));
+    }
+
+    #[test]
+    fn evaluation_compares_in_canonical_units() {
+        let slos = vec![
+            p("p95", "< 100ms"),
+            p("error_rate", "< 0.1%"),
+            p("rps", ">= 1000"),
+            p("list_activities.max", "< 1s"),
+        ];
+        let results = evaluate(&slos, |scope, m| match (scope, m) {
+            (None, Metric::Latency(_)) => Some(99.9),
+            (None, Metric::ErrorRate) => Some(0.002),
+            (None, Metric::Rps) => Some(1000.0),
+            (Some("list_activities"), _) => None,
+            _ => unreachable!(),
+        });
+        let pass: Vec<bool> = results.iter().map(|r| r.pass).collect();
+        assert_eq!(pass, [true, false, true, false]);
+        assert_eq!(results[1].observed, Some(0.2));
+        assert_eq!(results[1].unit, "%");
+        assert_eq!(results[0].threshold, "< 100ms");
+        assert_eq!(results[3].observed, None, "no data is a failure, not a pass");
+    }
+
+    #[test]
+    fn ops_hold_as_written() {
+        assert!(Op::Le.holds(1.0, 1.0));
+        assert!(!Op::Lt.holds(1.0, 1.0));
+        assert!(Op::Ge.holds(1000.0, 1000.0));
+        assert!(Op::Gt.holds(2.0, 1.0));
+        assert!(Op::Eq.holds(0.0, 0.0));
+        assert!(!Op::Eq.holds(0.001, 0.0));
+    }
+}

@@ -1,0 +1,214 @@
+//! Reference services that loadctl runs embedded (no target given) and that the kind
+//! testbed images serve: seed 000's volunteer platform for now.
+//!
+//! Each service is an axum router over a deterministic in-memory dataset, wrapped in a
+//! fault layer (added latency, error share, periodic stall) so tests and demos can make it
+//! misbehave in known ways. Health endpoints bypass the faults, as a real probe path would.
+
+mod activities;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+
+pub use activities::router as activities_router;
+
+/// Added latency per request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LatencySpec {
+    Fixed(Duration),
+    /// Uniform in `[lo, hi]`.
+    Uniform(Duration, Duration),
+    /// Exponential with this mean: a long tail, as real services have.
+    Exponential(Duration),
+}
+
+impl LatencySpec {
+    /// `5ms`, `1ms..10ms`, `exp:5ms`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let d = |t: &str| {
+            humantime::parse_duration(t.trim())
+                .map_err(|_| format!("`{t}` is not a duration such as 5ms"))
+        };
+        let s = s.trim();
+        if let Some(mean) = s.strip_prefix("exp:") {
+            return Ok(LatencySpec::Exponential(d(mean)?));
+        }
+        if let Some((lo, hi)) = s.split_once("..") {
+            let (lo, hi) = (d(lo)?, d(hi)?);
+            if lo > hi {
+                return Err(format!("`{s}`: the lower bound is above the upper one"));
+            }
+            return Ok(LatencySpec::Uniform(lo, hi));
+        }
+        d(s).map(LatencySpec::Fixed)
+            .map_err(|e| format!("{e}; latency is `5ms`, a range `1ms..10ms` or `exp:5ms`"))
+    }
+
+    fn sample(&self) -> Duration {
+        match *self {
+            LatencySpec::Fixed(d) => d,
+            LatencySpec::Uniform(lo, hi) => {
+                lo + (hi - lo).mul_f64(fastrand::f64())
+            }
+            LatencySpec::Exponential(mean) => {
+                // 1 - U is in (0, 1], so the logarithm is finite.
+                mean.mul_f64(-(1.0 - fastrand::f64()).ln())
+            }
+        }
+    }
+}
+
+/// Misbehaviour to inject.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    pub latency: Option<LatencySpec>,
+    /// Share of requests answered 500.
+    pub error_rate: f64,
+    /// `(stall, every)`: during the first `stall` of every `every`, requests wait until
+    /// the stall ends, like a stop-the-world pause.
+    pub stall: Option<(Duration, Duration)>,
+}
+
+#[derive(Clone)]
+struct FaultState {
+    faults: Arc<Faults>,
+    epoch: Instant,
+}
+
+async fn inject(State(st): State<FaultState>, req: Request, next: Next) -> Response {
+    let f = &st.faults;
+    if req.uri().path().ends_with("/health/") || req.uri().path() == "/health" {
+        return next.run(req).await;
+    }
+    if let Some((stall, every)) = f.stall {
+        let since = st.epoch.elapsed();
+        let phase = Duration::from_nanos((since.as_nanos() % every.as_nanos()) as u64);
+        if phase < stall {
+            tokio::time::sleep(stall - phase).await;
+        }
+    }
+    if let Some(lat) = &f.latency {
+        tokio::time::sleep(lat.sample()).await;
+    }
+    if f.error_rate > 0.0 && fastrand::f64() < f.error_rate {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [("content-type", "application/json")],
+            r#"{"detail":"injected error"}"#,
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// The named reference service with faults applied.
+pub fn router(service: &str, faults: Faults) -> Result<Router, String> {
+    let base = match service {
+        "activities" => activities::router(),
+        other => return Err(format!("unknown reference service `{other}`; available: activities")),
+    };
+    let state = FaultState {
+        faults: Arc::new(faults),
+        epoch: Instant::now(),
+    };
+    Ok(base.layer(axum::middleware::from_fn_with_state(state, inject)))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A reference service running on its own runtime threads, for the embedded default and
+/// for tests. Dropping it stops the service.
+pub struct Embedded {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Embedded {
+    /// Starts `service` on 127.0.0.1 with a free port.
+    pub fn start(service: &str, faults: Faults, threads: usize) -> std::io::Result<Embedded> {
+        let router = router(service, faults)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("testbed")
+            .enable_all()
+            .build()?;
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("testbed-main".into())
+            .spawn(move || {
+                let _ = rt.block_on(serve(listener, router, async {
+                    let _ = stopped.await;
+                }));
+                // In-flight handlers (a stalled request) must not keep the process alive.
+                rt.shutdown_timeout(Duration::from_millis(100));
+            })?;
+        Ok(Embedded {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_specs() {
+        assert_eq!(LatencySpec::parse("5ms"), Ok(LatencySpec::Fixed(Duration::from_millis(5))));
+        assert_eq!(
+            LatencySpec::parse("1ms..10ms"),
+            Ok(LatencySpec::Uniform(Duration::from_millis(1), Duration::from_millis(10)))
+        );
+        assert_eq!(
+            LatencySpec::parse("exp:5ms"),
+            Ok(LatencySpec::Exponential(Duration::from_millis(5)))
+        );
+        assert!(LatencySpec::parse("10ms..1ms").is_err());
+        assert!(LatencySpec::parse("soon").unwrap_err().contains("exp:5ms"));
+    }
+
+    #[test]
+    fn samples_stay_in_bounds() {
+        let u = LatencySpec::Uniform(Duration::from_millis(1), Duration::from_millis(3));
+        for _ in 0..1000 {
+            let s = u.sample();
+            assert!(s >= Duration::from_millis(1) && s <= Duration::from_millis(3));
+        }
+        let e = LatencySpec::Exponential(Duration::from_millis(5));
+        let mean: f64 = (0..20_000).map(|_| e.sample().as_secs_f64()).sum::<f64>() / 20_000.0;
+        assert!((mean - 0.005).abs() < 0.0005, "mean {mean}");
+    }
+}
