@@ -17,7 +17,9 @@ pub struct UsageError(pub String);
 
 /// Exit code for an error returned by [`execute`].
 pub fn error_exit_code(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<scenario::ScenarioError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
+    if e.downcast_ref::<scenario::ScenarioError>().is_some()
+        || e.downcast_ref::<UsageError>().is_some()
+    {
         2
     } else {
         1
@@ -40,15 +42,21 @@ pub fn execute(cli: Cli) -> anyhow::Result<u8> {
 
 fn load(args: &ScenarioArgs) -> anyhow::Result<Plan> {
     let mut set = Vec::new();
-    for (key, v) in [("load.duration", &args.duration), ("load.rate", &args.rate), ("load.vus", &args.vus)] {
+    for (key, v) in [
+        ("load.duration", &args.duration),
+        ("load.rate", &args.rate),
+        ("load.vus", &args.vus),
+    ] {
         if let Some(v) = v {
             set.push((key.to_string(), v.clone()));
         }
     }
     for kv in &args.set {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| UsageError(format!("--set {kv}: write it as KEY=VALUE, e.g. --set load.rate=2000")))?;
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            UsageError(format!(
+                "--set {kv}: write it as KEY=VALUE, e.g. --set load.rate=2000"
+            ))
+        })?;
         set.push((k.trim().to_string(), v.trim().to_string()));
     }
     let overrides = Overrides {
@@ -82,7 +90,10 @@ pub fn describe(plan: &Plan) -> String {
         let _ = writeln!(o, "           {}", plan.description.trim());
     }
     let target = match &plan.target {
-        TargetSpec::Embedded(e) => format!("embedded {} reference service on 127.0.0.1 (free port)", e.service),
+        TargetSpec::Embedded(e) => format!(
+            "embedded {} reference service on 127.0.0.1 (free port)",
+            e.service
+        ),
         TargetSpec::Url { origin, base_path } => format!("{origin}{base_path}"),
     };
     let _ = writeln!(o, "target     {target}");
@@ -98,8 +109,18 @@ pub fn describe(plan: &Plan) -> String {
             let warm = schedule.count_before(plan.warmup.as_secs_f64()).ceil() as u64;
             let peak = schedule.peak_rate();
             let _ = writeln!(o, "load       open model, peak {peak:.0} req/s");
-            let _ = writeln!(o, "duration   {} measured + {} warmup", d(*duration), d(plan.warmup));
-            let _ = writeln!(o, "planned    {} requests measured ({} in warmup)", total - warm.min(total), warm.min(total));
+            let _ = writeln!(
+                o,
+                "duration   {} measured + {} warmup",
+                d(*duration),
+                d(plan.warmup)
+            );
+            let _ = writeln!(
+                o,
+                "planned    {} requests measured ({} in warmup)",
+                total - warm.min(total),
+                warm.min(total)
+            );
             let _ = writeln!(
                 o,
                 "needs      ≈ peak rate × latency connections: {:.0} at 10 ms, {:.0} at 100 ms (allowed: {connections} connections, {max_in_flight} in flight)",
@@ -113,13 +134,22 @@ pub fn describe(plan: &Plan) -> String {
             iterations,
             duration,
         } => {
-            let _ = writeln!(o, "load       closed model, {vus} virtual users (= connections), think time {}", d(*think_time));
+            let _ = writeln!(
+                o,
+                "load       closed model, {vus} virtual users (= connections), think time {}",
+                d(*think_time)
+            );
             match iterations {
                 Some(n) => {
                     let _ = writeln!(o, "planned    {n} iterations, at most {}", d(*duration));
                 }
                 None => {
-                    let _ = writeln!(o, "duration   {} measured + {} warmup", d(*duration), d(plan.warmup));
+                    let _ = writeln!(
+                        o,
+                        "duration   {} measured + {} warmup",
+                        d(*duration),
+                        d(plan.warmup)
+                    );
                 }
             }
         }
@@ -146,7 +176,10 @@ pub fn describe(plan: &Plan) -> String {
         );
     }
     if plan.slos.is_empty() {
-        let _ = writeln!(o, "slo        none (the run passes if any request succeeds)");
+        let _ = writeln!(
+            o,
+            "slo        none (the run passes if any request succeeds)"
+        );
     } else {
         let _ = writeln!(o, "slo");
         for s in &plan.slos {
@@ -159,15 +192,20 @@ pub fn describe(plan: &Plan) -> String {
 fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let mut faults = Faults::default();
     if let Some(l) = &args.latency {
-        faults.latency = Some(LatencySpec::parse(l).map_err(|e| UsageError(format!("--latency: {e}")))?);
+        faults.latency =
+            Some(LatencySpec::parse(l).map_err(|e| UsageError(format!("--latency: {e}")))?);
     }
     if let Some(r) = &args.error_rate {
-        faults.error_rate = scenario::parse_fraction(r)
-            .ok_or_else(|| UsageError(format!("--error-rate {r}: write a share such as 1% or 0.01")))?;
+        faults.error_rate = scenario::parse_fraction(r).ok_or_else(|| {
+            UsageError(format!(
+                "--error-rate {r}: write a share such as 1% or 0.01"
+            ))
+        })?;
     }
     if let (Some(s), Some(e)) = (&args.stall, &args.every) {
         let p = |v: &str, flag: &str| {
-            humantime::parse_duration(v).map_err(|_| UsageError(format!("--{flag} {v}: not a duration such as 1s")))
+            humantime::parse_duration(v)
+                .map_err(|_| UsageError(format!("--{flag} {v}: not a duration such as 1s")))
         };
         let (s, e) = (p(s, "stall")?, p(e, "every")?);
         if s >= e {

@@ -77,9 +77,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
                 String::new(),
             )
         }
-        TargetSpec::Url { origin, base_path } => {
-            (None, resolve(origin)?, format!("{origin}{base_path}"), base_path.clone())
-        }
+        TargetSpec::Url { origin, base_path } => (
+            None,
+            resolve(origin)?,
+            format!("{origin}{base_path}"),
+            base_path.clone(),
+        ),
     };
 
     // Origin 0 is the target; full-URL requests add theirs.
@@ -127,7 +130,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         threads,
     );
     let started_wall = SystemTime::now() + shared.t0.saturating_duration_since(Instant::now());
-    let mut hlog = HlogSink::create(&out_dir.join("histograms.hlog"), started_wall, plan.warmup, names.clone())?;
+    let mut hlog = HlogSink::create(
+        &out_dir.join("histograms.hlog"),
+        started_wall,
+        plan.warmup,
+        names.clone(),
+    )?;
 
     let (tx, rx) = mpsc::unbounded_channel();
     let engine = Engine::start(shared, tx).context("cannot start worker threads")?;
@@ -159,13 +167,18 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         (LoadPlan::Open { .. }, None) => planned_end,
         (LoadPlan::Closed { .. }, None) => ended.at.min(planned_end),
     };
-    let window_s = window_end.saturating_duration_since(measure_start).as_secs_f64();
+    let window_s = window_end
+        .saturating_duration_since(measure_start)
+        .as_secs_f64();
 
     let overall = totals.overall();
     let endpoint = |scope: Option<&str>| -> Option<&EndpointData> {
         match scope {
             None => Some(&overall),
-            Some(name) => names.iter().position(|n| n == name).map(|i| &totals.endpoints[i]),
+            Some(name) => names
+                .iter()
+                .position(|n| n == name)
+                .map(|i| &totals.endpoints[i]),
         }
     };
     let slo_results = slo::evaluate(&plan.slos, |scope, metric| {
@@ -173,8 +186,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         let f = figures(e, window_s);
         match metric {
             Metric::Latency(Stat::Percentile(p)) => percentile_ms(&e.latency, p),
-            Metric::Latency(Stat::Max) => (f.requests > 0).then(|| LatencyStats::of(&e.latency).max),
-            Metric::Latency(Stat::Mean) => (f.requests > 0).then(|| LatencyStats::of(&e.latency).mean),
+            Metric::Latency(Stat::Max) => {
+                (f.requests > 0).then(|| LatencyStats::of(&e.latency).max)
+            }
+            Metric::Latency(Stat::Mean) => {
+                (f.requests > 0).then(|| LatencyStats::of(&e.latency).mean)
+            }
             Metric::ErrorRate => (f.requests > 0).then_some(f.error_rate),
             Metric::Availability => (f.requests > 0).then_some(f.availability),
             Metric::Rps => Some(f.rps),
@@ -183,7 +200,11 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
 
     let t = figures(&overall, window_s);
     let attempted = t.requests + t.dropped;
-    let dropped_ratio = if attempted == 0 { 0.0 } else { t.dropped as f64 / attempted as f64 };
+    let dropped_ratio = if attempted == 0 {
+        0.0
+    } else {
+        t.dropped as f64 / attempted as f64
+    };
     let lag = LatencyStats::of(&totals.send_lag);
     let max_lag_ms = plan.generator.max_send_lag_p99.as_secs_f64() * 1000.0;
     let mut reasons = Vec::new();
@@ -211,8 +232,13 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
             reasons.push("not one request succeeded".into());
         }
         for r in slo_results.iter().filter(|r| !r.pass) {
-            let observed = r.observed.map_or("no data".into(), |v| format!("{v:.3} {}", r.unit));
-            reasons.push(format!("SLO {} {} failed: observed {observed}", r.name, r.threshold));
+            let observed = r
+                .observed
+                .map_or("no data".into(), |v| format!("{v:.3} {}", r.unit));
+            reasons.push(format!(
+                "SLO {} {} failed: observed {observed}",
+                r.name, r.threshold
+            ));
         }
         if reasons.is_empty() {
             Status::Pass
@@ -240,7 +266,9 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
             .requests
             .iter()
             .zip(&totals.endpoints)
-            .map(|(r, e)| endpoint_summary(&r.name, r.method.as_str(), r.path.source(), e, window_s))
+            .map(|(r, e)| {
+                endpoint_summary(&r.name, r.method.as_str(), r.path.source(), e, window_s)
+            })
             .collect(),
         slo: slo_results,
         generator: GeneratorSummary {
@@ -300,13 +328,14 @@ async fn control_loop(
     let mut interrupted_at = None;
     let mut abort_at: Option<Instant> = None;
     let mut errors = 0u64;
-    let mut on_final = |idx: i64, data: &crate::metrics::IntervalData| hlog.write_interval(idx, data);
+    let mut on_final =
+        |idx: i64, data: &crate::metrics::IntervalData| hlog.write_interval(idx, data);
     loop {
         tokio::select! {
             msg = rx.recv() => {
                 let before = agg.series().len();
                 match msg {
-                    Some(WorkerMsg::Interval(r)) => agg.add(r, &mut on_final),
+                    Some(WorkerMsg::Interval(r)) => agg.add(*r, &mut on_final),
                     Some(WorkerMsg::Done(t)) => agg.thread_done(t, &mut on_final),
                     None => break,
                 }
@@ -402,7 +431,8 @@ fn load_summary(plan: &Plan) -> LoadSummary {
         } => {
             l.peak_rate = Some(schedule.peak_rate());
             let warm = schedule.count_before(plan.warmup.as_secs_f64()).ceil() as u64;
-            l.planned_requests = Some(schedule.total_requests() - warm.min(schedule.total_requests()));
+            l.planned_requests =
+                Some(schedule.total_requests() - warm.min(schedule.total_requests()));
             l.connections = Some(*connections as u64);
             l.max_in_flight = Some(*max_in_flight as u64);
         }

@@ -30,7 +30,8 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>) {
     let users: Vec<_> = (ctx.index..vus)
         .step_by(shared.threads)
         .map(|vu| {
-            let quota = iterations.map(|n| n / vus as u64 + u64::from((vu as u64) < n % vus as u64));
+            let quota =
+                iterations.map(|n| n / vus as u64 + u64::from((vu as u64) < n % vus as u64));
             tokio::task::spawn_local(user(ctx.clone(), quota, end, think_time))
         })
         .collect();
@@ -53,7 +54,7 @@ async fn user(ctx: Rc<ThreadCtx>, quota: Option<u64>, end: Instant, think: Durat
         ctx.in_flight.set(ctx.in_flight.get() + 1);
         let (resp, sent, done) = ctx.send(&mut conn, ep).await;
         ctx.in_flight.set(ctx.in_flight.get() - 1);
-        ctx.record(ep, &resp, done - sent, done - sent, None);
+        ctx.record(ep, &resp, sent, sent, done, None);
         done_iterations += 1;
         if !think.is_zero() {
             // Think in slices so a stop is noticed promptly.

@@ -58,7 +58,9 @@ impl Prepared {
             }
         }
         let (body, dynamic_body) = match &plan.body {
-            Some(b) if b.template.is_static() => (Some(Bytes::from(b.template.render_static())), None),
+            Some(b) if b.template.is_static() => {
+                (Some(Bytes::from(b.template.render_static())), None)
+            }
             Some(b) => (None, Some(b.template.clone())),
             None => (None, None),
         };

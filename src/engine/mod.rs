@@ -12,6 +12,7 @@
 mod closed;
 pub mod http;
 mod open;
+mod timer;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -33,7 +34,7 @@ use http::{Conn, Prepared, Response};
 /// Messages from worker threads to the control loop: one per thread per second.
 #[derive(Debug)]
 pub enum WorkerMsg {
-    Interval(IntervalReport),
+    Interval(Box<IntervalReport>),
     Done(usize),
 }
 
@@ -106,7 +107,10 @@ impl Shared {
         if self.cumulative_weights.len() == 1 {
             return 0;
         }
-        let total = *self.cumulative_weights.last().expect("at least one request");
+        let total = *self
+            .cumulative_weights
+            .last()
+            .expect("at least one request");
         let r = rng.f64() * total;
         self.cumulative_weights
             .iter()
@@ -202,17 +206,27 @@ impl ThreadCtx {
         (resp, sent, Instant::now())
     }
 
-    pub fn record(&self, ep: usize, resp: &Response, latency: Duration, service: Duration, lag: Option<(Duration, Duration)>) {
+    /// Records a finished request that was intended to start at `intended`.
+    pub fn record(
+        &self,
+        ep: usize,
+        resp: &Response,
+        intended: Instant,
+        sent: Instant,
+        done: Instant,
+        lag: Option<(Duration, Duration)>,
+    ) {
         self.rec.borrow_mut().record(
             ep,
             &Sample {
-                latency,
-                service,
+                latency: done - intended,
+                service: done - sent,
                 send_lag: lag.map(|l| l.0),
                 queue_wait: lag.map(|l| l.1),
                 status: resp.status,
                 error: resp.error,
                 bytes: resp.bytes,
+                warmup: intended < self.shared.measure_start,
             },
         );
     }
@@ -239,7 +253,7 @@ fn worker_thread(
         let ctx = Rc::new(ThreadCtx {
             rec: RefCell::new(Recorder::new(shared.requests.len())),
             in_flight: Cell::new(0),
-            rng: RefCell::new(fastrand::Rng::with_seed(0x10ad_c71 + index as u64)),
+            rng: RefCell::new(fastrand::Rng::with_seed(0x010a_dc71 + index as u64)),
             shared: shared.clone(),
             index,
         });
@@ -257,18 +271,18 @@ fn worker_thread(
                 _ = &mut work => break,
                 _ = tokio::time::sleep_until(tick.into()) => {
                     let data = ctx.rec.borrow_mut().rotate(ctx.in_flight.get());
-                    let _ = tx.send(WorkerMsg::Interval(IntervalReport { thread: index, idx, data }));
+                    let _ = tx.send(WorkerMsg::Interval(Box::new(IntervalReport { thread: index, idx, data })));
                     idx += 1;
                 }
             }
         }
         drop(work);
         let data = ctx.rec.borrow_mut().rotate(ctx.in_flight.get());
-        let _ = tx.send(WorkerMsg::Interval(IntervalReport {
+        let _ = tx.send(WorkerMsg::Interval(Box::new(IntervalReport {
             thread: index,
             idx,
             data,
-        }));
+        })));
         let _ = tx.send(WorkerMsg::Done(index));
     });
 }

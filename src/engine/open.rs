@@ -18,6 +18,7 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::http::Conn;
+use super::timer::PreciseSleep;
 use super::ThreadCtx;
 use crate::scenario::LoadPlan;
 
@@ -107,12 +108,13 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>) {
     let total = schedule.total_requests();
     let due = |i: u64| shared.t0 + Duration::from_secs_f64(schedule.time_of(i));
     let mut i = ctx.index as u64;
+    let sleep = PreciseSleep::new();
 
     while i < total && !shared.stopping() {
         let next = due(i);
         let now = Instant::now();
         if next > now {
-            tokio::time::sleep_until(next.min(now + STOP_POLL).into()).await;
+            sleep.until(next.min(now + STOP_POLL)).await;
             continue;
         }
         while i < total {
@@ -176,7 +178,7 @@ async fn connection(ctx: Rc<ThreadCtx>, pool: Rc<Pool>, id: usize, first: Job, a
         // start after assignment. Waiting for a free connection is the target's doing.
         let lag = (job.dispatched - job.intended) + sent.saturating_duration_since(assigned);
         let queue = assigned - job.dispatched;
-        ctx.record(job.ep, &resp, done - job.intended, done - sent, Some((lag, queue)));
+        ctx.record(job.ep, &resp, job.intended, sent, done, Some((lag, queue)));
         ctx.in_flight.set(ctx.in_flight.get() - 1);
 
         let waiting = pool.backlog.borrow_mut().pop_front();

@@ -101,6 +101,8 @@ pub struct Sample {
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
     pub bytes: u64,
+    /// Intended to start before the measured window.
+    pub warmup: bool,
 }
 
 /// Counters of one endpoint over some time.
@@ -203,6 +205,11 @@ pub struct IntervalData {
     pub queue_wait: Histogram<u64>,
     /// Requests due but not complete when the interval closed (sum over threads).
     pub in_flight: u64,
+    /// Requests intended before the measured window, per endpoint: shown in the time
+    /// series, kept out of the totals, so that `endpoints` holds exactly the requests whose
+    /// intended start fell inside the window, whichever second they completed in.
+    /// Allocated only in intervals that have such requests.
+    pub warmup: Option<Vec<EndpointData>>,
 }
 
 impl IntervalData {
@@ -212,6 +219,7 @@ impl IntervalData {
             send_lag: new_histogram(),
             queue_wait: new_histogram(),
             in_flight: 0,
+            warmup: None,
         }
     }
 
@@ -222,6 +230,15 @@ impl IntervalData {
         self.send_lag.add(&o.send_lag).expect("same bounds");
         self.queue_wait.add(&o.queue_wait).expect("same bounds");
         self.in_flight += o.in_flight;
+        if let Some(theirs) = &o.warmup {
+            let n = theirs.len();
+            let mine = self
+                .warmup
+                .get_or_insert_with(|| (0..n).map(|_| EndpointData::new()).collect());
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                a.merge(b);
+            }
+        }
     }
 
     /// All endpoints merged.
@@ -231,6 +248,17 @@ impl IntervalData {
             all.merge(e);
         }
         all
+    }
+
+    /// Per endpoint, warmup requests included: everything that completed in this interval.
+    pub fn everything(&self) -> Vec<EndpointData> {
+        let mut eps = self.endpoints.clone();
+        if let Some(late) = &self.warmup {
+            for (a, b) in eps.iter_mut().zip(late) {
+                a.merge(b);
+            }
+        }
+        eps
     }
 }
 
@@ -280,8 +308,10 @@ mod tests {
 
     #[test]
     fn availability_counts_transport_errors_and_all_5xx() {
-        let mut c = Counts::default();
-        c.ok = 90;
+        let mut c = Counts {
+            ok: 90,
+            ..Counts::default()
+        };
         c.errors[ErrorKind::Timeout.index()] = 2;
         c.errors[ErrorKind::Http4xx.index()] = 3;
         c.errors[ErrorKind::Http5xx.index()] = 4;

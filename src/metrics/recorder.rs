@@ -18,7 +18,16 @@ impl Recorder {
     }
 
     pub fn record(&mut self, endpoint: usize, s: &Sample) {
-        let e = &mut self.current.endpoints[endpoint];
+        let n = self.current.endpoints.len();
+        let e = if s.warmup {
+            &mut self
+                .current
+                .warmup
+                .get_or_insert_with(|| (0..n).map(|_| super::EndpointData::new()).collect())
+                [endpoint]
+        } else {
+            &mut self.current.endpoints[endpoint]
+        };
         e.latency.saturating_record(micros(s.latency));
         e.service.saturating_record(micros(s.service));
         if let Some(code) = s.status {
@@ -31,6 +40,9 @@ impl Recorder {
             Some(kind) => e.counts.errors[kind as usize] += 1,
         }
         e.counts.bytes += s.bytes;
+        if s.warmup {
+            return;
+        }
         if let Some(lag) = s.send_lag {
             self.current.send_lag.saturating_record(micros(lag));
         }
@@ -68,6 +80,7 @@ mod tests {
             status,
             error,
             bytes: 10,
+            warmup: false,
         }
     }
 
@@ -90,5 +103,25 @@ mod tests {
         assert_eq!(d.endpoints[0].counts.bytes, 10);
         let empty = r.rotate(0);
         assert_eq!(empty.endpoints[1].latency.len(), 0);
+    }
+
+    #[test]
+    fn warmup_requests_stay_apart() {
+        let mut r = Recorder::new(1);
+        let mut s = sample(10, None, Some(200));
+        s.warmup = true;
+        r.record(0, &s);
+        s.warmup = false;
+        r.record(0, &s);
+        let d = r.rotate(0);
+        assert_eq!(d.endpoints[0].counts.ok, 1);
+        assert_eq!(d.warmup.as_ref().unwrap()[0].counts.ok, 1);
+        assert_eq!(d.everything()[0].counts.ok, 2);
+        assert_eq!(
+            d.send_lag.len(),
+            1,
+            "generator health is judged on the window only"
+        );
+        assert!(r.rotate(0).warmup.is_none());
     }
 }

@@ -51,7 +51,12 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     for e in &s.endpoints {
         latency_row(&mut o, &e.name, &e.latency_ms, e.requests);
     }
-    latency_row(&mut o, "service time (all)", &s.service_latency_ms, t.requests);
+    latency_row(
+        &mut o,
+        "service time (all)",
+        &s.service_latency_ms,
+        t.requests,
+    );
 
     let mut errors: Vec<String> = Vec::new();
     for e in &s.endpoints {
@@ -65,7 +70,12 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
 
     if !s.slo.is_empty() {
         let _ = writeln!(o, "\n  SLO");
-        let width = s.slo.iter().map(|r| r.name.len() + r.threshold.len() + 1).max().unwrap_or(0);
+        let width = s
+            .slo
+            .iter()
+            .map(|r| r.name.len() + r.threshold.len() + 1)
+            .max()
+            .unwrap_or(0);
         for r in &s.slo {
             let observed = r
                 .observed

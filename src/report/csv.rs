@@ -24,9 +24,25 @@ fn opt(v: Option<f64>) -> String {
 pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "endpoint", "method", "path", "requests", "ok", "errors", "error_rate", "availability",
-        "rps", "dropped", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",
-        "service_p50_ms", "service_p99_ms",
+        "endpoint",
+        "method",
+        "path",
+        "requests",
+        "ok",
+        "errors",
+        "error_rate",
+        "availability",
+        "rps",
+        "dropped",
+        "p50_ms",
+        "p90_ms",
+        "p95_ms",
+        "p99_ms",
+        "p999_ms",
+        "max_ms",
+        "mean_ms",
+        "service_p50_ms",
+        "service_p99_ms",
     ])?;
     let all = EndpointSummary {
         name: "all".into(),
@@ -76,8 +92,21 @@ pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
 pub fn write_timeseries(dir: &Path, names: &[String], series: &[SeriesRow]) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "elapsed_s", "second", "phase", "endpoint", "requests", "ok", "errors", "rps", "p50_ms",
-        "p95_ms", "p99_ms", "max_ms", "in_flight", "dropped", "send_lag_p99_ms",
+        "elapsed_s",
+        "second",
+        "phase",
+        "endpoint",
+        "requests",
+        "ok",
+        "errors",
+        "rps",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "max_ms",
+        "in_flight",
+        "dropped",
+        "send_lag_p99_ms",
     ])?;
     let first = series.first().map_or(0, |r| r.idx);
     for row in series {
@@ -101,7 +130,12 @@ pub fn write_timeseries(dir: &Path, names: &[String], series: &[SeriesRow]) -> a
                 lag,
             ])
         };
-        line("all", &row.all, row.in_flight.to_string(), opt(row.send_lag_p99_ms))?;
+        line(
+            "all",
+            &row.all,
+            row.in_flight.to_string(),
+            opt(row.send_lag_p99_ms),
+        )?;
         for (name, r) in names.iter().zip(&row.endpoints) {
             line(name, r, String::new(), String::new())?;
         }

@@ -29,9 +29,15 @@ pub struct HlogSink {
 }
 
 impl HlogSink {
-    pub fn create(path: &Path, start: SystemTime, warmup: Duration, names: Vec<String>) -> anyhow::Result<Self> {
+    pub fn create(
+        path: &Path,
+        start: SystemTime,
+        warmup: Duration,
+        names: Vec<String>,
+    ) -> anyhow::Result<Self> {
         let tmp = super::tmp_path(path);
-        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let mut sink = HlogSink {
             out: BufWriter::new(file),
             serializer: V2DeflateSerializer::new(),

@@ -20,7 +20,10 @@ pub struct Snapshot {
 
 pub enum Progress {
     Bar(ProgressBar),
-    Plain { total: Duration, last: Option<Instant> },
+    Plain {
+        total: Duration,
+        last: Option<Instant>,
+    },
     Off,
 }
 
@@ -32,7 +35,10 @@ impl Progress {
         if !std::io::stderr().is_terminal() {
             return Progress::Plain { total, last: None };
         }
-        let bar = ProgressBar::with_draw_target(Some(total.as_secs().max(1)), ProgressDrawTarget::stderr());
+        let bar = ProgressBar::with_draw_target(
+            Some(total.as_secs().max(1)),
+            ProgressDrawTarget::stderr(),
+        );
         bar.set_style(
             ProgressStyle::with_template("{elapsed:>4} [{bar:30.cyan/blue}] {eta:>4} left  {msg}")
                 .expect("static template")

@@ -141,7 +141,13 @@ pub struct GeneratorSummary {
 /// Totals-style figures of one endpoint (or all merged) over a window of `window_s`.
 pub fn figures(e: &EndpointData, window_s: f64) -> Totals {
     let requests = e.counts.requests();
-    let ratio = |n: u64| if requests == 0 { 0.0 } else { n as f64 / requests as f64 };
+    let ratio = |n: u64| {
+        if requests == 0 {
+            0.0
+        } else {
+            n as f64 / requests as f64
+        }
+    };
     Totals {
         requests,
         ok: e.counts.ok,

@@ -164,9 +164,7 @@ fn apply_overrides(
     if set.is_empty() {
         return Ok(text.to_string());
     }
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|_| None)?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|_| None)?;
     for (key, value) in set {
         let arg = format!("{key}={value}");
         let parts: Vec<&str> = key.split('.').collect();
@@ -187,7 +185,10 @@ fn apply_overrides(
             table = match entry.as_table_mut() {
                 Some(t) => t,
                 None => {
-                    return Err(Some((arg, format!("`{part}` is not a table in the scenario"))));
+                    return Err(Some((
+                        arg,
+                        format!("`{part}` is not a table in the scenario"),
+                    )));
                 }
             };
         }

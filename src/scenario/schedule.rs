@@ -208,7 +208,8 @@ mod tests {
 
     #[test]
     fn warmup_prefix_shifts_the_ramp() {
-        let s = RateSchedule::from_pieces(20.0, &[(secs(10.0), 100.0)]).with_prefix(20.0, secs(5.0));
+        let s =
+            RateSchedule::from_pieces(20.0, &[(secs(10.0), 100.0)]).with_prefix(20.0, secs(5.0));
         assert_eq!(s.len(), secs(15.0));
         assert_eq!(s.total_requests(), 100 + 600);
         assert!((s.time_of(100) - 5.0).abs() < 1e-9);

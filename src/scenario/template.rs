@@ -209,7 +209,11 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for seed in 0..200 {
             let s = render(&t, seed, &seq);
-            let n: i64 = s.trim_matches('/').trim_start_matches("a/").parse().unwrap();
+            let n: i64 = s
+                .trim_matches('/')
+                .trim_start_matches("a/")
+                .parse()
+                .unwrap();
             assert!((3..=5).contains(&n), "{s}");
             seen.insert(n);
         }

@@ -221,7 +221,11 @@ impl Ctx<'_> {
         match usize::try_from(*v.get_ref()) {
             Ok(n) if n > 0 => Some(n),
             _ => {
-                self.err(v.span(), field, format!("must be a positive integer, not {}", v.get_ref()));
+                self.err(
+                    v.span(),
+                    field,
+                    format!("must be a positive integer, not {}", v.get_ref()),
+                );
                 None
             }
         }
@@ -266,20 +270,33 @@ pub(super) fn validate(
     let name = match &raw.name {
         Some(n) if valid_name(n.get_ref()) => n.get_ref().clone(),
         Some(n) => {
-            cx.err(n.span(), "name", "use letters, digits, `-` and `_` only (it names the output folder)");
+            cx.err(
+                n.span(),
+                "name",
+                "use letters, digits, `-` and `_` only (it names the output folder)",
+            );
             String::new()
         }
         None => {
             let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-            cx.err(0..0, "name", format!(
-                "missing; add `name = \"{}\"` at the top of the file",
-                stem.unwrap_or_else(|| "my-scenario".into())
-            ));
+            cx.err(
+                0..0,
+                "name",
+                format!(
+                    "missing; add `name = \"{}\"` at the top of the file",
+                    stem.unwrap_or_else(|| "my-scenario".into())
+                ),
+            );
             String::new()
         }
     };
 
-    let target = target(&mut cx, raw.target.as_ref(), cli_target, raw.embedded.as_ref());
+    let target = target(
+        &mut cx,
+        raw.target.as_ref(),
+        cli_target,
+        raw.embedded.as_ref(),
+    );
     let explicit_host = match &target {
         Some(TargetSpec::Url { origin, .. }) => Some(origin.clone()),
         _ => None,
@@ -288,7 +305,11 @@ pub(super) fn validate(
     let (load, warmup, timeout) = match &raw.load {
         Some(l) => load(&mut cx, l),
         None => {
-            cx.err(0..0, "load", "missing; add a [load] table with `model`, `rate` or `vus`, and `duration`");
+            cx.err(
+                0..0,
+                "load",
+                "missing; add a [load] table with `model`, `rate` or `vus`, and `duration`",
+            );
             (None, Duration::ZERO, DEFAULT_TIMEOUT)
         }
     };
@@ -377,7 +398,9 @@ fn parse_url(text: &str) -> Result<(Origin, String), String> {
         }
     };
     if host.is_empty() || host.contains("{{") {
-        return Err(format!("`{text}` has no host (templates are not allowed in the host)"));
+        return Err(format!(
+            "`{text}` has no host (templates are not allowed in the host)"
+        ));
     }
     let port = match port {
         Some(p) => p
@@ -399,7 +422,14 @@ fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<Embedded
         if s.get_ref() == "activities" {
             plan.service = s.get_ref().clone();
         } else {
-            cx.err(s.span(), "embedded.service", format!("unknown reference service `{}`; available: activities", s.get_ref()));
+            cx.err(
+                s.span(),
+                "embedded.service",
+                format!(
+                    "unknown reference service `{}`; available: activities",
+                    s.get_ref()
+                ),
+            );
             ok = false;
         }
     }
@@ -425,14 +455,22 @@ fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<Embedded
             match (s, e) {
                 (Some(s), Some(e)) if s < e => plan.faults.stall = Some((s, e)),
                 (Some(_), Some(_)) => {
-                    cx.err(stall.span(), "embedded.stall", "must be shorter than stall_every");
+                    cx.err(
+                        stall.span(),
+                        "embedded.stall",
+                        "must be shorter than stall_every",
+                    );
                     ok = false;
                 }
                 _ => ok = false,
             }
         }
         (Some(v), None) | (None, Some(v)) => {
-            cx.err(v.span(), "embedded", "`stall` and `stall_every` go together (stall = \"1s\", stall_every = \"10s\")");
+            cx.err(
+                v.span(),
+                "embedded",
+                "`stall` and `stall_every` go together (stall = \"1s\", stall_every = \"10s\")",
+            );
             ok = false;
         }
         (None, None) => {}
@@ -451,7 +489,9 @@ fn generator(cx: &mut Ctx<'_>, raw: Option<&RawGenerator>) -> GeneratorPlan {
         g.threads = cx.positive(t, "generator.threads").unwrap_or(g.threads);
     }
     if let Some(m) = &raw.max_dropped {
-        g.max_dropped = cx.fraction(m, "generator.max_dropped").unwrap_or(g.max_dropped);
+        g.max_dropped = cx
+            .fraction(m, "generator.max_dropped")
+            .unwrap_or(g.max_dropped);
     }
     if let Some(m) = &raw.max_send_lag_p99 {
         g.max_send_lag_p99 = cx
@@ -471,14 +511,21 @@ fn load(cx: &mut Ctx<'_>, spanned: &Spanned<RawLoad>) -> (Option<LoadPlan>, Dura
         .and_then(|t| cx.duration(t, "load.timeout"))
         .unwrap_or(DEFAULT_TIMEOUT);
     if timeout.is_zero() {
-        cx.err(l.timeout.as_ref().map_or(whole.clone(), |t| t.span()), "load.timeout", "must be longer than zero");
+        cx.err(
+            l.timeout.as_ref().map_or(whole.clone(), |t| t.span()),
+            "load.timeout",
+            "must be longer than zero",
+        );
     }
     let warmup = l
         .warmup
         .as_ref()
         .and_then(|w| cx.duration(w, "load.warmup"))
         .unwrap_or(Duration::ZERO);
-    let duration = l.duration.as_ref().and_then(|d| cx.duration(d, "load.duration"));
+    let duration = l
+        .duration
+        .as_ref()
+        .and_then(|d| cx.duration(d, "load.duration"));
     if let (Some(d), Some(raw)) = (duration, &l.duration) {
         if d.is_zero() {
             cx.err(raw.span(), "load.duration", "must be longer than zero");
@@ -518,7 +565,11 @@ fn load(cx: &mut Ctx<'_>, spanned: &Spanned<RawLoad>) -> (Option<LoadPlan>, Dura
     for (key, span) in misplaced {
         if let Some(span) = span {
             let other = if model == "open" { "closed" } else { "open" };
-            cx.err(span, format!("load.{key}"), format!("only applies to model = \"{other}\"; remove it or change the model"));
+            cx.err(
+                span,
+                format!("load.{key}"),
+                format!("only applies to model = \"{other}\"; remove it or change the model"),
+            );
         }
     }
 
@@ -552,7 +603,11 @@ fn open_load(
         .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
     if max_in_flight < connections {
         if let Some(m) = &l.max_in_flight {
-            cx.err(m.span(), "load.max_in_flight", format!("is below connections ({connections}); raise it or lower connections"));
+            cx.err(
+                m.span(),
+                "load.max_in_flight",
+                format!("is below connections ({connections}); raise it or lower connections"),
+            );
         } else {
             max_in_flight = connections;
         }
@@ -562,13 +617,21 @@ fn open_load(
         if r.is_finite() && (r > 0.0 || (allow_zero && r == 0.0)) {
             Some(r)
         } else {
-            cx.err(v.span(), field, format!("must be a positive number of requests per second, not {r}"));
+            cx.err(
+                v.span(),
+                field,
+                format!("must be a positive number of requests per second, not {r}"),
+            );
             None
         }
     };
     let schedule = match (&l.rate, &l.stages) {
         (Some(_), Some(stages)) => {
-            cx.err(stages.span(), "load.stages", "give either `rate` (constant) or `stages` (ramp), not both");
+            cx.err(
+                stages.span(),
+                "load.stages",
+                "give either `rate` (constant) or `stages` (ramp), not both",
+            );
             None
         }
         (None, None) => {
@@ -580,12 +643,16 @@ fn open_load(
             let duration = match duration {
                 Some(d) => Some(d),
                 None => {
-                    cx.err(whole, "load.duration", "missing; every run is bounded in time: add duration = \"30s\"");
+                    cx.err(
+                        whole,
+                        "load.duration",
+                        "missing; every run is bounded in time: add duration = \"30s\"",
+                    );
                     None
                 }
             };
-            if l.start_rate.is_some() {
-                cx.err(l.start_rate.as_ref().unwrap().span(), "load.start_rate", "only applies with `stages`");
+            if let Some(s) = &l.start_rate {
+                cx.err(s.span(), "load.start_rate", "only applies with `stages`");
             }
             rate.zip(duration)
                 .map(|(r, d)| (RateSchedule::constant(r, d).with_prefix(r, warmup), d))
@@ -599,7 +666,11 @@ fn open_load(
                 None => Some(0.0),
             };
             if stages.get_ref().is_empty() {
-                cx.err(stages.span(), "load.stages", "is empty; add at least one { duration = \"30s\", target = N }");
+                cx.err(
+                    stages.span(),
+                    "load.stages",
+                    "is empty; add at least one { duration = \"30s\", target = N }",
+                );
             }
             let mut pieces = Vec::new();
             for (i, st) in stages.get_ref().iter().enumerate() {
@@ -615,7 +686,11 @@ fn open_load(
                 let t = match &s.target {
                     Some(t) => rate_ok(cx, t, &format!("{field}.target"), true),
                     None => {
-                        cx.err(st.span(), &field, "missing `target` (requests per second at the end of the stage)");
+                        cx.err(
+                            st.span(),
+                            &field,
+                            "missing `target` (requests per second at the end of the stage)",
+                        );
                         None
                     }
                 };
@@ -624,13 +699,21 @@ fn open_load(
                 }
             }
             if warmup > Duration::ZERO && start == Some(0.0) {
-                cx.err(l.warmup.as_ref().unwrap().span(), "load.warmup", "with `stages`, the warmup runs at `start_rate`; set start_rate above zero");
+                cx.err(
+                    l.warmup.as_ref().unwrap().span(),
+                    "load.warmup",
+                    "with `stages`, the warmup runs at `start_rate`; set start_rate above zero",
+                );
             }
             start.and_then(|s| {
                 let sched = RateSchedule::from_pieces(s, &pieces);
                 let d = sched.len();
                 if sched.is_empty() {
-                    cx.err(stages.span(), "load.stages", "plan no request at all; raise a target");
+                    cx.err(
+                        stages.span(),
+                        "load.stages",
+                        "plan no request at all; raise a target",
+                    );
                     return None;
                 }
                 Some((sched.with_prefix(s, warmup), d))
@@ -656,7 +739,11 @@ fn closed_load(
     let vus = match &l.vus {
         Some(v) => cx.positive(v, "load.vus"),
         None => {
-            cx.err(whole.clone(), "load.vus", "missing; the closed model needs `vus = N` virtual users");
+            cx.err(
+                whole.clone(),
+                "load.vus",
+                "missing; the closed model needs `vus = N` virtual users",
+            );
             None
         }
     };
@@ -677,7 +764,11 @@ fn closed_load(
         (Some(d), _) => Some(d),
         (None, Some(_)) => Some(DEFAULT_ITERATIONS_CAP),
         (None, None) => {
-            cx.err(whole, "load.duration", "missing; add duration = \"30s\", or iterations = N to stop after a count");
+            cx.err(
+                whole,
+                "load.duration",
+                "missing; add duration = \"30s\", or iterations = N to stop after a count",
+            );
             None
         }
     };
@@ -697,7 +788,11 @@ fn requests(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Vec<RequestPlan> {
     if raw.is_empty() {
-        cx.err(0..0, "requests", "no request defined; add a [[requests]] table with `name` and `path`");
+        cx.err(
+            0..0,
+            "requests",
+            "no request defined; add a [[requests]] table with `name` and `path`",
+        );
     }
     let mut out = Vec::new();
     let mut seen: Vec<String> = Vec::new();
@@ -706,11 +801,22 @@ fn requests(
         let field = format!("requests[{i}]");
         let name = match &r.name {
             Some(n) if !valid_name(n.get_ref()) => {
-                cx.err(n.span(), format!("{field}.name"), "use letters, digits, `-` and `_` only (it is used in SLO keys and CSV)");
+                cx.err(
+                    n.span(),
+                    format!("{field}.name"),
+                    "use letters, digits, `-` and `_` only (it is used in SLO keys and CSV)",
+                );
                 None
             }
             Some(n) if seen.contains(n.get_ref()) => {
-                cx.err(n.span(), format!("{field}.name"), format!("`{}` is already used by another request; names must be unique", n.get_ref()));
+                cx.err(
+                    n.span(),
+                    format!("{field}.name"),
+                    format!(
+                        "`{}` is already used by another request; names must be unique",
+                        n.get_ref()
+                    ),
+                );
                 None
             }
             Some(n) => {
@@ -739,7 +845,11 @@ fn requests(
         };
         let (origin, path) = match &r.path {
             None => {
-                cx.err(spanned.span(), &field, "missing `path` (\"/api/v1/activities/\" or a full http:// URL)");
+                cx.err(
+                    spanned.span(),
+                    &field,
+                    "missing `path` (\"/api/v1/activities/\" or a full http:// URL)",
+                );
                 (None, None)
             }
             Some(p) => request_path(cx, p, &format!("{field}.path"), explicit, env),
@@ -748,23 +858,38 @@ fn requests(
         for (hname, hval) in &r.headers {
             let hfield = format!("{field}.headers.{hname}");
             let Ok(hn) = HeaderName::from_bytes(hname.as_bytes()) else {
-                cx.err(hval.span(), &hfield, format!("`{hname}` is not a valid header name"));
+                cx.err(
+                    hval.span(),
+                    &hfield,
+                    format!("`{hname}` is not a valid header name"),
+                );
                 continue;
             };
             if let Some(t) = template(cx, hval, &hfield, env) {
                 if t.is_static() && http::HeaderValue::from_str(&t.render_static()).is_err() {
-                    cx.err(hval.span(), &hfield, "is not a valid header value (control characters?)");
+                    cx.err(
+                        hval.span(),
+                        &hfield,
+                        "is not a valid header value (control characters?)",
+                    );
                     continue;
                 }
                 headers.push((hn, t));
             }
         }
-        let body = r.body.as_ref().and_then(|b| body(cx, b, &format!("{field}.body"), env));
+        let body = r
+            .body
+            .as_ref()
+            .and_then(|b| body(cx, b, &format!("{field}.body"), env));
         let weight = match &r.weight {
             None => Some(1.0),
             Some(w) if w.get_ref().is_finite() && *w.get_ref() > 0.0 => Some(*w.get_ref()),
             Some(w) => {
-                cx.err(w.span(), format!("{field}.weight"), format!("must be a positive number, not {}", w.get_ref()));
+                cx.err(
+                    w.span(),
+                    format!("{field}.weight"),
+                    format!("must be a positive number, not {}", w.get_ref()),
+                );
                 None
             }
         };
@@ -826,7 +951,11 @@ fn request_path(
         return (None, template(cx, p, field, env));
     }
     if !text.contains("://") {
-        cx.err(p.span(), field, format!("`{text}` must start with `/` or be a full http:// URL"));
+        cx.err(
+            p.span(),
+            field,
+            format!("`{text}` must start with `/` or be a full http:// URL"),
+        );
         return (None, None);
     }
     match parse_url(text) {
@@ -871,7 +1000,11 @@ fn body(
             }
         },
         _ => {
-            cx.err(b.span(), field, "must be a string (sent as is) or a table (sent as JSON)");
+            cx.err(
+                b.span(),
+                field,
+                "must be a string (sent as is) or a table (sent as JSON)",
+            );
             return None;
         }
     };
@@ -909,7 +1042,9 @@ fn parse_status_set(v: &toml::Value) -> Result<StatusSet, String> {
         }
     }
     let list = match v {
-        toml::Value::Array(a) if a.is_empty() => return Err("is empty; list at least one status".into()),
+        toml::Value::Array(a) if a.is_empty() => {
+            return Err("is empty; list at least one status".into())
+        }
         toml::Value::Array(a) => a.iter().map(one).collect::<Result<Vec<_>, _>>()?,
         v => vec![one(v)?],
     };
@@ -922,7 +1057,10 @@ mod tests {
 
     #[test]
     fn loopback_is_literal() {
-        let o = |h: &str| Origin { host: h.into(), port: 80 };
+        let o = |h: &str| Origin {
+            host: h.into(),
+            port: 80,
+        };
         assert!(o("127.0.0.1").is_loopback());
         assert!(o("127.3.2.1").is_loopback());
         assert!(o("localhost").is_loopback());
@@ -934,10 +1072,15 @@ mod tests {
     #[test]
     fn urls_split_into_origin_and_path() {
         let (o, p) = parse_url("http://127.0.0.1:30081/api").unwrap();
-        assert_eq!((o.host.as_str(), o.port, p.as_str()), ("127.0.0.1", 30081, "/api"));
+        assert_eq!(
+            (o.host.as_str(), o.port, p.as_str()),
+            ("127.0.0.1", 30081, "/api")
+        );
         let (o, p) = parse_url("http://[::1]:8080").unwrap();
         assert_eq!((o.host.as_str(), o.port, p.as_str()), ("[::1]", 8080, "/"));
-        assert!(parse_url("https://x").unwrap_err().contains("not supported"));
+        assert!(parse_url("https://x")
+            .unwrap_err()
+            .contains("not supported"));
         assert!(parse_url("ftp://x").is_err());
         assert!(parse_url("http://x:99999").is_err());
     }

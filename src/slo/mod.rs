@@ -199,18 +199,34 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
             "us" | "µs" => n / 1000.0,
             "ms" => n,
             "s" => n * 1000.0,
-            "" => return Err(format!("latency threshold `{v}` needs a unit: us, ms or s (`{v}ms`)")),
+            "" => {
+                return Err(format!(
+                    "latency threshold `{v}` needs a unit: us, ms or s (`{v}ms`)"
+                ))
+            }
             u => return Err(format!("unknown latency unit `{u}`; use us, ms or s")),
         },
         Metric::ErrorRate | Metric::Availability => match unit {
             "%" => n / 100.0,
             "" if n <= 1.0 => n,
-            "" => return Err(format!("`{v}` is a ratio above 1; write a percentage such as `{n}%`")),
-            u => return Err(format!("unknown unit `{u}` for a rate; use % (`< 0.1%`) or a fraction")),
+            "" => {
+                return Err(format!(
+                    "`{v}` is a ratio above 1; write a percentage such as `{n}%`"
+                ))
+            }
+            u => {
+                return Err(format!(
+                    "unknown unit `{u}` for a rate; use % (`< 0.1%`) or a fraction"
+                ))
+            }
         },
         Metric::Rps => match unit {
             "" | "rps" | "/s" => n,
-            u => return Err(format!("unknown unit `{u}` for rps; write a plain number (`>= 1000`)")),
+            u => {
+                return Err(format!(
+                    "unknown unit `{u}` for rps; write a plain number (`>= 1000`)"
+                ))
+            }
         },
     };
     if matches!(metric, Metric::ErrorRate | Metric::Availability) && canonical > 1.0 {
@@ -285,8 +301,14 @@ mod tests {
 
     #[test]
     fn percentile_spellings_and_units() {
-        assert_eq!(p("p99.9", "< 1s").metric, Metric::Latency(Stat::Percentile(99.9)));
-        assert_eq!(p("p999", "< 1s").metric, Metric::Latency(Stat::Percentile(99.9)));
+        assert_eq!(
+            p("p99.9", "< 1s").metric,
+            Metric::Latency(Stat::Percentile(99.9))
+        );
+        assert_eq!(
+            p("p999", "< 1s").metric,
+            Metric::Latency(Stat::Percentile(99.9))
+        );
         assert_eq!(p("p99.9", "< 1s").threshold, 1000.0);
         assert_eq!(p("max", "<= 250us").threshold, 0.25);
         assert_eq!(p("mean", "< 20ms").metric, Metric::Latency(Stat::Mean));
@@ -328,7 +350,10 @@ mod tests {
         assert_eq!(results[1].observed, Some(0.2));
         assert_eq!(results[1].unit, "%");
         assert_eq!(results[0].threshold, "< 100ms");
-        assert_eq!(results[3].observed, None, "no data is a failure, not a pass");
+        assert_eq!(
+            results[3].observed, None,
+            "no data is a failure, not a pass"
+        );
     }
 
     #[test]

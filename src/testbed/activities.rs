@@ -34,12 +34,26 @@ const CATEGORIES: [&str; 8] = [
     "emergency-relief",
 ];
 const VERBS: [&str; 8] = [
-    "Clean-up", "Tutoring", "Visit", "Food drive", "Shelter day", "Blood drive", "Museum guide",
+    "Clean-up",
+    "Tutoring",
+    "Visit",
+    "Food drive",
+    "Shelter day",
+    "Blood drive",
+    "Museum guide",
     "Supply packing",
 ];
 const PLACES: [&str; 10] = [
-    "Riverside Park", "North Library", "Sunrise Home", "Central Square", "East Shelter",
-    "City Hospital", "Old Town Museum", "Harbor Depot", "Hillside School", "West Market",
+    "Riverside Park",
+    "North Library",
+    "Sunrise Home",
+    "Central Square",
+    "East Shelter",
+    "City Hospital",
+    "Old Town Museum",
+    "Harbor Depot",
+    "Hillside School",
+    "West Market",
 ];
 
 #[derive(Serialize)]
@@ -138,11 +152,17 @@ fn json(status: StatusCode, body: String) -> Response {
 }
 
 fn not_found(what: &str) -> Response {
-    json(StatusCode::NOT_FOUND, format!(r#"{{"detail":"{what} not found."}}"#))
+    json(
+        StatusCode::NOT_FOUND,
+        format!(r#"{{"detail":"{what} not found."}}"#),
+    )
 }
 
 async fn health() -> Response {
-    json(StatusCode::OK, r#"{"status":"healthy","service":"activities"}"#.into())
+    json(
+        StatusCode::OK,
+        r#"{"status":"healthy","service":"activities"}"#.into(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -153,7 +173,10 @@ struct ListParams {
 }
 
 async fn list_activities(State(data): State<Arc<Data>>, Query(p): Query<ListParams>) -> Response {
-    let page_size = p.page_size.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let page_size = p
+        .page_size
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .clamp(1, MAX_PAGE_SIZE);
     let page = p.page.unwrap_or(1);
     let in_category: Option<&[usize]> = p.category.as_ref().map(|c| {
         CATEGORIES
@@ -175,8 +198,16 @@ async fn list_activities(State(data): State<Arc<Data>>, Query(p): Query<ListPara
             .unwrap_or_default();
         format!("\"/api/v1/activities/?page={n}&page_size={page_size}{cat}\"")
     };
-    let next = if page < pages { link(page + 1) } else { "null".into() };
-    let previous = if page > 1 { link(page - 1) } else { "null".into() };
+    let next = if page < pages {
+        link(page + 1)
+    } else {
+        "null".into()
+    };
+    let previous = if page > 1 {
+        link(page - 1)
+    } else {
+        "null".into()
+    };
     let mut body = String::with_capacity(64 + page_size * 260);
     body.push_str(&format!(
         r#"{{"count":{count},"next":{next},"previous":{previous},"results":["#
@@ -192,14 +223,22 @@ async fn list_activities(State(data): State<Arc<Data>>, Query(p): Query<ListPara
 }
 
 async fn get_activity(State(data): State<Arc<Data>>, Path(id): Path<String>) -> Response {
-    match id.parse::<usize>().ok().and_then(|i| data.activities.get(i.wrapping_sub(1))) {
+    match id
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| data.activities.get(i.wrapping_sub(1)))
+    {
         Some(a) => json(StatusCode::OK, a.clone()),
         None => not_found("Activity"),
     }
 }
 
 async fn get_user(State(data): State<Arc<Data>>, Path(id): Path<String>) -> Response {
-    match id.parse::<usize>().ok().and_then(|i| data.users.get(i.wrapping_sub(1))) {
+    match id
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| data.users.get(i.wrapping_sub(1)))
+    {
         Some(u) => json(StatusCode::OK, u.clone()),
         None => not_found("User"),
     }
@@ -253,7 +292,10 @@ async fn avatar(Path(name): Path<String>) -> Response {
     if stem.is_empty() || !stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return not_found("Avatar");
     }
-    let hue = stem.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 360;
+    let hue = stem
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+        % 360;
     let initials: String = stem
         .split('-')
         .filter_map(|w| w.chars().next())
@@ -284,7 +326,10 @@ mod tests {
         let b = generate();
         assert_eq!(a.activities.len(), ACTIVITIES);
         assert_eq!(a.activities, b.activities);
-        assert_eq!(a.by_category.iter().map(Vec::len).sum::<usize>(), ACTIVITIES);
+        assert_eq!(
+            a.by_category.iter().map(Vec::len).sum::<usize>(),
+            ACTIVITIES
+        );
         let first: serde_json::Value = serde_json::from_str(&a.activities[0]).unwrap();
         assert_eq!(first["id"], 1);
     }

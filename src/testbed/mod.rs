@@ -54,9 +54,7 @@ impl LatencySpec {
     fn sample(&self) -> Duration {
         match *self {
             LatencySpec::Fixed(d) => d,
-            LatencySpec::Uniform(lo, hi) => {
-                lo + (hi - lo).mul_f64(fastrand::f64())
-            }
+            LatencySpec::Uniform(lo, hi) => lo + (hi - lo).mul_f64(fastrand::f64()),
             LatencySpec::Exponential(mean) => {
                 // 1 - U is in (0, 1], so the logarithm is finite.
                 mean.mul_f64(-(1.0 - fastrand::f64()).ln())
@@ -112,7 +110,11 @@ async fn inject(State(st): State<FaultState>, req: Request, next: Next) -> Respo
 pub fn router(service: &str, faults: Faults) -> Result<Router, String> {
     let base = match service {
         "activities" => activities::router(),
-        other => return Err(format!("unknown reference service `{other}`; available: activities")),
+        other => {
+            return Err(format!(
+                "unknown reference service `{other}`; available: activities"
+            ))
+        }
     };
     let state = FaultState {
         faults: Arc::new(faults),
@@ -187,10 +189,16 @@ mod tests {
 
     #[test]
     fn latency_specs() {
-        assert_eq!(LatencySpec::parse("5ms"), Ok(LatencySpec::Fixed(Duration::from_millis(5))));
+        assert_eq!(
+            LatencySpec::parse("5ms"),
+            Ok(LatencySpec::Fixed(Duration::from_millis(5)))
+        );
         assert_eq!(
             LatencySpec::parse("1ms..10ms"),
-            Ok(LatencySpec::Uniform(Duration::from_millis(1), Duration::from_millis(10)))
+            Ok(LatencySpec::Uniform(
+                Duration::from_millis(1),
+                Duration::from_millis(10)
+            ))
         );
         assert_eq!(
             LatencySpec::parse("exp:5ms"),
