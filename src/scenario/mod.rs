@@ -244,3 +244,6 @@ mod tests {
         assert!(out.contains("rate = 7"));
     }
 }
+
+#[cfg(test)]
+mod error_table;

@@ -643,11 +643,13 @@ fn open_load(
             let duration = match duration {
                 Some(d) => Some(d),
                 None => {
-                    cx.err(
-                        whole,
-                        "load.duration",
-                        "missing; every run is bounded in time: add duration = \"30s\"",
-                    );
+                    if l.duration.is_none() {
+                        cx.err(
+                            whole,
+                            "load.duration",
+                            "missing; every run is bounded in time: add duration = \"30s\"",
+                        );
+                    }
                     None
                 }
             };
@@ -764,11 +766,13 @@ fn closed_load(
         (Some(d), _) => Some(d),
         (None, Some(_)) => Some(DEFAULT_ITERATIONS_CAP),
         (None, None) => {
-            cx.err(
-                whole,
-                "load.duration",
-                "missing; add duration = \"30s\", or iterations = N to stop after a count",
-            );
+            if l.duration.is_none() {
+                cx.err(
+                    whole,
+                    "load.duration",
+                    "missing; add duration = \"30s\", or iterations = N to stop after a count",
+                );
+            }
             None
         }
     };

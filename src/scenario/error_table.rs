@@ -1,0 +1,117 @@
+//! The malformed-scenario table: each file must fail with a message at a given line and
+//! column, so users can trust where an error points.
+
+use std::path::Path;
+
+use super::{parse, Overrides, ScenarioError};
+
+const GOOD_LOAD: &str = "[load]\nrate = 10\nduration = \"1s\"\n";
+const GOOD_REQ: &str = "[[requests]]\nname = \"a\"\npath = \"/x\"\n";
+
+fn env(name: &str) -> Option<String> {
+    (name == "TOKEN").then(|| "s3cret".into())
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse(Path::new("t.toml"), text, &Overrides::default(), &env) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(ScenarioError::Invalid { diagnostics, .. }) => {
+            diagnostics.iter().map(|d| d.to_string()).collect()
+        }
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+#[test]
+fn malformed_files_name_line_column_and_fix() {
+    // (file, expected "line:column:" prefix, text the message must contain)
+    let table: Vec<(String, &str, &str)> = vec![
+        ("name = \"x\"\nrate = = 3\n".into(), "2:8:", "invalid"),
+        (format!("name = \"x\"\ncolour = \"red\"\n{GOOD_LOAD}{GOOD_REQ}"), "2:1:", "unknown field `colour`"),
+        (format!("name = \"x\"\n[load]\nrate = 10\nduraton = \"1s\"\n{GOOD_REQ}"), "4:1:", "unknown field `duraton`"),
+        (format!("{GOOD_LOAD}{GOOD_REQ}"), "1:1: name:", "add `name = \"t\"`"),
+        (format!("name = \"x\"\n[load]\nmodel = \"opne\"\nrate = 1\nduration = \"1s\"\n{GOOD_REQ}"), "3:9: load.model:", "use \"open\""),
+        (format!("name = \"x\"\n[load]\nduration = \"1s\"\n{GOOD_REQ}"), "2:1: load:", "needs `rate = N`"),
+        (format!("name = \"x\"\n[load]\nrate = 5\nstages = [{{ duration = \"1s\", target = 5 }}]\n{GOOD_REQ}"), "4:10: load.stages:", "not both"),
+        (format!("name = \"x\"\n[load]\nrate = -3\nduration = \"1s\"\n{GOOD_REQ}"), "3:8: load.rate:", "positive number"),
+        (format!("name = \"x\"\n[load]\nrate = 3\nduration = \"thirty\"\n{GOOD_REQ}"), "4:12: load.duration:", "such as 30s"),
+        (format!("name = \"x\"\n[load]\nmodel = \"closed\"\nduration = \"1s\"\n{GOOD_REQ}"), "2:1: load.vus:", "needs `vus = N`"),
+        (format!("name = \"x\"\n[load]\nvus = 0\nduration = \"1s\"\n{GOOD_REQ}"), "3:7: load.vus:", "positive integer"),
+        (format!("name = \"x\"\n{GOOD_LOAD}"), "1:1: requests:", "add a [[requests]]"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}{GOOD_REQ}"), "9:8: requests[1].name:", "already used"),
+        (format!("name = \"x\"\n{GOOD_LOAD}[[requests]]\nname = \"a b\"\npath = \"/\"\n"), "6:8: requests[0].name:", "letters, digits"),
+        (format!("name = \"x\"\n{GOOD_LOAD}[[requests]]\nname = \"a\"\nmethod = \"FETCH\"\npath = \"/\"\n"), "7:10: requests[0].method:", "unknown method `FETCH`"),
+        (format!("name = \"x\"\n{GOOD_LOAD}[[requests]]\nname = \"a\"\npath = \"api/v1\"\n"), "7:8: requests[0].path:", "must start with `/`"),
+        (format!("name = \"x\"\n{GOOD_LOAD}[[requests]]\nname = \"a\"\npath = \"/a/{{{{now}}}}\"\n"), "7:12: requests[0].path:", "unknown template `{{now}}`"),
+        (format!("name = \"x\"\n{GOOD_LOAD}[[requests]]\nname = \"a\"\npath = \"/\"\nheaders = {{ Authorization = \"Bearer {{{{env.NOPE}}}}\" }}\n"), "8:37: requests[0].headers.Authorization:", "`NOPE` is not set"),
+        (format!("name = \"x\"\n{GOOD_LOAD}[[requests]]\nname = \"a\"\npath = \"http://10.1.2.3/x\"\n"), "7:8: requests[0].path:", "not loopback"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[slo]\n\"p95\" = \"< 100\"\n"), "9:9: slo.\"p95\":", "needs a unit"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[slo]\n\"latency\" = \"< 1ms\"\n"), "9:13: slo.\"latency\":", "unknown metric"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[slo]\n\"checkout.p99\" = \"< 1ms\"\n"), "9:18:", "not a request name"),
+        (format!("name = \"x\"\n{GOOD_LOAD}[[requests]]\nname = \"a\"\npath = \"/\"\nexpect_status = 42\n"), "8:17: requests[0].expect_status:", "not an HTTP status"),
+        (format!("name = \"x\"\n{GOOD_LOAD}[[requests]]\nname = \"a\"\npath = \"/\"\nweight = 0\n"), "8:10: requests[0].weight:", "positive"),
+        (format!("name = \"x\"\ntarget = \"https://127.0.0.1\"\n{GOOD_LOAD}{GOOD_REQ}"), "2:10: target:", "not supported yet"),
+        (format!("name = \"x\"\n[load]\nrate = 3\niterations = 5\nduration = \"1s\"\n{GOOD_REQ}"), "4:14: load.iterations:", "only applies to model = \"closed\""),
+        (format!("name = \"x\"\n[load]\nvus = 2\niterations = 5\nwarmup = \"1s\"\n{GOOD_REQ}"), "5:10: load.warmup:", "cannot be combined with `iterations`"),
+        (format!("name = \"x\"\n[load]\nrate = \"fast\"\nduration = \"1s\"\n{GOOD_REQ}"), "3:8:", "invalid type"),
+        (format!("name = \"x\"\n[load]\nrate = 1\nduration = \"1s\"\nconnections = 10\nmax_in_flight = 5\n{GOOD_REQ}"), "6:17: load.max_in_flight:", "below connections"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[embedded]\nstall = \"1s\"\n"), "9:9: embedded:", "go together"),
+    ];
+    assert!(table.len() >= 15);
+    for (text, at, needle) in &table {
+        let errs = errors(text);
+        assert!(
+            errs.iter().any(|e| e.starts_with(at) && e.contains(needle)),
+            "expected an error at {at} containing {needle:?}, got {errs:#?}\nfor:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn all_errors_are_reported_together() {
+    let text = "name = \"bad name\"\n[load]\nrate = 0\nduration = \"soon\"\n[[requests]]\nname = \"a\"\npath = \"nope\"\n[slo]\n\"p42\" = \"fast\"\n";
+    let errs = errors(text);
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+    let lines: Vec<&str> = errs.iter().map(|e| e.split(':').next().unwrap()).collect();
+    assert_eq!(lines, ["1", "3", "4", "7", "9"], "sorted by position: {errs:#?}");
+}
+
+#[test]
+fn the_error_message_names_the_file() {
+    let e = parse(Path::new("scenarios/x.toml"), "name = 1\n", &Overrides::default(), &env).unwrap_err();
+    let text = e.to_string();
+    assert!(text.starts_with("scenarios/x.toml has 1 error:"), "{text}");
+    assert!(text.contains("scenarios/x.toml:1:8:"), "{text}");
+}
+
+#[test]
+fn overrides_are_checked_like_the_file() {
+    let text = format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}");
+    let o = Overrides {
+        target: None,
+        set: vec![("load.rate".into(), "-1".into())],
+    };
+    let e = parse(Path::new("t.toml"), &text, &o, &env).unwrap_err();
+    assert!(e.to_string().contains("t.toml:3:8: load.rate: must be a positive number"), "{e}");
+    let o = Overrides {
+        target: Some("ftp://x".into()),
+        set: vec![],
+    };
+    let e = parse(Path::new("t.toml"), &text, &o, &env).unwrap_err();
+    assert!(e.to_string().contains("--target: `ftp://x` is not an http:// URL"), "{e}");
+}
+
+#[test]
+fn a_good_file_expands_to_a_plan() {
+    let text = "name = \"x\"\ntarget = \"http://127.0.0.1:9\"\n[load]\nstages = [{ duration = \"10s\", target = 100 }, { duration = \"10s\", target = 100 }]\nstart_rate = 10\nwarmup = \"2s\"\n[[requests]]\nname = \"a\"\npath = \"/x?id={{seq}}\"\nheaders = { Authorization = \"Bearer {{env.TOKEN}}\" }\nbody = { user = \"u{{seq}}\" }\nmethod = \"post\"\nweight = 3\nexpect_status = [\"2xx\", 409]\n[[requests]]\nname = \"b\"\npath = \"http://127.0.0.1:9/health\"\n[slo]\n\"p99.9\" = \"< 1s\"\n\"a.error_rate\" = \"< 1%\"\n";
+    let plan = parse(Path::new("t.toml"), text, &Overrides::default(), &env).unwrap();
+    let super::LoadPlan::Open { schedule, .. } = &plan.load else { panic!() };
+    assert_eq!(schedule.total_requests(), 20 + 550 + 1000);
+    assert_eq!(plan.load.duration(), std::time::Duration::from_secs(20));
+    assert_eq!(plan.requests[0].method, http::Method::POST);
+    assert!(plan.requests[0].expect.contains(409));
+    assert_eq!(plan.requests[0].body.as_ref().unwrap().content_type, Some("application/json"));
+    assert!(plan.requests[0].headers[0].1.has_secret());
+    assert!(plan.requests[1].origin.is_some());
+    assert_eq!(plan.slos.len(), 2);
+}
