@@ -297,7 +297,8 @@ impl LatencyStats {
             p99: q(0.99),
             p999: q(0.999),
             max: ms(h.max()),
-            mean: h.mean() / 1000.0,
+            // µs resolution is what the histogram holds; more digits would be noise.
+            mean: (h.mean()).round() / 1000.0,
         }
     }
 }

@@ -40,12 +40,13 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     let from = if s.load.model == "open" {
         "from intended start"
     } else {
-        "closed model"
+        "closed model (from the send)"
     };
+    let _ = writeln!(o, "\n  latency in ms, {from}");
     let _ = writeln!(
         o,
-        "\n  latency ms ({from})    {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "p50", "p90", "p95", "p99", "p99.9", "max", "mean"
+        "  {:<24} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "", "p50", "p90", "p95", "p99", "p99.9", "max", "mean"
     );
     latency_row(&mut o, "all", &s.latency_ms, t.requests);
     for e in &s.endpoints {

@@ -73,12 +73,22 @@ fn all_errors_are_reported_together() {
     let errs = errors(text);
     assert_eq!(errs.len(), 5, "{errs:#?}");
     let lines: Vec<&str> = errs.iter().map(|e| e.split(':').next().unwrap()).collect();
-    assert_eq!(lines, ["1", "3", "4", "7", "9"], "sorted by position: {errs:#?}");
+    assert_eq!(
+        lines,
+        ["1", "3", "4", "7", "9"],
+        "sorted by position: {errs:#?}"
+    );
 }
 
 #[test]
 fn the_error_message_names_the_file() {
-    let e = parse(Path::new("scenarios/x.toml"), "name = 1\n", &Overrides::default(), &env).unwrap_err();
+    let e = parse(
+        Path::new("scenarios/x.toml"),
+        "name = 1\n",
+        &Overrides::default(),
+        &env,
+    )
+    .unwrap_err();
     let text = e.to_string();
     assert!(text.starts_with("scenarios/x.toml has 1 error:"), "{text}");
     assert!(text.contains("scenarios/x.toml:1:8:"), "{text}");
@@ -92,25 +102,38 @@ fn overrides_are_checked_like_the_file() {
         set: vec![("load.rate".into(), "-1".into())],
     };
     let e = parse(Path::new("t.toml"), &text, &o, &env).unwrap_err();
-    assert!(e.to_string().contains("t.toml:3:8: load.rate: must be a positive number"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("t.toml:3:8: load.rate: must be a positive number"),
+        "{e}"
+    );
     let o = Overrides {
         target: Some("ftp://x".into()),
         set: vec![],
     };
     let e = parse(Path::new("t.toml"), &text, &o, &env).unwrap_err();
-    assert!(e.to_string().contains("--target: `ftp://x` is not an http:// URL"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("--target: `ftp://x` is not an http:// URL"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_good_file_expands_to_a_plan() {
     let text = "name = \"x\"\ntarget = \"http://127.0.0.1:9\"\n[load]\nstages = [{ duration = \"10s\", target = 100 }, { duration = \"10s\", target = 100 }]\nstart_rate = 10\nwarmup = \"2s\"\n[[requests]]\nname = \"a\"\npath = \"/x?id={{seq}}\"\nheaders = { Authorization = \"Bearer {{env.TOKEN}}\" }\nbody = { user = \"u{{seq}}\" }\nmethod = \"post\"\nweight = 3\nexpect_status = [\"2xx\", 409]\n[[requests]]\nname = \"b\"\npath = \"http://127.0.0.1:9/health\"\n[slo]\n\"p99.9\" = \"< 1s\"\n\"a.error_rate\" = \"< 1%\"\n";
     let plan = parse(Path::new("t.toml"), text, &Overrides::default(), &env).unwrap();
-    let super::LoadPlan::Open { schedule, .. } = &plan.load else { panic!() };
+    let super::LoadPlan::Open { schedule, .. } = &plan.load else {
+        panic!()
+    };
     assert_eq!(schedule.total_requests(), 20 + 550 + 1000);
     assert_eq!(plan.load.duration(), std::time::Duration::from_secs(20));
     assert_eq!(plan.requests[0].method, http::Method::POST);
     assert!(plan.requests[0].expect.contains(409));
-    assert_eq!(plan.requests[0].body.as_ref().unwrap().content_type, Some("application/json"));
+    assert_eq!(
+        plan.requests[0].body.as_ref().unwrap().content_type,
+        Some("application/json")
+    );
     assert!(plan.requests[0].headers[0].1.has_secret());
     assert!(plan.requests[1].origin.is_some());
     assert_eq!(plan.slos.len(), 2);

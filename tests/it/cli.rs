@@ -1,0 +1,279 @@
+//! The documented exit codes and behaviours, through the built binary.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use loadctl::report::Summary;
+
+use crate::support::dead_port;
+
+fn loadctl() -> Command {
+    Command::cargo_bin("loadctl").unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn summary(dir: &Path) -> Summary {
+    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("summary.json does not match the schema: {e}\n{text}"))
+}
+
+const QUICK: &str = r#"
+name = "quick"
+[load]
+rate = 200
+duration = "1s"
+[generator]
+max_send_lag_p99 = "1s"
+[[requests]]
+name = "list_activities"
+path = "/api/v1/activities/"
+"#;
+
+#[test]
+fn exit_0_when_every_slo_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "s.toml",
+        &format!("{QUICK}[slo]\n\"error_rate\" = \"< 0.1%\"\n\"p99\" = \"< 10s\"\n"),
+    );
+    let out_dir = dir.path().join("out");
+    let out = loadctl()
+        .args([
+            "run",
+            f.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("PASS  error_rate < 0.1%"), "{stdout}");
+    assert!(stdout.contains("list_activities"), "{stdout}");
+    let s = summary(&out_dir);
+    assert_eq!(s.totals.requests, 200);
+    for f in [
+        "summary.json",
+        "summary.csv",
+        "timeseries.csv",
+        "histograms.hlog",
+    ] {
+        assert!(out_dir.join(f).is_file(), "{f} missing");
+    }
+    // No temporary files left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Not a terminal: plain progress lines instead of a bar.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("achieved"));
+}
+
+#[test]
+fn exit_1_when_an_slo_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "s.toml",
+        &format!("{QUICK}[slo]\n\"p50\" = \"< 1us\"\n"),
+    );
+    let out = loadctl()
+        .args(["run", f.to_str().unwrap(), "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL  p50 < 1us"));
+    let s = summary(&dir.path().join("out"));
+    assert_eq!(s.status, loadctl::report::Status::Fail);
+    assert!(!s.slo[0].pass);
+}
+
+#[test]
+fn exit_1_with_connect_errors_when_the_target_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "s.toml", QUICK);
+    let out = loadctl()
+        .args(["run", f.to_str().unwrap(), "--no-progress", "--target"])
+        .arg(format!("http://127.0.0.1:{}", dead_port()))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let s = summary(&dir.path().join("out"));
+    assert!(s.endpoints[0].errors_by_kind["connect"] > 0);
+    assert_eq!(s.totals.ok, 0);
+}
+
+#[test]
+fn exit_2_lists_every_scenario_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "bad.toml",
+        "name = \"bad\"\n[load]\nrate = 0\nduration = \"1s\"\n[[requests]]\nname = \"a\"\npath = \"x\"\n",
+    );
+    for cmd in ["validate", "run"] {
+        let out = loadctl().args([cmd, f.to_str().unwrap()]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.toml has 2 errors"), "{err}");
+        assert!(err.contains("bad.toml:3:8: load.rate"), "{err}");
+        assert!(err.contains("bad.toml:7:8: requests[0].path"), "{err}");
+    }
+}
+
+#[test]
+fn exit_2_for_usage_errors_and_implicit_remote_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "s.toml", QUICK);
+    let out = loadctl()
+        .args(["run", f.to_str().unwrap(), "--set", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = loadctl()
+        .args(["run", "/nonexistent/scenario.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot read scenario /nonexistent/scenario.toml"));
+    let out = loadctl().args(["frobnicate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // A request URL that leaves loopback without a named target is refused before sending.
+    let remote = QUICK.replace(
+        "path = \"/api/v1/activities/\"",
+        "path = \"http://192.0.2.7/x\"",
+    );
+    let f = write(dir.path(), "remote.toml", &remote);
+    let out = loadctl()
+        .args(["run", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not loopback"));
+}
+
+#[test]
+fn exit_3_when_the_generator_cannot_hold_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    // One connection and one request in flight cannot carry 50,000 req/s: most are dropped.
+    let f = write(
+        dir.path(),
+        "s.toml",
+        "name = \"overload\"\n[load]\nrate = 50000\nduration = \"1s\"\nconnections = 1\nmax_in_flight = 1\n[generator]\nthreads = 1\n[[requests]]\nname = \"h\"\npath = \"/api/v1/health/\"\n",
+    );
+    let out = loadctl()
+        .args(["run", f.to_str().unwrap(), "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let s = summary(&dir.path().join("out"));
+    assert_eq!(s.status, loadctl::report::Status::Invalid);
+    assert!(!s.generator.valid);
+    assert!(s.generator.dropped > 0);
+    assert_eq!(s.totals.requests + s.totals.dropped, 50_000);
+    assert!(s.reasons[0].contains("dropped"), "{:?}", s.reasons);
+}
+
+#[test]
+fn sigint_writes_interrupted_reports_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "s.toml",
+        &QUICK.replace("duration = \"1s\"", "duration = \"60s\""),
+    );
+    let out_dir = dir.path().join("out");
+    let mut child = loadctl()
+        .args([
+            "run",
+            f.to_str().unwrap(),
+            "--no-progress",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it send for a while (the hlog appears once the engine runs).
+    let start = Instant::now();
+    while !out_dir.join(".histograms.hlog.tmp").exists()
+        && start.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let s = summary(&out_dir);
+    assert_eq!(s.status, loadctl::report::Status::Interrupted);
+    assert!(s.totals.requests > 0);
+    assert!(s.duration_s < 60.0);
+    assert!(out_dir.join("timeseries.csv").is_file());
+    assert!(out_dir.join("histograms.hlog").is_file());
+}
+
+#[test]
+fn validate_prints_the_expanded_plan() {
+    let out = loadctl()
+        .args([
+            "validate",
+            "scenarios/activities-list.toml",
+            "--rate",
+            "2000",
+            "--duration",
+            "10s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("peak 2000 req/s"), "{text}");
+    assert!(
+        text.contains("planned    20000 requests measured"),
+        "{text}"
+    );
+    assert!(text.contains("p95 < 100ms"), "{text}");
+}
+
+#[test]
+fn every_shipped_scenario_validates() {
+    for entry in std::fs::read_dir("scenarios").unwrap() {
+        let path = entry.unwrap().path();
+        let out = loadctl().arg("validate").arg(&path).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! The summary.json schema (pinned by a deny_unknown_fields round trip) and snapshots of
+//! the console and CSV renderings of a fixed synthetic run.
+
+use std::time::Duration;
+
+use loadctl::metrics::{EndpointData, ErrorKind};
+use loadctl::report::summary::{
+    endpoint_summary, figures, GeneratorSummary, LoadSummary, Status, Summary, SCHEMA_VERSION,
+};
+use loadctl::slo;
+
+/// A fixed run: 1,000 requests on one endpoint, latencies 1..=1000 ms, 10 of them 503s.
+fn synthetic() -> Summary {
+    let mut e = EndpointData::new();
+    for i in 1..=1000u64 {
+        e.latency.record(i * 1000).unwrap();
+        e.service.record(i * 500).unwrap();
+        let code = if i % 100 == 0 { 503 } else { 200 };
+        e.counts.status[code] += 1;
+        if code == 503 {
+            e.counts.errors[ErrorKind::Http5xx as usize] += 1;
+        } else {
+            e.counts.ok += 1;
+        }
+        e.counts.bytes += 100;
+    }
+    let window = 10.0;
+    let slos = vec![
+        slo::parse("p95", "< 100ms", &["list"]).unwrap(),
+        slo::parse("error_rate", "< 2%", &["list"]).unwrap(),
+    ];
+    let results = slo::evaluate(&slos, |_, m| match m {
+        slo::Metric::Latency(_) => Some(950.0),
+        slo::Metric::ErrorRate => Some(0.01),
+        _ => None,
+    });
+    let ep = endpoint_summary(
+        "list",
+        "GET",
+        "/api/v1/activities/?page={{rand_int(1, 500)}}",
+        &e,
+        window,
+    );
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        loadctl_version: "test".into(),
+        scenario: "synthetic".into(),
+        description: "fixed data".into(),
+        status: Status::Fail,
+        reasons: vec!["SLO p95 < 100ms failed: observed 950.000 ms".into()],
+        started_at: "2026-11-23T08:00:00Z".into(),
+        duration_s: window,
+        warmup_s: 0.0,
+        target: "http://127.0.0.1:8000".into(),
+        load: LoadSummary {
+            model: "open".into(),
+            peak_rate: Some(100.0),
+            planned_requests: Some(1000),
+            connections: Some(256),
+            max_in_flight: Some(10_000),
+            vus: None,
+            iterations: None,
+            think_time_ms: None,
+            timeout_ms: Duration::from_secs(10).as_secs_f64() * 1000.0,
+        },
+        totals: figures(&e, window),
+        latency_ms: ep.latency_ms,
+        service_latency_ms: ep.service_latency_ms,
+        endpoints: vec![ep],
+        slo: results,
+        generator: GeneratorSummary {
+            threads: 2,
+            send_lag_p50_ms: 0.05,
+            send_lag_p99_ms: 0.2,
+            send_lag_max_ms: 1.5,
+            queue_wait_p99_ms: 0.0,
+            peak_in_flight: 12,
+            dropped: 0,
+            dropped_ratio: 0.0,
+            max_dropped_ratio: 0.001,
+            max_send_lag_p99_ms: 10.0,
+            valid: true,
+        },
+    }
+}
+
+#[test]
+fn summary_json_round_trips_with_unknown_fields_denied() {
+    let s = synthetic();
+    let json = serde_json::to_string_pretty(&s).unwrap();
+    let back: Summary = serde_json::from_str(&json).unwrap();
+    assert_eq!(serde_json::to_string_pretty(&back).unwrap(), json);
+    // An unexpected field is a schema change, not something to ignore.
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["totals"]["surprise"] = 1.into();
+    assert!(serde_json::from_value::<Summary>(v).is_err());
+    insta::assert_snapshot!("summary_json", json);
+}
+
+#[test]
+fn figures_follow_the_definitions() {
+    let s = synthetic();
+    assert_eq!(s.totals.requests, 1000);
+    assert_eq!(s.totals.errors, 10);
+    assert!((s.totals.error_rate - 0.01).abs() < 1e-12);
+    assert!((s.totals.availability - 0.99).abs() < 1e-12);
+    assert!((s.totals.rps - 100.0).abs() < 1e-12);
+    assert!((s.latency_ms.p50 - 500.0).abs() < 1.0);
+    assert!((s.latency_ms.p99 - 990.0).abs() < 1.0);
+    assert_eq!(s.endpoints[0].status_codes["503"], 10);
+}
+
+#[test]
+fn console_summary_snapshot() {
+    let text = loadctl::report::console::render(&synthetic(), "reports/synthetic-20261123T080000Z");
+    insta::assert_snapshot!("console", text);
+}
+
+#[test]
+fn summary_csv_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    loadctl::report::csv::write_summary_csv(dir.path(), &synthetic()).unwrap();
+    let csv = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
+    insta::assert_snapshot!("summary_csv", csv);
+}

@@ -1,0 +1,31 @@
+//! Helpers shared by the integration tests.
+
+use std::path::Path;
+
+use loadctl::run::{run, RunOptions, RunOutcome};
+use loadctl::scenario::{self, Overrides, Plan};
+
+/// A plan from scenario text, with no environment variables.
+pub fn plan(text: &str) -> Plan {
+    scenario::parse(Path::new("test.toml"), text, &Overrides::default(), &|_| {
+        None
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a plan into a fresh temporary folder.
+pub fn run_plan(plan: &Plan) -> (RunOutcome, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        out: Some(dir.path().join("out")),
+        ..RunOptions::default()
+    };
+    let outcome = run(plan, &opts).unwrap_or_else(|e| panic!("{e:#}"));
+    (outcome, dir)
+}
+
+/// A loopback port with nothing listening on it.
+pub fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
