@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""loadctl against wrk, oha and a reqwest client, in one run, on this machine.
+
+Installs what it needs (wrk and nginx from Debian, oha via cargo, the reqwest probe in
+bench/reqwest-probe), serves a small JSON file from nginx on 127.0.0.1, and measures:
+
+1. closed model, 50 connections, same duration: requests/s and generator CPU seconds per
+   request (user + system of the generator process only, from wait4), for each tool;
+2. loadctl's open model at 10,000 req/s: achieved rate vs plan, dropped, send-lag p99;
+3. memory: loadctl at 5,000 req/s, RSS after 1 minute and at the end (flatness) and peak;
+   oha at the same rate for comparison.
+
+It prints ratios against wrk and oha. Not run by CI: the numbers belong in bench/README.md.
+Traffic goes to 127.0.0.1 only, and every run is bounded in time.
+
+usage: bench/compare.py [--quick]     (--quick: 5 s runs and a 60 s memory run)
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PORT = 18080
+URL = f"http://127.0.0.1:{PORT}/data.json"
+# About the size of one activity in seed 000's list API.
+DATA = json.dumps({
+    "id": 42, "title": "Clean-up at Riverside Park", "category": "environment",
+    "location": "Riverside Park", "organizer_id": 1234, "starts_at": "2026-05-01T09:00:00Z",
+    "capacity": 120, "enrolled": 87, "status": "open",
+})
+
+
+def sh(cmd, **kw):
+    print("+", " ".join(cmd), flush=True)
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def ensure_tools():
+    missing = [p for p, b in (("wrk", "wrk"), ("nginx-light", "nginx")) if not shutil.which(b)]
+    if missing:
+        sh(["apt-get", "update", "-qq"])
+        sh(["apt-get", "install", "-y", "-qq", *missing], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if not shutil.which("oha"):
+        sh(["cargo", "install", "oha", "--locked"])
+    sh(["cargo", "build", "--release", "--locked"], cwd=ROOT)
+    probe = os.path.join(ROOT, "bench", "reqwest-probe")
+    sh(["cargo", "build", "--release"], cwd=probe)
+    return os.path.join(ROOT, "target", "release", "loadctl"), os.path.join(probe, "target", "release", "reqwest-probe")
+
+
+def start_nginx(workdir):
+    os.makedirs(os.path.join(workdir, "www"), exist_ok=True)
+    with open(os.path.join(workdir, "www", "data.json"), "w") as f:
+        f.write(DATA)
+    conf = os.path.join(workdir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+worker_processes 1;
+daemon off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 65;
+  server {{
+    listen 127.0.0.1:{PORT};
+    root {workdir}/www;
+    default_type application/json;
+  }}
+}}
+""")
+    p = subprocess.Popen(["nginx", "-c", conf, "-p", workdir])
+    for _ in range(100):
+        try:
+            import urllib.request
+            urllib.request.urlopen(URL, timeout=1).read()
+            return p
+        except Exception:
+            time.sleep(0.1)
+    p.kill()
+    sys.exit("nginx did not start")
+
+
+def measure(cmd, sample_rss=False):
+    """Runs cmd; returns (stdout, cpu_seconds, max_rss_kib, rss_samples[(t, kib)])."""
+    print("+", " ".join(cmd), flush=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    samples = []
+    if sample_rss:
+        def sample():
+            t0 = time.time()
+            while p.poll() is None:
+                try:
+                    with open(f"/proc/{p.pid}/status") as f:
+                        kib = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+                    samples.append((time.time() - t0, kib))
+                except (OSError, AttributeError):
+                    pass
+                time.sleep(1)
+        threading.Thread(target=sample, daemon=True).start()
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return out, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, samples
+
+
+def loadctl_scenario(tmp, name, load):
+    path = os.path.join(tmp, f"{name}.toml")
+    with open(path, "w") as f:
+        f.write(f'name = "{name}"\ntarget = "http://127.0.0.1:{PORT}"\n[load]\n{load}\n'
+                f'[[requests]]\nname = "data"\npath = "/data.json"\n')
+    return path
+
+
+def loadctl_run(loadctl, tmp, name, load, sample_rss=False):
+    out_dir = os.path.join(tmp, f"out-{name}")
+    cmd = [loadctl, "run", loadctl_scenario(tmp, name, load), "--no-progress", "--out", out_dir]
+    _, cpu, rss, samples = measure(cmd, sample_rss)
+    with open(os.path.join(out_dir, "summary.json")) as f:
+        return json.load(f), cpu, rss, samples
+
+
+def closed(loadctl, probe, tmp, secs):
+    rows = {}
+    out, cpu, rss, _ = measure(["wrk", "-t2", "-c50", f"-d{secs}s", URL])
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    rows["wrk"] = (n, n / secs, cpu, rss)
+
+    out, cpu, rss, _ = measure(["oha", "-z", f"{secs}s", "-c", "50", "--no-tui", "--output-format", "json", URL])
+    j = json.loads(out)
+    n = sum(j.get("statusCodeDistribution", {}).values())
+    rows["oha"] = (n, n / secs, cpu, rss)
+
+    out, cpu, rss, _ = measure([probe, URL, "50", str(secs)])
+    n = json.loads(out)["requests"]
+    rows["reqwest"] = (n, n / secs, cpu, rss)
+
+    s, cpu, rss, _ = loadctl_run(loadctl, tmp, "closed", f'model = "closed"\nvus = 50\nduration = "{secs}s"')
+    n = s["totals"]["requests"]
+    rows["loadctl"] = (n, s["totals"]["rps"], cpu, rss)
+
+    print(f"\n## Closed model, 50 connections, {secs} s, nginx on 127.0.0.1 (1 worker)\n")
+    print("| tool | requests | req/s | CPU µs/request | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|")
+    for tool, (n, rps, cpu, rss) in rows.items():
+        print(f"| {tool} | {n} | {rps:.0f} | {cpu / n * 1e6:.2f} | {rss / 1024:.1f} |")
+    l = rows["loadctl"]
+    for ref in ("wrk", "oha", "reqwest"):
+        r = rows[ref]
+        print(f"loadctl/{ref}: req/s ratio {l[1] / r[1]:.3f}, CPU-per-request ratio {(l[2] / l[0]) / (r[2] / r[0]):.3f}")
+    return rows
+
+
+def open_model(loadctl, tmp, secs):
+    s, cpu, rss, _ = loadctl_run(loadctl, tmp, "open10k", f'rate = 10000\nduration = "{secs}s"\nwarmup = "2s"')
+    t, g = s["totals"], s["generator"]
+    planned = s["load"]["planned_requests"]
+    print(f"\n## Open model, 10,000 req/s for {secs} s\n")
+    print(f"planned {planned}, completed {t['requests']}, achieved/planned {t['requests'] / planned:.4f}, "
+          f"rps {t['rps']:.1f}, dropped {t['dropped']}, send-lag p50 {g['send_lag_p50_ms']:.3f} ms, "
+          f"p99 {g['send_lag_p99_ms']:.3f} ms, max {g['send_lag_max_ms']:.3f} ms, "
+          f"latency p99 {s['latency_ms']['p99']:.3f} ms, CPU µs/request {cpu / t['requests'] * 1e6:.2f}, status {s['status']}")
+
+
+def memory(loadctl, tmp, secs):
+    s, cpu, peak, samples = loadctl_run(loadctl, tmp, "mem5k", f'rate = 5000\nduration = "{secs}s"', sample_rss=True)
+    at = lambda t: next((kib for ts, kib in samples if ts >= t), samples[-1][1])
+    one_min = at(60) if secs >= 60 else at(secs / 10)
+    end = samples[-2][1] if len(samples) > 1 else samples[-1][1]
+    print(f"\n## Memory, loadctl open model 5,000 req/s for {secs} s\n")
+    print(f"RSS at {min(60, secs / 10):.0f} s {one_min / 1024:.1f} MiB, near the end {end / 1024:.1f} MiB "
+          f"(ratio {end / one_min:.3f}), peak {peak / 1024:.1f} MiB, {s['totals']['requests']} requests, status {s['status']}")
+    oha_secs = min(secs, 60)
+    _, _, oha_peak, oha_samples = measure(
+        ["oha", "-z", f"{oha_secs}s", "-q", "5000", "-c", "50", "--no-tui", "--output-format", "json", URL], sample_rss=True)
+    print(f"oha -q 5000 for {oha_secs} s: peak RSS {oha_peak / 1024:.1f} MiB "
+          f"(after ~6 s: {next((k for t, k in oha_samples if t >= 6), 0) / 1024:.1f} MiB); "
+          f"loadctl/oha peak RSS ratio {peak / oha_peak:.3f}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short runs, for trying the script out")
+    args = ap.parse_args()
+    loadctl, probe = ensure_tools()
+    with tempfile.TemporaryDirectory() as tmp:
+        nginx = start_nginx(tmp)
+        try:
+            closed(loadctl, probe, tmp, 5 if args.quick else 20)
+            open_model(loadctl, tmp, 10 if args.quick else 60)
+            memory(loadctl, tmp, 60 if args.quick else 600)
+        finally:
+            nginx.terminate()
+            nginx.wait()
+
+
+if __name__ == "__main__":
+    main()
