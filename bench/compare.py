@@ -57,7 +57,9 @@ def ensure_tools():
 
 
 def start_nginx(workdir):
-    os.makedirs(os.path.join(workdir, "www"), exist_ok=True)
+    # nginx workers run as `nobody`: they must be able to read the served file.
+    os.chmod(workdir, 0o755)
+    os.makedirs(os.path.join(workdir, "www"), mode=0o755, exist_ok=True)
     with open(os.path.join(workdir, "www", "data.json"), "w") as f:
         f.write(DATA)
     conf = os.path.join(workdir, "nginx.conf")
@@ -79,7 +81,8 @@ http {{
   }}
 }}
 """)
-    p = subprocess.Popen(["nginx", "-c", conf, "-p", workdir])
+    p = subprocess.Popen(["nginx", "-c", conf, "-p", workdir],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
             import urllib.request
@@ -87,31 +90,42 @@ http {{
             return p
         except Exception:
             time.sleep(0.1)
-    p.kill()
-    sys.exit("nginx did not start")
+    p.terminate()
+    p.wait()
+    sys.exit(f"nginx did not start; see {workdir}/error.log")
 
 
-def measure(cmd, sample_rss=False):
-    """Runs cmd; returns (stdout, cpu_seconds, max_rss_kib, rss_samples[(t, kib)])."""
+def measure(cmd, sample_every=0.2):
+    """Runs cmd; returns (stdout, cpu_seconds, peak_rss_kib, rss_samples[(t, kib)]).
+
+    CPU is the child's own user + system time (wait4). Memory is sampled from /proc:
+    wait4's ru_maxrss would count the forked Python image before exec.
+    """
     print("+", " ".join(cmd), flush=True)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    samples = []
-    if sample_rss:
-        def sample():
-            t0 = time.time()
-            while p.poll() is None:
-                try:
-                    with open(f"/proc/{p.pid}/status") as f:
-                        kib = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-                    samples.append((time.time() - t0, kib))
-                except (OSError, AttributeError):
-                    pass
-                time.sleep(1)
-        threading.Thread(target=sample, daemon=True).start()
+    samples, peak = [], [0]
+
+    def sample():
+        t0 = time.time()
+        while p.returncode is None:
+            try:
+                with open(f"/proc/{p.pid}/status") as f:
+                    status = f.read()
+                rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+                hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
+                samples.append((time.time() - t0, rss))
+                peak[0] = max(peak[0], hwm)
+            except (OSError, AttributeError):
+                pass
+            time.sleep(sample_every)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
-    return out, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, samples
+    sampler.join()
+    return out, ru.ru_utime + ru.ru_stime, peak[0], samples
 
 
 def loadctl_scenario(tmp, name, load):
@@ -122,10 +136,10 @@ def loadctl_scenario(tmp, name, load):
     return path
 
 
-def loadctl_run(loadctl, tmp, name, load, sample_rss=False):
+def loadctl_run(loadctl, tmp, name, load, sample_every=0.2):
     out_dir = os.path.join(tmp, f"out-{name}")
     cmd = [loadctl, "run", loadctl_scenario(tmp, name, load), "--no-progress", "--out", out_dir]
-    _, cpu, rss, samples = measure(cmd, sample_rss)
+    _, cpu, rss, samples = measure(cmd, sample_every)
     with open(os.path.join(out_dir, "summary.json")) as f:
         return json.load(f), cpu, rss, samples
 
@@ -173,7 +187,7 @@ def open_model(loadctl, tmp, secs):
 
 
 def memory(loadctl, tmp, secs):
-    s, cpu, peak, samples = loadctl_run(loadctl, tmp, "mem5k", f'rate = 5000\nduration = "{secs}s"', sample_rss=True)
+    s, cpu, peak, samples = loadctl_run(loadctl, tmp, "mem5k", f'rate = 5000\nduration = "{secs}s"', sample_every=1)
     at = lambda t: next((kib for ts, kib in samples if ts >= t), samples[-1][1])
     one_min = at(60) if secs >= 60 else at(secs / 10)
     end = samples[-2][1] if len(samples) > 1 else samples[-1][1]
@@ -182,7 +196,7 @@ def memory(loadctl, tmp, secs):
           f"(ratio {end / one_min:.3f}), peak {peak / 1024:.1f} MiB, {s['totals']['requests']} requests, status {s['status']}")
     oha_secs = min(secs, 60)
     _, _, oha_peak, oha_samples = measure(
-        ["oha", "-z", f"{oha_secs}s", "-q", "5000", "-c", "50", "--no-tui", "--output-format", "json", URL], sample_rss=True)
+        ["oha", "-z", f"{oha_secs}s", "-q", "5000", "-c", "50", "--no-tui", "--output-format", "json", URL], sample_every=1)
     print(f"oha -q 5000 for {oha_secs} s: peak RSS {oha_peak / 1024:.1f} MiB "
           f"(after ~6 s: {next((k for t, k in oha_samples if t >= 6), 0) / 1024:.1f} MiB); "
           f"loadctl/oha peak RSS ratio {peak / oha_peak:.3f}")

@@ -353,7 +353,7 @@ async fn control_loop(
                         planned_rps,
                         achieved_rps: row.all.requests as f64,
                         errors,
-                        p95_ms: row.all.p95_ms,
+                        p95_ms: percentile_ms(&agg.totals().overall().latency, 95.0),
                     });
                 }
                 if agg.all_done() {

@@ -3,7 +3,9 @@
 //! file that is renamed into place at the end.
 //!
 //! Tags: `lat.<request>` (latency from the intended start), `svc.<request>` (service
-//! time), `send_lag` and `queue_wait` (generator health). Values are microseconds.
+//! time), `send_lag` and `queue_wait` (generator health), all for requests intended in the
+//! measured window, and `warmup.<request>` (latency of warmup requests). Values are
+//! microseconds.
 //! Timestamps count from `StartTime`, the start of the run's schedule.
 
 use std::fs::File;
@@ -50,7 +52,7 @@ impl HlogSink {
         let mut builder = IntervalLogWriterBuilder::new();
         builder
             .add_comment(&format!("loadctl {} interval log; values in microseconds", env!("CARGO_PKG_VERSION")))
-            .add_comment("tags: lat.<request> latency from intended start, svc.<request> service time, send_lag, queue_wait")
+            .add_comment("tags: lat.<request> latency from intended start, svc.<request> service time, send_lag, queue_wait; warmup.<request> latency of warmup requests")
             .with_start_time(start);
         builder
             .begin_log_with(&mut sink.out, &mut sink.serializer)
@@ -69,6 +71,11 @@ impl HlogSink {
         for (name, e) in self.names.iter().zip(&data.endpoints) {
             entries.push((format!("lat.{name}"), &e.latency));
             entries.push((format!("svc.{name}"), &e.service));
+        }
+        if let Some(warm) = &data.warmup {
+            for (name, e) in self.names.iter().zip(warm) {
+                entries.push((format!("warmup.{name}"), &e.latency));
+            }
         }
         entries.push(("send_lag".into(), &data.send_lag));
         entries.push(("queue_wait".into(), &data.queue_wait));

@@ -15,6 +15,7 @@ pub struct Snapshot {
     pub planned_rps: Option<f64>,
     pub achieved_rps: f64,
     pub errors: u64,
+    /// Over the measured window so far.
     pub p95_ms: Option<f64>,
 }
 
@@ -53,7 +54,7 @@ impl Progress {
             .map_or(String::new(), |p| format!("planned {p:.0}/s  "));
         let p95 = s.p95_ms.map_or("-".into(), |p| format!("{p:.2} ms"));
         format!(
-            "{planned}achieved {:.0}/s  errors {}  p95 {p95}",
+            "{planned}achieved {:.0}/s  errors {}  p95 so far {p95}",
             s.achieved_rps, s.errors
         )
     }

@@ -231,3 +231,66 @@ path = "/api/v1/health/"
     assert!(all.len() >= 3, "{ts}");
     assert!(all[0] < all[1] && all[1] < all[2], "{all:?}");
 }
+
+#[test]
+fn the_hlog_holds_every_measured_request_exactly() {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::Histogram;
+
+    let p = plan(
+        r#"
+name = "hlog"
+[load]
+rate = 300
+duration = "2s"
+warmup = "1s"
+[generator]
+max_send_lag_p99 = "1s"
+[[requests]]
+name = "a"
+path = "/api/v1/health/"
+[[requests]]
+name = "b"
+path = "/api/v1/activities/7/"
+"#,
+    );
+    let (out, dir) = run_plan(&p);
+    let log = std::fs::read(dir.path().join("out/histograms.hlog")).unwrap();
+    let mut merged: std::collections::BTreeMap<String, Histogram<u64>> = Default::default();
+    let mut de = Deserializer::new();
+    for entry in IntervalLogIterator::new(&log) {
+        if let Ok(LogEntry::Interval(h)) = entry {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(h.encoded_histogram())
+                .unwrap();
+            let hist: Histogram<u64> = de.deserialize(&mut bytes.as_slice()).unwrap();
+            let tag = h.tag().unwrap().as_str().to_string();
+            match merged.get_mut(&tag) {
+                Some(m) => m.add(&hist).unwrap(),
+                None => {
+                    merged.insert(tag, hist);
+                }
+            }
+        }
+    }
+    let s = &out.summary;
+    for e in &s.endpoints {
+        let lat = &merged[&format!("lat.{}", e.name)];
+        assert_eq!(lat.len(), e.requests, "{}", e.name);
+        assert_eq!(merged[&format!("svc.{}", e.name)].len(), e.requests);
+        // Merging the per-second histograms gives the summary's percentiles exactly.
+        assert_eq!(
+            lat.value_at_quantile(0.99) as f64 / 1000.0,
+            e.latency_ms.p99
+        );
+    }
+    let warm: u64 = ["warmup.a", "warmup.b"]
+        .iter()
+        .filter_map(|t| merged.get(*t))
+        .map(|h| h.len())
+        .sum();
+    assert_eq!(warm, 300, "the warmup's requests are logged apart");
+    assert_eq!(merged["send_lag"].len(), s.totals.requests);
+}

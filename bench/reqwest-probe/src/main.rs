@@ -27,9 +27,14 @@ async fn main() {
             tokio::spawn(async move {
                 let (mut ok, mut errors) = (0u64, 0u64);
                 while Instant::now() < end {
-                    match client.get(&url).send().await {
-                        Ok(r) if r.bytes().await.is_ok() => ok += 1,
-                        _ => errors += 1,
+                    let done = match client.get(&url).send().await {
+                        Ok(r) => r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if done {
+                        ok += 1;
+                    } else {
+                        errors += 1;
                     }
                 }
                 (ok, errors)
