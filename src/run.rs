@@ -339,6 +339,9 @@ async fn control_loop(
                     Some(WorkerMsg::Done(t)) => agg.thread_done(t, &mut on_final),
                     None => break,
                 }
+                for (thread, data) in agg.take_spent() {
+                    engine.recycle(thread, data);
+                }
                 for row in &agg.series()[before..] {
                     errors += row.all.errors;
                 }

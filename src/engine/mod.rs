@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::metrics::aggregate::IntervalReport;
 use crate::metrics::recorder::Recorder;
-use crate::metrics::{ErrorKind, Sample};
+use crate::metrics::{ErrorKind, IntervalData, Sample};
 use crate::scenario::LoadPlan;
 use http::{Conn, Prepared, Response};
 
@@ -123,6 +123,8 @@ impl Shared {
 pub struct Engine {
     pub shared: Arc<Shared>,
     abort: watch::Sender<bool>,
+    /// Per thread: intervals handed back for reuse (one a second, never per request).
+    recycle: Vec<mpsc::UnboundedSender<IntervalData>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -132,19 +134,30 @@ impl Engine {
         let shared = Arc::new(shared);
         let (abort, abort_rx) = watch::channel(false);
         let mut threads = Vec::new();
+        let mut recycle = Vec::new();
         for index in 0..shared.threads {
             let (shared, tx, abort_rx) = (shared.clone(), tx.clone(), abort_rx.clone());
+            let (recycle_tx, recycle_rx) = mpsc::unbounded_channel();
+            recycle.push(recycle_tx);
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("loadctl-worker-{index}"))
-                    .spawn(move || worker_thread(shared, index, tx, abort_rx))?,
+                    .spawn(move || worker_thread(shared, index, tx, recycle_rx, abort_rx))?,
             );
         }
         Ok(Engine {
             shared,
             abort,
+            recycle,
             threads,
         })
+    }
+
+    /// Hands interval data back to the thread it came from, for reuse.
+    pub fn recycle(&self, thread: usize, data: IntervalData) {
+        if let Some(tx) = self.recycle.get(thread) {
+            let _ = tx.send(data);
+        }
     }
 
     /// Stop sending; in-flight requests complete (up to their timeout).
@@ -236,6 +249,7 @@ fn worker_thread(
     shared: Arc<Shared>,
     index: usize,
     tx: mpsc::UnboundedSender<WorkerMsg>,
+    mut recycled: mpsc::UnboundedReceiver<IntervalData>,
     mut abort: watch::Receiver<bool>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -270,14 +284,14 @@ fn worker_thread(
                 _ = abort.changed() => break,
                 _ = &mut work => break,
                 _ = tokio::time::sleep_until(tick.into()) => {
-                    let data = ctx.rec.borrow_mut().rotate(ctx.in_flight.get());
+                    let data = ctx.rec.borrow_mut().rotate(ctx.in_flight.get(), recycled.try_recv().ok());
                     let _ = tx.send(WorkerMsg::Interval(Box::new(IntervalReport { thread: index, idx, data })));
                     idx += 1;
                 }
             }
         }
         drop(work);
-        let data = ctx.rec.borrow_mut().rotate(ctx.in_flight.get());
+        let data = ctx.rec.borrow_mut().rotate(ctx.in_flight.get(), recycled.try_recv().ok());
         let _ = tx.send(WorkerMsg::Interval(Box::new(IntervalReport {
             thread: index,
             idx,

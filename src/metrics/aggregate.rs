@@ -58,7 +58,10 @@ pub struct SeriesRow {
 
 #[derive(Debug)]
 pub struct Aggregator {
-    pending: BTreeMap<i64, IntervalData>,
+    /// Per interval: the thread whose report became the accumulator, and the accumulator.
+    pending: BTreeMap<i64, (usize, IntervalData)>,
+    /// Reports already merged, to hand back to their thread for reuse.
+    spent: Vec<(usize, IntervalData)>,
     /// Last interval each thread reported.
     reported: Vec<Option<i64>>,
     done: Vec<bool>,
@@ -70,6 +73,7 @@ impl Aggregator {
     pub fn new(endpoints: usize, threads: usize) -> Self {
         Aggregator {
             pending: BTreeMap::new(),
+            spent: Vec::new(),
             reported: vec![None; threads],
             done: vec![false; threads],
             totals: IntervalData::new(endpoints),
@@ -81,9 +85,12 @@ impl Aggregator {
     pub fn add(&mut self, r: IntervalReport, on_final: &mut dyn FnMut(i64, &IntervalData)) {
         self.reported[r.thread] = Some(r.idx);
         match self.pending.get_mut(&r.idx) {
-            Some(p) => p.merge(&r.data),
+            Some((_, p)) => {
+                p.merge(&r.data);
+                self.spent.push((r.thread, r.data));
+            }
             None => {
-                self.pending.insert(r.idx, r.data);
+                self.pending.insert(r.idx, (r.thread, r.data));
             }
         }
         self.flush(on_final);
@@ -109,7 +116,7 @@ impl Aggregator {
             if !complete {
                 return;
             }
-            let data = self.pending.remove(&idx).expect("key just seen");
+            let (thread, data) = self.pending.remove(&idx).expect("key just seen");
             on_final(idx, &data);
             let everything = data.everything();
             let mut overall = super::EndpointData::new();
@@ -124,7 +131,13 @@ impl Aggregator {
                 send_lag_p99_ms: percentile_ms(&data.send_lag, 99.0),
             });
             self.totals.merge(&data);
+            self.spent.push((thread, data));
         }
+    }
+
+    /// Interval data the aggregator is done with, with the thread it came from.
+    pub fn take_spent(&mut self) -> Vec<(usize, IntervalData)> {
+        std::mem::take(&mut self.spent)
     }
 
     pub fn series(&self) -> &[SeriesRow] {
@@ -175,7 +188,7 @@ mod tests {
         IntervalReport {
             thread,
             idx,
-            data: r.rotate(0),
+            data: r.rotate(0, None),
         }
     }
 
@@ -194,6 +207,8 @@ mod tests {
         agg.thread_done(0, &mut on);
         agg.thread_done(1, &mut on);
         assert!(agg.all_done());
+        // Every report comes back for reuse once merged and final.
+        assert_eq!(agg.take_spent().len(), 5);
         let (totals, series) = agg.finish(&mut |_, _| {});
         assert_eq!(finals, [-1, 0, 1]);
         assert_eq!(

@@ -154,6 +154,14 @@ impl Counts {
         transport + self.status[500..].iter().sum::<u64>()
     }
 
+    fn reset(&mut self) {
+        self.ok = 0;
+        self.errors = [0; 8];
+        self.status.fill(0);
+        self.bytes = 0;
+        self.dropped = 0;
+    }
+
     fn merge(&mut self, o: &Counts) {
         self.ok += o.ok;
         for (a, b) in self.errors.iter_mut().zip(&o.errors) {
@@ -182,6 +190,12 @@ impl EndpointData {
             service: new_histogram(),
             counts: Counts::default(),
         }
+    }
+
+    fn reset(&mut self) {
+        self.latency.reset();
+        self.service.reset();
+        self.counts.reset();
     }
 
     pub fn merge(&mut self, o: &EndpointData) {
@@ -221,6 +235,15 @@ impl IntervalData {
             in_flight: 0,
             warmup: None,
         }
+    }
+
+    /// Empties it for reuse, keeping its allocations.
+    pub fn reset(&mut self) {
+        self.endpoints.iter_mut().for_each(EndpointData::reset);
+        self.send_lag.reset();
+        self.queue_wait.reset();
+        self.in_flight = 0;
+        self.warmup = None;
     }
 
     pub fn merge(&mut self, o: &IntervalData) {

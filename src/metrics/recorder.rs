@@ -56,9 +56,17 @@ impl Recorder {
         self.current.endpoints[endpoint].counts.dropped += 1;
     }
 
-    /// Closes the interval: returns what it holds and starts an empty one.
-    pub fn rotate(&mut self, in_flight: u64) -> IntervalData {
-        let fresh = IntervalData::new(self.current.endpoints.len());
+    /// Closes the interval: returns what it holds and starts an empty one, reusing
+    /// `spare` (an interval the aggregator is done with) when there is one, so that a long
+    /// run allocates no histograms after its first seconds.
+    pub fn rotate(&mut self, in_flight: u64, spare: Option<IntervalData>) -> IntervalData {
+        let fresh = match spare {
+            Some(mut d) if d.endpoints.len() == self.current.endpoints.len() => {
+                d.reset();
+                d
+            }
+            _ => IntervalData::new(self.current.endpoints.len()),
+        };
         let mut done = std::mem::replace(&mut self.current, fresh);
         done.in_flight = in_flight;
         done
@@ -91,7 +99,7 @@ mod tests {
         r.record(1, &sample(20, Some(ErrorKind::Http5xx), Some(503)));
         r.record(1, &sample(30, Some(ErrorKind::Timeout), None));
         r.dropped(0);
-        let d = r.rotate(7);
+        let d = r.rotate(7, None);
         assert_eq!(d.in_flight, 7);
         assert_eq!(d.endpoints[0].counts.ok, 1);
         assert_eq!(d.endpoints[0].counts.dropped, 1);
@@ -101,8 +109,13 @@ mod tests {
         assert_eq!(d.endpoints[1].latency.len(), 2);
         assert_eq!(d.send_lag.len(), 3);
         assert_eq!(d.endpoints[0].counts.bytes, 10);
-        let empty = r.rotate(0);
+        // A recycled interval comes back empty.
+        let empty = r.rotate(0, Some(d));
         assert_eq!(empty.endpoints[1].latency.len(), 0);
+        let reused = r.rotate(0, None);
+        assert_eq!(reused.endpoints[1].counts.requests(), 0);
+        assert_eq!(reused.endpoints[1].counts.status[503], 0);
+        assert_eq!(reused.send_lag.len(), 0);
     }
 
     #[test]
@@ -113,7 +126,7 @@ mod tests {
         r.record(0, &s);
         s.warmup = false;
         r.record(0, &s);
-        let d = r.rotate(0);
+        let d = r.rotate(0, None);
         assert_eq!(d.endpoints[0].counts.ok, 1);
         assert_eq!(d.warmup.as_ref().unwrap()[0].counts.ok, 1);
         assert_eq!(d.everything()[0].counts.ok, 2);
@@ -122,6 +135,6 @@ mod tests {
             1,
             "generator health is judged on the window only"
         );
-        assert!(r.rotate(0).warmup.is_none());
+        assert!(r.rotate(0, None).warmup.is_none());
     }
 }

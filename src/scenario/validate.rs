@@ -576,7 +576,7 @@ fn load(cx: &mut Ctx<'_>, spanned: &Spanned<RawLoad>) -> (Option<LoadPlan>, Dura
     let plan = if model == "open" {
         open_load(cx, l, whole, warmup, duration)
     } else {
-        closed_load(cx, l, whole, warmup, duration)
+        closed_load(cx, l, whole, duration)
     };
     if cx.diags.len() > before {
         return (None, warmup, timeout);
@@ -735,7 +735,6 @@ fn closed_load(
     cx: &mut Ctx<'_>,
     l: &RawLoad,
     whole: Range<usize>,
-    warmup: Duration,
     duration: Option<Duration>,
 ) -> Option<LoadPlan> {
     let vus = match &l.vus {
@@ -776,7 +775,6 @@ fn closed_load(
             None
         }
     };
-    let _ = warmup;
     Some(LoadPlan::Closed {
         vus: vus?,
         think_time,
