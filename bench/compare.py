@@ -4,8 +4,9 @@
 Installs what it needs (wrk and nginx from Debian, oha via cargo, the reqwest probe in
 bench/reqwest-probe), serves a small JSON file from nginx on 127.0.0.1, and measures:
 
-1. closed model, 50 connections, same duration: requests/s and generator CPU seconds per
-   request (user + system of the generator process only, from wait4), for each tool;
+1. closed model, 50 connections, same duration, three rounds of all tools back to back:
+   requests/s and generator CPU seconds per request (user + system of the generator
+   process only, from wait4), with loadctl's ratios paired within each round;
 2. loadctl's open model at 10,000 req/s: achieved rate vs plan, dropped, send-lag p99;
 3. memory: loadctl at 5,000 req/s, RSS after 1 minute and at the end (flatness) and peak;
    oha at the same rate for comparison.
@@ -13,7 +14,8 @@ bench/reqwest-probe), serves a small JSON file from nginx on 127.0.0.1, and meas
 It prints ratios against wrk and oha. Not run by CI: the numbers belong in bench/README.md.
 Traffic goes to 127.0.0.1 only, and every run is bounded in time.
 
-usage: bench/compare.py [--quick]     (--quick: 5 s runs and a 60 s memory run)
+usage: bench/compare.py [--quick] [--rounds N] [--only closed|open|memory]
+       (--quick: one 5 s round, a 10 s open run and a 60 s memory run)
 """
 
 import argparse
@@ -144,35 +146,44 @@ def loadctl_run(loadctl, tmp, name, load, sample_every=0.2):
         return json.load(f), cpu, rss, samples
 
 
-def closed(loadctl, probe, tmp, secs):
-    rows = {}
-    out, cpu, rss, _ = measure(["wrk", "-t2", "-c50", f"-d{secs}s", URL])
-    n = int(re.search(r"(\d+) requests in", out).group(1))
-    rows["wrk"] = (n, n / secs, cpu, rss)
-
-    out, cpu, rss, _ = measure(["oha", "-z", f"{secs}s", "-c", "50", "--no-tui", "--output-format", "json", URL])
-    j = json.loads(out)
-    n = sum(j.get("statusCodeDistribution", {}).values())
-    rows["oha"] = (n, n / secs, cpu, rss)
-
-    out, cpu, rss, _ = measure([probe, URL, "50", str(secs)])
-    n = json.loads(out)["requests"]
-    rows["reqwest"] = (n, n / secs, cpu, rss)
-
+def closed_once(tool, loadctl, probe, tmp, secs):
+    """One closed-model run of `tool`: (requests, req/s, cpu seconds, peak RSS KiB)."""
+    if tool == "wrk":
+        out, cpu, rss, _ = measure(["wrk", "-t2", "-c50", f"-d{secs}s", URL])
+        n = int(re.search(r"(\d+) requests in", out).group(1))
+        return n, n / secs, cpu, rss
+    if tool == "oha":
+        out, cpu, rss, _ = measure(["oha", "-z", f"{secs}s", "-c", "50", "--no-tui", "--output-format", "json", URL])
+        n = sum(json.loads(out).get("statusCodeDistribution", {}).values())
+        return n, n / secs, cpu, rss
+    if tool == "reqwest":
+        out, cpu, rss, _ = measure([probe, URL, "50", str(secs)])
+        n = json.loads(out)["requests"]
+        return n, n / secs, cpu, rss
     s, cpu, rss, _ = loadctl_run(loadctl, tmp, "closed", f'model = "closed"\nvus = 50\nduration = "{secs}s"')
-    n = s["totals"]["requests"]
-    rows["loadctl"] = (n, s["totals"]["rps"], cpu, rss)
+    return s["totals"]["requests"], s["totals"]["rps"], cpu, rss
 
-    print(f"\n## Closed model, 50 connections, {secs} s, nginx on 127.0.0.1 (1 worker)\n")
-    print("| tool | requests | req/s | CPU µs/request | peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|")
-    for tool, (n, rps, cpu, rss) in rows.items():
-        print(f"| {tool} | {n} | {rps:.0f} | {cpu / n * 1e6:.2f} | {rss / 1024:.1f} |")
-    l = rows["loadctl"]
+
+def closed(loadctl, probe, tmp, secs, rounds):
+    """Rounds of all four tools back to back; ratios are paired within a round."""
+    tools = ("wrk", "oha", "reqwest", "loadctl")
+    runs = {t: [] for t in tools}
+    for _ in range(rounds):
+        for t in tools:
+            runs[t].append(closed_once(t, loadctl, probe, tmp, secs))
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    print(f"\n## Closed model, 50 connections, {secs} s, {rounds} round(s), nginx on 127.0.0.1 (1 worker)\n")
+    print("| tool | req/s (median) | CPU µs/request (median) | peak RSS MiB (max) |")
+    print("|---|---:|---:|---:|")
+    for t in tools:
+        print(f"| {t} | {med([r[1] for r in runs[t]]):.0f} | {med([r[2] / r[0] * 1e6 for r in runs[t]]):.2f} "
+              f"| {max(r[3] for r in runs[t]) / 1024:.1f} |")
     for ref in ("wrk", "oha", "reqwest"):
-        r = rows[ref]
-        print(f"loadctl/{ref}: req/s ratio {l[1] / r[1]:.3f}, CPU-per-request ratio {(l[2] / l[0]) / (r[2] / r[0]):.3f}")
-    return rows
+        rps = [l[1] / r[1] for l, r in zip(runs["loadctl"], runs[ref])]
+        cpu = [(l[2] / l[0]) / (r[2] / r[0]) for l, r in zip(runs["loadctl"], runs[ref])]
+        print(f"loadctl/{ref}: req/s ratio median {med(rps):.3f} (rounds: {', '.join(f'{x:.3f}' for x in rps)}), "
+              f"CPU-per-request ratio median {med(cpu):.3f} (rounds: {', '.join(f'{x:.3f}' for x in cpu)})")
+    return runs
 
 
 def open_model(loadctl, tmp, secs):
@@ -205,14 +216,19 @@ def memory(loadctl, tmp, secs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short runs, for trying the script out")
+    ap.add_argument("--rounds", type=int, default=3, help="closed-model rounds (ratios are paired per round)")
+    ap.add_argument("--only", choices=("closed", "open", "memory"), help="run one part")
     args = ap.parse_args()
     loadctl, probe = ensure_tools()
     with tempfile.TemporaryDirectory() as tmp:
         nginx = start_nginx(tmp)
         try:
-            closed(loadctl, probe, tmp, 5 if args.quick else 20)
-            open_model(loadctl, tmp, 10 if args.quick else 60)
-            memory(loadctl, tmp, 60 if args.quick else 600)
+            if args.only in (None, "closed"):
+                closed(loadctl, probe, tmp, 5 if args.quick else 20, 1 if args.quick else args.rounds)
+            if args.only in (None, "open"):
+                open_model(loadctl, tmp, 10 if args.quick else 60)
+            if args.only in (None, "memory"):
+                memory(loadctl, tmp, 60 if args.quick else 600)
         finally:
             nginx.terminate()
             nginx.wait()

@@ -19,7 +19,7 @@ use crate::metrics::{percentile_ms, EndpointData, LatencyStats};
 use crate::report::hlog::HlogSink;
 use crate::report::progress::{Progress, Snapshot};
 use crate::report::summary::{
-    endpoint_summary, figures, GeneratorSummary, LoadSummary, Status, Summary, SCHEMA_VERSION,
+    endpoint_summary, figures, GeneratorSummary, LoadSummary, Summary, SCHEMA_VERSION,
 };
 use crate::scenario::{LoadPlan, Origin, Plan, TargetSpec};
 use crate::slo::{self, Metric, Stat};
@@ -207,53 +207,23 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     };
     let lag = LatencyStats::of(&totals.send_lag);
     let max_lag_ms = plan.generator.max_send_lag_p99.as_secs_f64() * 1000.0;
-    let mut reasons = Vec::new();
-    if dropped_ratio > plan.generator.max_dropped {
-        reasons.push(format!(
-            "generator dropped {:.3}% of planned requests (tolerance {:.3}%): raise load.max_in_flight or lower the rate",
-            dropped_ratio * 100.0,
-            plan.generator.max_dropped * 100.0
-        ));
-    }
-    if lag.p99 > max_lag_ms {
-        reasons.push(format!(
-            "generator send lag p99 {:.2} ms exceeds {:.2} ms: the generator could not keep up (CPU?)",
-            lag.p99, max_lag_ms
-        ));
-    }
-    let valid = reasons.is_empty();
-    let status = if ended.interrupted_at.is_some() {
-        reasons.insert(0, "interrupted before the planned end".into());
-        Status::Interrupted
-    } else if !valid {
-        Status::Invalid
-    } else {
-        if t.ok == 0 {
-            reasons.push("not one request succeeded".into());
-        }
-        for r in slo_results.iter().filter(|r| !r.pass) {
-            let observed = r
-                .observed
-                .map_or("no data".into(), |v| format!("{v:.3} {}", r.unit));
-            reasons.push(format!(
-                "SLO {} {} failed: observed {observed}",
-                r.name, r.threshold
-            ));
-        }
-        if reasons.is_empty() {
-            Status::Pass
-        } else {
-            Status::Fail
-        }
-    };
+    let verdict = slo::verdict(&slo::Evidence {
+        interrupted: ended.interrupted_at.is_some(),
+        ok: t.ok,
+        dropped_ratio,
+        max_dropped_ratio: plan.generator.max_dropped,
+        send_lag_p99_ms: lag.p99,
+        max_send_lag_p99_ms: max_lag_ms,
+        slo: &slo_results,
+    });
 
     let summary = Summary {
         schema_version: SCHEMA_VERSION,
         loadctl_version: env!("CARGO_PKG_VERSION").into(),
         scenario: plan.name.clone(),
         description: plan.description.clone(),
-        status,
-        reasons,
+        status: verdict.status,
+        reasons: verdict.reasons,
         started_at: humantime::format_rfc3339_seconds(started_wall).to_string(),
         duration_s: window_s,
         warmup_s: plan.warmup.as_secs_f64(),
@@ -282,7 +252,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
             dropped_ratio,
             max_dropped_ratio: plan.generator.max_dropped,
             max_send_lag_p99_ms: max_lag_ms,
-            valid,
+            valid: verdict.valid,
         },
     };
 

@@ -9,38 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::{EndpointData, ErrorKind, LatencyStats};
 use crate::slo::SloResult;
+pub use crate::slo::Status;
 
 pub const SCHEMA_VERSION: u32 = 1;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Fail,
-    Invalid,
-    Interrupted,
-}
-
-impl Status {
-    /// The documented process exit code for this status.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Status::Pass => 0,
-            Status::Fail => 1,
-            Status::Invalid => 3,
-            Status::Interrupted => 130,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Pass => "PASS",
-            Status::Fail => "FAIL",
-            Status::Invalid => "INVALID",
-            Status::Interrupted => "INTERRUPTED",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -235,6 +235,108 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
     Ok((op, canonical))
 }
 
+/// The run's verdict, in order of precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Invalid,
+    Interrupted,
+}
+
+impl Status {
+    /// The documented process exit code for this status.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Pass => 0,
+            Status::Fail => 1,
+            Status::Invalid => 3,
+            Status::Interrupted => 130,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Invalid => "INVALID",
+            Status::Interrupted => "INTERRUPTED",
+        }
+    }
+}
+
+/// What the verdict is decided from.
+#[derive(Debug, Clone)]
+pub struct Evidence<'a> {
+    pub interrupted: bool,
+    /// Successful requests in the measured window.
+    pub ok: u64,
+    /// Dropped over planned requests.
+    pub dropped_ratio: f64,
+    pub max_dropped_ratio: f64,
+    pub send_lag_p99_ms: f64,
+    pub max_send_lag_p99_ms: f64,
+    pub slo: &'a [SloResult],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub status: Status,
+    /// Why the status is not `pass`, one line each.
+    pub reasons: Vec<String>,
+    /// The generator held the planned load (figures can be trusted).
+    pub valid: bool,
+}
+
+/// Interrupted beats invalid beats fail: a figure that cannot be trusted is not judged.
+pub fn verdict(e: &Evidence<'_>) -> Verdict {
+    let mut reasons = Vec::new();
+    if e.dropped_ratio > e.max_dropped_ratio {
+        reasons.push(format!(
+            "generator dropped {:.3}% of planned requests (tolerance {:.3}%): raise load.max_in_flight or lower the rate",
+            e.dropped_ratio * 100.0,
+            e.max_dropped_ratio * 100.0
+        ));
+    }
+    if e.send_lag_p99_ms > e.max_send_lag_p99_ms {
+        reasons.push(format!(
+            "generator send lag p99 {:.2} ms exceeds {:.2} ms: the generator could not keep up (CPU?)",
+            e.send_lag_p99_ms, e.max_send_lag_p99_ms
+        ));
+    }
+    let valid = reasons.is_empty();
+    let status = if e.interrupted {
+        reasons.insert(0, "interrupted before the planned end".into());
+        Status::Interrupted
+    } else if !valid {
+        Status::Invalid
+    } else {
+        if e.ok == 0 {
+            reasons.push("not one request succeeded".into());
+        }
+        for r in e.slo.iter().filter(|r| !r.pass) {
+            let observed = r
+                .observed
+                .map_or("no data".into(), |v| format!("{v:.3} {}", r.unit));
+            reasons.push(format!(
+                "SLO {} {} failed: observed {observed}",
+                r.name, r.threshold
+            ));
+        }
+        if reasons.is_empty() {
+            Status::Pass
+        } else {
+            Status::Fail
+        }
+    };
+    Verdict {
+        status,
+        reasons,
+        valid,
+    }
+}
+
 /// An objective's outcome, as written to `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -354,6 +456,66 @@ mod tests {
             results[3].observed, None,
             "no data is a failure, not a pass"
         );
+    }
+
+    #[test]
+    fn verdict_precedence() {
+        let failed = evaluate(&[p("p95", "< 1ms")], |_, _| Some(5.0));
+        let base = Evidence {
+            interrupted: false,
+            ok: 10,
+            dropped_ratio: 0.0,
+            max_dropped_ratio: 0.001,
+            send_lag_p99_ms: 0.1,
+            max_send_lag_p99_ms: 10.0,
+            slo: &[],
+        };
+        assert_eq!(verdict(&base).status, Status::Pass);
+        assert!(verdict(&base).reasons.is_empty());
+        let v = verdict(&Evidence {
+            slo: &failed,
+            ..base.clone()
+        });
+        assert_eq!(v.status, Status::Fail);
+        assert_eq!(v.reasons, ["SLO p95 < 1ms failed: observed 5.000 ms"]);
+        let v = verdict(&Evidence {
+            ok: 0,
+            ..base.clone()
+        });
+        assert_eq!(
+            (v.status, v.reasons[0].as_str()),
+            (Status::Fail, "not one request succeeded")
+        );
+        // Invalid beats fail: untrustworthy figures are not judged.
+        let v = verdict(&Evidence {
+            dropped_ratio: 0.002,
+            slo: &failed,
+            ..base.clone()
+        });
+        assert_eq!(v.status, Status::Invalid);
+        assert!(!v.valid && v.reasons.len() == 1 && v.reasons[0].contains("dropped 0.200%"));
+        let v = verdict(&Evidence {
+            send_lag_p99_ms: 11.0,
+            ..base.clone()
+        });
+        assert_eq!(v.status, Status::Invalid);
+        // At the tolerance is still valid.
+        let v = verdict(&Evidence {
+            dropped_ratio: 0.001,
+            send_lag_p99_ms: 10.0,
+            ..base.clone()
+        });
+        assert_eq!(v.status, Status::Pass);
+        // Interrupted beats everything, and still says whether the figures were valid.
+        let v = verdict(&Evidence {
+            interrupted: true,
+            dropped_ratio: 0.5,
+            ..base.clone()
+        });
+        assert_eq!(v.status, Status::Interrupted);
+        assert!(!v.valid);
+        assert_eq!(Status::Interrupted.exit_code(), 130);
+        assert_eq!(Status::Invalid.exit_code(), 3);
     }
 
     #[test]
