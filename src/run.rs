@@ -260,6 +260,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     crate::report::write_summary(&out_dir, &summary)?;
     crate::report::csv::write_summary_csv(&out_dir, &summary)?;
     crate::report::csv::write_timeseries(&out_dir, &names, &series)?;
+    crate::report::junit::write(&out_dir, &summary)?;
     Ok(RunOutcome { summary, out_dir })
 }
 

@@ -1,5 +1,5 @@
 //! Everything a run leaves behind: `summary.json`, `summary.csv`, `timeseries.csv`,
-//! `histograms.hlog`, the console summary and the live progress line.
+//! `histograms.hlog`, `junit.xml`, the console summary and the live progress line.
 //!
 //! Every file is written to a temporary name in the output folder and renamed into place,
 //! so a reader (or a CI artifact upload) never sees half a file, even after Ctrl-C.
@@ -7,6 +7,7 @@
 pub mod console;
 pub mod csv;
 pub mod hlog;
+pub mod junit;
 pub mod progress;
 pub mod summary;
 

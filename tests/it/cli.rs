@@ -100,6 +100,12 @@ fn exit_1_when_an_slo_fails() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL  p50 < 1us"));
+    let junit = std::fs::read_to_string(dir.path().join("out/junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testcase classname="quick.slo" name="p50 &lt; 1us" time="0">"#),
+        "{junit}"
+    );
+    assert!(junit.contains(r#"failures="1""#), "{junit}");
     let s = summary(&dir.path().join("out"));
     assert_eq!(s.status, loadctl::report::Status::Fail);
     assert!(!s.slo[0].pass);

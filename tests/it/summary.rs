@@ -123,3 +123,8 @@ fn summary_csv_snapshot() {
     let csv = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
     insta::assert_snapshot!("summary_csv", csv);
 }
+
+#[test]
+fn junit_snapshot() {
+    insta::assert_snapshot!("junit", loadctl::report::junit::render(&synthetic()));
+}
