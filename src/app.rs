@@ -5,9 +5,12 @@ use std::fmt::Write as _;
 
 use anyhow::{anyhow, Context};
 
-use crate::cli::{Cli, Command, RunArgs, ScenarioArgs, ServeArgs, TestbedCommand};
+use crate::cli::{
+    Cli, Command, CompareArgs, CompareFormat, RunArgs, ScenarioArgs, ServeArgs, TestbedCommand,
+};
+use crate::report::compare;
 use crate::run::{run, RunOptions};
-use crate::scenario::{self, LoadPlan, Overrides, Plan, TargetSpec};
+use crate::scenario::{self, LoadPlan, Overrides, Plan, TargetSpec, Tolerances};
 use crate::testbed::{Faults, LatencySpec};
 
 /// An error that is the user's to fix before anything is sent: exit code 2.
@@ -34,6 +37,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<u8> {
             print!("{}", describe(&plan));
             Ok(0)
         }
+        Command::Compare(args) => compare_command(args),
         Command::Testbed {
             command: TestbedCommand::Serve(args),
         } => serve(args),
@@ -66,12 +70,50 @@ fn load(args: &ScenarioArgs) -> anyhow::Result<Plan> {
     Ok(scenario::load(&args.scenario, &overrides)?)
 }
 
+/// Applies `--tolerance KEY=VALUE` flags on top of `base`.
+fn tolerances(base: Tolerances, flags: &[String]) -> anyhow::Result<Tolerances> {
+    let mut t = base;
+    for kv in flags {
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            UsageError(format!(
+                "--tolerance {kv}: write it as KEY=VALUE, e.g. p99=15%"
+            ))
+        })?;
+        t.set(k.trim(), v)
+            .map_err(|e| UsageError(format!("--tolerance {kv}: {e}")))?;
+    }
+    Ok(t)
+}
+
+fn load_run(dir: &std::path::Path) -> anyhow::Result<crate::report::Summary> {
+    compare::load_summary(dir).map_err(|e| UsageError(format!("{e:#}")).into())
+}
+
+fn compare_command(args: CompareArgs) -> anyhow::Result<u8> {
+    let base = load_run(&args.base)?;
+    let new = load_run(&args.new)?;
+    let c = compare::compare(
+        &base,
+        &new,
+        &tolerances(Tolerances::default(), &args.tolerances)?,
+    );
+    match args.format {
+        CompareFormat::Text => print!("{}", compare::render_text(&c)),
+        CompareFormat::Md => print!("{}", compare::render_md(&c)),
+    }
+    Ok(u8::from(c.regressions > 0))
+}
+
 fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     let plan = load(&args.scenario)?;
+    // Read the baseline before sending anything: a wrong folder is a usage error.
+    let baseline = args.baseline.as_deref().map(load_run).transpose()?;
     let opts = RunOptions {
         out: args.out.clone(),
         progress: !args.no_progress,
         handle_signals: true,
+        baseline,
+        tolerances: Some(tolerances(plan.compare, &args.tolerances)?),
         ..RunOptions::default()
     };
     let outcome = run(&plan, &opts)?;

@@ -23,6 +23,8 @@ pub enum Command {
     Run(RunArgs),
     /// Check a scenario and print the expanded plan; sends no traffic.
     Validate(ScenarioArgs),
+    /// Compare two runs' summary.json; exit 1 on a regression beyond the tolerances.
+    Compare(CompareArgs),
     /// Reference services (the embedded default target, and the kind testbed images).
     Testbed {
         #[command(subcommand)]
@@ -61,6 +63,32 @@ pub struct RunArgs {
     /// No live progress on stderr.
     #[arg(long)]
     pub no_progress: bool,
+    /// Compare with this earlier run folder; a regression fails the run (exit 1).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub baseline: Option<PathBuf>,
+    /// Regression tolerance, overriding the scenario's [compare]: p99=10%, p95=10%, rps=5%, error_rate=0.05 (points). Repeatable.
+    #[arg(long = "tolerance", value_name = "KEY=VALUE")]
+    pub tolerances: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Baseline run folder (holding summary.json).
+    pub base: PathBuf,
+    /// New run folder.
+    pub new: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CompareFormat::Text)]
+    pub format: CompareFormat,
+    /// Regression tolerance: p99=10%, p95=10%, rps=5%, error_rate=0.05 (points). Repeatable.
+    #[arg(long = "tolerance", value_name = "KEY=VALUE")]
+    pub tolerances: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    Text,
+    Md,
 }
 
 #[derive(Debug, Subcommand)]

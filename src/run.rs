@@ -16,6 +16,7 @@ use crate::engine::http::Prepared;
 use crate::engine::{Engine, Shared, WorkerMsg};
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::{percentile_ms, EndpointData, LatencyStats};
+use crate::report::compare;
 use crate::report::hlog::HlogSink;
 use crate::report::progress::{Progress, Snapshot};
 use crate::report::summary::{
@@ -36,6 +37,10 @@ pub struct RunOptions {
     pub handle_signals: bool,
     /// After an interrupt, how long in-flight requests may still complete.
     pub interrupt_grace: Duration,
+    /// A previous run to compare with (`--baseline`); a regression fails the run.
+    pub baseline: Option<Summary>,
+    /// Regression tolerances; default: the scenario's.
+    pub tolerances: Option<crate::scenario::Tolerances>,
 }
 
 impl Default for RunOptions {
@@ -45,6 +50,8 @@ impl Default for RunOptions {
             progress: false,
             handle_signals: false,
             interrupt_grace: Duration::from_secs(2),
+            baseline: None,
+            tolerances: None,
         }
     }
 }
@@ -207,23 +214,14 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     };
     let lag = LatencyStats::of(&totals.send_lag);
     let max_lag_ms = plan.generator.max_send_lag_p99.as_secs_f64() * 1000.0;
-    let verdict = slo::verdict(&slo::Evidence {
-        interrupted: ended.interrupted_at.is_some(),
-        ok: t.ok,
-        dropped_ratio,
-        max_dropped_ratio: plan.generator.max_dropped,
-        send_lag_p99_ms: lag.p99,
-        max_send_lag_p99_ms: max_lag_ms,
-        slo: &slo_results,
-    });
-
-    let summary = Summary {
+    let mut summary = Summary {
         schema_version: SCHEMA_VERSION,
         loadctl_version: env!("CARGO_PKG_VERSION").into(),
         scenario: plan.name.clone(),
         description: plan.description.clone(),
-        status: verdict.status,
-        reasons: verdict.reasons,
+        // Decided below, once the baseline comparison is known.
+        status: slo::Status::Pass,
+        reasons: Vec::new(),
         started_at: humantime::format_rfc3339_seconds(started_wall).to_string(),
         duration_s: window_s,
         warmup_s: plan.warmup.as_secs_f64(),
@@ -252,9 +250,32 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
             dropped_ratio,
             max_dropped_ratio: plan.generator.max_dropped,
             max_send_lag_p99_ms: max_lag_ms,
-            valid: verdict.valid,
+            valid: true,
         },
+        baseline: None,
     };
+    summary.baseline = opts
+        .baseline
+        .as_ref()
+        .map(|base| compare::compare(base, &summary, &opts.tolerances.unwrap_or(plan.compare)));
+    let regressions = summary
+        .baseline
+        .as_ref()
+        .map(compare::Comparison::regression_lines)
+        .unwrap_or_default();
+    let verdict = slo::verdict(&slo::Evidence {
+        interrupted: ended.interrupted_at.is_some(),
+        ok: summary.totals.ok,
+        dropped_ratio,
+        max_dropped_ratio: plan.generator.max_dropped,
+        send_lag_p99_ms: lag.p99,
+        max_send_lag_p99_ms: max_lag_ms,
+        slo: &summary.slo,
+        regressions: &regressions,
+    });
+    summary.status = verdict.status;
+    summary.reasons = verdict.reasons;
+    summary.generator.valid = verdict.valid;
 
     hlog.finish()?;
     crate::report::write_summary(&out_dir, &summary)?;

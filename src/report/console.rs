@@ -100,6 +100,12 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         g.dropped,
         g.dropped_ratio * 100.0
     );
+    if let Some(c) = &s.baseline {
+        let _ = writeln!(o, "\n  baseline comparison");
+        for line in super::compare::render_text(c).lines() {
+            let _ = writeln!(o, "  {line}");
+        }
+    }
     let _ = writeln!(o, "  output     {out_dir}");
     o
 }

@@ -61,6 +61,13 @@ pub fn render(s: &Summary) -> String {
             problem: (s.totals.ok == 0).then(|| ("failure", "not one request succeeded".to_string())),
         },
     ];
+    if let Some(c) = &s.baseline {
+        cases.push(Case {
+            class: "baseline",
+            name: format!("no regression against {}", c.base),
+            problem: (c.regressions > 0).then(|| ("failure", c.regression_lines().join("; "))),
+        });
+    }
     for r in &s.slo {
         let observed = r
             .observed

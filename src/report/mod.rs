@@ -4,6 +4,7 @@
 //! Every file is written to a temporary name in the output folder and renamed into place,
 //! so a reader (or a CI artifact upload) never sees half a file, even after Ctrl-C.
 
+pub mod compare;
 pub mod console;
 pub mod csv;
 pub mod hlog;

@@ -38,6 +38,9 @@ pub struct Summary {
     pub endpoints: Vec<EndpointSummary>,
     pub slo: Vec<SloResult>,
     pub generator: GeneratorSummary,
+    /// Present when the run was compared with a baseline (`--baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<super::compare::Comparison>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ pub use template::Template;
 pub(crate) use validate::parse_fraction;
 pub use validate::{
     BodyPlan, EmbeddedPlan, GeneratorPlan, LoadPlan, Origin, Plan, RequestPlan, StatusSet,
-    TargetSpec,
+    TargetSpec, Tolerances,
 };
 
 /// One problem in a scenario file, located in the file.

@@ -21,6 +21,17 @@ pub struct RawScenario {
     pub requests: Vec<Spanned<RawRequest>>,
     #[serde(default)]
     pub slo: IndexMap<String, Spanned<String>>,
+    pub compare: Option<RawCompare>,
+}
+
+/// Regression tolerances for `--baseline` / `loadctl compare`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompare {
+    pub p99: Option<Spanned<String>>,
+    pub p95: Option<Spanned<String>>,
+    pub rps: Option<Spanned<String>>,
+    pub error_rate: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -278,6 +278,8 @@ pub struct Evidence<'a> {
     pub send_lag_p99_ms: f64,
     pub max_send_lag_p99_ms: f64,
     pub slo: &'a [SloResult],
+    /// Regressions against a baseline, one line each.
+    pub regressions: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -324,6 +326,11 @@ pub fn verdict(e: &Evidence<'_>) -> Verdict {
                 r.name, r.threshold
             ));
         }
+        reasons.extend(
+            e.regressions
+                .iter()
+                .map(|r| format!("regression against the baseline: {r}")),
+        );
         if reasons.is_empty() {
             Status::Pass
         } else {
@@ -469,6 +476,7 @@ mod tests {
             send_lag_p99_ms: 0.1,
             max_send_lag_p99_ms: 10.0,
             slo: &[],
+            regressions: &[],
         };
         assert_eq!(verdict(&base).status, Status::Pass);
         assert!(verdict(&base).reasons.is_empty());
@@ -478,6 +486,16 @@ mod tests {
         });
         assert_eq!(v.status, Status::Fail);
         assert_eq!(v.reasons, ["SLO p95 < 1ms failed: observed 5.000 ms"]);
+        let reg = ["all p99 +20.0% (tolerance +10%)".to_string()];
+        let v = verdict(&Evidence {
+            regressions: &reg,
+            ..base.clone()
+        });
+        assert_eq!(v.status, Status::Fail);
+        assert_eq!(
+            v.reasons,
+            ["regression against the baseline: all p99 +20.0% (tolerance +10%)"]
+        );
         let v = verdict(&Evidence {
             ok: 0,
             ..base.clone()

@@ -323,3 +323,136 @@ fn testbed_serve_runs_on_its_own() {
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+fn write_run(dir: &Path, s: &Summary) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(s).unwrap(),
+    )
+    .unwrap();
+    dir.to_path_buf()
+}
+
+#[test]
+fn compare_exits_1_on_a_regression_and_speaks_markdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write_run(&dir.path().join("base"), &crate::summary::synthetic());
+    let new = write_run(&dir.path().join("new"), &crate::summary::regressed());
+    let out = loadctl()
+        .arg("compare")
+        .arg(&base)
+        .arg(&new)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("8 regressions"), "{text}");
+    let out = loadctl()
+        .arg("compare")
+        .arg(&base)
+        .arg(&new)
+        .args(["--format", "md"])
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        md.contains("| scope | metric | base | new | delta | tolerance | verdict |"),
+        "{md}"
+    );
+    assert!(md.contains("**REGRESSION**"), "{md}");
+    let out = loadctl()
+        .arg("compare")
+        .arg(&base)
+        .arg(&new)
+        .args([
+            "--tolerance",
+            "p99=50%",
+            "--tolerance",
+            "p95=50%",
+            "--tolerance",
+            "rps=20%",
+            "--tolerance",
+            "error_rate=0.5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = loadctl()
+        .arg("compare")
+        .arg(&base)
+        .arg(dir.path().join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a loadctl run folder"));
+}
+
+#[test]
+fn run_with_a_baseline_fails_on_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "s.toml", QUICK);
+    // A baseline far better than anything this machine does: the run must regress.
+    let mut fast = crate::summary::synthetic();
+    fast.scenario = "quick".into();
+    fast.endpoints[0].name = "list_activities".into();
+    fast.totals.rps = 1e9;
+    fast.endpoints[0].rps = 1e9;
+    let fast = write_run(&dir.path().join("fast"), &fast);
+    let out = loadctl()
+        .args(["run", f.to_str().unwrap(), "--no-progress", "--out"])
+        .arg(dir.path().join("out1"))
+        .arg("--baseline")
+        .arg(&fast)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let s = summary(&dir.path().join("out1"));
+    let c = s.baseline.expect("comparison in summary.json");
+    assert!(c
+        .rows
+        .iter()
+        .any(|r| r.scope == "all" && r.metric == "rps" && r.regression));
+    assert!(
+        s.reasons
+            .iter()
+            .any(|r| r.starts_with("regression against the baseline: all rps")),
+        "{:?}",
+        s.reasons
+    );
+    let junit = std::fs::read_to_string(dir.path().join("out1/junit.xml")).unwrap();
+    assert!(junit.contains("classname=\"quick.baseline\""), "{junit}");
+
+    // A baseline this run cannot be worse than: slow, with the same (zero) error rate.
+    let mut slow = crate::summary::synthetic();
+    slow.totals.rps = 1.0;
+    slow.totals.error_rate = 0.0;
+    slow.latency_ms.p95 = 1e9;
+    slow.latency_ms.p99 = 1e9;
+    slow.endpoints.clear();
+    let slow = write_run(&dir.path().join("slow"), &slow);
+    let out = loadctl()
+        .args(["run", f.to_str().unwrap(), "--no-progress", "--out"])
+        .arg(dir.path().join("out2"))
+        .arg("--baseline")
+        .arg(&slow)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no regression"));
+}

@@ -10,7 +10,7 @@ use loadctl::report::summary::{
 use loadctl::slo;
 
 /// A fixed run: 1,000 requests on one endpoint, latencies 1..=1000 ms, 10 of them 503s.
-fn synthetic() -> Summary {
+pub fn synthetic() -> Summary {
     let mut e = EndpointData::new();
     for i in 1..=1000u64 {
         e.latency.record(i * 1000).unwrap();
@@ -81,6 +81,7 @@ fn synthetic() -> Summary {
             max_send_lag_p99_ms: 10.0,
             valid: true,
         },
+        baseline: None,
     }
 }
 
@@ -127,4 +128,46 @@ fn summary_csv_snapshot() {
 #[test]
 fn junit_snapshot() {
     insta::assert_snapshot!("junit", loadctl::report::junit::render(&synthetic()));
+}
+
+/// The synthetic run, slower: p95 and p99 up 20%, RPS down 10%, one more error in 1,000.
+pub fn regressed() -> Summary {
+    let mut s = synthetic();
+    s.started_at = "2026-11-24T08:00:00Z".into();
+    for l in [&mut s.latency_ms, &mut s.endpoints[0].latency_ms] {
+        l.p95 *= 1.2;
+        l.p99 *= 1.2;
+    }
+    s.totals.rps *= 0.9;
+    s.endpoints[0].rps *= 0.9;
+    s.totals.error_rate += 0.001;
+    s.endpoints[0].error_rate += 0.001;
+    s
+}
+
+#[test]
+fn comparison_flags_what_crossed_a_tolerance() {
+    use loadctl::report::compare::{compare, render_md, render_text};
+    use loadctl::scenario::Tolerances;
+    let c = compare(&synthetic(), &regressed(), &Tolerances::default());
+    let flagged: Vec<(String, String)> = c
+        .rows
+        .iter()
+        .filter(|r| r.regression)
+        .map(|r| (r.scope.clone(), r.metric.clone()))
+        .collect();
+    // +20% p95/p99 (> 10%), -10% RPS (> 5%), +0.1 points errors (> 0.05), overall and per request.
+    assert_eq!(flagged.len(), 8, "{flagged:?}");
+    assert_eq!(c.regressions, 8);
+    let same = compare(&synthetic(), &synthetic(), &Tolerances::default());
+    assert_eq!(same.regressions, 0);
+    let loose = Tolerances {
+        p99: 0.5,
+        p95: 0.5,
+        rps: 0.2,
+        error_rate_points: 0.2,
+    };
+    assert_eq!(compare(&synthetic(), &regressed(), &loose).regressions, 0);
+    insta::assert_snapshot!("compare_text", render_text(&c));
+    insta::assert_snapshot!("compare_md", render_md(&c));
 }
