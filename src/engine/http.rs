@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST};
@@ -243,9 +243,4 @@ fn classify(e: &hyper::Error) -> ErrorKind {
         return ErrorKind::Timeout;
     }
     ErrorKind::Reset
-}
-
-/// Resolves when `deadline` passes; used to bound waits by the run's clock.
-pub fn until(deadline: Instant) -> tokio::time::Sleep {
-    tokio::time::sleep_until(deadline.into())
 }
