@@ -11,7 +11,7 @@ use crate::cli::{
 use crate::report::compare;
 use crate::run::{run, RunOptions};
 use crate::scenario::{self, LoadPlan, Overrides, Plan, TargetSpec, Tolerances};
-use crate::testbed::{Faults, LatencySpec};
+use crate::testbed::{Faults, FlashConfig, LatencySpec, RateLimits, ServiceConfig};
 
 /// An error that is the user's to fix before anything is sent: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -255,7 +255,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         }
         faults.stall = Some((s, e));
     }
-    let router = crate::testbed::router(&args.service, faults).map_err(UsageError)?;
+    let cfg = ServiceConfig {
+        faults,
+        flash: FlashConfig {
+            items: args.items,
+            stock: args.stock,
+            unsafe_stock: args.unsafe_stock,
+        },
+        rate_limits: args.rate_limits.then(RateLimits::seed_002),
+    };
+    let router = crate::testbed::router(&args.service, &cfg).map_err(UsageError)?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -99,7 +99,7 @@ pub enum TestbedCommand {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Which service: activities (seed 000's volunteer platform).
+    /// Which service: activities (seed 000's volunteer platform) or flash-sale (seed 003).
     pub service: String,
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
@@ -118,4 +118,16 @@ pub struct ServeArgs {
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// flash-sale: items on sale (ids 1..=N).
+    #[arg(long, default_value_t = 10)]
+    pub items: u32,
+    /// flash-sale: initial stock of each item.
+    #[arg(long, default_value_t = 1000)]
+    pub stock: u64,
+    /// flash-sale: read-then-write stock handling, a deliberate oversell bug.
+    #[arg(long)]
+    pub unsafe_stock: bool,
+    /// Apply seed 002's rate limits (global 10,000/60 s, API 5,000/60 s, auth 500/60 s): 429 beyond them.
+    #[arg(long)]
+    pub rate_limits: bool,
 }

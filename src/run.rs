@@ -19,10 +19,13 @@ use crate::metrics::{percentile_ms, EndpointData, LatencyStats};
 use crate::report::compare;
 use crate::report::hlog::HlogSink;
 use crate::report::progress::{Progress, Snapshot};
+use crate::report::summary::outcome_counts;
 use crate::report::summary::{
     endpoint_summary, figures, GeneratorSummary, LoadSummary, Summary, SCHEMA_VERSION,
 };
-use crate::scenario::{LoadPlan, Origin, Plan, TargetSpec};
+use crate::scenario::flow::{CheckedRequest, Exhausted};
+use crate::scenario::{LoadPlan, Origin, Plan, RequestPlan, TargetSpec};
+use crate::slo::checks::{self, CheckResult};
 use crate::slo::{self, Metric, Stat};
 use crate::testbed::Embedded;
 
@@ -74,7 +77,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     // Keep the embedded service alive for the whole run; dropping it stops it.
     let (_embedded, target_addr, target_text, base_path) = match &plan.target {
         TargetSpec::Embedded(e) => {
-            let svc = Embedded::start(&e.service, e.faults.clone(), threads)
+            let svc = Embedded::start(&e.service, &e.config, threads)
                 .context("cannot start the embedded reference service")?;
             let addr = svc.addr;
             (
@@ -94,16 +97,13 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
 
     // Origin 0 is the target; full-URL requests add theirs.
     let mut origins: Vec<(Option<Origin>, SocketAddr)> = vec![(None, target_addr)];
-    let mut prepared = Vec::new();
-    for r in &plan.requests {
+    let target_authority = match &plan.target {
+        TargetSpec::Url { origin, .. } => origin.authority(),
+        TargetSpec::Embedded(_) => target_addr.to_string(),
+    };
+    let mut prepare = |r: &RequestPlan| -> anyhow::Result<Prepared> {
         let (idx, authority, prefix) = match &r.origin {
-            None => {
-                let authority = match &plan.target {
-                    TargetSpec::Url { origin, .. } => origin.authority(),
-                    TargetSpec::Embedded(_) => target_addr.to_string(),
-                };
-                (0, authority, base_path.as_str())
-            }
+            None => (0, target_authority.clone(), base_path.as_str()),
             Some(o) => {
                 let idx = match origins.iter().position(|(x, _)| x.as_ref() == Some(o)) {
                     Some(i) => i,
@@ -115,7 +115,35 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
                 (idx, o.authority(), "")
             }
         };
-        prepared.push(Prepared::new(r, idx, &authority, prefix));
+        Ok(Prepared::new(r, idx, &authority, prefix))
+    };
+    let prepared = plan
+        .requests
+        .iter()
+        .map(&mut prepare)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let setup = plan
+        .setup
+        .iter()
+        .map(|c| prepare(&c.request))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let verify = plan
+        .verify
+        .iter()
+        .map(|c| prepare(&c.request))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let addrs: Vec<SocketAddr> = origins.iter().map(|(_, a)| *a).collect();
+
+    if !setup.is_empty() {
+        let results = checked(&plan.setup, &setup, &addrs, plan.timeout)?;
+        if let Some(bad) = results.iter().find(|r| !r.pass) {
+            bail!(
+                "setup request `{}` failed: {} ({}); nothing was sent to the load",
+                bad.name,
+                bad.check,
+                bad.observed
+            );
+        }
     }
 
     let out_dir = match &opts.out {
@@ -130,12 +158,13 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     let shared = Shared::new(
         prepared,
         &weights,
-        origins.iter().map(|(_, a)| *a).collect(),
+        addrs.clone(),
         plan.load.clone(),
         plan.timeout,
         plan.warmup,
         threads,
-    );
+    )
+    .with_flow(plan.flow.clone(), plan.feeders.clone(), plan.vars.len());
     let started_wall = SystemTime::now() + shared.t0.saturating_duration_since(Instant::now());
     let mut hlog = HlogSink::create(
         &out_dir.join("histograms.hlog"),
@@ -164,6 +193,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     ))?;
     progress.finish();
     let measure_start = engine.shared.measure_start;
+    let exhausted = engine.shared.exhausted.get();
     engine.join();
     let (totals, series) = agg.finish(&mut |idx, data| hlog.write_interval(idx, data));
 
@@ -171,8 +201,27 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     let planned_end = measure_start + plan.load.duration();
     let window_end = match (&plan.load, ended.interrupted_at) {
         (_, Some(at)) => at.min(planned_end),
-        (LoadPlan::Open { .. }, None) => planned_end,
-        (LoadPlan::Closed { .. }, None) => ended.at.min(planned_end),
+        (LoadPlan::Open { .. }, None) if exhausted.is_none() => planned_end,
+        _ => ended.at.min(planned_end),
+    };
+    let mut notes = Vec::new();
+    let mut failures = Vec::new();
+    if let Some((feeder, how)) = &exhausted {
+        let line =
+            format!(
+            "feeder `{feeder}` ran out of rows; the load stopped {:.1} s into the measured window",
+            window_end.saturating_duration_since(measure_start).as_secs_f64()
+        );
+        match how {
+            Exhausted::Fail => failures.push(format!("{line} (on_exhausted = \"fail\")")),
+            _ => notes.push(line),
+        }
+    }
+    // Verification looks at the state the load left; an interrupted run has no such state.
+    let verification = if verify.is_empty() || ended.interrupted_at.is_some() {
+        Vec::new()
+    } else {
+        checked(&plan.verify, &verify, &addrs, plan.timeout)?
     };
     let window_s = window_end
         .saturating_duration_since(measure_start)
@@ -228,6 +277,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         target: target_text,
         load: load_summary(plan),
         totals: t,
+        outcomes: outcome_counts(&overall, &plan.outcomes),
         latency_ms: LatencyStats::of(&overall.latency),
         service_latency_ms: LatencyStats::of(&overall.service),
         endpoints: plan
@@ -235,7 +285,14 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
             .iter()
             .zip(&totals.endpoints)
             .map(|(r, e)| {
-                endpoint_summary(&r.name, r.method.as_str(), r.path.source(), e, window_s)
+                endpoint_summary(
+                    &r.name,
+                    r.method.as_str(),
+                    r.path.source(),
+                    e,
+                    window_s,
+                    &plan.outcomes,
+                )
             })
             .collect(),
         slo: slo_results,
@@ -253,6 +310,8 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
             valid: true,
         },
         baseline: None,
+        verify: verification,
+        notes,
     };
     summary.baseline = opts
         .baseline
@@ -272,6 +331,8 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         max_send_lag_p99_ms: max_lag_ms,
         slo: &summary.slo,
         regressions: &regressions,
+        checks: &summary.verify,
+        failures: &failures,
     });
     summary.status = verdict.status;
     summary.reasons = verdict.reasons;
@@ -283,6 +344,33 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     crate::report::csv::write_timeseries(&out_dir, &names, &series)?;
     crate::report::junit::write(&out_dir, &summary)?;
     Ok(RunOutcome { summary, out_dir })
+}
+
+/// Sends `[[setup]]` / `[[verify]]` requests and judges their answers.
+fn checked(
+    entries: &[CheckedRequest],
+    prepared: &[Prepared],
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> anyhow::Result<Vec<CheckResult>> {
+    let answers = crate::engine::oneshot::send_all(prepared, addrs, timeout)
+        .context("cannot start the runtime for setup/verify requests")?;
+    let mut out = Vec::new();
+    for ((entry, p), resp) in entries.iter().zip(prepared).zip(answers) {
+        let status = match (resp.error, resp.status) {
+            (Some(kind), _) => Err(kind.name().to_string()),
+            (None, Some(code)) if p.expect.contains(code) => Ok(code),
+            (None, Some(code)) => Err(format!("status {code}, expected {}", p.expect)),
+            (None, None) => Err("no answer".to_string()),
+        };
+        out.extend(checks::judge(
+            &entry.request.name,
+            status,
+            resp.body.as_deref().unwrap_or_default(),
+            &entry.checks,
+        ));
+    }
+    Ok(out)
 }
 
 struct Ended {

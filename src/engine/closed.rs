@@ -3,11 +3,13 @@
 //!
 //! Users are spread over the worker threads round-robin; `iterations` (ab's `-n`) is split
 //! between users up front, so no counter is shared. There are no intended times here:
-//! latency is service time, which is exactly what a closed model can measure.
+//! latency is service time, which is exactly what a closed model can measure. With a
+//! flow, an iteration is all its steps and each user keeps one session.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::flow::run_iteration;
 use super::http::Conn;
 use super::ThreadCtx;
 use crate::scenario::LoadPlan;
@@ -42,6 +44,8 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>) {
 
 async fn user(ctx: Rc<ThreadCtx>, quota: Option<u64>, end: Instant, think: Duration) {
     let mut conn = Conn::default();
+    // A virtual user is one session for the whole run: it logs in once.
+    let mut session = ctx.shared.new_session();
     let mut done_iterations = 0u64;
     loop {
         if ctx.shared.stopping()
@@ -52,9 +56,8 @@ async fn user(ctx: Rc<ThreadCtx>, quota: Option<u64>, end: Instant, think: Durat
         }
         let ep = ctx.pick();
         ctx.in_flight.set(ctx.in_flight.get() + 1);
-        let (resp, sent, done) = ctx.send(&mut conn, ep).await;
+        run_iteration(&ctx, &mut conn, &mut session, ep, Instant::now(), None).await;
         ctx.in_flight.set(ctx.in_flight.get() - 1);
-        ctx.record(ep, &resp, sent, sent, done, None);
         done_iterations += 1;
         if !think.is_zero() {
             // Think in slices so a stop is noticed promptly.

@@ -18,8 +18,13 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 use crate::metrics::ErrorKind;
+use crate::scenario::flow::{Extractor, StepRules};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{RequestPlan, StatusSet, Template};
+
+/// Bodies kept for outcome checks and extraction are cut here: a flow reads tokens and
+/// ids, not downloads, and a runaway answer must not grow the generator's memory.
+const MAX_KEPT_BODY: usize = 1 << 20;
 
 /// A request ready to be stamped out: static parts pre-built, templates kept for the rest.
 #[derive(Debug)]
@@ -35,6 +40,15 @@ pub struct Prepared {
     body: Option<Bytes>,
     dynamic_body: Option<Template>,
     pub expect: StatusSet,
+    pub rules: StepRules,
+    keep: Keep,
+}
+
+/// What of an answer to keep beyond its status.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Keep {
+    pub body: bool,
+    pub headers: bool,
 }
 
 impl Prepared {
@@ -79,12 +93,101 @@ impl Prepared {
             body,
             dynamic_body,
             expect: plan.expect.clone(),
+            rules: plan.rules.clone(),
+            keep: Keep {
+                body: plan.rules.needs_body(),
+                headers: plan.rules.needs_headers(),
+            },
         }
     }
 
+    pub fn keep(&self) -> Keep {
+        self.keep
+    }
+
+    /// Judges an answer: a transport error stands; then declared outcomes (in order), then
+    /// the expected status and body checks. On success, extracts into `vars`; a value that
+    /// is not there is `extract_failed`.
+    pub fn judge(&self, resp: &Response, vars: &mut [String]) -> (Option<ErrorKind>, Option<u8>) {
+        if resp.error.is_some() {
+            return (resp.error, None);
+        }
+        let Some(code) = resp.status else {
+            return (Some(ErrorKind::Protocol), None);
+        };
+        let doc = if self.keep.body {
+            resp.body
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        } else {
+            None
+        };
+        for o in &self.rules.outcomes {
+            if o.status.contains(code)
+                && o.json
+                    .iter()
+                    .all(|c| doc.as_ref().is_some_and(|d| c.holds(d)))
+            {
+                return (None, Some(o.slot));
+            }
+        }
+        if !self.expect.contains(code) {
+            let kind = match code {
+                400..=499 => ErrorKind::Http4xx,
+                500..=599 => ErrorKind::Http5xx,
+                _ => ErrorKind::HttpOther,
+            };
+            return (Some(kind), None);
+        }
+        if !self
+            .rules
+            .checks
+            .iter()
+            .all(|c| doc.as_ref().is_some_and(|d| c.holds(d)))
+        {
+            return (Some(ErrorKind::CheckFailed), None);
+        }
+        for e in &self.rules.extract {
+            let value = match &e.from {
+                Extractor::Json(ptr) => {
+                    doc.as_ref()
+                        .and_then(|d| d.pointer(ptr))
+                        .and_then(|v| match v {
+                            serde_json::Value::Null => None,
+                            serde_json::Value::String(s) => Some(s.clone()),
+                            other => Some(other.to_string()),
+                        })
+                }
+                Extractor::Header(h) => resp
+                    .headers
+                    .as_ref()
+                    .and_then(|m| m.get(h))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                Extractor::Regex(re) => resp
+                    .body
+                    .as_deref()
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(|text| re.captures(text))
+                    .and_then(|c| c.get(1).or_else(|| c.get(0)))
+                    .map(|m| m.as_str().to_string()),
+            };
+            match value {
+                Some(v) => vars[e.var] = v,
+                None => return (Some(ErrorKind::ExtractFailed), None),
+            }
+        }
+        (None, None)
+    }
+
     /// Builds one request. Fails only if a template renders to an invalid URI or header.
-    pub fn build(&self, rng: &mut fastrand::Rng, seq: &AtomicU64) -> Option<Request<Full<Bytes>>> {
-        let mut ctx = RenderCtx { rng, seq };
+    pub fn build(
+        &self,
+        rng: &mut fastrand::Rng,
+        seq: &AtomicU64,
+        vars: &[String],
+    ) -> Option<Request<Full<Bytes>>> {
+        let mut ctx = RenderCtx { rng, seq, vars };
         let body = match (&self.body, &self.dynamic_body) {
             (Some(b), _) => b.clone(),
             (None, Some(t)) => {
@@ -115,12 +218,25 @@ impl Prepared {
     }
 }
 
-/// What came back.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What came back. `error` here is about transport only; [`Prepared::judge`] decides
+/// what the status and body mean.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Response {
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
     pub bytes: u64,
+    /// Kept only when the request's rules read it.
+    pub body: Option<Vec<u8>>,
+    pub headers: Option<HeaderMap>,
+}
+
+impl Response {
+    pub fn failed(kind: ErrorKind) -> Self {
+        Response {
+            error: Some(kind),
+            ..Default::default()
+        }
+    }
 }
 
 /// One keep-alive connection slot, reconnected on demand.
@@ -136,10 +252,10 @@ impl Conn {
         req: Request<Full<Bytes>>,
         origin: usize,
         addr: SocketAddr,
-        expect: &StatusSet,
+        keep: Keep,
         timeout: Duration,
     ) -> Response {
-        match tokio::time::timeout(timeout, self.exchange(req, origin, addr, expect)).await {
+        match tokio::time::timeout(timeout, self.exchange(req, origin, addr, keep)).await {
             Ok(r) => {
                 if r.error.is_some_and(|e| e.is_transport()) {
                     self.sender = None;
@@ -149,11 +265,7 @@ impl Conn {
             Err(_) => {
                 // The connection may still carry the late response: never reuse it.
                 self.sender = None;
-                Response {
-                    status: None,
-                    error: Some(ErrorKind::Timeout),
-                    bytes: 0,
-                }
+                Response::failed(ErrorKind::Timeout)
             }
         }
     }
@@ -163,13 +275,9 @@ impl Conn {
         req: Request<Full<Bytes>>,
         origin: usize,
         addr: SocketAddr,
-        expect: &StatusSet,
+        keep: Keep,
     ) -> Response {
-        let fail = |kind| Response {
-            status: None,
-            error: Some(kind),
-            bytes: 0,
-        };
+        let fail = Response::failed;
         let reusable = match &mut self.sender {
             Some((o, s)) if *o == origin => s.ready().await.is_ok(),
             _ => false,
@@ -189,34 +297,31 @@ impl Conn {
             Err(e) => return fail(classify(&e)),
         };
         let code = resp.status().as_u16();
-        let mut body = resp.into_body();
-        let mut bytes = 0u64;
+        let (parts, mut body) = resp.into_parts();
+        let mut out = Response {
+            status: Some(code),
+            headers: keep.headers.then_some(parts.headers),
+            body: keep.body.then(Vec::new),
+            ..Default::default()
+        };
         while let Some(frame) = body.frame().await {
             match frame {
                 Ok(f) => {
                     if let Some(d) = f.data_ref() {
-                        bytes += d.len() as u64;
+                        out.bytes += d.len() as u64;
+                        if let Some(kept) = &mut out.body {
+                            let room = MAX_KEPT_BODY.saturating_sub(kept.len());
+                            kept.extend_from_slice(&d[..d.len().min(room)]);
+                        }
                     }
                 }
                 Err(_) => {
-                    return Response {
-                        status: Some(code),
-                        error: Some(ErrorKind::Body),
-                        bytes,
-                    }
+                    out.error = Some(ErrorKind::Body);
+                    return out;
                 }
             }
         }
-        let error = (!expect.contains(code)).then_some(match code {
-            400..=499 => ErrorKind::Http4xx,
-            500..=599 => ErrorKind::Http5xx,
-            _ => ErrorKind::HttpOther,
-        });
-        Response {
-            status: Some(code),
-            error,
-            bytes,
-        }
+        out
     }
 }
 

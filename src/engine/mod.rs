@@ -10,7 +10,9 @@
 //! an abort drops whatever is still running.
 
 mod closed;
+pub mod flow;
 pub mod http;
+pub mod oneshot;
 mod open;
 mod timer;
 
@@ -27,8 +29,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::metrics::aggregate::IntervalReport;
 use crate::metrics::recorder::Recorder;
-use crate::metrics::{ErrorKind, IntervalData, Sample};
+use crate::metrics::{ErrorKind, IntervalData};
+use crate::scenario::flow::{FeederPlan, FlowPlan};
 use crate::scenario::LoadPlan;
+use flow::{Exhaustion, Feeder, Session};
 use http::{Conn, Prepared, Response};
 
 /// Messages from worker threads to the control loop: one per thread per second.
@@ -53,6 +57,15 @@ pub struct Shared {
     pub measure_start: Instant,
     stop: AtomicBool,
     seq: AtomicU64,
+    /// Set when the iteration is a flow of steps (`requests` are the steps, in order).
+    pub flow: Option<FlowPlan>,
+    feeders: Vec<Feeder>,
+    /// Variable slots per session.
+    vars: usize,
+    /// The last step marked `once`: past it, a session is ready.
+    last_once: Option<usize>,
+    /// A feeder ran out and ended the load.
+    pub exhausted: Exhaustion,
 }
 
 impl Shared {
@@ -86,11 +99,41 @@ impl Shared {
             measure_start: t0 + warmup,
             stop: AtomicBool::new(false),
             seq: AtomicU64::new(0),
+            flow: None,
+            feeders: Vec::new(),
+            vars: 0,
+            last_once: None,
+            exhausted: Exhaustion::default(),
         }
+    }
+
+    /// Makes iterations flows of the requests (in order) and binds feeders to the first
+    /// of `vars` variable slots.
+    pub fn with_flow(
+        mut self,
+        flow: Option<FlowPlan>,
+        feeders: Vec<FeederPlan>,
+        vars: usize,
+    ) -> Self {
+        self.last_once = flow
+            .as_ref()
+            .and_then(|_| self.requests.iter().rposition(|r| r.rules.once));
+        self.flow = flow;
+        self.feeders = feeders.into_iter().map(Feeder::new).collect();
+        self.vars = vars;
+        self
     }
 
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    fn stop_now(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn new_session(&self) -> Session {
+        Session::new(self.vars)
     }
 
     /// Start of interval `idx` (seconds from the measured window's start, may be negative).
@@ -104,7 +147,7 @@ impl Shared {
     }
 
     fn pick(&self, rng: &mut fastrand::Rng) -> usize {
-        if self.cumulative_weights.len() == 1 {
+        if self.cumulative_weights.len() == 1 || self.flow.is_some() {
             return 0;
         }
         let total = *self
@@ -162,7 +205,7 @@ impl Engine {
 
     /// Stop sending; in-flight requests complete (up to their timeout).
     pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.stop_now();
     }
 
     /// Drop everything still in flight now.
@@ -186,18 +229,43 @@ pub(crate) struct ThreadCtx {
     /// Requests due and not complete on this thread (queued + on the wire).
     pub in_flight: Cell<u64>,
     rng: RefCell<fastrand::Rng>,
+    /// Open model with `flow.sessions`: this thread's share of the persistent sessions.
+    sessions: Vec<RefCell<Session>>,
+    next_session: Cell<usize>,
 }
 
 impl ThreadCtx {
+    /// The session an open-model iteration runs in: the next of this thread's persistent
+    /// ones (a copy, written back by [`Self::end_session`]), or a fresh one.
+    pub(crate) fn begin_session(&self) -> (Option<usize>, Session) {
+        if self.sessions.is_empty() {
+            return (None, self.shared.new_session());
+        }
+        let i = self.next_session.get();
+        self.next_session.set((i + 1) % self.sessions.len());
+        (Some(i), self.sessions[i].borrow().clone())
+    }
+
+    pub(crate) fn end_session(&self, slot: Option<usize>, session: Session) {
+        if let Some(i) = slot {
+            *self.sessions[i].borrow_mut() = session;
+        }
+    }
+
     pub fn pick(&self) -> usize {
         self.shared.pick(&mut self.rng.borrow_mut())
     }
 
-    /// Sends one request of endpoint `ep` on `conn`. Returns the response, when it was
-    /// actually sent and when it completed.
-    pub async fn send(&self, conn: &mut Conn, ep: usize) -> (Response, Instant, Instant) {
+    /// Sends one request of endpoint `ep` on `conn`, rendered with `vars`. Returns the
+    /// response, when it was actually sent and when it completed.
+    pub async fn send(
+        &self,
+        conn: &mut Conn,
+        ep: usize,
+        vars: &[String],
+    ) -> (Response, Instant, Instant) {
         let prepared = &self.shared.requests[ep];
-        let req = prepared.build(&mut self.rng.borrow_mut(), &self.shared.seq);
+        let req = prepared.build(&mut self.rng.borrow_mut(), &self.shared.seq, vars);
         let sent = Instant::now();
         let resp = match req {
             Some(req) => {
@@ -205,43 +273,14 @@ impl ThreadCtx {
                     req,
                     prepared.origin,
                     self.shared.addrs[prepared.origin],
-                    &prepared.expect,
+                    prepared.keep(),
                     self.shared.timeout,
                 )
                 .await
             }
-            None => Response {
-                status: None,
-                error: Some(ErrorKind::Protocol),
-                bytes: 0,
-            },
+            None => Response::failed(ErrorKind::Protocol),
         };
         (resp, sent, Instant::now())
-    }
-
-    /// Records a finished request that was intended to start at `intended`.
-    pub fn record(
-        &self,
-        ep: usize,
-        resp: &Response,
-        intended: Instant,
-        sent: Instant,
-        done: Instant,
-        lag: Option<(Duration, Duration)>,
-    ) {
-        self.rec.borrow_mut().record(
-            ep,
-            &Sample {
-                latency: done - intended,
-                service: done - sent,
-                send_lag: lag.map(|l| l.0),
-                queue_wait: lag.map(|l| l.1),
-                status: resp.status,
-                error: resp.error,
-                bytes: resp.bytes,
-                warmup: intended < self.shared.measure_start,
-            },
-        );
     }
 }
 
@@ -268,6 +307,17 @@ fn worker_thread(
             rec: RefCell::new(Recorder::new(shared.requests.len())),
             in_flight: Cell::new(0),
             rng: RefCell::new(fastrand::Rng::with_seed(0x010a_dc71 + index as u64)),
+            sessions: match (&shared.flow, &shared.load) {
+                (Some(FlowPlan { sessions: Some(n) }), LoadPlan::Open { .. }) => {
+                    // Thread k of T holds sessions k, k+T, …
+                    let mine = (*n + shared.threads - 1 - index) / shared.threads;
+                    (0..mine)
+                        .map(|_| RefCell::new(shared.new_session()))
+                        .collect()
+                }
+                _ => Vec::new(),
+            },
+            next_session: Cell::new(0),
             shared: shared.clone(),
             index,
         });

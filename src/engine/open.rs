@@ -17,6 +17,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
+use super::flow::run_iteration;
 use super::http::Conn;
 use super::timer::PreciseSleep;
 use super::ThreadCtx;
@@ -173,12 +174,21 @@ async fn connection(ctx: Rc<ThreadCtx>, pool: Rc<Pool>, id: usize, first: Job, a
     let mut conn = Conn::default();
     let (mut job, mut assigned) = (first, assigned);
     loop {
-        let (resp, sent, done) = ctx.send(&mut conn, job.ep).await;
         // Lateness that is the generator's own: the scheduler's wake-up and this task's
         // start after assignment. Waiting for a free connection is the target's doing.
-        let lag = (job.dispatched - job.intended) + sent.saturating_duration_since(assigned);
+        let lag = (job.dispatched - job.intended) + assigned.elapsed();
         let queue = assigned - job.dispatched;
-        ctx.record(job.ep, &resp, job.intended, sent, done, Some((lag, queue)));
+        let (slot, mut session) = ctx.begin_session();
+        run_iteration(
+            &ctx,
+            &mut conn,
+            &mut session,
+            job.ep,
+            job.intended,
+            Some((lag, queue)),
+        )
+        .await;
+        ctx.end_session(slot, session);
         ctx.in_flight.set(ctx.in_flight.get() - 1);
 
         let waiting = pool.backlog.borrow_mut().pop_front();

@@ -180,6 +180,7 @@ mod tests {
                     queue_wait: None,
                     status: Some(200),
                     error: None,
+                    outcome: None,
                     bytes: 0,
                     warmup: idx < 0,
                 },

@@ -46,10 +46,21 @@ pub enum ErrorKind {
     Http5xx,
     /// Any other status the request did not expect (1xx, 2xx, 3xx).
     HttpOther,
+    /// A flow step could not extract a value a later step needs.
+    ExtractFailed,
+    /// An expected status whose body failed the step's `check`.
+    CheckFailed,
 }
 
+/// Kinds of error there are; the length of [`Counts::errors`].
+pub const ERROR_KINDS: usize = 10;
+
+/// Named outcomes a scenario may declare (`sold_out = 409`); the length of
+/// [`Counts::outcomes`]. Fixed so that counting one costs an array slot, not a lookup.
+pub const MAX_OUTCOMES: usize = 8;
+
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; ERROR_KINDS] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Reset,
@@ -58,6 +69,8 @@ impl ErrorKind {
         ErrorKind::Http4xx,
         ErrorKind::Http5xx,
         ErrorKind::HttpOther,
+        ErrorKind::ExtractFailed,
+        ErrorKind::CheckFailed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +83,8 @@ impl ErrorKind {
             ErrorKind::Http4xx => "http_4xx",
             ErrorKind::Http5xx => "http_5xx",
             ErrorKind::HttpOther => "http_other",
+            ErrorKind::ExtractFailed => "extract_failed",
+            ErrorKind::CheckFailed => "check_failed",
         }
     }
 
@@ -77,7 +92,11 @@ impl ErrorKind {
     pub fn is_transport(self) -> bool {
         !matches!(
             self,
-            ErrorKind::Http4xx | ErrorKind::Http5xx | ErrorKind::HttpOther
+            ErrorKind::Http4xx
+                | ErrorKind::Http5xx
+                | ErrorKind::HttpOther
+                | ErrorKind::ExtractFailed
+                | ErrorKind::CheckFailed
         )
     }
 
@@ -100,6 +119,8 @@ pub struct Sample {
     pub queue_wait: Option<Duration>,
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
+    /// A declared outcome (index into the scenario's outcome names); not an error.
+    pub outcome: Option<u8>,
     pub bytes: u64,
     /// Intended to start before the measured window.
     pub warmup: bool,
@@ -109,7 +130,11 @@ pub struct Sample {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Counts {
     pub ok: u64,
-    pub errors: [u64; 8],
+    pub errors: [u64; ERROR_KINDS],
+    /// Responses that matched a declared outcome: answers, neither ok nor errors.
+    pub outcomes: [u64; MAX_OUTCOMES],
+    /// Flow steps not sent because an earlier step of their iteration did not succeed.
+    pub skipped: u64,
     /// Responses by status code (index = code), whatever the outcome.
     pub status: Vec<u64>,
     pub bytes: u64,
@@ -123,7 +148,9 @@ impl Default for Counts {
     fn default() -> Self {
         Counts {
             ok: 0,
-            errors: [0; 8],
+            errors: [0; ERROR_KINDS],
+            outcomes: [0; MAX_OUTCOMES],
+            skipped: 0,
             status: vec![0; STATUS_SLOTS],
             bytes: 0,
             dropped: 0,
@@ -136,8 +163,13 @@ impl Counts {
         self.errors.iter().sum()
     }
 
+    pub fn outcome_count(&self) -> u64 {
+        self.outcomes.iter().sum()
+    }
+
+    /// Every answered or failed attempt: ok, declared outcomes and errors.
     pub fn requests(&self) -> u64 {
-        self.ok + self.error_count()
+        self.ok + self.outcome_count() + self.error_count()
     }
 
     pub fn errors_of(&self, kind: ErrorKind) -> u64 {
@@ -156,7 +188,9 @@ impl Counts {
 
     fn reset(&mut self) {
         self.ok = 0;
-        self.errors = [0; 8];
+        self.errors = [0; ERROR_KINDS];
+        self.outcomes = [0; MAX_OUTCOMES];
+        self.skipped = 0;
         self.status.fill(0);
         self.bytes = 0;
         self.dropped = 0;
@@ -167,6 +201,10 @@ impl Counts {
         for (a, b) in self.errors.iter_mut().zip(&o.errors) {
             *a += b;
         }
+        for (a, b) in self.outcomes.iter_mut().zip(&o.outcomes) {
+            *a += b;
+        }
+        self.skipped += o.skipped;
         for (a, b) in self.status.iter_mut().zip(&o.status) {
             *a += b;
         }

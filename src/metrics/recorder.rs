@@ -17,9 +17,10 @@ impl Recorder {
         }
     }
 
-    pub fn record(&mut self, endpoint: usize, s: &Sample) {
+    /// Where a sample of `endpoint` goes: the window, or the warmup set.
+    fn slot(&mut self, endpoint: usize, warmup: bool) -> &mut super::EndpointData {
         let n = self.current.endpoints.len();
-        let e = if s.warmup {
+        if warmup {
             &mut self
                 .current
                 .warmup
@@ -27,7 +28,11 @@ impl Recorder {
                 [endpoint]
         } else {
             &mut self.current.endpoints[endpoint]
-        };
+        }
+    }
+
+    pub fn record(&mut self, endpoint: usize, s: &Sample) {
+        let e = self.slot(endpoint, s.warmup);
         e.latency.saturating_record(micros(s.latency));
         e.service.saturating_record(micros(s.service));
         if let Some(code) = s.status {
@@ -35,9 +40,10 @@ impl Recorder {
                 *slot += 1;
             }
         }
-        match s.error {
-            None => e.counts.ok += 1,
-            Some(kind) => e.counts.errors[kind as usize] += 1,
+        match (s.error, s.outcome) {
+            (Some(kind), _) => e.counts.errors[kind as usize] += 1,
+            (None, Some(o)) => e.counts.outcomes[o as usize] += 1,
+            (None, None) => e.counts.ok += 1,
         }
         e.counts.bytes += s.bytes;
         if s.warmup {
@@ -49,6 +55,11 @@ impl Recorder {
         if let Some(q) = s.queue_wait {
             self.current.queue_wait.saturating_record(micros(q));
         }
+    }
+
+    /// A flow step left unsent because an earlier step of its iteration failed.
+    pub fn skipped(&mut self, endpoint: usize, warmup: bool) {
+        self.slot(endpoint, warmup).counts.skipped += 1;
     }
 
     /// A request that came due but could not be sent (`max_in_flight` reached).
@@ -87,6 +98,7 @@ mod tests {
             queue_wait: None,
             status,
             error,
+            outcome: None,
             bytes: 10,
             warmup: false,
         }

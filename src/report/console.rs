@@ -24,6 +24,9 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     for r in &s.reasons {
         let _ = writeln!(o, "  ! {r}");
     }
+    for n in &s.notes {
+        let _ = writeln!(o, "  note: {n}");
+    }
     let t = &s.totals;
     let _ = writeln!(
         o,
@@ -68,6 +71,18 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     if !errors.is_empty() {
         let _ = writeln!(o, "\n  errors  {}", errors.join(" · "));
     }
+    let mut outcomes: Vec<String> = Vec::new();
+    for e in &s.endpoints {
+        for (name, n) in e.outcomes.iter().filter(|(_, n)| **n > 0) {
+            outcomes.push(format!("{}: {name} {n}", e.name));
+        }
+        if e.skipped > 0 {
+            outcomes.push(format!("{}: skipped {}", e.name, e.skipped));
+        }
+    }
+    if !outcomes.is_empty() {
+        let _ = writeln!(o, "  outcomes  {}", outcomes.join(" · "));
+    }
 
     if !s.slo.is_empty() {
         let _ = writeln!(o, "\n  SLO");
@@ -86,6 +101,19 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
                 "  {}  {:<width$}  observed {observed}",
                 if r.pass { "PASS" } else { "FAIL" },
                 format!("{} {}", r.name, r.threshold),
+            );
+        }
+    }
+    if !s.verify.is_empty() {
+        let _ = writeln!(o, "\n  verification");
+        for c in &s.verify {
+            let _ = writeln!(
+                o,
+                "  {}  {}: {}  ({})",
+                if c.pass { "PASS" } else { "FAIL" },
+                c.name,
+                c.check,
+                c.observed
             );
         }
     }

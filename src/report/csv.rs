@@ -43,6 +43,8 @@ pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
         "mean_ms",
         "service_p50_ms",
         "service_p99_ms",
+        "outcomes",
+        "skipped",
     ])?;
     let all = EndpointSummary {
         name: "all".into(),
@@ -60,6 +62,8 @@ pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
         service_latency_ms: s.service_latency_ms,
         status_codes: Default::default(),
         errors_by_kind: Default::default(),
+        outcomes: s.outcomes.clone(),
+        skipped: s.endpoints.iter().map(|e| e.skipped).sum(),
     };
     for e in s.endpoints.iter().chain(std::iter::once(&all)) {
         let l = &e.latency_ms;
@@ -83,6 +87,8 @@ pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
             format!("{:.3}", l.mean),
             format!("{:.3}", e.service_latency_ms.p50),
             format!("{:.3}", e.service_latency_ms.p99),
+            e.outcomes.values().sum::<u64>().to_string(),
+            e.skipped.to_string(),
         ])?;
     }
     finish(w, &dir.join("summary.csv"))

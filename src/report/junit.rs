@@ -78,6 +78,13 @@ pub fn render(s: &Summary) -> String {
             problem: (!r.pass).then(|| ("failure", format!("observed {observed}"))),
         });
     }
+    for c in &s.verify {
+        cases.push(Case {
+            class: "verify",
+            name: format!("{}: {}", c.name, c.check),
+            problem: (!c.pass).then(|| ("failure", format!("observed {}", c.observed))),
+        });
+    }
     let failures = cases
         .iter()
         .filter(|c| matches!(c.problem, Some(("failure", _))))

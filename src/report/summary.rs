@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{EndpointData, ErrorKind, LatencyStats};
+use crate::slo::checks::CheckResult;
 use crate::slo::SloResult;
 pub use crate::slo::Status;
 
@@ -31,6 +32,9 @@ pub struct Summary {
     pub target: String,
     pub load: LoadSummary,
     pub totals: Totals,
+    /// Declared outcomes over all requests (`sold_out`: n), when the scenario names any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outcomes: BTreeMap<String, u64>,
     /// From the intended start in the open model (coordinated omission corrected).
     pub latency_ms: LatencyStats,
     /// From the actual send.
@@ -41,6 +45,12 @@ pub struct Summary {
     /// Present when the run was compared with a baseline (`--baseline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<super::compare::Comparison>,
+    /// Post-run `[[verify]]` checks, one entry per check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verify: Vec<CheckResult>,
+    /// Things a reader should know that do not change the status (a feeder ran out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +101,25 @@ pub struct EndpointSummary {
     pub service_latency_ms: LatencyStats,
     pub status_codes: BTreeMap<String, u64>,
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Answers that matched a declared outcome, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outcomes: BTreeMap<String, u64>,
+    /// Flow steps not sent because an earlier step of their iteration did not succeed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Declared outcome counts by name (`names` by slot).
+pub fn outcome_counts(e: &EndpointData, names: &[String]) -> BTreeMap<String, u64> {
+    names
+        .iter()
+        .zip(&e.counts.outcomes)
+        .map(|(n, c)| (n.clone(), *c))
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +177,7 @@ pub fn endpoint_summary(
     path: &str,
     e: &EndpointData,
     window_s: f64,
+    outcome_names: &[String],
 ) -> EndpointSummary {
     let f = figures(e, window_s);
     EndpointSummary {
@@ -176,5 +206,7 @@ pub fn endpoint_summary(
             .iter()
             .map(|k| (k.name().to_string(), e.counts.errors_of(*k)))
             .collect(),
+        outcomes: outcome_counts(e, outcome_names),
+        skipped: e.counts.skipped,
     }
 }

@@ -19,9 +19,61 @@ pub struct RawScenario {
     pub embedded: Option<RawEmbedded>,
     #[serde(default)]
     pub requests: Vec<Spanned<RawRequest>>,
+    pub flow: Option<Spanned<RawFlow>>,
+    #[serde(default)]
+    pub feeders: Vec<Spanned<RawFeeder>>,
+    #[serde(default)]
+    pub setup: Vec<Spanned<RawCheckedRequest>>,
+    #[serde(default)]
+    pub verify: Vec<Spanned<RawCheckedRequest>>,
     #[serde(default)]
     pub slo: IndexMap<String, Spanned<String>>,
     pub compare: Option<RawCompare>,
+}
+
+/// An iteration as ordered steps (instead of weighted `[[requests]]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlow {
+    /// Open model: virtual users whose state persists across iterations.
+    pub sessions: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub steps: Vec<Spanned<RawRequest>>,
+}
+
+/// CSV rows bound to variables named after the columns.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeeder {
+    pub name: Option<Spanned<String>>,
+    pub file: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
+    pub on_exhausted: Option<Spanned<String>>,
+}
+
+/// A request sent once, before (`[[setup]]`) or after (`[[verify]]`) the load, with
+/// checks on its JSON answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheckedRequest {
+    pub name: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: IndexMap<String, Spanned<String>>,
+    pub body: Option<Spanned<toml::Value>>,
+    pub expect_status: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub checks: Vec<Spanned<String>>,
+}
+
+/// Where an extracted value comes from: exactly one of the three.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExtract {
+    pub json: Option<Spanned<String>>,
+    pub header: Option<Spanned<String>>,
+    pub regex: Option<Spanned<String>>,
 }
 
 /// Regression tolerances for `--baseline` / `loadctl compare`.
@@ -74,6 +126,10 @@ pub struct RawEmbedded {
     pub error_rate: Option<Spanned<String>>,
     pub stall: Option<Spanned<String>>,
     pub stall_every: Option<Spanned<String>>,
+    pub items: Option<Spanned<i64>>,
+    pub stock: Option<Spanned<i64>>,
+    pub unsafe_stock: Option<bool>,
+    pub rate_limits: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,4 +143,15 @@ pub struct RawRequest {
     pub body: Option<Spanned<toml::Value>>,
     pub weight: Option<Spanned<f64>>,
     pub expect_status: Option<Spanned<toml::Value>>,
+    /// Named answers that are neither success nor error (`sold_out = 409`).
+    #[serde(default)]
+    pub outcomes: IndexMap<String, Spanned<toml::Value>>,
+    /// JSON pointer → value the body of an expected answer must hold.
+    #[serde(default)]
+    pub check: IndexMap<String, Spanned<toml::Value>>,
+    /// Flow steps: variable → where to take it from in the response.
+    #[serde(default)]
+    pub extract: IndexMap<String, Spanned<RawExtract>>,
+    /// Flow steps: run once per session (log in once, order many times).
+    pub once: Option<Spanned<bool>>,
 }

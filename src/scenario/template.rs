@@ -4,7 +4,9 @@
 //! appends to a caller-owned buffer, so a static template costs nothing per request and a
 //! dynamic one costs only the string it produces. Environment variables are resolved at
 //! validation (a missing one is an error before any traffic) and marked secret: reports
-//! show the template text, never the value.
+//! show the template text, never the value. Variables (`{{token}}`: a feeder column or a
+//! value an earlier flow step extracted) are resolved at validation to a slot number, so
+//! rendering one is an index into the iteration's values.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +18,7 @@ enum Part {
     Uuid,
     Seq,
     Env(String),
+    Var(usize),
 }
 
 /// A compiled template. `source` is the text as written, safe to show in reports.
@@ -23,6 +26,8 @@ enum Part {
 pub struct Template {
     source: String,
     parts: Vec<Part>,
+    /// Variables are inserted into a JSON string literal: escape them.
+    json_vars: bool,
 }
 
 /// A template problem: byte offset into the template text and what to do about it.
@@ -32,20 +37,26 @@ pub struct TemplateError {
     pub message: String,
 }
 
-/// Per-render inputs: the worker's random generator and the run-wide sequence.
+/// Per-render inputs: the worker's random generator, the run-wide sequence and the
+/// iteration's variable values (by slot).
 pub struct RenderCtx<'a> {
     pub rng: &'a mut fastrand::Rng,
     pub seq: &'a AtomicU64,
+    pub vars: &'a [String],
 }
 
 const FUNCTIONS: &str = "rand_int(MIN, MAX), uuid, seq, env.NAME";
 
+/// What a template may refer to: environment variables, and the variables defined so far
+/// (slot = position in `vars`).
+pub struct Scope<'a> {
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub vars: &'a [String],
+}
+
 impl Template {
-    /// Compiles `text`; `env` looks up environment variables.
-    pub fn compile(
-        text: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Template, TemplateError> {
+    /// Compiles `text` in `scope`.
+    pub fn compile(text: &str, scope: &Scope<'_>) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = text;
         let mut offset = 0;
@@ -60,7 +71,7 @@ impl Template {
                 });
             };
             let expr = rest[open + 2..open + close].trim();
-            parts.push(parse_expr(expr, env).map_err(|message| TemplateError {
+            parts.push(parse_expr(expr, scope).map_err(|message| TemplateError {
                 offset: offset + open,
                 message,
             })?);
@@ -73,6 +84,22 @@ impl Template {
         Ok(Template {
             source: text.to_string(),
             parts,
+            json_vars: false,
+        })
+    }
+
+    /// Marks the template as JSON text whose variables sit inside string literals, so
+    /// a value with a quote or backslash cannot break the document.
+    pub fn json_escaped(mut self) -> Self {
+        self.json_vars = true;
+        self
+    }
+
+    /// Variable slots the template reads.
+    pub fn vars(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(v) => Some(*v),
+            _ => None,
         })
     }
 
@@ -106,6 +133,14 @@ impl Template {
                     let _ = write!(out, "{}", ctx.seq.fetch_add(1, Ordering::Relaxed));
                 }
                 Part::Uuid => push_uuid_v4(out, ctx.rng.u128(..)),
+                Part::Var(slot) => {
+                    let v = ctx.vars.get(*slot).map_or("", String::as_str);
+                    if self.json_vars {
+                        push_json_escaped(out, v);
+                    } else {
+                        out.push_str(v);
+                    }
+                }
             }
         }
     }
@@ -120,13 +155,30 @@ impl Template {
             &mut RenderCtx {
                 rng: &mut rng,
                 seq: &seq,
+                vars: &[],
             },
         );
         out
     }
 }
 
-fn parse_expr(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Part, String> {
+fn push_json_escaped(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+fn parse_expr(expr: &str, scope: &Scope<'_>) -> Result<Part, String> {
+    if let Some(slot) = scope.vars.iter().position(|v| v == expr) {
+        return Ok(Part::Var(slot));
+    }
     if expr == "uuid" {
         return Ok(Part::Uuid);
     }
@@ -139,7 +191,7 @@ fn parse_expr(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Part, 
                 "`{{{{{expr}}}}}`: an environment variable name is letters, digits and `_`"
             ));
         }
-        return env(name).map(Part::Env).ok_or_else(|| {
+        return (scope.env)(name).map(Part::Env).ok_or_else(|| {
             format!("environment variable `{name}` is not set; export it before running (its value is never written to reports)")
         });
     }
@@ -159,8 +211,16 @@ fn parse_expr(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Part, 
             )),
         };
     }
+    let vars = if scope.vars.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " and the variables defined before it: {}",
+            scope.vars.join(", ")
+        )
+    };
     Err(format!(
-        "unknown template `{{{{{expr}}}}}`; available: {FUNCTIONS}"
+        "unknown template `{{{{{expr}}}}}`; available: {FUNCTIONS}{vars}"
     ))
 }
 
@@ -183,27 +243,76 @@ fn push_uuid_v4(out: &mut String, bits: u128) {
 mod tests {
     use super::*;
 
-    fn no_env(_: &str) -> Option<String> {
+    fn nothing(_: &str) -> Option<String> {
         None
     }
+
+    const NO_ENV: Scope<'static> = Scope {
+        env: &nothing,
+        vars: &[],
+    };
+    #[allow(non_upper_case_globals)]
+    const no_env: &Scope<'static> = &NO_ENV;
 
     fn render(t: &Template, seed: u64, seq: &AtomicU64) -> String {
         let mut rng = fastrand::Rng::with_seed(seed);
         let mut out = String::new();
-        t.render_into(&mut out, &mut RenderCtx { rng: &mut rng, seq });
+        t.render_into(
+            &mut out,
+            &mut RenderCtx {
+                rng: &mut rng,
+                seq,
+                vars: &[],
+            },
+        );
         out
     }
 
     #[test]
+    fn variables_resolve_to_slots_and_escape_in_json() {
+        let vars = ["user".to_string(), "token".to_string()];
+        let scope = Scope {
+            env: &nothing,
+            vars: &vars,
+        };
+        let t = Template::compile("Bearer {{token}}", &scope).unwrap();
+        assert!(!t.is_static());
+        assert_eq!(t.vars().collect::<Vec<_>>(), [1]);
+        let values = ["u\"1".to_string(), "abc".to_string()];
+        let mut rng = fastrand::Rng::with_seed(1);
+        let seq = AtomicU64::new(0);
+        let mut out = String::new();
+        let mut cx = RenderCtx {
+            rng: &mut rng,
+            seq: &seq,
+            vars: &values,
+        };
+        t.render_into(&mut out, &mut cx);
+        assert_eq!(out, "Bearer abc");
+        let body = Template::compile(r#"{"user":"{{user}}"}"#, &scope)
+            .unwrap()
+            .json_escaped();
+        out.clear();
+        body.render_into(&mut out, &mut cx);
+        assert_eq!(out, r#"{"user":"u\"1"}"#);
+        let e = Template::compile("{{tokn}}", &scope).unwrap_err();
+        assert!(
+            e.message.contains("defined before it: user, token"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
     fn literal_text_is_static() {
-        let t = Template::compile("/api/v1/activities/", &no_env).unwrap();
+        let t = Template::compile("/api/v1/activities/", no_env).unwrap();
         assert!(t.is_static());
         assert_eq!(t.render_static(), "/api/v1/activities/");
     }
 
     #[test]
     fn rand_int_stays_in_range() {
-        let t = Template::compile("/a/{{ rand_int(3, 5) }}/", &no_env).unwrap();
+        let t = Template::compile("/a/{{ rand_int(3, 5) }}/", no_env).unwrap();
         assert!(!t.is_static());
         let seq = AtomicU64::new(0);
         let mut seen = std::collections::BTreeSet::new();
@@ -222,7 +331,7 @@ mod tests {
 
     #[test]
     fn seq_counts_up_across_renders() {
-        let t = Template::compile("id-{{seq}}", &no_env).unwrap();
+        let t = Template::compile("id-{{seq}}", no_env).unwrap();
         let seq = AtomicU64::new(0);
         assert_eq!(render(&t, 1, &seq), "id-0");
         assert_eq!(render(&t, 1, &seq), "id-1");
@@ -230,7 +339,7 @@ mod tests {
 
     #[test]
     fn uuid_has_v4_shape() {
-        let t = Template::compile("{{uuid}}", &no_env).unwrap();
+        let t = Template::compile("{{uuid}}", no_env).unwrap();
         let seq = AtomicU64::new(0);
         let u = render(&t, 7, &seq);
         assert_eq!(u.len(), 36);
@@ -247,7 +356,14 @@ mod tests {
     #[test]
     fn env_is_resolved_and_marked_secret() {
         let env = |n: &str| (n == "TOKEN").then(|| "s3cret".to_string());
-        let t = Template::compile("Bearer {{env.TOKEN}}", &env).unwrap();
+        let t = Template::compile(
+            "Bearer {{env.TOKEN}}",
+            &Scope {
+                env: &env,
+                vars: &[],
+            },
+        )
+        .unwrap();
         assert!(t.has_secret());
         assert_eq!(t.render_static(), "Bearer s3cret");
         assert_eq!(t.source(), "Bearer {{env.TOKEN}}");
@@ -255,14 +371,14 @@ mod tests {
 
     #[test]
     fn errors_say_what_to_do() {
-        let e = Template::compile("/x/{{env.MISSING}}", &no_env).unwrap_err();
+        let e = Template::compile("/x/{{env.MISSING}}", no_env).unwrap_err();
         assert_eq!(e.offset, 3);
         assert!(e.message.contains("`MISSING` is not set"), "{}", e.message);
-        let e = Template::compile("{{rand_int(9, 1)}}", &no_env).unwrap_err();
+        let e = Template::compile("{{rand_int(9, 1)}}", no_env).unwrap_err();
         assert!(e.message.contains("swap"), "{}", e.message);
-        let e = Template::compile("{{now}}", &no_env).unwrap_err();
+        let e = Template::compile("{{now}}", no_env).unwrap_err();
         assert!(e.message.contains("available: rand_int"), "{}", e.message);
-        let e = Template::compile("/a/{{uuid", &no_env).unwrap_err();
+        let e = Template::compile("/a/{{uuid", no_env).unwrap_err();
         assert!(e.message.contains("never closed"), "{}", e.message);
     }
 }

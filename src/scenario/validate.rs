@@ -10,12 +10,13 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 use toml::Spanned;
 
+use super::flow::{CheckedRequest, FeederPlan, FlowPlan, StepRules};
 use super::raw::{RawEmbedded, RawGenerator, RawLoad, RawRequest, RawScenario};
 use super::schedule::RateSchedule;
-use super::template::Template;
+use super::template::{Scope, Template};
 use super::{line_col, Diagnostic};
 use crate::slo::{self, Slo};
-use crate::testbed::Faults;
+use crate::testbed::{RateLimits, ServiceConfig, SERVICES};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_CONNECTIONS: usize = 256;
@@ -39,6 +40,17 @@ pub struct Plan {
     pub requests: Vec<RequestPlan>,
     pub slos: Vec<Slo>,
     pub compare: Tolerances,
+    /// Set when the iteration is a flow of steps (`requests` are then the steps in order).
+    pub flow: Option<FlowPlan>,
+    pub feeders: Vec<FeederPlan>,
+    /// Variable names by slot: feeder columns, then extracted values.
+    pub vars: Vec<String>,
+    /// Declared outcome names by slot.
+    pub outcomes: Vec<String>,
+    /// Sent once before the load; a failure stops the run before any load.
+    pub setup: Vec<CheckedRequest>,
+    /// Sent once after the load; a failed check fails the run.
+    pub verify: Vec<CheckedRequest>,
 }
 
 /// How much worse than a baseline a run may be before it counts as a regression.
@@ -113,7 +125,7 @@ pub enum TargetSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmbeddedPlan {
     pub service: String,
-    pub faults: Faults,
+    pub config: ServiceConfig,
 }
 
 /// `http://host:port` of a target.
@@ -203,6 +215,8 @@ pub struct RequestPlan {
     pub body: Option<BodyPlan>,
     pub weight: f64,
     pub expect: StatusSet,
+    /// Outcomes, body checks, extraction, once-per-session.
+    pub rules: StepRules,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -244,13 +258,18 @@ impl std::fmt::Display for StatusSet {
     }
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     text: &'a str,
     diags: Vec<Diagnostic>,
 }
 
 impl Ctx<'_> {
-    fn err(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn err(
+        &mut self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         let (line, column) = line_col(self.text, span.start);
         self.diags.push(Diagnostic {
             line,
@@ -277,7 +296,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn positive(&mut self, v: &Spanned<i64>, field: &str) -> Option<usize> {
+    pub(super) fn positive(&mut self, v: &Spanned<i64>, field: &str) -> Option<usize> {
         match usize::try_from(*v.get_ref()) {
             Ok(n) if n > 0 => Some(n),
             _ => {
@@ -389,7 +408,56 @@ pub(super) fn validate(
         }
     };
 
-    let requests = requests(&mut cx, &raw.requests, explicit_host.as_ref(), env);
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let (feeders, mut vars) = super::flow::feeders(&mut cx, &raw.feeders, base_dir);
+    let mut outcomes = Vec::new();
+    let explicit = explicit_host.as_ref();
+    let closed = matches!(load, Some(LoadPlan::Closed { .. }));
+    let (requests, flow) = match &raw.flow {
+        Some(f) => {
+            if let Some(first) = raw.requests.first() {
+                cx.err(
+                    first.span(),
+                    "requests",
+                    "a scenario has either [[requests]] (one weighted request per iteration) or a [flow] of steps, not both",
+                );
+            }
+            let flow = super::flow::flow_plan(&mut cx, f, closed);
+            let steps = &f.get_ref().steps;
+            let steps = requests(
+                &mut cx,
+                steps,
+                "flow.steps",
+                explicit,
+                env,
+                &mut vars,
+                &mut outcomes,
+            );
+            (steps, Some(flow))
+        }
+        None => {
+            if raw.requests.is_empty() {
+                cx.err(
+                    0..0,
+                    "requests",
+                    "no request defined; add a [[requests]] table with `name` and `path`",
+                );
+            }
+            let r = requests(
+                &mut cx,
+                &raw.requests,
+                "requests",
+                explicit,
+                env,
+                &mut vars,
+                &mut outcomes,
+            );
+            (r, None)
+        }
+    };
+    let no_vars = Scope { env, vars: &[] };
+    let setup = super::flow::checked_requests(&mut cx, raw.setup, "setup", explicit, &no_vars);
+    let verify = super::flow::checked_requests(&mut cx, raw.verify, "verify", explicit, &no_vars);
     let names: Vec<&str> = requests.iter().map(|r| r.name.as_str()).collect();
     let mut slos = Vec::new();
     for (key, value) in &raw.slo {
@@ -414,10 +482,16 @@ pub(super) fn validate(
         requests,
         slos,
         compare,
+        flow,
+        feeders,
+        vars,
+        outcomes,
+        setup,
+        verify,
     })
 }
 
-fn valid_name(s: &str) -> bool {
+pub(super) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -490,28 +564,49 @@ fn parse_url(text: &str) -> Result<(Origin, String), String> {
 fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<EmbeddedPlan> {
     let mut plan = EmbeddedPlan {
         service: "activities".into(),
-        faults: Faults::default(),
+        config: ServiceConfig::default(),
     };
     let Some(raw) = raw else { return Some(plan) };
     let mut ok = true;
     if let Some(s) = &raw.service {
-        if s.get_ref() == "activities" {
+        if SERVICES.split(", ").any(|k| k == s.get_ref()) {
             plan.service = s.get_ref().clone();
         } else {
             cx.err(
                 s.span(),
                 "embedded.service",
                 format!(
-                    "unknown reference service `{}`; available: activities",
+                    "unknown reference service `{}`; available: {SERVICES}",
                     s.get_ref()
                 ),
             );
             ok = false;
         }
     }
+    if let Some(n) = &raw.items {
+        match cx.positive(n, "embedded.items") {
+            Some(n) => plan.config.flash.items = n.min(u32::MAX as usize) as u32,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = &raw.stock {
+        match usize::try_from(*n.get_ref()) {
+            Ok(n) => plan.config.flash.stock = n as u64,
+            Err(_) => {
+                cx.err(n.span(), "embedded.stock", "must be zero or more");
+                ok = false;
+            }
+        }
+    }
+    if let Some(u) = raw.unsafe_stock {
+        plan.config.flash.unsafe_stock = u;
+    }
+    if raw.rate_limits == Some(true) {
+        plan.config.rate_limits = Some(RateLimits::seed_002());
+    }
     if let Some(l) = &raw.latency {
         match crate::testbed::LatencySpec::parse(l.get_ref()) {
-            Ok(spec) => plan.faults.latency = Some(spec),
+            Ok(spec) => plan.config.faults.latency = Some(spec),
             Err(e) => {
                 cx.err(l.span(), "embedded.latency", e);
                 ok = false;
@@ -520,7 +615,7 @@ fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<Embedded
     }
     if let Some(r) = &raw.error_rate {
         match cx.fraction(r, "embedded.error_rate") {
-            Some(f) => plan.faults.error_rate = f,
+            Some(f) => plan.config.faults.error_rate = f,
             None => ok = false,
         }
     }
@@ -529,7 +624,7 @@ fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<Embedded
             let s = cx.duration(stall, "embedded.stall");
             let e = cx.duration(every, "embedded.stall_every");
             match (s, e) {
-                (Some(s), Some(e)) if s < e => plan.faults.stall = Some((s, e)),
+                (Some(s), Some(e)) if s < e => plan.config.faults.stall = Some((s, e)),
                 (Some(_), Some(_)) => {
                     cx.err(
                         stall.span(),
@@ -859,34 +954,26 @@ fn closed_load(
     })
 }
 
+/// The `[[requests]]` of a scenario, or the steps of its `[flow]` (`section` says which).
+/// Flow steps may use the variables earlier steps extract; `vars` grows as they do.
+#[allow(clippy::too_many_arguments)]
 fn requests(
     cx: &mut Ctx<'_>,
     raw: &[Spanned<RawRequest>],
+    section: &str,
     explicit: Option<&Origin>,
     env: &dyn Fn(&str) -> Option<String>,
+    vars: &mut Vec<String>,
+    outcomes: &mut Vec<String>,
 ) -> Vec<RequestPlan> {
-    if raw.is_empty() {
-        cx.err(
-            0..0,
-            "requests",
-            "no request defined; add a [[requests]] table with `name` and `path`",
-        );
-    }
+    let in_flow = section != "requests";
     let mut out = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     for (i, spanned) in raw.iter().enumerate() {
         let r = spanned.get_ref();
-        let field = format!("requests[{i}]");
-        let name = match &r.name {
-            Some(n) if !valid_name(n.get_ref()) => {
-                cx.err(
-                    n.span(),
-                    format!("{field}.name"),
-                    "use letters, digits, `-` and `_` only (it is used in SLO keys and CSV)",
-                );
-                None
-            }
-            Some(n) if seen.contains(n.get_ref()) => {
+        let field = format!("{section}[{i}]");
+        if let Some(n) = &r.name {
+            if seen.contains(n.get_ref()) {
                 cx.err(
                     n.span(),
                     format!("{field}.name"),
@@ -895,117 +982,149 @@ fn requests(
                         n.get_ref()
                     ),
                 );
-                None
             }
-            Some(n) => {
-                seen.push(n.get_ref().clone());
-                Some(n.get_ref().clone())
-            }
-            None => {
-                cx.err(spanned.span(), &field, "missing `name`");
-                None
-            }
-        };
-        let method = match &r.method {
-            None => Some(Method::GET),
-            Some(m) => {
-                let up = m.get_ref().to_ascii_uppercase();
-                match up.as_str() {
-                    "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {
-                        Method::from_bytes(up.as_bytes()).ok()
-                    }
-                    _ => {
-                        cx.err(m.span(), format!("{field}.method"), format!("unknown method `{}`; use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS", m.get_ref()));
-                        None
-                    }
-                }
-            }
-        };
-        let (origin, path) = match &r.path {
-            None => {
-                cx.err(
-                    spanned.span(),
-                    &field,
-                    "missing `path` (\"/api/v1/activities/\" or a full http:// URL)",
-                );
-                (None, None)
-            }
-            Some(p) => request_path(cx, p, &format!("{field}.path"), explicit, env),
-        };
-        let mut headers = Vec::new();
-        for (hname, hval) in &r.headers {
-            let hfield = format!("{field}.headers.{hname}");
-            let Ok(hn) = HeaderName::from_bytes(hname.as_bytes()) else {
-                cx.err(
-                    hval.span(),
-                    &hfield,
-                    format!("`{hname}` is not a valid header name"),
-                );
-                continue;
-            };
-            if let Some(t) = template(cx, hval, &hfield, env) {
-                if t.is_static() && http::HeaderValue::from_str(&t.render_static()).is_err() {
-                    cx.err(
-                        hval.span(),
-                        &hfield,
-                        "is not a valid header value (control characters?)",
-                    );
-                    continue;
-                }
-                headers.push((hn, t));
-            }
+            seen.push(n.get_ref().clone());
         }
-        let body = r
-            .body
-            .as_ref()
-            .and_then(|b| body(cx, b, &format!("{field}.body"), env));
-        let weight = match &r.weight {
-            None => Some(1.0),
-            Some(w) if w.get_ref().is_finite() && *w.get_ref() > 0.0 => Some(*w.get_ref()),
-            Some(w) => {
+        let scope = Scope { env, vars };
+        let base = request(cx, r, spanned.span(), &field, explicit, &scope);
+        if in_flow {
+            if let Some(w) = &r.weight {
                 cx.err(
                     w.span(),
                     format!("{field}.weight"),
-                    format!("must be a positive number, not {}", w.get_ref()),
+                    "flow steps run in order, each once per iteration; remove `weight`",
                 );
-                None
             }
-        };
-        let expect = match &r.expect_status {
-            None => Some(StatusSet::success()),
-            Some(v) => match parse_status_set(v.get_ref()) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    cx.err(v.span(), format!("{field}.expect_status"), e);
-                    None
-                }
-            },
-        };
-        if let (Some(name), Some(method), Some(path), Some(weight), Some(expect)) =
-            (name, method, path, weight, expect)
-        {
-            out.push(RequestPlan {
-                name,
-                method,
-                origin,
-                path,
-                headers,
-                body,
-                weight,
-                expect,
-            });
+        }
+        let rules = super::flow::rules(cx, r, &field, in_flow, vars, outcomes);
+        if let (Some(mut plan), Some(rules)) = (base, rules) {
+            plan.rules = rules;
+            out.push(plan);
         }
     }
     out
+}
+
+/// One request as written: name, method, path, headers, body, weight, expected status.
+/// (Outcomes, checks and extraction are [`super::flow::rules`].)
+pub(super) fn request(
+    cx: &mut Ctx<'_>,
+    r: &RawRequest,
+    span: Range<usize>,
+    field: &str,
+    explicit: Option<&Origin>,
+    scope: &Scope<'_>,
+) -> Option<RequestPlan> {
+    let name = match &r.name {
+        Some(n) if !valid_name(n.get_ref()) => {
+            cx.err(
+                n.span(),
+                format!("{field}.name"),
+                "use letters, digits, `-` and `_` only (it is used in SLO keys and CSV)",
+            );
+            None
+        }
+        Some(n) => Some(n.get_ref().clone()),
+        None => {
+            cx.err(span.clone(), field, "missing `name`");
+            None
+        }
+    };
+    let method = match &r.method {
+        None => Some(Method::GET),
+        Some(m) => {
+            let up = m.get_ref().to_ascii_uppercase();
+            match up.as_str() {
+                "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {
+                    Method::from_bytes(up.as_bytes()).ok()
+                }
+                _ => {
+                    cx.err(m.span(), format!("{field}.method"), format!("unknown method `{}`; use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS", m.get_ref()));
+                    None
+                }
+            }
+        }
+    };
+    let (origin, path) = match &r.path {
+        None => {
+            cx.err(
+                span,
+                field,
+                "missing `path` (\"/api/v1/activities/\" or a full http:// URL)",
+            );
+            (None, None)
+        }
+        Some(p) => request_path(cx, p, &format!("{field}.path"), explicit, scope),
+    };
+    let mut headers = Vec::new();
+    for (hname, hval) in &r.headers {
+        let hfield = format!("{field}.headers.{hname}");
+        let Ok(hn) = HeaderName::from_bytes(hname.as_bytes()) else {
+            cx.err(
+                hval.span(),
+                &hfield,
+                format!("`{hname}` is not a valid header name"),
+            );
+            continue;
+        };
+        if let Some(t) = template(cx, hval, &hfield, scope) {
+            if t.is_static() && http::HeaderValue::from_str(&t.render_static()).is_err() {
+                cx.err(
+                    hval.span(),
+                    &hfield,
+                    "is not a valid header value (control characters?)",
+                );
+                continue;
+            }
+            headers.push((hn, t));
+        }
+    }
+    let body = r
+        .body
+        .as_ref()
+        .and_then(|b| body(cx, b, &format!("{field}.body"), scope));
+    let weight = match &r.weight {
+        None => Some(1.0),
+        Some(w) if w.get_ref().is_finite() && *w.get_ref() > 0.0 => Some(*w.get_ref()),
+        Some(w) => {
+            cx.err(
+                w.span(),
+                format!("{field}.weight"),
+                format!("must be a positive number, not {}", w.get_ref()),
+            );
+            None
+        }
+    };
+    let expect = match &r.expect_status {
+        None => Some(StatusSet::success()),
+        Some(v) => match parse_status_set(v.get_ref()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                cx.err(v.span(), format!("{field}.expect_status"), e);
+                None
+            }
+        },
+    };
+    Some(RequestPlan {
+        name: name?,
+        method: method?,
+        origin,
+        path: path?,
+        headers,
+        body,
+        weight: weight?,
+        expect: expect?,
+        rules: StepRules::default(),
+    })
 }
 
 fn template(
     cx: &mut Ctx<'_>,
     v: &Spanned<String>,
     field: &str,
-    env: &dyn Fn(&str) -> Option<String>,
+    scope: &Scope<'_>,
 ) -> Option<Template> {
-    match Template::compile(v.get_ref(), env) {
+    match Template::compile(v.get_ref(), scope) {
         Ok(t) => Some(t),
         Err(e) => {
             // +1 skips the opening quote, so the column points at the `{{`.
@@ -1022,11 +1141,11 @@ fn request_path(
     p: &Spanned<String>,
     field: &str,
     explicit: Option<&Origin>,
-    env: &dyn Fn(&str) -> Option<String>,
+    scope: &Scope<'_>,
 ) -> (Option<Origin>, Option<Template>) {
     let text = p.get_ref();
     if text.starts_with('/') {
-        return (None, template(cx, p, field, env));
+        return (None, template(cx, p, field, scope));
     }
     if !text.contains("://") {
         cx.err(
@@ -1046,7 +1165,7 @@ fn request_path(
                 ));
                 return (None, None);
             }
-            let t = Template::compile(&path, env);
+            let t = Template::compile(&path, scope);
             match t {
                 Ok(t) => (Some(origin), Some(t)),
                 Err(e) => {
@@ -1066,7 +1185,7 @@ fn body(
     cx: &mut Ctx<'_>,
     b: &Spanned<toml::Value>,
     field: &str,
-    env: &dyn Fn(&str) -> Option<String>,
+    scope: &Scope<'_>,
 ) -> Option<BodyPlan> {
     let (text, content_type) = match b.get_ref() {
         toml::Value::String(s) => (s.clone(), None),
@@ -1086,9 +1205,14 @@ fn body(
             return None;
         }
     };
-    match Template::compile(&text, env) {
+    match Template::compile(&text, scope) {
         Ok(template) => Some(BodyPlan {
-            template,
+            // A table body is JSON: values put into its strings must stay inside them.
+            template: if content_type.is_some() {
+                template.json_escaped()
+            } else {
+                template
+            },
             content_type,
         }),
         Err(e) => {
@@ -1099,7 +1223,7 @@ fn body(
 }
 
 /// `200`, `[200, 201]`, `"2xx"`, `["2xx", 404]`.
-fn parse_status_set(v: &toml::Value) -> Result<StatusSet, String> {
+pub(super) fn parse_status_set(v: &toml::Value) -> Result<StatusSet, String> {
     fn one(v: &toml::Value) -> Result<(u16, u16), String> {
         match v {
             toml::Value::Integer(n) if (100..=599).contains(n) => Ok((*n as u16, *n as u16)),

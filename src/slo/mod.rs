@@ -6,6 +6,8 @@
 //! and a threshold with its unit: `< 100ms`, `< 0.1%`, `>= 99.9%`, `>= 1000`.
 //! Thresholds are stored in the metric's canonical unit (milliseconds, fraction, req/s).
 
+pub mod checks;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -280,6 +282,10 @@ pub struct Evidence<'a> {
     pub slo: &'a [SloResult],
     /// Regressions against a baseline, one line each.
     pub regressions: &'a [String],
+    /// Post-run (`[[verify]]`) check results.
+    pub checks: &'a [checks::CheckResult],
+    /// Other reasons the run failed (a feeder that ran out with `on_exhausted = "fail"`).
+    pub failures: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -331,6 +337,13 @@ pub fn verdict(e: &Evidence<'_>) -> Verdict {
                 .iter()
                 .map(|r| format!("regression against the baseline: {r}")),
         );
+        reasons.extend(e.checks.iter().filter(|c| !c.pass).map(|c| {
+            format!(
+                "verification {} failed: {} ({})",
+                c.name, c.check, c.observed
+            )
+        }));
+        reasons.extend(e.failures.iter().cloned());
         if reasons.is_empty() {
             Status::Pass
         } else {
@@ -477,8 +490,25 @@ mod tests {
             max_send_lag_p99_ms: 10.0,
             slo: &[],
             regressions: &[],
+            checks: &[],
+            failures: &[],
         };
         assert_eq!(verdict(&base).status, Status::Pass);
+        let oversold = [checks::CheckResult {
+            name: "stock".into(),
+            check: "oversold == 0".into(),
+            pass: false,
+            observed: "oversold = 12".into(),
+        }];
+        let v = verdict(&Evidence {
+            checks: &oversold,
+            ..base.clone()
+        });
+        assert_eq!(v.status, Status::Fail);
+        assert_eq!(
+            v.reasons,
+            ["verification stock failed: oversold == 0 (oversold = 12)"]
+        );
         assert!(verdict(&base).reasons.is_empty());
         let v = verdict(&Evidence {
             slo: &failed,

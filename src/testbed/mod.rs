@@ -1,11 +1,14 @@
 //! Reference services that loadctl runs embedded (no target given) and that the kind
-//! testbed images serve: seed 000's volunteer platform for now.
+//! testbed images serve: seed 000's volunteer platform and seed 003's flash sale.
 //!
 //! Each service is an axum router over a deterministic in-memory dataset, wrapped in a
 //! fault layer (added latency, error share, periodic stall) so tests and demos can make it
-//! misbehave in known ways. Health endpoints bypass the faults, as a real probe path would.
+//! misbehave in known ways, and optionally in seed 002's rate limits. Health endpoints
+//! bypass both, as a real probe path would.
 
 mod activities;
+pub mod flash_sale;
+mod limits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 pub use activities::router as activities_router;
+pub use flash_sale::{password_for, FlashConfig};
+pub use limits::RateLimits;
 
 /// Added latency per request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,15 +79,30 @@ pub struct Faults {
     pub stall: Option<(Duration, Duration)>,
 }
 
+/// Everything that shapes a reference service: its faults, the flash sale's stock, and
+/// whether seed 002's rate limits apply.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceConfig {
+    pub faults: Faults,
+    pub flash: FlashConfig,
+    pub rate_limits: Option<RateLimits>,
+}
+
+pub const SERVICES: &str = "activities, flash-sale";
+
 #[derive(Clone)]
 struct FaultState {
     faults: Arc<Faults>,
     epoch: Instant,
 }
 
+fn is_health(path: &str) -> bool {
+    path.ends_with("/health/") || path == "/health"
+}
+
 async fn inject(State(st): State<FaultState>, req: Request, next: Next) -> Response {
     let f = &st.faults;
-    if req.uri().path().ends_with("/health/") || req.uri().path() == "/health" {
+    if is_health(req.uri().path()) {
         return next.run(req).await;
     }
     if let Some((stall, every)) = f.stall {
@@ -106,21 +126,30 @@ async fn inject(State(st): State<FaultState>, req: Request, next: Next) -> Respo
     next.run(req).await
 }
 
-/// The named reference service with faults applied.
-pub fn router(service: &str, faults: Faults) -> Result<Router, String> {
+/// The named reference service with faults (and rate limits, if asked) applied.
+pub fn router(service: &str, cfg: &ServiceConfig) -> Result<Router, String> {
     let base = match service {
         "activities" => activities::router(),
+        "flash-sale" => flash_sale::router(cfg.flash.clone()),
         other => {
             return Err(format!(
-                "unknown reference service `{other}`; available: activities"
+                "unknown reference service `{other}`; available: {SERVICES}"
             ))
         }
     };
     let state = FaultState {
-        faults: Arc::new(faults),
+        faults: Arc::new(cfg.faults.clone()),
         epoch: Instant::now(),
     };
-    Ok(base.layer(axum::middleware::from_fn_with_state(state, inject)))
+    let mut app = base.layer(axum::middleware::from_fn_with_state(state, inject));
+    if let Some(l) = &cfg.rate_limits {
+        // Outermost: a throttled request costs the service nothing else.
+        app = app.layer(axum::middleware::from_fn_with_state(
+            Arc::new(limits::Limiter::new(l.clone())),
+            limits::enforce,
+        ));
+    }
+    Ok(app)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
@@ -144,8 +173,8 @@ pub struct Embedded {
 
 impl Embedded {
     /// Starts `service` on 127.0.0.1 with a free port.
-    pub fn start(service: &str, faults: Faults, threads: usize) -> std::io::Result<Embedded> {
-        let router = router(service, faults)
+    pub fn start(service: &str, cfg: &ServiceConfig, threads: usize) -> std::io::Result<Embedded> {
+        let router = router(service, cfg)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use loadctl::testbed::{Embedded, Faults};
+use loadctl::testbed::{Embedded, Faults, ServiceConfig};
 
 /// A one-shot HTTP/1.1 GET: (status, headers, body).
 fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
@@ -26,7 +26,7 @@ fn json(body: &str) -> serde_json::Value {
 
 #[test]
 fn activities_routes() {
-    let svc = Embedded::start("activities", Faults::default(), 1).unwrap();
+    let svc = Embedded::start("activities", &ServiceConfig::default(), 1).unwrap();
     let a = svc.addr;
 
     let (code, _, body) = get(a, "/api/v1/health/");
@@ -83,7 +83,15 @@ fn faults_spare_the_health_route() {
         error_rate: 1.0,
         ..Faults::default()
     };
-    let svc = Embedded::start("activities", faults, 1).unwrap();
+    let svc = Embedded::start(
+        "activities",
+        &ServiceConfig {
+            faults,
+            ..Default::default()
+        },
+        1,
+    )
+    .unwrap();
     assert_eq!(get(svc.addr, "/api/v1/activities/1/").0, 500);
     assert_eq!(get(svc.addr, "/api/v1/health/").0, 200);
 }

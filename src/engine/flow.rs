@@ -1,0 +1,173 @@
+//! Iterations: what one unit of load is. Without a `[flow]` it is one request, picked by
+//! weight; with one it is every step in order on the same connection, each step's values
+//! extracted for the next. Both load models run iterations through [`run_iteration`].
+//!
+//! A session holds an iteration's variables: feeder columns (drawn when the session
+//! starts) and extracted values. Steps marked `once` run only until they have succeeded
+//! for the session, so a session that persists (a closed-model user, or one of an
+//! open-model pool) logs in once and orders many times.
+//!
+//! Timing: an iteration's first step is due at the iteration's intended start (its latency
+//! includes any wait for a connection); each later step is due when the step before it
+//! completed. When a step does not succeed, the rest of the iteration is skipped and each
+//! skipped step is counted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::http::Conn;
+use super::ThreadCtx;
+use crate::metrics::Sample;
+use crate::scenario::flow::{Exhausted, FeedMode, FeederPlan};
+
+/// One session's variables (by slot) and whether its `once` steps are done.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Session {
+    vars: Vec<String>,
+    fed: bool,
+    ready: bool,
+}
+
+impl Session {
+    pub fn new(vars: usize) -> Self {
+        Session {
+            vars: vec![String::new(); vars],
+            fed: false,
+            ready: false,
+        }
+    }
+}
+
+/// A feeder and its run-wide cursor.
+#[derive(Debug)]
+pub(crate) struct Feeder {
+    pub plan: FeederPlan,
+    cursor: AtomicU64,
+}
+
+/// Why the load ended early: a feeder ran out (name, and whether that fails the run).
+#[derive(Debug, Default)]
+pub struct Exhaustion(Mutex<Option<(String, Exhausted)>>);
+
+impl Exhaustion {
+    pub fn get(&self) -> Option<(String, Exhausted)> {
+        self.0.lock().ok().and_then(|g| g.clone())
+    }
+
+    fn set(&self, name: &str, how: Exhausted) {
+        if let Ok(mut g) = self.0.lock() {
+            g.get_or_insert_with(|| (name.to_string(), how));
+        }
+    }
+}
+
+impl Feeder {
+    pub fn new(plan: FeederPlan) -> Self {
+        Feeder {
+            plan,
+            cursor: AtomicU64::new(0),
+        }
+    }
+
+    /// The row for the next session, or `None` when a non-wrapping feeder is used up.
+    fn next_row(&self, rng: &mut fastrand::Rng) -> Option<&[String]> {
+        let rows = &self.plan.rows;
+        let n = rows.len() as u64;
+        let i = match self.plan.mode {
+            FeedMode::Random => rng.u64(0..n),
+            FeedMode::Sequential | FeedMode::Unique => {
+                let i = self.cursor.fetch_add(1, Ordering::Relaxed);
+                if i >= n && self.plan.on_exhausted != Exhausted::Wrap {
+                    return None;
+                }
+                i % n
+            }
+        };
+        Some(&rows[i as usize])
+    }
+}
+
+/// Fills a new session's feeder variables; `false` when a feeder is used up (the load is
+/// then stopping, and the iteration must not run).
+fn feed(ctx: &ThreadCtx, session: &mut Session) -> bool {
+    if session.fed {
+        return true;
+    }
+    for f in &ctx.shared.feeders {
+        let row = {
+            let mut rng = ctx.rng.borrow_mut();
+            f.next_row(&mut rng).map(<[String]>::to_vec)
+        };
+        let Some(row) = row else {
+            ctx.shared.exhausted.set(&f.plan.name, f.plan.on_exhausted);
+            ctx.shared.stop_now();
+            return false;
+        };
+        for (k, v) in row.into_iter().enumerate() {
+            session.vars[f.plan.first_var + k] = v;
+        }
+    }
+    session.fed = true;
+    true
+}
+
+/// Runs one iteration on `conn`. `pick` is the weighted request (ignored for flows);
+/// `lag` is the open model's (send lag, queue wait) for the first step.
+pub(crate) async fn run_iteration(
+    ctx: &ThreadCtx,
+    conn: &mut Conn,
+    session: &mut Session,
+    pick: usize,
+    intended: Instant,
+    lag: Option<(Duration, Duration)>,
+) {
+    if !feed(ctx, session) {
+        return;
+    }
+    let shared = &ctx.shared;
+    let warmup = intended < shared.measure_start;
+    let steps = if shared.flow.is_some() {
+        0..shared.requests.len()
+    } else {
+        pick..pick + 1
+    };
+    let mut due = intended;
+    let mut lag = lag;
+    for ep in steps.clone() {
+        let step = &shared.requests[ep];
+        if step.rules.once && session.ready {
+            continue;
+        }
+        let (resp, sent, done) = ctx.send(conn, ep, &session.vars).await;
+        let (error, outcome) = step.judge(&resp, &mut session.vars);
+        ctx.rec.borrow_mut().record(
+            ep,
+            &Sample {
+                latency: done - due,
+                service: done - sent,
+                send_lag: lag.map(|l| l.0),
+                queue_wait: lag.map(|l| l.1),
+                status: resp.status,
+                error,
+                outcome,
+                bytes: resp.bytes,
+                warmup,
+            },
+        );
+        lag = None;
+        if error.is_some() || outcome.is_some() {
+            let mut rec = ctx.rec.borrow_mut();
+            for later in ep + 1..steps.end {
+                if !(shared.requests[later].rules.once && session.ready) {
+                    rec.skipped(later, warmup);
+                }
+            }
+            return;
+        }
+        if Some(ep) == shared.last_once {
+            session.ready = true;
+        }
+        due = done;
+    }
+}

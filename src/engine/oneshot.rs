@@ -1,0 +1,43 @@
+//! Single requests outside the load: `[[setup]]` before it and `[[verify]]` after it. They
+//! go through the same HTTP path as the load (one connection, the same request building)
+//! on a runtime of their own, one after the other.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use super::http::{Conn, Prepared, Response};
+use crate::metrics::ErrorKind;
+
+/// Sends each of `requests` once, in order, to `addrs[request.origin]`.
+pub fn send_all(
+    requests: &[Prepared],
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> std::io::Result<Vec<Response>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    Ok(local.block_on(&rt, async {
+        let mut conn = Conn::default();
+        let mut rng = fastrand::Rng::with_seed(0x5e70b);
+        let seq = AtomicU64::new(0);
+        let mut out = Vec::with_capacity(requests.len());
+        for p in requests {
+            let resp = match p.build(&mut rng, &seq, &[]) {
+                Some(req) => {
+                    let keep = super::http::Keep {
+                        body: true,
+                        headers: false,
+                    };
+                    conn.execute(req, p.origin, addrs[p.origin], keep, timeout)
+                        .await
+                }
+                None => Response::failed(ErrorKind::Protocol),
+            };
+            out.push(resp);
+        }
+        out
+    }))
+}
