@@ -3,6 +3,7 @@
 
 mod cli;
 mod engine;
+mod flow;
 mod summary;
 mod support;
 mod testbed;
