@@ -150,7 +150,12 @@ pub fn describe(plan: &Plan) -> String {
             let total = schedule.total_requests();
             let warm = schedule.count_before(plan.warmup.as_secs_f64()).ceil() as u64;
             let peak = schedule.peak_rate();
-            let _ = writeln!(o, "load       open model, peak {peak:.0} req/s");
+            let unit = if plan.flow.is_some() {
+                "iterations/s"
+            } else {
+                "req/s"
+            };
+            let _ = writeln!(o, "load       open model, peak {peak:.0} {unit}");
             let _ = writeln!(
                 o,
                 "duration   {} measured + {} warmup",
@@ -159,8 +164,13 @@ pub fn describe(plan: &Plan) -> String {
             );
             let _ = writeln!(
                 o,
-                "planned    {} requests measured ({} in warmup)",
+                "planned    {} {} measured ({} in warmup)",
                 total - warm.min(total),
+                if plan.flow.is_some() {
+                    "iterations"
+                } else {
+                    "requests"
+                },
                 warm.min(total)
             );
             let _ = writeln!(
@@ -204,17 +214,91 @@ pub fn describe(plan: &Plan) -> String {
         d(plan.generator.max_send_lag_p99),
         plan.generator.threads
     );
-    let total_weight: f64 = plan.requests.iter().map(|r| r.weight).sum();
-    let _ = writeln!(o, "requests");
-    for r in &plan.requests {
+    for f in &plan.feeders {
         let _ = writeln!(
             o,
-            "  {:<24} {:>5.1}%  {:<6} {}  (expect {})",
-            r.name,
-            r.weight / total_weight * 100.0,
-            r.method,
-            r.origin.as_ref().map_or(String::new(), |o| o.to_string()) + r.path.source(),
-            r.expect
+            "feeder     {}: {} rows of {} from {} ({}, when used up: {})",
+            f.name,
+            f.rows.len(),
+            f.columns.join(", "),
+            f.file.display(),
+            format!("{:?}", f.mode).to_lowercase(),
+            format!("{:?}", f.on_exhausted).to_lowercase()
+        );
+    }
+    for c in &plan.setup {
+        let _ = writeln!(
+            o,
+            "setup      {} {} {}",
+            c.request.name,
+            c.request.method,
+            c.request.path.source()
+        );
+    }
+    let target = |r: &crate::scenario::RequestPlan| {
+        r.origin.as_ref().map_or(String::new(), |o| o.to_string()) + r.path.source()
+    };
+    let rules = |r: &crate::scenario::RequestPlan| {
+        let mut extra = String::new();
+        for oc in &r.rules.outcomes {
+            let _ = write!(extra, "; {} = {}", oc.name, oc.status);
+        }
+        for e in &r.rules.extract {
+            let _ = write!(extra, "; → {{{{{}}}}}", e.name);
+        }
+        extra
+    };
+    match &plan.flow {
+        Some(flow) => {
+            let sessions = match (flow.sessions, &plan.load) {
+                (_, LoadPlan::Closed { .. }) => "one session per virtual user".to_string(),
+                (Some(n), _) => format!("{n} sessions shared by the iterations"),
+                (None, _) => "a new session every iteration".to_string(),
+            };
+            let _ = writeln!(o, "flow       {sessions}");
+            for (i, r) in plan.requests.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "  {}. {:<21}{} {:<6} {}  (expect {}{})",
+                    i + 1,
+                    r.name,
+                    if r.rules.once { " once " } else { "      " },
+                    r.method,
+                    target(r),
+                    r.expect,
+                    rules(r)
+                );
+            }
+        }
+        None => {
+            let total_weight: f64 = plan.requests.iter().map(|r| r.weight).sum();
+            let _ = writeln!(o, "requests");
+            for r in &plan.requests {
+                let _ = writeln!(
+                    o,
+                    "  {:<24} {:>5.1}%  {:<6} {}  (expect {}{})",
+                    r.name,
+                    r.weight / total_weight * 100.0,
+                    r.method,
+                    target(r),
+                    r.expect,
+                    rules(r)
+                );
+            }
+        }
+    }
+    for c in &plan.verify {
+        let _ = writeln!(
+            o,
+            "verify     {} {} {}: {}",
+            c.request.name,
+            c.request.method,
+            c.request.path.source(),
+            c.checks
+                .iter()
+                .map(|a| a.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" · ")
         );
     }
     if plan.slos.is_empty() {

@@ -251,6 +251,8 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
             Metric::ErrorRate => (f.requests > 0).then_some(f.error_rate),
             Metric::Availability => (f.requests > 0).then_some(f.availability),
             Metric::Rps => Some(f.rps),
+            Metric::Outcome(slot) => (f.requests > 0)
+                .then(|| e.counts.outcomes[slot as usize] as f64 / f.requests as f64),
         }
     });
 

@@ -171,3 +171,54 @@ pub(crate) async fn run_iteration(
         due = done;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn feeder(mode: FeedMode, on_exhausted: Exhausted) -> Feeder {
+        Feeder::new(FeederPlan {
+            name: "users".into(),
+            file: "users.csv".into(),
+            columns: vec!["user".into()],
+            first_var: 0,
+            rows: Arc::new((0..3).map(|i| vec![format!("u{i}")]).collect()),
+            mode,
+            on_exhausted,
+        })
+    }
+
+    fn draw(f: &Feeder, n: usize) -> Vec<Option<String>> {
+        let mut rng = fastrand::Rng::with_seed(3);
+        (0..n)
+            .map(|_| f.next_row(&mut rng).map(|r| r[0].clone()))
+            .collect()
+    }
+
+    #[test]
+    fn sequential_wraps_in_file_order() {
+        let got = draw(&feeder(FeedMode::Sequential, Exhausted::Wrap), 5);
+        let want = ["u0", "u1", "u2", "u0", "u1"].map(|s| Some(s.to_string()));
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn unique_uses_each_row_once_then_runs_out() {
+        for how in [Exhausted::Stop, Exhausted::Fail] {
+            let got = draw(&feeder(FeedMode::Unique, how), 5);
+            assert_eq!(got[..3], ["u0", "u1", "u2"].map(|s| Some(s.to_string())));
+            assert_eq!(got[3..], [None, None]);
+        }
+        let wrapped = draw(&feeder(FeedMode::Unique, Exhausted::Wrap), 4);
+        assert_eq!(wrapped[3].as_deref(), Some("u0"));
+    }
+
+    #[test]
+    fn random_covers_the_rows_and_never_runs_out() {
+        let got = draw(&feeder(FeedMode::Random, Exhausted::Wrap), 300);
+        assert!(got.iter().all(Option::is_some));
+        let distinct: std::collections::BTreeSet<_> = got.into_iter().flatten().collect();
+        assert_eq!(distinct.len(), 3);
+    }
+}

@@ -67,6 +67,71 @@ fn malformed_files_name_line_column_and_fix() {
     }
 }
 
+const FLOW_HEAD: &str = "name = \"x\"\n[load]\nrate = 10\nduration = \"1s\"\n[flow]\n";
+
+#[test]
+fn malformed_flows_name_line_column_and_fix() {
+    let step = |extra: &str| format!("[[flow.steps]]\nname = \"s\"\npath = \"/x\"\n{extra}");
+    let table: Vec<(String, &str, &str)> = vec![
+        (format!("{FLOW_HEAD}{}{}", step("extract = { t = { json = \"/t\" } }\n"), "[[flow.steps]]\nname = \"u\"\npath = \"/y/{{tok}}\"\n"), "12:12: flow.steps[1].path:", "defined before it: t"),
+        (format!("{FLOW_HEAD}{}", step("extract = { t = { json = \"t\" } }\n")), "9:26: flow.steps[0].extract.t.json:", "not a JSON pointer"),
+        (format!("{FLOW_HEAD}{}", step("extract = { t = { json = \"/t\", header = \"x\" } }\n")), "9:17: flow.steps[0].extract.t:", "exactly one of"),
+        (format!("{FLOW_HEAD}{}", step("extract = { t = { regex = \"(\" } }\n")), "9:27: flow.steps[0].extract.t.regex:", "unclosed group"),
+        (format!("{FLOW_HEAD}{}", step("weight = 2\n")), "9:10: flow.steps[0].weight:", "remove `weight`"),
+        (format!("{FLOW_HEAD}{}", step("outcomes = { sold_out = \"409\" }\n")), "9:25: flow.steps[0].outcomes.sold_out:", "not a status"),
+        (format!("{FLOW_HEAD}{}", step("outcomes = { sold_out = { status = 409, body = 1 } }\n")), "9:25: flow.steps[0].outcomes.sold_out:", "unknown key `body`"),
+        (format!("{FLOW_HEAD}{}", step("check = { status = \"ok\" }\n")), "9:20: flow.steps[0].check:", "not a JSON pointer"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[flow]\n"), "5:1: requests:", "not both"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}extract = {{ t = {{ json = \"/t\" }} }}\n"), "8:17: requests[0].extract.t:", "[[flow.steps]]"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}once = true\n"), "8:8: requests[0].once:", "belongs to [flow] steps"),
+        (format!("name = \"x\"\n[load]\nvus = 2\nduration = \"1s\"\n[flow]\nsessions = 5\n{}", step("")), "6:12: flow.sessions:", "every virtual user is a session"),
+        (format!("{FLOW_HEAD}"), "5:1: flow.steps:", "a flow needs steps"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[[feeders]]\nname = \"users\"\nfile = \"no/such.csv\"\n"), "10:8: feeders[0].file:", "cannot read"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[[feeders]]\nname = \"users\"\nfile = \"x.csv\"\nmode = \"shuffle\"\n"), "11:8: feeders[0].mode:", "sequential, random or unique"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[[feeders]]\nname = \"users\"\nfile = \"x.csv\"\nmode = \"random\"\non_exhausted = \"stop\"\n"), "12:16: feeders[0].on_exhausted:", "never runs out"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[[verify]]\nname = \"v\"\npath = \"/stats\"\nchecks = [\"sold\"]\n"), "11:11: verify[0].checks[0]:", "no comparison"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[[setup]]\npath = \"/reset\"\n"), "8:1: setup[0]:", "missing `name`"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[slo]\n\"a.throttled\" = \"< 1%\"\n"), "9:17: slo.\"a.throttled\":", "unknown metric"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[slo]\n\"p99\" = 100\n"), "9:9: slo.\"p99\":", "list of them for a range"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[embedded]\nservice = \"chat\"\n"), "9:11: embedded.service:", "available: activities, flash-sale"),
+    ];
+    let misses: Vec<String> = table
+        .iter()
+        .filter_map(|(text, at, needle)| {
+            let errs = errors(text);
+            (!errs.iter().any(|e| e.starts_with(at) && e.contains(needle))).then(|| {
+                format!(
+                    "expected an error at {at} containing {needle:?}, got {errs:#?}\nfor:\n{text}"
+                )
+            })
+        })
+        .collect();
+    assert!(misses.is_empty(), "{}", misses.join("\n\n"));
+}
+
+#[test]
+fn a_good_flow_expands_to_a_plan() {
+    let text = format!("{FLOW_HEAD}sessions = 3\n[[flow.steps]]\nname = \"login\"\nonce = true\nmethod = \"POST\"\npath = \"/login\"\nextract = {{ token = {{ json = \"/token\" }} }}\noutcomes = {{ throttled = 429 }}\n[[flow.steps]]\nname = \"order\"\npath = \"/o\"\nheaders = {{ Authorization = \"Bearer {{{{token}}}}\" }}\noutcomes = {{ sold_out = {{ status = 409, json = {{ \"/error\" = \"sold_out\" }} }}, throttled = 429 }}\n[[verify]]\nname = \"ledger\"\npath = \"/stats\"\nchecks = [\"oversold == 0\"]\n[slo]\n\"login.throttled\" = [\">= 1%\", \"<= 5%\"]\n");
+    let plan = parse(Path::new("t.toml"), &text, &Overrides::default(), &env).unwrap();
+    assert_eq!(plan.flow.as_ref().unwrap().sessions, Some(3));
+    assert_eq!(plan.vars, ["token"]);
+    assert_eq!(plan.outcomes, ["throttled", "sold_out"]);
+    assert!(plan.requests[0].rules.once);
+    let order = &plan.requests[1].rules;
+    // `throttled` shares its slot with the login step's.
+    assert_eq!(
+        order
+            .outcomes
+            .iter()
+            .map(|o| (o.name.as_str(), o.slot))
+            .collect::<Vec<_>>(),
+        [("sold_out", 1), ("throttled", 0)]
+    );
+    assert!(order.needs_body() && !order.needs_headers());
+    assert_eq!(plan.verify.len(), 1);
+    assert_eq!(plan.slos.len(), 2, "a range is two objectives");
+}
+
 #[test]
 fn all_errors_are_reported_together() {
     let text = "name = \"bad name\"\n[load]\nrate = 0\nduration = \"soon\"\n[[requests]]\nname = \"a\"\npath = \"nope\"\n[slo]\n\"p42\" = \"fast\"\n";

@@ -26,8 +26,9 @@ pub struct RawScenario {
     pub setup: Vec<Spanned<RawCheckedRequest>>,
     #[serde(default)]
     pub verify: Vec<Spanned<RawCheckedRequest>>,
+    /// `"p99" = "< 100ms"`, or a list of thresholds for a range: `[">= 45%", "<= 55%"]`.
     #[serde(default)]
-    pub slo: IndexMap<String, Spanned<String>>,
+    pub slo: IndexMap<String, Spanned<toml::Value>>,
     pub compare: Option<RawCompare>,
 }
 

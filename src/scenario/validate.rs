@@ -461,9 +461,26 @@ pub(super) fn validate(
     let names: Vec<&str> = requests.iter().map(|r| r.name.as_str()).collect();
     let mut slos = Vec::new();
     for (key, value) in &raw.slo {
-        match slo::parse(key, value.get_ref(), &names) {
-            Ok(s) => slos.push(s),
-            Err(e) => cx.err(value.span(), format!("slo.\"{key}\""), e),
+        let field = format!("slo.\"{key}\"");
+        let exprs: Vec<&str> = match value.get_ref() {
+            toml::Value::String(s) => vec![s.as_str()],
+            toml::Value::Array(a) if !a.is_empty() && a.iter().all(|v| v.is_str()) => {
+                a.iter().filter_map(toml::Value::as_str).collect()
+            }
+            _ => {
+                cx.err(
+                    value.span(),
+                    &field,
+                    "write a threshold such as \"< 100ms\", or a list of them for a range: [\">= 45%\", \"<= 55%\"]",
+                );
+                continue;
+            }
+        };
+        for expr in exprs {
+            match slo::parse_with_outcomes(key, expr, &names, &outcomes) {
+                Ok(s) => slos.push(s),
+                Err(e) => cx.err(value.span(), &field, e),
+            }
         }
     }
 

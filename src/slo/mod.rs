@@ -31,6 +31,8 @@ pub enum Metric {
     Availability,
     /// Completed requests per second of the measured window.
     Rps,
+    /// Share of answers that matched the declared outcome in this slot (fraction).
+    Outcome(u8),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +74,8 @@ pub struct Slo {
     pub threshold: f64,
     /// The threshold as written (`< 100ms`).
     pub expr: String,
+    /// The metric part of the key as written (`p99`, `throttled`).
+    pub metric_name: String,
 }
 
 impl Metric {
@@ -84,6 +88,7 @@ impl Metric {
             Metric::ErrorRate => "error_rate".into(),
             Metric::Availability => "availability".into(),
             Metric::Rps => "rps".into(),
+            Metric::Outcome(slot) => format!("outcome{slot}"),
         }
     }
 
@@ -91,7 +96,7 @@ impl Metric {
     pub fn unit(&self) -> &'static str {
         match self {
             Metric::Latency(_) => "ms",
-            Metric::ErrorRate | Metric::Availability => "%",
+            Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) => "%",
             Metric::Rps => "req/s",
         }
     }
@@ -99,7 +104,7 @@ impl Metric {
     /// Canonical value → display value (fractions become percent).
     pub fn display_value(&self, canonical: f64) -> f64 {
         match self {
-            Metric::ErrorRate | Metric::Availability => canonical * 100.0,
+            Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) => canonical * 100.0,
             _ => canonical,
         }
     }
@@ -118,10 +123,30 @@ impl fmt::Display for Slo {
 
 /// Parses one `[slo]` entry. `requests` are the scenario's request names, for scoped keys.
 pub fn parse(key: &str, value: &str, requests: &[&str]) -> Result<Slo, String> {
+    parse_with_outcomes(key, value, requests, &[])
+}
+
+/// Like [`parse`], where the scenario also declares `outcomes` (by slot): a key naming
+/// one (`login.throttled`) is the share of answers with that outcome.
+pub fn parse_with_outcomes(
+    key: &str,
+    value: &str,
+    requests: &[&str],
+    outcomes: &[String],
+) -> Result<Slo, String> {
     let (scope, metric_key) = split_scope(key, requests)?;
-    let metric = parse_metric(metric_key).ok_or_else(|| {
+    let outcome = outcomes
+        .iter()
+        .position(|o| o == metric_key)
+        .map(|i| Metric::Outcome(i as u8));
+    let metric = outcome.or_else(|| parse_metric(metric_key)).ok_or_else(|| {
+        let declared = if outcomes.is_empty() {
+            String::new()
+        } else {
+            format!(", a declared outcome ({})", outcomes.join(", "))
+        };
         format!(
-            "unknown metric `{metric_key}`; use p50, p90, p95, p99, p99.9 (any pNN), max, mean, error_rate, availability or rps, optionally after a request name (`list_activities.p99`)"
+            "unknown metric `{metric_key}`; use p50, p90, p95, p99, p99.9 (any pNN), max, mean, error_rate, availability, rps{declared}, optionally after a request name (`list_activities.p99`)"
         )
     })?;
     let (op, threshold) = parse_threshold(value, metric)?;
@@ -132,6 +157,7 @@ pub fn parse(key: &str, value: &str, requests: &[&str]) -> Result<Slo, String> {
         op,
         threshold,
         expr: value.trim().to_string(),
+        metric_name: metric_key.to_string(),
     })
 }
 
@@ -208,7 +234,7 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
             }
             u => return Err(format!("unknown latency unit `{u}`; use us, ms or s")),
         },
-        Metric::ErrorRate | Metric::Availability => match unit {
+        Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) => match unit {
             "%" => n / 100.0,
             "" if n <= 1.0 => n,
             "" => {
@@ -231,7 +257,11 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
             }
         },
     };
-    if matches!(metric, Metric::ErrorRate | Metric::Availability) && canonical > 1.0 {
+    if matches!(
+        metric,
+        Metric::ErrorRate | Metric::Availability | Metric::Outcome(_)
+    ) && canonical > 1.0
+    {
         return Err(format!("`{v}` is above 100%"));
     }
     Ok((op, canonical))
@@ -382,7 +412,10 @@ pub fn evaluate(
             let observed = observe(slo.scope.as_deref(), slo.metric);
             SloResult {
                 name: slo.name.clone(),
-                metric: slo.metric.key(),
+                metric: match slo.metric {
+                    Metric::Outcome(_) => slo.metric_name.clone(),
+                    m => m.key(),
+                },
                 scope: slo.scope.clone(),
                 threshold: slo.expr.clone(),
                 observed: observed.map(|v| slo.metric.display_value(v)),

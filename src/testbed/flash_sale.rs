@@ -60,6 +60,9 @@ pub fn password_for(user: &str) -> String {
 
 const SHARDS: usize = 64;
 
+/// How long `unsafe_stock` holds a read before writing it back.
+const UNSAFE_WINDOW: Duration = Duration::from_millis(5);
+
 struct Item {
     name: String,
     price_cents: u64,
@@ -255,8 +258,9 @@ async fn place_unsafe(s: &Sale, item: &Item, user: &str, item_id: u32) -> Result
     if remaining <= 0 {
         return Err("sold_out");
     }
-    // A round trip to the stock store, as a read-then-write over the network would take.
-    tokio::time::sleep(Duration::from_millis(1)).await;
+    // Round trips to a remote stock store between the read and the write: the window in
+    // which a concurrent order reads the same stock.
+    tokio::time::sleep(UNSAFE_WINDOW).await;
     item.remaining.store(remaining - 1, Ordering::SeqCst);
     let mut shard = s
         .shard(user, item_id)

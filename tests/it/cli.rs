@@ -456,3 +456,59 @@ fn run_with_a_baseline_fails_on_regression() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("no regression"));
 }
+
+/// The shipped flash-sale scenario, cut down, against the embedded service with its
+/// deliberate oversell bug: the run fails (exit 1) because verification catches it.
+#[test]
+fn flash_sale_verification_fails_the_run_on_an_oversell() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = loadctl()
+        .args(["run", "scenarios/flash-sale-10k.toml", "--no-progress"])
+        .args([
+            "--rate",
+            "500",
+            "--duration",
+            "1s",
+            "--set",
+            "load.warmup=0s",
+        ])
+        .args(["--set", "generator.max_send_lag_p99=1s"])
+        .args([
+            "--set",
+            "embedded.stock=10",
+            "--set",
+            "embedded.unsafe_stock=true",
+        ])
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  stock_ledger: oversold == 0"),
+        "{stdout}"
+    );
+    let s = summary(&out_dir);
+    let oversold = s
+        .verify
+        .iter()
+        .find(|c| c.check == "oversold == 0")
+        .unwrap();
+    assert!(!oversold.pass, "{:?}", s.verify);
+    let junit = std::fs::read_to_string(out_dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"name="stock_ledger: oversold == 0""#)
+            && junit.contains("observed oversold = "),
+        "{junit}"
+    );
+    // Sold-out answers are counted as the outcome they are, not as errors.
+    let order = s
+        .endpoints
+        .iter()
+        .find(|e| e.name == "place_order")
+        .unwrap();
+    assert!(order.outcomes["sold_out"] > 0, "{order:?}");
+    assert_eq!(s.totals.errors, 0);
+}

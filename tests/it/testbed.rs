@@ -7,10 +7,22 @@ use loadctl::testbed::{Embedded, Faults, ServiceConfig};
 
 /// A one-shot HTTP/1.1 GET: (status, headers, body).
 fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    request(addr, "GET", path, "", "")
+}
+
+/// A one-shot HTTP/1.1 request with extra header lines and a JSON body.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut raw = String::new();
@@ -94,4 +106,106 @@ fn faults_spare_the_health_route() {
     .unwrap();
     assert_eq!(get(svc.addr, "/api/v1/activities/1/").0, 500);
     assert_eq!(get(svc.addr, "/api/v1/health/").0, 200);
+}
+
+/// `fixtures/users.csv` (written by `fixtures/gen_users.py`) and the flash-sale service
+/// agree on every password, so the scenario's logins succeed.
+#[test]
+fn the_users_fixture_matches_the_services_password_rule() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/users.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("user,password"));
+    let mut n = 0;
+    for line in lines {
+        let (user, pw) = line.split_once(',').unwrap();
+        assert_eq!(pw, loadctl::testbed::password_for(user), "row {line}");
+        n += 1;
+    }
+    assert_eq!(n, 100_000);
+}
+
+#[test]
+fn flash_sale_routes() {
+    use loadctl::testbed::{password_for, FlashConfig};
+    let cfg = ServiceConfig {
+        flash: FlashConfig {
+            items: 2,
+            stock: 1,
+            unsafe_stock: false,
+        },
+        ..Default::default()
+    };
+    let svc = Embedded::start("flash-sale", &cfg, 1).unwrap();
+    let a = svc.addr;
+    let login = |user: &str, pw: &str| {
+        request(
+            a,
+            "POST",
+            "/api/v1/auth/login",
+            "",
+            &format!(r#"{{"user":"{user}","password":"{pw}"}}"#),
+        )
+    };
+    assert_eq!(login("u000001", "wrong").0, 401);
+    let (code, _, body) = login("u000001", &password_for("u000001"));
+    assert_eq!(code, 200);
+    let token = json(&body)["token"].as_str().unwrap().to_string();
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let order = |item: u32, auth: &str| {
+        request(
+            a,
+            "POST",
+            "/api/v1/flash/orders",
+            auth,
+            &format!(r#"{{"item_id":{item}}}"#),
+        )
+    };
+
+    let (code, _, body) = get(a, "/api/v1/flash/items/1");
+    assert_eq!((code, json(&body)["remaining"].as_u64()), (200, Some(1)));
+    assert_eq!(get(a, "/api/v1/flash/items/3").0, 404);
+    assert_eq!(order(1, "").0, 401, "no token");
+    assert_eq!(
+        order(1, "Authorization: Bearer u000001.0000000000000000\r\n").0,
+        401,
+        "forged"
+    );
+    assert_eq!(order(9, &auth).0, 404);
+    let (code, _, body) = order(1, &auth);
+    assert_eq!(
+        (code, json(&body)["status"].as_str()),
+        (201, Some("created"))
+    );
+    let (code, _, body) = order(1, &auth);
+    assert_eq!(
+        (code, json(&body)["error"].as_str()),
+        (409, Some("already_ordered"))
+    );
+    let other = json(&login("u000002", &password_for("u000002")).2)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _, body) = order(1, &format!("Authorization: Bearer {other}\r\n"));
+    assert_eq!(
+        (code, json(&body)["error"].as_str()),
+        (409, Some("sold_out"))
+    );
+
+    let stats = json(&get(a, "/api/v1/flash/stats").2);
+    assert_eq!(stats["initial_stock"], 2);
+    assert_eq!(stats["sold"], 1);
+    assert_eq!(stats["orders"], 1);
+    assert_eq!(stats["oversold"], 0);
+    assert_eq!(request(a, "POST", "/api/v1/flash/reset", "", "").0, 200);
+    let stats = json(&get(a, "/api/v1/flash/stats").2);
+    assert_eq!(
+        (stats["sold"].as_u64(), stats["orders"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        order(1, &auth).0,
+        201,
+        "a reset sale takes the same customer again"
+    );
 }
