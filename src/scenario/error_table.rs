@@ -85,7 +85,7 @@ fn malformed_flows_name_line_column_and_fix() {
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}extract = {{ t = {{ json = \"/t\" }} }}\n"), "8:17: requests[0].extract.t:", "[[flow.steps]]"),
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}once = true\n"), "8:8: requests[0].once:", "belongs to [flow] steps"),
         (format!("name = \"x\"\n[load]\nvus = 2\nduration = \"1s\"\n[flow]\nsessions = 5\n{}", step("")), "6:12: flow.sessions:", "every virtual user is a session"),
-        (format!("{FLOW_HEAD}"), "5:1: flow.steps:", "a flow needs steps"),
+        (FLOW_HEAD.to_string(), "5:1: flow.steps:", "a flow needs steps"),
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[[feeders]]\nname = \"users\"\nfile = \"no/such.csv\"\n"), "10:8: feeders[0].file:", "cannot read"),
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[[feeders]]\nname = \"users\"\nfile = \"x.csv\"\nmode = \"shuffle\"\n"), "11:8: feeders[0].mode:", "sequential, random or unique"),
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[[feeders]]\nname = \"users\"\nfile = \"x.csv\"\nmode = \"random\"\non_exhausted = \"stop\"\n"), "12:16: feeders[0].on_exhausted:", "never runs out"),
