@@ -390,3 +390,36 @@ outcomes = {{ throttled = 429 }}
     assert_eq!(s.endpoints[0].outcomes["throttled"], 18);
     assert_eq!(s.totals.error_rate, 0.0);
 }
+
+#[test]
+fn a_failed_setup_request_stops_the_run_before_any_load() {
+    let p = plan(
+        r#"
+name = "setup-fails"
+[embedded]
+service = "flash-sale"
+[load]
+rate = 10
+duration = "1s"
+[[requests]]
+name = "item"
+path = "/api/v1/flash/items/1"
+[[setup]]
+name = "restock"
+method = "POST"
+path = "/api/v1/flash/no-such-route"
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let opts = loadctl::run::RunOptions {
+        out: Some(dir.path().join("out")),
+        ..Default::default()
+    };
+    let err = loadctl::run::run(&p, &opts).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("setup request `restock` failed: status (status 404, expected 2xx)"),
+        "{text}"
+    );
+    assert!(!dir.path().join("out").join("summary.json").exists());
+}
