@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use anyhow::{anyhow, Context};
 
 use crate::cli::{
-    Cli, Command, CompareArgs, CompareFormat, RunArgs, ScenarioArgs, ServeArgs, TestbedCommand,
+    Cli, Command, CompareArgs, CompareFormat, ReportArgs, RunArgs, ScenarioArgs, ServeArgs,
+    TestbedCommand,
 };
 use crate::report::compare;
 use crate::run::{run, RunOptions};
@@ -38,6 +39,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Compare(args) => compare_command(args),
+        Command::Report(args) => report_command(args),
         Command::Testbed {
             command: TestbedCommand::Serve(args),
         } => serve(args),
@@ -87,6 +89,18 @@ fn tolerances(base: Tolerances, flags: &[String]) -> anyhow::Result<Tolerances> 
 
 fn load_run(dir: &std::path::Path) -> anyhow::Result<crate::report::Summary> {
     compare::load_summary(dir).map_err(|e| UsageError(format!("{e:#}")).into())
+}
+
+/// Re-renders the reports; the exit code is the run's own, so a script can gate on it.
+fn report_command(args: ReportArgs) -> anyhow::Result<u8> {
+    let s = crate::report::rerender(&args.dir)?;
+    println!(
+        "{} · {} · re-rendered {}",
+        s.scenario,
+        s.status.label(),
+        args.dir.join("report.html").display()
+    );
+    Ok(s.status.exit_code())
 }
 
 fn compare_command(args: CompareArgs) -> anyhow::Result<u8> {

@@ -25,6 +25,8 @@ pub enum Command {
     Validate(ScenarioArgs),
     /// Compare two runs' summary.json; exit 1 on a regression beyond the tolerances.
     Compare(CompareArgs),
+    /// Re-render a run folder's reports (HTML, CSV, JUnit) from its summary.json and histograms.hlog.
+    Report(ReportArgs),
     /// Reference services (the embedded default target, and the kind testbed images).
     Testbed {
         #[command(subcommand)]
@@ -69,6 +71,12 @@ pub struct RunArgs {
     /// Regression tolerance, overriding the scenario's [compare]: p99=10%, p95=10%, rps=5%, error_rate=0.05 (points). Repeatable.
     #[arg(long = "tolerance", value_name = "KEY=VALUE")]
     pub tolerances: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run folder (holding summary.json and histograms.hlog).
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

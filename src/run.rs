@@ -17,7 +17,7 @@ use crate::engine::{Engine, Shared, WorkerMsg};
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::{percentile_ms, EndpointData, LatencyStats};
 use crate::report::compare;
-use crate::report::hlog::HlogSink;
+use crate::report::hlog::{HlogSink, Planned};
 use crate::report::progress::{Progress, Snapshot};
 use crate::report::summary::outcome_counts;
 use crate::report::summary::{
@@ -166,11 +166,13 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     )
     .with_flow(plan.flow.clone(), plan.feeders.clone(), plan.vars.len());
     let started_wall = SystemTime::now() + shared.t0.saturating_duration_since(Instant::now());
+    let planned = planned_per_second(plan);
     let mut hlog = HlogSink::create(
         &out_dir.join("histograms.hlog"),
         started_wall,
         plan.warmup,
         names.clone(),
+        &planned,
     )?;
 
     let (tx, rx) = mpsc::unbounded_channel();
@@ -342,10 +344,34 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
 
     hlog.finish()?;
     crate::report::write_summary(&out_dir, &summary)?;
-    crate::report::csv::write_summary_csv(&out_dir, &summary)?;
-    crate::report::csv::write_timeseries(&out_dir, &names, &series)?;
-    crate::report::junit::write(&out_dir, &summary)?;
+    crate::report::write_derived(
+        &out_dir,
+        &summary,
+        &series,
+        &planned,
+        &totals,
+        crate::report::html::Extensions::default(),
+    )?;
     Ok(RunOutcome { summary, out_dir })
+}
+
+/// Open model: what the schedule plans in each second (seconds from the measured window's
+/// start, warmup negative). Nothing for the closed model, which plans no rate.
+fn planned_per_second(plan: &Plan) -> Planned {
+    let LoadPlan::Open { schedule, .. } = &plan.load else {
+        return Vec::new();
+    };
+    let warmup = plan.warmup.as_secs_f64();
+    let end = warmup + plan.load.duration().as_secs_f64();
+    let first = -(warmup.ceil() as i64);
+    let last = plan.load.duration().as_secs_f64().ceil() as i64;
+    (first..last)
+        .map(|idx| {
+            let from = (warmup + idx as f64).max(0.0);
+            let to = (warmup + idx as f64 + 1.0).min(end);
+            (idx, schedule.count_before(to) - schedule.count_before(from))
+        })
+        .collect()
 }
 
 /// Sends `[[setup]]` / `[[verify]]` requests and judges their answers.
@@ -506,6 +532,10 @@ fn load_summary(plan: &Plan) -> LoadSummary {
         iterations: None,
         think_time_ms: None,
         timeout_ms: plan.timeout.as_secs_f64() * 1000.0,
+        flow_steps: match plan.flow {
+            Some(_) => plan.requests.iter().map(|r| r.name.clone()).collect(),
+            None => Vec::new(),
+        },
     };
     match &plan.load {
         LoadPlan::Open {

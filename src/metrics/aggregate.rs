@@ -54,6 +54,8 @@ pub struct SeriesRow {
     pub endpoints: Vec<RowStats>,
     pub in_flight: u64,
     pub send_lag_p99_ms: Option<f64>,
+    /// Errors of all endpoints by kind (index: `ErrorKind as usize`).
+    pub errors_by_kind: [u64; super::ERROR_KINDS],
 }
 
 #[derive(Debug)]
@@ -129,6 +131,7 @@ impl Aggregator {
                 endpoints: everything.iter().map(RowStats::of).collect(),
                 in_flight: data.in_flight,
                 send_lag_p99_ms: percentile_ms(&data.send_lag, 99.0),
+                errors_by_kind: overall.counts.errors,
             });
             self.totals.merge(&data);
             self.spent.push((thread, data));

@@ -7,6 +7,12 @@
 //! measured window, and `warmup.<request>` (latency of warmup requests). Values are
 //! microseconds.
 //! Timestamps count from `StartTime`, the start of the run's schedule.
+//!
+//! Besides the histograms, comment lines (which HdrHistogram readers skip) carry what a
+//! histogram cannot: `#loadctl-planned {…}` in the header (requests the schedule planned
+//! per second) and, before each interval's histograms, `#loadctl-counts {…}` (that second's
+//! counters per request name). With them [`read`] rebuilds every interval exactly, so
+//! `loadctl report` can re-render all reports from `summary.json` and this file alone.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -18,7 +24,77 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 
-use crate::metrics::IntervalData;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{EndpointData, IntervalData, ERROR_KINDS, MAX_OUTCOMES};
+
+const PLANNED: &str = "loadctl-planned ";
+const COUNTS: &str = "loadctl-counts ";
+
+/// Requests (or iterations) the schedule planned in each second: `(idx, n)`.
+pub type Planned = Vec<(i64, f64)>;
+
+#[derive(Serialize, Deserialize)]
+struct PlannedLine {
+    planned: Planned,
+}
+
+/// One endpoint's counters in one second.
+#[derive(Serialize, Deserialize, Default)]
+struct CountsOf {
+    ok: u64,
+    errors: [u64; ERROR_KINDS],
+    outcomes: [u64; MAX_OUTCOMES],
+    dropped: u64,
+    skipped: u64,
+    bytes: u64,
+    /// Non-zero status codes: `(code, n)`.
+    status: Vec<(u16, u64)>,
+}
+
+impl CountsOf {
+    fn of(e: &EndpointData) -> Self {
+        let c = &e.counts;
+        CountsOf {
+            ok: c.ok,
+            errors: c.errors,
+            outcomes: c.outcomes,
+            dropped: c.dropped,
+            skipped: c.skipped,
+            bytes: c.bytes,
+            status: c
+                .status
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(code, n)| (code as u16, *n))
+                .collect(),
+        }
+    }
+
+    fn apply(&self, e: &mut EndpointData) {
+        let c = &mut e.counts;
+        c.ok = self.ok;
+        c.errors = self.errors;
+        c.outcomes = self.outcomes;
+        c.dropped = self.dropped;
+        c.skipped = self.skipped;
+        c.bytes = self.bytes;
+        for &(code, n) in &self.status {
+            if let Some(slot) = c.status.get_mut(code as usize) {
+                *slot = n;
+            }
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CountsLine {
+    idx: i64,
+    in_flight: u64,
+    endpoints: Vec<CountsOf>,
+    warmup: Option<Vec<CountsOf>>,
+}
 
 pub struct HlogSink {
     out: BufWriter<File>,
@@ -36,6 +112,7 @@ impl HlogSink {
         start: SystemTime,
         warmup: Duration,
         names: Vec<String>,
+        planned: &Planned,
     ) -> anyhow::Result<Self> {
         let tmp = super::tmp_path(path);
         let file =
@@ -53,6 +130,13 @@ impl HlogSink {
         builder
             .add_comment(&format!("loadctl {} interval log; values in microseconds", env!("CARGO_PKG_VERSION")))
             .add_comment("tags: lat.<request> latency from intended start, svc.<request> service time, send_lag, queue_wait; warmup.<request> latency of warmup requests")
+            .add_comment(&format!(
+                "{PLANNED}{}",
+                serde_json::to_string(&PlannedLine {
+                    planned: planned.clone()
+                })
+                .expect("plain data serialises")
+            ))
             .with_start_time(start);
         builder
             .begin_log_with(&mut sink.out, &mut sink.serializer)
@@ -79,11 +163,23 @@ impl HlogSink {
         }
         entries.push(("send_lag".into(), &data.send_lag));
         entries.push(("queue_wait".into(), &data.queue_wait));
+        let counts = CountsLine {
+            idx,
+            in_flight: data.in_flight,
+            endpoints: data.endpoints.iter().map(CountsOf::of).collect(),
+            warmup: data
+                .warmup
+                .as_ref()
+                .map(|w| w.iter().map(CountsOf::of).collect()),
+        };
+        let counts = serde_json::to_string(&counts).expect("plain data serialises");
         // A header-less builder writes nothing itself: it only lends a writer per interval.
         let result = IntervalLogWriterBuilder::new()
             .begin_log_with(&mut self.out, &mut self.serializer)
             .map_err(|e| e.to_string())
             .and_then(|mut w| {
+                w.write_comment(&format!("{COUNTS}{counts}"))
+                    .map_err(|e| e.to_string())?;
                 for (tag, h) in entries.iter().filter(|(_, h)| !h.is_empty()) {
                     w.write_histogram(*h, start, Duration::from_secs(1), Tag::new(tag))
                         .map_err(|e| e.to_string())?;
@@ -106,4 +202,103 @@ impl HlogSink {
         std::fs::rename(&self.tmp, &self.path)
             .with_context(|| format!("cannot move {} into place", self.path.display()))
     }
+}
+
+/// A run as its interval log holds it.
+#[derive(Debug)]
+pub struct RunLog {
+    pub planned: Planned,
+    /// Every interval, in order: seconds from the measured window's start.
+    pub intervals: Vec<(i64, IntervalData)>,
+}
+
+/// Reads a `histograms.hlog` that loadctl wrote; `names` are the run's request names in
+/// order (from `summary.json`).
+pub fn read(path: &Path, names: &[String]) -> anyhow::Result<RunLog> {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bad = |line: usize, what: &str| {
+        anyhow::anyhow!(
+            "{}:{line}: {what}; was it written by loadctl 0.1 or later?",
+            path.display()
+        )
+    };
+    let mut log = RunLog {
+        planned: Vec::new(),
+        intervals: Vec::new(),
+    };
+    let mut deserializer = Deserializer::new();
+    for (n, line) in text.lines().enumerate() {
+        let n = n + 1;
+        if let Some(json) = line.strip_prefix('#').and_then(|l| l.strip_prefix(PLANNED)) {
+            let p: PlannedLine = serde_json::from_str(json)
+                .map_err(|e| bad(n, &format!("bad planned line: {e}")))?;
+            log.planned = p.planned;
+            continue;
+        }
+        if let Some(json) = line.strip_prefix('#').and_then(|l| l.strip_prefix(COUNTS)) {
+            let c: CountsLine =
+                serde_json::from_str(json).map_err(|e| bad(n, &format!("bad counts line: {e}")))?;
+            let mut data = IntervalData::new(names.len());
+            data.in_flight = c.in_flight;
+            for (e, counts) in data.endpoints.iter_mut().zip(&c.endpoints) {
+                counts.apply(e);
+            }
+            if let Some(w) = &c.warmup {
+                let mut warm: Vec<EndpointData> =
+                    (0..names.len()).map(|_| EndpointData::new()).collect();
+                for (e, counts) in warm.iter_mut().zip(w) {
+                    counts.apply(e);
+                }
+                data.warmup = Some(warm);
+            }
+            log.intervals.push((c.idx, data));
+            continue;
+        }
+        if !line.starts_with("Tag=") {
+            continue;
+        }
+        let Some((_, data)) = log.intervals.last_mut() else {
+            return Err(bad(n, "a histogram before any counts line"));
+        };
+        // The parser wants a whole line, newline included.
+        let whole = format!("{line}\n");
+        let Some(Ok(LogEntry::Interval(h))) = IntervalLogIterator::new(whole.as_bytes()).next()
+        else {
+            return Err(bad(n, "not an interval histogram"));
+        };
+        let tag = h.tag().map(|t| t.as_str().to_string()).unwrap_or_default();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(h.encoded_histogram())
+            .map_err(|e| bad(n, &format!("bad base64: {e}")))?;
+        let hist: Histogram<u64> = deserializer
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| bad(n, &format!("bad histogram: {e:?}")))?;
+        let endpoint = |prefix: &str| {
+            tag.strip_prefix(prefix)
+                .and_then(|name| names.iter().position(|x| x == name))
+        };
+        let target = if tag == "send_lag" {
+            Some(&mut data.send_lag)
+        } else if tag == "queue_wait" {
+            Some(&mut data.queue_wait)
+        } else if let Some(i) = endpoint("lat.") {
+            Some(&mut data.endpoints[i].latency)
+        } else if let Some(i) = endpoint("svc.") {
+            Some(&mut data.endpoints[i].service)
+        } else if let Some(i) = endpoint("warmup.") {
+            data.warmup.as_mut().map(|w| &mut w[i].latency)
+        } else {
+            None
+        };
+        if let Some(t) = target {
+            t.add(&hist)
+                .map_err(|e| bad(n, &format!("histogram out of range: {e:?}")))?;
+        }
+    }
+    Ok(log)
 }

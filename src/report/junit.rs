@@ -6,23 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::summary::{Status, Summary};
-use super::write_atomic;
-
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t') => {}
-            c => o.push(c),
-        }
-    }
-    o
-}
+use super::{esc, write_atomic};
 
 struct Case {
     class: &'static str,

@@ -67,6 +67,10 @@ pub struct LoadSummary {
     pub iterations: Option<u64>,
     pub think_time_ms: Option<f64>,
     pub timeout_ms: f64,
+    /// Names of the flow's steps when an iteration is a flow (then the rate, the plan and
+    /// `iterations` count iterations, not requests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flow_steps: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

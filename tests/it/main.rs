@@ -4,6 +4,7 @@
 mod cli;
 mod engine;
 mod flow;
+mod report;
 mod summary;
 mod support;
 mod testbed;

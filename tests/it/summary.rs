@@ -63,6 +63,7 @@ pub fn synthetic() -> Summary {
             iterations: None,
             think_time_ms: None,
             timeout_ms: Duration::from_secs(10).as_secs_f64() * 1000.0,
+            flow_steps: vec![],
         },
         totals: figures(&e, window),
         outcomes: Default::default(),
