@@ -512,3 +512,58 @@ fn flash_sale_verification_fails_the_run_on_an_oversell() {
     assert!(order.outcomes["sold_out"] > 0, "{order:?}");
     assert_eq!(s.totals.errors, 0);
 }
+
+/// `ci/nightly-perf.sh` against the embedded service: the first good run becomes the
+/// baseline, the next is compared with it, and a breach fails the gate without replacing it.
+#[test]
+fn nightly_script_gates_and_keeps_the_last_good_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "quick.toml", QUICK);
+    let bin = assert_cmd::cargo::cargo_bin("loadctl");
+    let (artifacts, baselines) = (dir.path().join("art"), dir.path().join("base"));
+    let nightly = |scenario: &Path| {
+        Command::new("bash")
+            .arg("ci/nightly-perf.sh")
+            .arg(scenario)
+            .env("LOADCTL", &bin)
+            .env("ARTIFACTS", &artifacts)
+            .env("BASELINES", &baselines)
+            .output()
+            .unwrap()
+    };
+    let first = nightly(&good);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(baselines.join("quick/summary.json").is_file());
+
+    let second = nightly(&good);
+    let md = String::from_utf8_lossy(&second.stdout);
+    // Two loopback runs a second apart may differ by more than a tolerance on this shared
+    // machine; what must hold is that the second was compared with the first.
+    assert!(md.contains("## quick against its last good run"), "{md}");
+    assert!(md.contains("### loadctl comparison:"), "{md}");
+
+    let breach = write(
+        dir.path(),
+        "quick.toml",
+        &format!("{QUICK}[slo]\n\"p50\" = \"< 1us\"\n"),
+    );
+    let before = summary(&baselines.join("quick")).started_at;
+    let third = nightly(&breach);
+    assert_eq!(third.status.code(), Some(1));
+    assert_eq!(
+        summary(&baselines.join("quick")).started_at,
+        before,
+        "a failed run must not become the baseline"
+    );
+    assert!(String::from_utf8_lossy(&third.stdout).contains("| quick | 1 | fail |"));
+    let runs = std::fs::read_dir(&artifacts)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().join("report.html").is_file())
+        .count();
+    assert_eq!(runs, 3, "every run's folder is kept");
+}
