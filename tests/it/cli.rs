@@ -71,6 +71,8 @@ fn exit_0_when_every_slo_passes() {
         "summary.csv",
         "timeseries.csv",
         "histograms.hlog",
+        "junit.xml",
+        "report.html",
     ] {
         assert!(out_dir.join(f).is_file(), "{f} missing");
     }
@@ -566,4 +568,45 @@ fn nightly_script_gates_and_keeps_the_last_good_run() {
         .filter(|e| e.as_ref().unwrap().path().join("report.html").is_file())
         .count();
     assert_eq!(runs, 3, "every run's folder is kept");
+}
+
+/// `loadctl report DIR` through the binary: it rewrites the derived files and exits with
+/// the run's own code; a folder without a run is a clear error.
+#[test]
+fn report_command_rerenders_and_exits_with_the_runs_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "quick.toml",
+        &format!("{QUICK}[slo]\n\"p50\" = \"< 1us\"\n"),
+    );
+    let out_dir = dir.path().join("out");
+    let run = loadctl()
+        .args(["run", "--no-progress", "--out"])
+        .arg(&out_dir)
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    std::fs::remove_file(out_dir.join("report.html")).unwrap();
+    let out = loadctl().arg("report").arg(&out_dir).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("quick · FAIL · re-rendered"));
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(html.contains(r#"<span class="verdict">FAIL</span>"#));
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = loadctl().arg("report").arg(&empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is") && err.contains("a loadctl run folder"),
+        "{err}"
+    );
 }
