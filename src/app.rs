@@ -12,7 +12,7 @@ use crate::cli::{
 use crate::report::compare;
 use crate::run::{run, RunOptions};
 use crate::scenario::{self, LoadPlan, Overrides, Plan, TargetSpec, Tolerances};
-use crate::testbed::{Faults, FlashConfig, LatencySpec, RateLimits, ServiceConfig};
+use crate::testbed::{ChatConfig, Faults, FlashConfig, LatencySpec, RateLimits, ServiceConfig};
 
 /// An error that is the user's to fix before anything is sent: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,7 @@ pub struct UsageError(pub String);
 pub fn error_exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<scenario::ScenarioError>().is_some()
         || e.downcast_ref::<UsageError>().is_some()
+        || e.downcast_ref::<crate::run::ResourceError>().is_some()
     {
         2
     } else {
@@ -194,6 +195,37 @@ pub fn describe(plan: &Plan) -> String {
                 (peak * 0.1).ceil()
             );
         }
+        LoadPlan::Connections {
+            connections,
+            connect_rate,
+            hold,
+        } => {
+            let _ = writeln!(
+                o,
+                "load       connections model: {connections} WebSocket connections at {connect_rate:.0}/s (ramp {}), held {}",
+                d(plan.load.ramp()),
+                d(*hold)
+            );
+            if let Some(c) = &plan.chat {
+                let _ = writeln!(
+                    o,
+                    "chat       {} groups × {} members, {} message(s)/s per group ({:.0}/s in all), {} B payload, path {}, grace {}",
+                    c.groups,
+                    c.members,
+                    c.publish_rate,
+                    c.publish_rate * c.groups as f64,
+                    c.payload,
+                    c.path,
+                    d(c.grace)
+                );
+                let _ = writeln!(
+                    o,
+                    "expects    {:.0} deliveries/s (each message to {} other members)",
+                    c.publish_rate * c.groups as f64 * (c.members - 1) as f64,
+                    c.members - 1
+                );
+            }
+        }
         LoadPlan::Closed {
             vus,
             think_time,
@@ -284,6 +316,7 @@ pub fn describe(plan: &Plan) -> String {
                 );
             }
         }
+        None if plan.chat.is_some() => {}
         None => {
             let total_weight: f64 = plan.requests.iter().map(|r| r.weight).sum();
             let _ = writeln!(o, "requests");
@@ -353,8 +386,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         }
         faults.stall = Some((s, e));
     }
+    let mut chat = ChatConfig {
+        max_connections: args.max_connections,
+        ..ChatConfig::default()
+    };
+    if let Some(r) = &args.drop_rate {
+        chat.drop_rate = scenario::parse_fraction(r).ok_or_else(|| {
+            UsageError(format!("--drop-rate {r}: write a share such as 1% or 0.01"))
+        })?;
+    }
+    if let Some(l) = &args.relay_latency {
+        chat.relay_latency =
+            Some(LatencySpec::parse(l).map_err(|e| UsageError(format!("--relay-latency: {e}")))?);
+    }
     let cfg = ServiceConfig {
         faults,
+        chat,
         flash: FlashConfig {
             items: args.items,
             stock: args.stock,

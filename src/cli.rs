@@ -107,7 +107,7 @@ pub enum TestbedCommand {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Which service: activities (seed 000's volunteer platform) or flash-sale (seed 003).
+    /// Which service: activities (seed 000's volunteer platform), flash-sale (seed 003) or chat (seed 004's gateway).
     pub service: String,
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
@@ -135,6 +135,15 @@ pub struct ServeArgs {
     /// flash-sale: read-then-write stock handling, a deliberate oversell bug.
     #[arg(long)]
     pub unsafe_stock: bool,
+    /// chat: WebSocket connections accepted before refusing with 503 (seed 004: 10000).
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// chat: share of deliveries silently dropped: 1% or 0.01.
+    #[arg(long)]
+    pub drop_rate: Option<String>,
+    /// chat: delay before each fan-out: 5ms, 1ms..10ms or exp:5ms.
+    #[arg(long)]
+    pub relay_latency: Option<String>,
     /// Apply seed 002's rate limits (global 10,000/60 s, API 5,000/60 s, auth 500/60 s): 429 beyond them.
     #[arg(long)]
     pub rate_limits: bool,

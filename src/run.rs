@@ -153,7 +153,26 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
 
-    let names: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();
+    let names: Vec<String> = match &plan.chat {
+        Some(_) => crate::engine::chat::ENDPOINTS
+            .iter()
+            .map(|n| n.to_string())
+            .collect(),
+        None => plan.requests.iter().map(|r| r.name.clone()).collect(),
+    };
+    let outcome_names: Vec<String> = match &plan.chat {
+        Some(_) => crate::engine::chat::OUTCOMES
+            .iter()
+            .map(|n| n.to_string())
+            .collect(),
+        None => plan.outcomes.clone(),
+    };
+    if let (Some(_), LoadPlan::Connections { connections, .. }) = (&plan.chat, &plan.load) {
+        // The generator's sockets, and the embedded gateway's when it runs in-process.
+        let embedded = matches!(plan.target, TargetSpec::Embedded(_));
+        let needed = (*connections as u64) * if embedded { 2 } else { 1 } + 512;
+        raise_open_files(needed)?;
+    }
     let weights: Vec<f64> = plan.requests.iter().map(|r| r.weight).collect();
     let shared = Shared::new(
         prepared,
@@ -164,7 +183,8 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         plan.warmup,
         threads,
     )
-    .with_flow(plan.flow.clone(), plan.feeders.clone(), plan.vars.len());
+    .with_flow(plan.flow.clone(), plan.feeders.clone(), plan.vars.len())
+    .with_chat(plan.chat.clone(), target_authority.clone());
     let started_wall = SystemTime::now() + shared.t0.saturating_duration_since(Instant::now());
     let planned = planned_per_second(plan);
     let mut hlog = HlogSink::create(
@@ -184,6 +204,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     let mut agg = Aggregator::new(names.len(), threads);
     let total_len = plan.warmup + plan.load.duration();
     let mut progress = Progress::new(opts.progress, total_len);
+    let mut chat_totals = crate::engine::chat::ChatTotals::default();
     let ended = control.block_on(control_loop(
         plan,
         opts,
@@ -192,6 +213,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         &mut agg,
         &mut hlog,
         &mut progress,
+        &mut chat_totals,
     ))?;
     progress.finish();
     let measure_start = engine.shared.measure_start;
@@ -253,6 +275,13 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
             Metric::ErrorRate => (f.requests > 0).then_some(f.error_rate),
             Metric::Availability => (f.requests > 0).then_some(f.availability),
             Metric::Rps => Some(f.rps),
+            Metric::LossRate => plan.chat.as_ref().map(|_| {
+                if chat_totals.expected == 0 {
+                    0.0
+                } else {
+                    chat_totals.lost as f64 / chat_totals.expected as f64
+                }
+            }),
             Metric::Outcome(slot) => (f.requests > 0)
                 .then(|| e.counts.outcomes[slot as usize] as f64 / f.requests as f64),
         }
@@ -281,24 +310,31 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         target: target_text,
         load: load_summary(plan),
         totals: t,
-        outcomes: outcome_counts(&overall, &plan.outcomes),
+        outcomes: outcome_counts(&overall, &outcome_names),
         latency_ms: LatencyStats::of(&overall.latency),
         service_latency_ms: LatencyStats::of(&overall.service),
-        endpoints: plan
-            .requests
-            .iter()
-            .zip(&totals.endpoints)
-            .map(|(r, e)| {
-                endpoint_summary(
-                    &r.name,
-                    r.method.as_str(),
-                    r.path.source(),
-                    e,
-                    window_s,
-                    &plan.outcomes,
-                )
-            })
-            .collect(),
+        endpoints: match &plan.chat {
+            Some(c) => names
+                .iter()
+                .zip(&totals.endpoints)
+                .map(|(n, e)| endpoint_summary(n, "WS", &c.path, e, window_s, &outcome_names))
+                .collect(),
+            None => plan
+                .requests
+                .iter()
+                .zip(&totals.endpoints)
+                .map(|(r, e)| {
+                    endpoint_summary(
+                        &r.name,
+                        r.method.as_str(),
+                        r.path.source(),
+                        e,
+                        window_s,
+                        &plan.outcomes,
+                    )
+                })
+                .collect(),
+        },
         slo: slo_results,
         generator: GeneratorSummary {
             threads: threads as u64,
@@ -316,6 +352,10 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         baseline: None,
         verify: verification,
         notes,
+        ws: plan
+            .chat
+            .as_ref()
+            .map(|c| ws_summary(plan, c, &chat_totals)),
     };
     summary.baseline = opts
         .baseline
@@ -406,6 +446,7 @@ struct Ended {
     interrupted_at: Option<Instant>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn control_loop(
     plan: &Plan,
     opts: &RunOptions,
@@ -414,6 +455,7 @@ async fn control_loop(
     agg: &mut Aggregator,
     hlog: &mut HlogSink,
     progress: &mut Progress,
+    chat: &mut crate::engine::chat::ChatTotals,
 ) -> anyhow::Result<Ended> {
     use tokio::signal::unix::{signal, SignalKind};
     let (mut sigint, mut sigterm) = if opts.handle_signals {
@@ -445,6 +487,7 @@ async fn control_loop(
                 match msg {
                     Some(WorkerMsg::Interval(r)) => agg.add(*r, &mut on_final),
                     Some(WorkerMsg::Done(t)) => agg.thread_done(t, &mut on_final),
+                    Some(WorkerMsg::Chat(t)) => chat.merge(&t),
                     None => break,
                 }
                 for (thread, data) in agg.take_spent() {
@@ -457,7 +500,7 @@ async fn control_loop(
                     let elapsed = shared.interval_start(row.idx + 1).saturating_duration_since(shared.t0);
                     let planned_rps = match &plan.load {
                         LoadPlan::Open { schedule, .. } => Some(schedule.rate_at(elapsed.as_secs_f64() - 0.5)),
-                        LoadPlan::Closed { .. } => None,
+                        LoadPlan::Closed { .. } | LoadPlan::Connections { .. } => None,
                     };
                     progress.update(&Snapshot {
                         elapsed,
@@ -561,6 +604,78 @@ fn load_summary(plan: &Plan) -> LoadSummary {
             l.iterations = *iterations;
             l.think_time_ms = Some(think_time.as_secs_f64() * 1000.0);
         }
+        LoadPlan::Connections {
+            connections,
+            connect_rate,
+            ..
+        } => {
+            l.connections = Some(*connections as u64);
+            l.peak_rate = Some(*connect_rate);
+        }
     }
     l
+}
+
+fn ws_summary(
+    plan: &Plan,
+    c: &crate::scenario::chat::ChatPlan,
+    t: &crate::engine::chat::ChatTotals,
+) -> crate::report::summary::WsSummary {
+    let connections = match plan.load {
+        LoadPlan::Connections { connections, .. } => connections as u64,
+        _ => 0,
+    };
+    crate::report::summary::WsSummary {
+        connections,
+        connected: t.connected,
+        groups: c.groups as u64,
+        members: c.members as u64,
+        published: t.published,
+        expected: t.expected,
+        delivered: t.delivered,
+        lost: t.lost,
+        loss_rate: if t.expected == 0 {
+            0.0
+        } else {
+            t.lost as f64 / t.expected as f64
+        },
+        duplicates: t.duplicates,
+        out_of_order: t.out_of_order,
+        disconnects: t
+            .disconnects
+            .iter()
+            .map(|(code, n)| (code.to_string(), *n))
+            .collect(),
+    }
+}
+
+/// The open-file limit was too low for the scenario and could not be raised.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ResourceError(pub String);
+
+/// Raises the soft (and, when allowed, hard) open-file limit to `needed`.
+fn raise_open_files(needed: u64) -> Result<(), ResourceError> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(ResourceError("cannot read the open-file limit".into()));
+    }
+    if lim.rlim_cur >= needed {
+        return Ok(());
+    }
+    let want = libc::rlimit {
+        rlim_cur: needed,
+        rlim_max: lim.rlim_max.max(needed),
+    };
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
+        return Ok(());
+    }
+    Err(ResourceError(format!(
+        "this scenario needs {needed} open files (its connections, and the embedded gateway's), but the limit is {} (hard {}) and the system refused to raise it; raise it (`ulimit -n {needed}` as root, or LimitNOFILE in a systemd unit), lower load.connections, or run the gateway in its own process (`loadctl testbed serve chat`) and pass --target",
+        lim.rlim_cur, lim.rlim_max
+    )))
 }

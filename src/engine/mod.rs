@@ -9,6 +9,7 @@
 //! (virtual users). Both stop on the shared stop flag and await their in-flight requests;
 //! an abort drops whatever is still running.
 
+pub mod chat;
 mod closed;
 pub mod flow;
 pub mod http;
@@ -39,6 +40,8 @@ use http::{Conn, Prepared, Response};
 #[derive(Debug)]
 pub enum WorkerMsg {
     Interval(Box<IntervalReport>),
+    /// A chat run's counters of one thread, sent once before `Done`.
+    Chat(Box<chat::ChatTotals>),
     Done(usize),
 }
 
@@ -66,6 +69,10 @@ pub struct Shared {
     last_once: Option<usize>,
     /// A feeder ran out and ended the load.
     pub exhausted: Exhaustion,
+    /// WebSocket chat fan-out (with the connections model).
+    pub chat: Option<crate::scenario::chat::ChatPlan>,
+    /// `Host` of the target (origin 0), for the WebSocket upgrade request.
+    pub authority: String,
 }
 
 impl Shared {
@@ -104,6 +111,28 @@ impl Shared {
             vars: 0,
             last_once: None,
             exhausted: Exhaustion::default(),
+            chat: None,
+            authority: String::new(),
+        }
+    }
+
+    /// Makes the run a WebSocket chat fan-out against `authority` (origin 0).
+    pub fn with_chat(
+        mut self,
+        chat: Option<crate::scenario::chat::ChatPlan>,
+        authority: String,
+    ) -> Self {
+        self.chat = chat;
+        self.authority = authority;
+        self
+    }
+
+    /// Endpoints the recorders keep: the requests, or a chat run's four.
+    pub fn endpoints(&self) -> usize {
+        if self.chat.is_some() {
+            chat::ENDPOINTS.len()
+        } else {
+            self.requests.len()
         }
     }
 
@@ -232,6 +261,7 @@ pub(crate) struct ThreadCtx {
     /// Open model with `flow.sessions`: this thread's share of the persistent sessions.
     sessions: Vec<RefCell<Session>>,
     next_session: Cell<usize>,
+    chat_totals: RefCell<chat::ChatTotals>,
 }
 
 impl ThreadCtx {
@@ -304,7 +334,7 @@ fn worker_thread(
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let ctx = Rc::new(ThreadCtx {
-            rec: RefCell::new(Recorder::new(shared.requests.len())),
+            rec: RefCell::new(Recorder::new(shared.endpoints())),
             in_flight: Cell::new(0),
             rng: RefCell::new(fastrand::Rng::with_seed(0x010a_dc71 + index as u64)),
             sessions: match (&shared.flow, &shared.load) {
@@ -318,12 +348,14 @@ fn worker_thread(
                 _ => Vec::new(),
             },
             next_session: Cell::new(0),
+            chat_totals: RefCell::new(chat::ChatTotals::default()),
             shared: shared.clone(),
             index,
         });
         let mut work: Pin<Box<dyn Future<Output = ()>>> = match &shared.load {
             LoadPlan::Open { .. } => Box::pin(open::run(ctx.clone())),
             LoadPlan::Closed { .. } => Box::pin(closed::run(ctx.clone())),
+            LoadPlan::Connections { .. } => Box::pin(chat::run(ctx.clone())),
         };
         let warmup = shared.measure_start - shared.t0;
         let mut idx = -(warmup.as_secs_f64().ceil() as i64);
@@ -347,6 +379,10 @@ fn worker_thread(
             idx,
             data,
         })));
+        if shared.chat.is_some() {
+            let totals = ctx.chat_totals.borrow().clone();
+            let _ = tx.send(WorkerMsg::Chat(Box::new(totals)));
+        }
         let _ = tx.send(WorkerMsg::Done(index));
     });
 }

@@ -40,10 +40,10 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         t.availability * 100.0,
         t.dropped
     );
-    let from = if s.load.model == "open" {
-        "from intended start"
-    } else {
-        "closed model (from the send)"
+    let from = match s.load.model.as_str() {
+        "open" => "from intended start",
+        "connections" => "from intended times (connect, publish) and from the intended publish (delivery, fanout)",
+        _ => "closed model (from the send)",
     };
     let _ = writeln!(o, "\n  latency in ms, {from}");
     let _ = writeln!(
@@ -102,6 +102,29 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
                 if r.pass { "PASS" } else { "FAIL" },
                 format!("{} {}", r.name, r.threshold),
             );
+        }
+    }
+    if let Some(w) = &s.ws {
+        let _ = writeln!(
+            o,
+            "\n  websocket  {}/{} connected · {} published · {}/{} delivered · lost {} ({:.4}%) · duplicates {} · out of order {}",
+            w.connected,
+            w.connections,
+            w.published,
+            w.delivered,
+            w.expected,
+            w.lost,
+            w.loss_rate * 100.0,
+            w.duplicates,
+            w.out_of_order
+        );
+        if !w.disconnects.is_empty() {
+            let codes: Vec<String> = w
+                .disconnects
+                .iter()
+                .map(|(c, n)| format!("{c}: {n}"))
+                .collect();
+            let _ = writeln!(o, "  disconnects by close code  {}", codes.join(" · "));
         }
     }
     if !s.verify.is_empty() {

@@ -149,6 +149,7 @@ pub fn render(d: &ReportData<'_>) -> String {
     for f in &d.extensions.sections {
         let _ = write!(o, "<h2>{}</h2>\n{}\n", esc(&f.title), f.html);
     }
+    websocket(&mut o, s);
     verification(&mut o, s);
     endpoints(&mut o, s);
     baseline(&mut o, s);
@@ -601,6 +602,43 @@ fn threshold_value(expr: &str) -> Option<f64> {
         "us" | "µs" => Some(n / 1000.0),
         _ => None,
     }
+}
+
+fn websocket(o: &mut String, s: &Summary) {
+    let Some(w) = &s.ws else { return };
+    o.push_str(r#"<h2>Chat delivery</h2><table id="ws"><tbody>"#);
+    let disconnects: Vec<String> = w
+        .disconnects
+        .iter()
+        .map(|(c, n)| format!("{c}: {n}"))
+        .collect();
+    let rows = [
+        (
+            "connections",
+            format!("{} of {} connected and joined", w.connected, w.connections),
+        ),
+        ("groups", format!("{} × {} members", w.groups, w.members)),
+        ("messages published", w.published.to_string()),
+        (
+            "deliveries",
+            format!("{} of {} expected", w.delivered, w.expected),
+        ),
+        ("lost", format!("{} ({})", w.lost, pct(w.loss_rate))),
+        ("duplicates", w.duplicates.to_string()),
+        ("out of order", w.out_of_order.to_string()),
+        (
+            "disconnects by close code",
+            if disconnects.is_empty() {
+                "none".into()
+            } else {
+                disconnects.join(", ")
+            },
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = write!(o, "<tr><th>{k}</th><td class=\"n\">{}</td></tr>", esc(&v));
+    }
+    o.push_str("</tbody></table><p class=\"muted\">Latencies: the <code>connect</code>, <code>delivery</code> (publish → each member) and <code>fanout</code> (publish → last member) rows of the per-request table and charts.</p>\n");
 }
 
 fn verification(o: &mut String, s: &Summary) {

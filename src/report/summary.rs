@@ -51,6 +51,37 @@ pub struct Summary {
     /// Things a reader should know that do not change the status (a feeder ran out).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// WebSocket chat runs: connections, messages, loss, disconnects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws: Option<WsSummary>,
+}
+
+/// A chat run's counters (latencies are the `connect`, `publish`, `delivery` and `fanout`
+/// endpoints).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsSummary {
+    /// Planned connections.
+    pub connections: u64,
+    /// Connections that opened and joined their group.
+    pub connected: u64,
+    pub groups: u64,
+    pub members: u64,
+    /// Messages published.
+    pub published: u64,
+    /// Deliveries owed: per message, the members joined when it was sent, less the sender.
+    pub expected: u64,
+    /// Distinct deliveries received.
+    pub delivered: u64,
+    /// Owed deliveries not received by the end of the grace period.
+    pub lost: u64,
+    /// `lost / expected`.
+    pub loss_rate: f64,
+    pub duplicates: u64,
+    /// Deliveries that arrived after a later message of their group.
+    pub out_of_order: u64,
+    /// Closes the gateway initiated during the run, by close code.
+    pub disconnects: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 //! Command-line overrides (`--set load.rate=2000`, `--duration 10s`) are applied to the
 //! TOML document before either stage, so they are checked exactly like the file.
 
+pub mod chat;
 pub mod flow;
 mod raw;
 pub mod schedule;

@@ -30,6 +30,19 @@ pub struct RawScenario {
     #[serde(default)]
     pub slo: IndexMap<String, Spanned<toml::Value>>,
     pub compare: Option<RawCompare>,
+    pub chat: Option<Spanned<RawChat>>,
+}
+
+/// Chat fan-out over WebSocket: who joins which group, who publishes how often.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChat {
+    pub groups: Option<Spanned<i64>>,
+    pub members: Option<Spanned<i64>>,
+    pub publish_rate: Option<Spanned<f64>>,
+    pub payload: Option<Spanned<i64>>,
+    pub path: Option<Spanned<String>>,
+    pub grace: Option<Spanned<String>>,
 }
 
 /// An iteration as ordered steps (instead of weighted `[[requests]]`).
@@ -102,6 +115,10 @@ pub struct RawLoad {
     pub duration: Option<Spanned<String>>,
     pub warmup: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
+    /// Connections model: new connections per second.
+    pub connect_rate: Option<Spanned<f64>>,
+    /// Connections model: how long every connection is held once the ramp is done.
+    pub hold: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +148,9 @@ pub struct RawEmbedded {
     pub stock: Option<Spanned<i64>>,
     pub unsafe_stock: Option<bool>,
     pub rate_limits: Option<bool>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub drop_rate: Option<Spanned<String>>,
+    pub relay_latency: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

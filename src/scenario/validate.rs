@@ -51,6 +51,8 @@ pub struct Plan {
     pub setup: Vec<CheckedRequest>,
     /// Sent once after the load; a failed check fails the run.
     pub verify: Vec<CheckedRequest>,
+    /// WebSocket chat fan-out (with the `connections` load model).
+    pub chat: Option<super::chat::ChatPlan>,
 }
 
 /// How much worse than a baseline a run may be before it counts as a regression.
@@ -177,12 +179,32 @@ pub enum LoadPlan {
         /// Measured duration, or the time cap of an iterations run.
         duration: Duration,
     },
+    /// WebSocket connections opened at `connect_rate`, then held for `hold` (the measured
+    /// window) while the `[chat]` section's groups publish.
+    Connections {
+        connections: usize,
+        connect_rate: f64,
+        hold: Duration,
+    },
 }
 
 impl LoadPlan {
     pub fn duration(&self) -> Duration {
         match self {
             LoadPlan::Open { duration, .. } | LoadPlan::Closed { duration, .. } => *duration,
+            LoadPlan::Connections { hold, .. } => *hold,
+        }
+    }
+
+    /// Connections model: how long opening every connection takes at `connect_rate`.
+    pub fn ramp(&self) -> Duration {
+        match self {
+            LoadPlan::Connections {
+                connections,
+                connect_rate,
+                ..
+            } => Duration::from_secs_f64(*connections as f64 / connect_rate),
+            _ => Duration::ZERO,
         }
     }
 
@@ -190,6 +212,7 @@ impl LoadPlan {
         match self {
             LoadPlan::Open { .. } => "open",
             LoadPlan::Closed { .. } => "closed",
+            LoadPlan::Connections { .. } => "connections",
         }
     }
 }
@@ -279,7 +302,7 @@ impl Ctx<'_> {
         });
     }
 
-    fn duration(&mut self, v: &Spanned<String>, field: &str) -> Option<Duration> {
+    pub(super) fn duration(&mut self, v: &Spanned<String>, field: &str) -> Option<Duration> {
         match humantime::parse_duration(v.get_ref().trim()) {
             Ok(d) => Some(d),
             Err(_) => {
@@ -310,7 +333,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn fraction(&mut self, v: &Spanned<String>, field: &str) -> Option<f64> {
+    pub(super) fn fraction(&mut self, v: &Spanned<String>, field: &str) -> Option<f64> {
         match parse_fraction(v.get_ref()) {
             Some(f) => Some(f),
             None => {
@@ -436,11 +459,18 @@ pub(super) fn validate(
             (steps, Some(flow))
         }
         None => {
-            if raw.requests.is_empty() {
+            if raw.requests.is_empty() && raw.chat.is_none() {
                 cx.err(
                     0..0,
                     "requests",
                     "no request defined; add a [[requests]] table with `name` and `path`",
+                );
+            }
+            if let (Some(first), Some(_)) = (raw.requests.first(), &raw.chat) {
+                cx.err(
+                    first.span(),
+                    "requests",
+                    "a [chat] scenario sends chat messages, not [[requests]]; remove them",
                 );
             }
             let r = requests(
@@ -455,10 +485,52 @@ pub(super) fn validate(
             (r, None)
         }
     };
+    let chat = match (&raw.chat, &load) {
+        (Some(c), Some(l @ LoadPlan::Connections { .. })) => {
+            super::chat::chat_plan(&mut cx, c, Some(l))
+        }
+        (Some(c), None) => super::chat::chat_plan(&mut cx, c, None),
+        (Some(c), Some(_)) => {
+            cx.err(
+                c.span(),
+                "chat",
+                "a [chat] scenario needs load.model = \"connections\" (connections, connect_rate, hold)",
+            );
+            None
+        }
+        (None, Some(LoadPlan::Connections { .. })) => {
+            cx.err(
+                0..0,
+                "chat",
+                "model = \"connections\" needs a [chat] section (groups, members, publish_rate)",
+            );
+            None
+        }
+        (None, _) => None,
+    };
+    if let (Some(_), Some(TargetSpec::Embedded(e))) = (&chat, &target) {
+        if e.service != "chat" {
+            cx.err(
+                0..0,
+                "embedded.service",
+                "a [chat] scenario against the embedded service needs `service = \"chat\"` in [embedded]",
+            );
+        }
+    }
     let no_vars = Scope { env, vars: &[] };
     let setup = super::flow::checked_requests(&mut cx, raw.setup, "setup", explicit, &no_vars);
     let verify = super::flow::checked_requests(&mut cx, raw.verify, "verify", explicit, &no_vars);
-    let names: Vec<&str> = requests.iter().map(|r| r.name.as_str()).collect();
+    let names: Vec<&str> = if raw.chat.is_some() {
+        super::chat::ENDPOINTS.to_vec()
+    } else {
+        requests.iter().map(|r| r.name.as_str()).collect()
+    };
+    if raw.chat.is_some() {
+        outcomes = super::chat::OUTCOMES
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+    }
     let mut slos = Vec::new();
     for (key, value) in &raw.slo {
         let field = format!("slo.\"{key}\"");
@@ -505,6 +577,7 @@ pub(super) fn validate(
         outcomes,
         setup,
         verify,
+        chat,
     })
 }
 
@@ -546,9 +619,18 @@ fn parse_url(text: &str) -> Result<(Origin, String), String> {
             "`{text}`: https targets are not supported yet; use http:// (TLS termination in front of the target, or a plain-HTTP NodePort)"
         ));
     }
-    let rest = text.strip_prefix("http://").ok_or_else(|| {
-        format!("`{text}` is not an http:// URL; write it as http://127.0.0.1:8080")
-    })?;
+    if text.starts_with("wss://") {
+        return Err(format!(
+            "`{text}`: wss targets are not supported yet; use ws:// (TLS termination in front of the target)"
+        ));
+    }
+    // A WebSocket URL names the same origin; the chat load upgrades on it.
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("ws://"))
+        .ok_or_else(|| {
+            format!("`{text}` is not an http:// (or ws://) URL; write it as http://127.0.0.1:8080")
+        })?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -620,6 +702,27 @@ fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<Embedded
     }
     if raw.rate_limits == Some(true) {
         plan.config.rate_limits = Some(RateLimits::seed_002());
+    }
+    if let Some(n) = &raw.max_connections {
+        match cx.positive(n, "embedded.max_connections") {
+            Some(n) => plan.config.chat.max_connections = n,
+            None => ok = false,
+        }
+    }
+    if let Some(r) = &raw.drop_rate {
+        match cx.fraction(r, "embedded.drop_rate") {
+            Some(f) => plan.config.chat.drop_rate = f,
+            None => ok = false,
+        }
+    }
+    if let Some(l) = &raw.relay_latency {
+        match crate::testbed::LatencySpec::parse(l.get_ref()) {
+            Ok(spec) => plan.config.chat.relay_latency = Some(spec),
+            Err(e) => {
+                cx.err(l.span(), "embedded.relay_latency", e);
+                ok = false;
+            }
+        }
     }
     if let Some(l) = &raw.latency {
         match crate::testbed::LatencySpec::parse(l.get_ref()) {
@@ -724,9 +827,18 @@ fn load(cx: &mut Ctx<'_>, spanned: &Spanned<RawLoad>) -> (Option<LoadPlan>, Dura
     let model = match model {
         Some("open") => "open",
         Some("closed") => "closed",
+        Some("connections") => {
+            let plan = super::chat::connections_load(cx, l, whole);
+            if cx.diags.len() > before {
+                return (None, warmup, timeout);
+            }
+            // The ramp is the warmup: connections open before the measured hold.
+            let ramp = plan.as_ref().map_or(Duration::ZERO, LoadPlan::ramp);
+            return (plan, ramp, timeout);
+        }
         Some(other) => {
             let span = l.model.as_ref().unwrap().span();
-            cx.err(span, "load.model", format!("unknown model `{other}`; use \"open\" (arrival rate) or \"closed\" (virtual users)"));
+            cx.err(span, "load.model", format!("unknown model `{other}`; use \"open\" (arrival rate), \"closed\" (virtual users) or \"connections\" (WebSocket chat)"));
             return (None, warmup, timeout);
         }
         // Infer the obvious: a rate means open, users mean closed.

@@ -33,6 +33,8 @@ pub enum Metric {
     Rps,
     /// Share of answers that matched the declared outcome in this slot (fraction).
     Outcome(u8),
+    /// Chat runs: owed deliveries not received, over owed deliveries (fraction).
+    LossRate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +91,7 @@ impl Metric {
             Metric::Availability => "availability".into(),
             Metric::Rps => "rps".into(),
             Metric::Outcome(slot) => format!("outcome{slot}"),
+            Metric::LossRate => "loss_rate".into(),
         }
     }
 
@@ -96,7 +99,7 @@ impl Metric {
     pub fn unit(&self) -> &'static str {
         match self {
             Metric::Latency(_) => "ms",
-            Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) => "%",
+            Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) | Metric::LossRate => "%",
             Metric::Rps => "req/s",
         }
     }
@@ -104,7 +107,9 @@ impl Metric {
     /// Canonical value → display value (fractions become percent).
     pub fn display_value(&self, canonical: f64) -> f64 {
         match self {
-            Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) => canonical * 100.0,
+            Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) | Metric::LossRate => {
+                canonical * 100.0
+            }
             _ => canonical,
         }
     }
@@ -146,7 +151,7 @@ pub fn parse_with_outcomes(
             format!(", a declared outcome ({})", outcomes.join(", "))
         };
         format!(
-            "unknown metric `{metric_key}`; use p50, p90, p95, p99, p99.9 (any pNN), max, mean, error_rate, availability, rps{declared}, optionally after a request name (`list_activities.p99`)"
+            "unknown metric `{metric_key}`; use p50, p90, p95, p99, p99.9 (any pNN), max, mean, error_rate, availability, rps, loss_rate (chat){declared}, optionally after a request name (`list_activities.p99`)"
         )
     })?;
     let (op, threshold) = parse_threshold(value, metric)?;
@@ -184,6 +189,7 @@ fn parse_metric(key: &str) -> Option<Metric> {
         "mean" => Some(Metric::Latency(Stat::Mean)),
         "error_rate" => Some(Metric::ErrorRate),
         "availability" => Some(Metric::Availability),
+        "loss_rate" => Some(Metric::LossRate),
         "rps" => Some(Metric::Rps),
         _ => {
             let digits = key.strip_prefix('p')?;
@@ -234,20 +240,22 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
             }
             u => return Err(format!("unknown latency unit `{u}`; use us, ms or s")),
         },
-        Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) => match unit {
-            "%" => n / 100.0,
-            "" if n <= 1.0 => n,
-            "" => {
-                return Err(format!(
-                    "`{v}` is a ratio above 1; write a percentage such as `{n}%`"
-                ))
+        Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) | Metric::LossRate => {
+            match unit {
+                "%" => n / 100.0,
+                "" if n <= 1.0 => n,
+                "" => {
+                    return Err(format!(
+                        "`{v}` is a ratio above 1; write a percentage such as `{n}%`"
+                    ))
+                }
+                u => {
+                    return Err(format!(
+                        "unknown unit `{u}` for a rate; use % (`< 0.1%`) or a fraction"
+                    ))
+                }
             }
-            u => {
-                return Err(format!(
-                    "unknown unit `{u}` for a rate; use % (`< 0.1%`) or a fraction"
-                ))
-            }
-        },
+        }
         Metric::Rps => match unit {
             "" | "rps" | "/s" => n,
             u => {
@@ -259,7 +267,7 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
     };
     if matches!(
         metric,
-        Metric::ErrorRate | Metric::Availability | Metric::Outcome(_)
+        Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) | Metric::LossRate
     ) && canonical > 1.0
     {
         return Err(format!("`{v}` is above 100%"));

@@ -1,5 +1,6 @@
 //! Reference services that loadctl runs embedded (no target given) and that the kind
-//! testbed images serve: seed 000's volunteer platform and seed 003's flash sale.
+//! testbed images serve: seed 000's volunteer platform, seed 003's flash sale and seed
+//! 004's chat gateway.
 //!
 //! Each service is an axum router over a deterministic in-memory dataset, wrapped in a
 //! fault layer (added latency, error share, periodic stall) so tests and demos can make it
@@ -7,6 +8,7 @@
 //! bypass both, as a real probe path would.
 
 mod activities;
+pub mod chat;
 pub mod flash_sale;
 mod limits;
 
@@ -21,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 pub use activities::router as activities_router;
+pub use chat::ChatConfig;
 pub use flash_sale::{password_for, FlashConfig};
 pub use limits::RateLimits;
 
@@ -56,7 +59,7 @@ impl LatencySpec {
             .map_err(|e| format!("{e}; latency is `5ms`, a range `1ms..10ms` or `exp:5ms`"))
     }
 
-    fn sample(&self) -> Duration {
+    pub(crate) fn sample(&self) -> Duration {
         match *self {
             LatencySpec::Fixed(d) => d,
             LatencySpec::Uniform(lo, hi) => lo + (hi - lo).mul_f64(fastrand::f64()),
@@ -85,10 +88,11 @@ pub struct Faults {
 pub struct ServiceConfig {
     pub faults: Faults,
     pub flash: FlashConfig,
+    pub chat: ChatConfig,
     pub rate_limits: Option<RateLimits>,
 }
 
-pub const SERVICES: &str = "activities, flash-sale";
+pub const SERVICES: &str = "activities, flash-sale, chat";
 
 #[derive(Clone)]
 struct FaultState {
@@ -131,6 +135,7 @@ pub fn router(service: &str, cfg: &ServiceConfig) -> Result<Router, String> {
     let base = match service {
         "activities" => activities::router(),
         "flash-sale" => flash_sale::router(cfg.flash.clone()),
+        "chat" => chat::router(cfg.chat.clone()),
         other => {
             return Err(format!(
                 "unknown reference service `{other}`; available: {SERVICES}"

@@ -92,6 +92,7 @@ pub fn synthetic() -> Summary {
             observed: "oversold = 0".into(),
         }],
         notes: vec![],
+        ws: None,
     }
 }
 

@@ -1,0 +1,523 @@
+//! WebSocket chat fan-out: open `connections` at `connect_rate`, join each to its group,
+//! hold them while the groups publish on an open-model schedule, and measure every
+//! delivery.
+//!
+//! All members of a group live on the same worker thread (groups are dealt to threads
+//! round-robin), so a message's fan-out state — how many members still have to receive it —
+//! is thread-local and needs no lock. Each message carries its group sequence number and its
+//! intended publish time (ns from the run's start), so a receiver can measure delivery
+//! latency from the intended time (coordinated omission corrected, like HTTP), and tell
+//! duplicates and out-of-order arrivals from a small per-connection window.
+//!
+//! Metrics reuse the HTTP machinery as four "endpoints": `connect` (latency from the
+//! intended connect time to the open socket; failures by kind), `publish` (the generator's
+//! lateness, also its send lag), `delivery` (publish → each receiver; a duplicate is the
+//! `duplicate` outcome) and `fanout` (publish → the last member). Counters a histogram
+//! cannot hold (expected and delivered messages, disconnects by close code) are summed per
+//! thread and sent once at the end.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::timer::PreciseSleep;
+use super::ThreadCtx;
+use crate::metrics::{ErrorKind, Sample};
+use crate::scenario::chat::ChatPlan;
+use crate::scenario::LoadPlan;
+
+pub use crate::scenario::chat::{ENDPOINTS, OUTCOMES};
+const CONNECT: usize = 0;
+const PUBLISH: usize = 1;
+const DELIVERY: usize = 2;
+const FANOUT: usize = 3;
+const DUPLICATE: u8 = 0;
+
+/// How often the thread's controller looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// One thread's counters, summed by the control loop.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatTotals {
+    pub connected: u64,
+    pub published: u64,
+    /// Deliveries the gateway owed: for each message, the members joined when it was sent,
+    /// less its sender.
+    pub expected: u64,
+    /// Distinct deliveries (duplicates not counted).
+    pub delivered: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    /// Expected deliveries still missing after the grace period.
+    pub lost: u64,
+    /// Closes the gateway initiated during the run, by close code (1006: no close frame).
+    pub disconnects: BTreeMap<u16, u64>,
+}
+
+impl ChatTotals {
+    pub fn merge(&mut self, o: &ChatTotals) {
+        self.connected += o.connected;
+        self.published += o.published;
+        self.expected += o.expected;
+        self.delivered += o.delivered;
+        self.duplicates += o.duplicates;
+        self.out_of_order += o.out_of_order;
+        self.lost += o.lost;
+        for (code, n) in &o.disconnects {
+            *self.disconnects.entry(*code).or_insert(0) += n;
+        }
+    }
+}
+
+struct Group {
+    id: usize,
+    members: Vec<Rc<Member>>,
+    joined: Cell<usize>,
+    next_seq: Cell<u64>,
+    /// seq → (intended publish time, deliveries still owed).
+    pending: RefCell<HashMap<u64, (Instant, u32)>>,
+}
+
+struct Member {
+    index: usize,
+    outbox: RefCell<Option<mpsc::UnboundedSender<(String, Instant)>>>,
+}
+
+/// Tells apart new, late (out-of-order) and duplicate sequence numbers within a window of
+/// the 64 below the highest seen.
+#[derive(Default)]
+pub struct SeqWindow {
+    hi: Option<u64>,
+    seen: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    New,
+    Late,
+    Duplicate,
+}
+
+impl SeqWindow {
+    pub fn arrive(&mut self, seq: u64) -> Arrival {
+        let Some(hi) = self.hi else {
+            self.hi = Some(seq);
+            self.seen = 1;
+            return Arrival::New;
+        };
+        if seq > hi {
+            let shift = seq - hi;
+            self.seen = if shift >= 64 { 0 } else { self.seen << shift };
+            self.seen |= 1;
+            self.hi = Some(seq);
+            return Arrival::New;
+        }
+        let back = hi - seq;
+        if back >= 64 {
+            // Too old to remember: not a duplicate we can prove, but certainly late.
+            return Arrival::Late;
+        }
+        let bit = 1u64 << back;
+        if self.seen & bit != 0 {
+            Arrival::Duplicate
+        } else {
+            self.seen |= bit;
+            Arrival::Late
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    body: Option<Body>,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    seq: u64,
+    t: u64,
+}
+
+pub(super) async fn run(ctx: Rc<ThreadCtx>) {
+    let shared = ctx.shared.clone();
+    let LoadPlan::Connections {
+        connect_rate, hold, ..
+    } = shared.load
+    else {
+        unreachable!("chat::run is only called for the connections model")
+    };
+    let chat = shared
+        .chat
+        .clone()
+        .expect("a connections plan has a [chat] section");
+    let groups: Vec<Rc<Group>> = (ctx.index..chat.groups)
+        .step_by(shared.threads)
+        .map(|g| {
+            Rc::new(Group {
+                id: g,
+                members: (0..chat.members)
+                    .map(|m| {
+                        Rc::new(Member {
+                            index: g * chat.members + m,
+                            outbox: RefCell::new(None),
+                        })
+                    })
+                    .collect(),
+                joined: Cell::new(0),
+                next_seq: Cell::new(0),
+                pending: RefCell::new(HashMap::new()),
+            })
+        })
+        .collect();
+    let end = shared.measure_start + hold;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for g in &groups {
+        for m in &g.members {
+            // Connection i is due at i / connect_rate: the ramp interleaves the threads.
+            let due = shared.t0 + Duration::from_secs_f64(m.index as f64 / connect_rate);
+            tasks.push(tokio::task::spawn_local(connection(
+                ctx.clone(),
+                g.clone(),
+                m.clone(),
+                due,
+                stop_rx.clone(),
+                chat.clone(),
+            )));
+        }
+    }
+    let publisher =
+        tokio::task::spawn_local(publish(ctx.clone(), groups.clone(), chat.clone(), end));
+    // Hold until the end (plus grace for late deliveries), or until told to stop.
+    let until = end + chat.grace;
+    while Instant::now() < until && !shared.stopping() {
+        tokio::time::sleep_until((until.min(Instant::now() + STOP_POLL)).into()).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = publisher.await;
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut totals = ctx.chat_totals.borrow_mut();
+    for g in &groups {
+        totals.lost += g
+            .pending
+            .borrow()
+            .values()
+            .map(|(_, owed)| u64::from(*owed))
+            .sum::<u64>();
+    }
+}
+
+/// Publishes for this thread's groups: message `k` goes to group `k mod n` at
+/// `measure_start + (k div n + (k mod n) / n) / rate`, so each group gets `rate` messages a
+/// second and the groups are spread evenly across each second.
+async fn publish(ctx: Rc<ThreadCtx>, groups: Vec<Rc<Group>>, chat: ChatPlan, end: Instant) {
+    if groups.is_empty() {
+        return;
+    }
+    let shared = ctx.shared.clone();
+    let n = groups.len() as u64;
+    let pad = "x".repeat(chat.payload);
+    let sleep = PreciseSleep::new();
+    let mut k = 0u64;
+    loop {
+        let (round, gi) = (k / n, (k % n) as usize);
+        let at = (round as f64 + gi as f64 / n as f64) / chat.publish_rate;
+        let intended = shared.measure_start + Duration::from_secs_f64(at);
+        if intended >= end || shared.stopping() {
+            return;
+        }
+        if intended > Instant::now() {
+            sleep.until(intended.min(Instant::now() + STOP_POLL)).await;
+            continue;
+        }
+        k += 1;
+        let g = &groups[gi];
+        let members = g.members.len();
+        // Members take turns; one that never joined passes its turn on.
+        let sender = (0..members)
+            .map(|i| &g.members[(round as usize + i) % members])
+            .find(|m| m.outbox.borrow().is_some());
+        let Some(sender) = sender else { continue };
+        let seq = g.next_seq.get();
+        g.next_seq.set(seq + 1);
+        let owed = g.joined.get().saturating_sub(1) as u32;
+        if owed > 0 {
+            g.pending.borrow_mut().insert(seq, (intended, owed));
+        }
+        {
+            let mut t = ctx.chat_totals.borrow_mut();
+            t.published += 1;
+            t.expected += u64::from(owed);
+        }
+        let t_ns = (intended - shared.t0).as_nanos() as u64;
+        let text = format!(
+            r#"{{"type":"send","group":"g{}","body":{{"seq":{seq},"t":{t_ns},"from":{},"pad":"{pad}"}}}}"#,
+            g.id, sender.index
+        );
+        if let Some(out) = sender.outbox.borrow().as_ref() {
+            let _ = out.send((text, intended));
+        }
+    }
+}
+
+fn sample(latency: Duration, service: Duration) -> Sample {
+    Sample {
+        latency,
+        service,
+        send_lag: None,
+        queue_wait: None,
+        status: None,
+        error: None,
+        outcome: None,
+        bytes: 0,
+        // Connects happen in the ramp but are what the connect figures are about; the
+        // rest happens in the hold.
+        warmup: false,
+    }
+}
+
+fn record(ctx: &ThreadCtx, ep: usize, s: Sample) {
+    ctx.rec.borrow_mut().record(ep, &s);
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+async fn open(
+    addr: SocketAddr,
+    uri: &str,
+    timeout: Duration,
+) -> Result<Ws, (Option<u16>, ErrorKind)> {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    let attempt = async {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|_| (None, ErrorKind::Connect))?;
+        let _ = tcp.set_nodelay(true);
+        match tokio_tungstenite::client_async_with_config(uri, tcp, Some(config)).await {
+            Ok((ws, _)) => Ok(ws),
+            Err(tungstenite::Error::Http(resp)) => {
+                let code = resp.status().as_u16();
+                let kind = match code {
+                    400..=499 => ErrorKind::Http4xx,
+                    500..=599 => ErrorKind::Http5xx,
+                    _ => ErrorKind::HttpOther,
+                };
+                Err((Some(code), kind))
+            }
+            Err(tungstenite::Error::Io(_)) | Err(tungstenite::Error::ConnectionClosed) => {
+                Err((None, ErrorKind::Reset))
+            }
+            Err(_) => Err((None, ErrorKind::Protocol)),
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err((None, ErrorKind::Timeout)),
+    }
+}
+
+async fn connection(
+    ctx: Rc<ThreadCtx>,
+    group: Rc<Group>,
+    me: Rc<Member>,
+    due: Instant,
+    mut stop: watch::Receiver<bool>,
+    chat: ChatPlan,
+) {
+    let shared = ctx.shared.clone();
+    tokio::time::sleep_until(due.into()).await;
+    if shared.stopping() {
+        return;
+    }
+    let origin = &shared.addrs[0];
+    let sep = if chat.path.contains('?') { '&' } else { '?' };
+    let uri = format!(
+        "ws://{}{}{sep}user=u{}",
+        shared.authority, chat.path, me.index
+    );
+    let started = Instant::now();
+    let ws = open(*origin, &uri, shared.timeout).await;
+    let opened = Instant::now();
+    let mut ws = match ws {
+        Ok(ws) => {
+            let s = sample(opened - due, opened - started);
+            record(
+                &ctx,
+                CONNECT,
+                Sample {
+                    status: Some(101),
+                    ..s
+                },
+            );
+            ws
+        }
+        Err((status, kind)) => {
+            let s = sample(opened - due, opened - started);
+            record(
+                &ctx,
+                CONNECT,
+                Sample {
+                    status,
+                    error: Some(kind),
+                    ..s
+                },
+            );
+            return;
+        }
+    };
+    ctx.in_flight.set(ctx.in_flight.get() + 1);
+    let join = format!(r#"{{"type":"join","group":"g{}"}}"#, group.id);
+    let joined = async {
+        ws.send(Message::Text(join.into())).await.ok()?;
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) if t.as_str().contains(r#""type":"joined""#) => {
+                    return Some(())
+                }
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    };
+    if tokio::time::timeout(shared.timeout, joined)
+        .await
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        ctx.in_flight.set(ctx.in_flight.get() - 1);
+        let mut t = ctx.chat_totals.borrow_mut();
+        *t.disconnects.entry(1006).or_insert(0) += 1;
+        return;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, Instant)>();
+    *me.outbox.borrow_mut() = Some(tx);
+    group.joined.set(group.joined.get() + 1);
+    ctx.chat_totals.borrow_mut().connected += 1;
+    let mut window = SeqWindow::default();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            out = rx.recv() => {
+                let Some((text, intended)) = out else { break };
+                let ok = ws.send(Message::Text(text.into())).await.is_ok();
+                let now = Instant::now();
+                let lag = now.saturating_duration_since(intended);
+                let s = sample(lag, Duration::ZERO);
+                record(
+                    &ctx,
+                    PUBLISH,
+                    Sample { error: (!ok).then_some(ErrorKind::Reset), send_lag: Some(lag), ..s },
+                );
+            }
+            incoming = ws.next() => match incoming {
+                Some(Ok(Message::Text(t))) => delivered(&ctx, &group, &mut window, t.as_str()),
+                Some(Ok(Message::Close(frame))) => {
+                    let code = frame.map_or(1005, |f| u16::from(f.code));
+                    *ctx.chat_totals.borrow_mut().disconnects.entry(code).or_insert(0) += 1;
+                    break;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    *ctx.chat_totals.borrow_mut().disconnects.entry(1006).or_insert(0) += 1;
+                    break;
+                }
+            },
+        }
+    }
+    *me.outbox.borrow_mut() = None;
+    group.joined.set(group.joined.get() - 1);
+    ctx.in_flight.set(ctx.in_flight.get() - 1);
+    if *stop.borrow() {
+        let _ = tokio::time::timeout(Duration::from_millis(200), ws.close(None)).await;
+    }
+}
+
+fn delivered(ctx: &ThreadCtx, group: &Group, window: &mut SeqWindow, text: &str) {
+    let now = Instant::now();
+    let Ok(Incoming {
+        kind: "msg",
+        body: Some(body),
+    }) = serde_json::from_str::<Incoming<'_>>(text)
+    else {
+        return;
+    };
+    let intended = ctx.shared.t0 + Duration::from_nanos(body.t);
+    let latency = now.saturating_duration_since(intended);
+    let arrival = window.arrive(body.seq);
+    let dup = arrival == Arrival::Duplicate;
+    let s = sample(latency, latency);
+    record(
+        ctx,
+        DELIVERY,
+        Sample {
+            outcome: dup.then_some(DUPLICATE),
+            ..s
+        },
+    );
+    let mut t = ctx.chat_totals.borrow_mut();
+    if dup {
+        t.duplicates += 1;
+        return;
+    }
+    t.delivered += 1;
+    if arrival == Arrival::Late {
+        t.out_of_order += 1;
+    }
+    let mut pending = group.pending.borrow_mut();
+    if let Some((intended, owed)) = pending.get_mut(&body.seq) {
+        *owed -= 1;
+        if *owed == 0 {
+            let fan = now.saturating_duration_since(*intended);
+            pending.remove(&body.seq);
+            drop(t);
+            record(ctx, FANOUT, sample(fan, fan));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_tells_new_late_and_duplicate() {
+        let mut w = SeqWindow::default();
+        let got: Vec<Arrival> = [0, 1, 3, 2, 3, 1, 4, 200, 100, 199, 199]
+            .iter()
+            .map(|s| w.arrive(*s))
+            .collect();
+        use Arrival::*;
+        assert_eq!(
+            got,
+            [New, New, New, Late, Duplicate, Duplicate, New, New, Late, Late, Duplicate]
+        );
+    }
+
+    #[test]
+    fn totals_merge() {
+        let mut a = ChatTotals {
+            delivered: 5,
+            ..Default::default()
+        };
+        a.disconnects.insert(1006, 1);
+        let mut b = a.clone();
+        b.lost = 2;
+        a.merge(&b);
+        assert_eq!((a.delivered, a.lost, a.disconnects[&1006]), (10, 2, 2));
+    }
+}
