@@ -93,7 +93,7 @@ fn malformed_flows_name_line_column_and_fix() {
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[[setup]]\npath = \"/reset\"\n"), "8:1: setup[0]:", "missing `name`"),
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[slo]\n\"a.throttled\" = \"< 1%\"\n"), "9:17: slo.\"a.throttled\":", "unknown metric"),
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[slo]\n\"p99\" = 100\n"), "9:9: slo.\"p99\":", "list of them for a range"),
-        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[embedded]\nservice = \"chat\"\n"), "9:11: embedded.service:", "available: activities, flash-sale"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[embedded]\nservice = \"kafka\"\n"), "9:11: embedded.service:", "available: activities, flash-sale, chat"),
     ];
     let misses: Vec<String> = table
         .iter()
@@ -179,7 +179,7 @@ fn overrides_are_checked_like_the_file() {
     let e = parse(Path::new("t.toml"), &text, &o, &env).unwrap_err();
     assert!(
         e.to_string()
-            .contains("--target: `ftp://x` is not an http:// URL"),
+            .contains("--target: `ftp://x` is not an http:// (or ws://) URL"),
         "{e}"
     );
 }
