@@ -125,12 +125,14 @@ fn a_slowed_gateway_fails_the_delivery_slo() {
     assert_eq!(s.ws.as_ref().unwrap().lost, 0, "slow is not lost");
 }
 
+type Outboxes = Arc<Mutex<Vec<(usize, mpsc::UnboundedSender<String>)>>>;
+
 /// A gateway that misbehaves on purpose: every message goes to every other member twice
 /// (`dup`), or each pair of messages is delivered in reverse (`swap`).
 #[derive(Clone)]
 struct Crafted {
     mode: &'static str,
-    members: Arc<Mutex<Vec<(usize, mpsc::UnboundedSender<String>)>>>,
+    members: Outboxes,
     held: Arc<Mutex<Option<(usize, String)>>>,
 }
 
