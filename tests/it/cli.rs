@@ -610,3 +610,38 @@ fn report_command_rerenders_and_exits_with_the_runs_code() {
         "{err}"
     );
 }
+
+/// A chat scenario needing more open files than the system allows stops with exit 2 and
+/// says how to fix it, before sending anything.
+#[test]
+fn a_chat_run_beyond_the_open_file_limit_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "huge.toml",
+        r#"
+name = "huge"
+[embedded]
+service = "chat"
+[load]
+model = "connections"
+connections = 2000000
+connect_rate = 1000
+hold = "1s"
+[chat]
+groups = 100000
+members = 20
+publish_rate = 1
+"#,
+    );
+    let out = loadctl()
+        .args(["run", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs 4000512 open files"), "{err}");
+    assert!(err.contains("ulimit -n"), "{err}");
+}

@@ -209,3 +209,37 @@ fn flash_sale_routes() {
         "a reset sale takes the same customer again"
     );
 }
+
+#[test]
+fn chat_gateway_http_routes() {
+    use loadctl::testbed::ChatConfig;
+    let cfg = ServiceConfig {
+        chat: ChatConfig {
+            max_connections: 5,
+            ..ChatConfig::default()
+        },
+        ..Default::default()
+    };
+    let svc = Embedded::start("chat", &cfg, 1).unwrap();
+    let a = svc.addr;
+    let (code, _, body) = get(a, "/health");
+    assert_eq!((code, json(&body)["status"].as_str()), (200, Some("ok")));
+    assert_eq!(get(a, "/ready").0, 200);
+    let p = json(&get(a, "/api/v1/presence").2);
+    assert_eq!(
+        (p["online"].as_u64(), p["max_connections"].as_u64()),
+        (Some(0), Some(5))
+    );
+    // A plain GET on /ws is not an upgrade: refused, and counted like any request.
+    assert!(get(a, "/ws?user=u1").0 >= 400);
+    let (code, head, text) = get(a, "/metrics");
+    assert_eq!(code, 200);
+    assert!(head.contains("text/plain"));
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",path="/health",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE http_request_duration_seconds histogram"));
+    assert!(text.contains(r#"http_request_duration_seconds_bucket{path="/health",le="+Inf"} 1"#));
+    assert!(text.contains("chat_connections_open 0"));
+}
