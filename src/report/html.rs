@@ -218,6 +218,11 @@ fn facts(o: &mut String, s: &Summary) {
     o.push_str("</div>\n<h2>Run</h2>\n<dl class=\"facts\">");
     let l = &s.load;
     let plan = match l.model.as_str() {
+        "connections" => format!(
+            "connections model: {} WebSocket connections at {:.0}/s, then held",
+            l.connections.unwrap_or(0),
+            l.peak_rate.unwrap_or(0.0)
+        ),
         "open" => format!(
             "open model, peak {:.0}/s{}, up to {} connections, {} in flight",
             l.peak_rate.unwrap_or(0.0),
@@ -306,7 +311,8 @@ fn charts(o: &mut String, d: &ReportData<'_>) {
     o.push_str("<h2>Over time</h2>\n");
 
     let flow = !s.load.flow_steps.is_empty();
-    let mut rps = if flow {
+    let chat = s.load.model == "connections";
+    let mut rps = if flow || chat {
         // Planned counts iterations; show each step's completions beside it.
         s.endpoints
             .iter()
@@ -358,7 +364,9 @@ fn charts(o: &mut String, d: &ReportData<'_>) {
     chart(
         o,
         &time_chart(
-            if flow {
+            if chat {
+                "Connections opened and messages published and delivered per second"
+            } else if flow {
                 "Iterations planned and steps completed per second"
             } else {
                 "Requests per second: planned and achieved"
@@ -432,10 +440,10 @@ fn charts(o: &mut String, d: &ReportData<'_>) {
             });
         }
     }
-    let from = if s.load.model == "open" {
-        "from intended start"
-    } else {
-        "closed model, from the send"
+    let from = match s.load.model.as_str() {
+        "open" => "from intended start",
+        "connections" => "from intended connect and publish times",
+        _ => "closed model, from the send",
     };
     chart(
         o,
