@@ -406,6 +406,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             items: args.items,
             stock: args.stock,
             unsafe_stock: args.unsafe_stock,
+            token_secret: args.token_secret.clone(),
         },
         rate_limits: args.rate_limits.then(RateLimits::seed_002),
     };

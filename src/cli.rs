@@ -135,6 +135,9 @@ pub struct ServeArgs {
     /// flash-sale: read-then-write stock handling, a deliberate oversell bug.
     #[arg(long)]
     pub unsafe_stock: bool,
+    /// flash-sale: token signing secret shared by replicas (default: random per process).
+    #[arg(long, env = "LOADCTL_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
     /// chat: WebSocket connections accepted before refusing with 503 (seed 004: 10000).
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,

@@ -35,6 +35,9 @@ pub struct FlashConfig {
     pub stock: u64,
     /// Read-then-write stock handling: oversells under concurrency (a deliberate bug).
     pub unsafe_stock: bool,
+    /// Token signing secret; replicas that share it accept each other's tokens. `None`: a
+    /// random one per process.
+    pub token_secret: Option<String>,
 }
 
 impl Default for FlashConfig {
@@ -43,6 +46,7 @@ impl Default for FlashConfig {
             items: 10,
             stock: 1_000,
             unsafe_stock: false,
+            token_secret: None,
         }
     }
 }
@@ -50,12 +54,16 @@ impl Default for FlashConfig {
 /// The password of `user`: FNV-1a 64 of `loadctl-user:<user>`, 8 hex digits. The same
 /// rule generates `fixtures/users.csv` (`fixtures/gen_users.py`).
 pub fn password_for(user: &str) -> String {
+    format!("{:08x}", fnv1a(&[b"loadctl-user:", user.as_bytes()]) >> 32)
+}
+
+fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in b"loadctl-user:".iter().chain(user.as_bytes()) {
+    for b in parts.iter().flat_map(|p| p.iter()) {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("{:08x}", h >> 32)
+    h
 }
 
 const SHARDS: usize = 64;
@@ -72,6 +80,8 @@ struct Item {
 struct Sale {
     cfg: FlashConfig,
     key: RandomState,
+    /// Signs tokens: FNV-1a over `secret:user`. Cheap, and unforgeable without the secret.
+    secret: String,
     items: Vec<Item>,
     /// (user, item) → orders placed; sharded so order handling rarely contends.
     buyers: Vec<Mutex<HashMap<(String, u32), u32>>>,
@@ -91,9 +101,14 @@ impl Sale {
                 remaining: AtomicI64::new(cfg.stock as i64),
             })
             .collect();
+        let secret = cfg.token_secret.clone().unwrap_or_else(|| {
+            let mut rng = fastrand::Rng::new();
+            format!("{:016x}{:016x}", rng.u64(..), rng.u64(..))
+        });
         Sale {
             cfg,
             key: RandomState::new(),
+            secret,
             items,
             buyers: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             orders: AtomicU64::new(0),
@@ -102,14 +117,21 @@ impl Sale {
         }
     }
 
+    fn signature(&self, user: &str) -> String {
+        format!(
+            "{:016x}",
+            fnv1a(&[self.secret.as_bytes(), b":", user.as_bytes()])
+        )
+    }
+
     fn sign(&self, user: &str) -> String {
-        format!("{user}.{:016x}", self.key.hash_one(user))
+        format!("{user}.{}", self.signature(user))
     }
 
     /// The user a bearer token belongs to, if its signature is right.
     fn verify<'a>(&self, token: &'a str) -> Option<&'a str> {
         let (user, sig) = token.rsplit_once('.')?;
-        (format!("{:016x}", self.key.hash_one(user)) == sig).then_some(user)
+        (self.signature(user) == sig).then_some(user)
     }
 
     fn shard(&self, user: &str, item: u32) -> &Mutex<HashMap<(String, u32), u32>> {
@@ -337,6 +359,15 @@ mod tests {
         assert_eq!(s.verify("u000042.0000000000000000"), None);
         let other = Sale::new(FlashConfig::default());
         assert_eq!(other.verify(&t), None);
+        // Replicas with a shared secret accept each other's tokens.
+        let shared = |_| {
+            Sale::new(FlashConfig {
+                token_secret: Some("s3cret".into()),
+                ..FlashConfig::default()
+            })
+        };
+        let (a, b) = (shared(0), shared(1));
+        assert_eq!(b.verify(&a.sign("u000042")), Some("u000042"));
     }
 
     #[test]
@@ -344,7 +375,7 @@ mod tests {
         let s = Sale::new(FlashConfig {
             items: 1,
             stock: 3,
-            unsafe_stock: false,
+            ..FlashConfig::default()
         });
         let item = &s.items[0];
         assert_eq!(place(&s, item, "a", 1), Ok(()));

@@ -5,6 +5,7 @@ mod chat;
 mod cli;
 mod engine;
 mod flow;
+mod k8s;
 mod report;
 mod summary;
 mod support;

@@ -132,7 +132,7 @@ fn flash_sale_routes() {
         flash: FlashConfig {
             items: 2,
             stock: 1,
-            unsafe_stock: false,
+            ..FlashConfig::default()
         },
         ..Default::default()
     };
