@@ -50,13 +50,7 @@ pub fn time_chart(title: &str, y_desc: &str, warmup_s: f64, lines: &[Line]) -> S
     }
     let y1 = if y1 > 0.0 { y1 * 1.12 } else { 1.0 };
     draw(title, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .caption(title, ("sans-serif", 16).into_font().color(&palette::INK))
-            .x_label_area_size(34)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, 0.0..y1)
-            .map_err(|e| e.to_string())?;
+        let mut chart = cartesian(root, title, x0..x1, y1)?;
         if warmup_s > 0.0 {
             chart
                 .draw_series(std::iter::once(Rectangle::new(
@@ -109,13 +103,7 @@ pub fn spectrum_chart(title: &str, lines: &[Line]) -> String {
         .fold(0.0f64, f64::max);
     let y1 = if y1 > 0.0 { y1 * 1.12 } else { 1.0 };
     draw(title, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .caption(title, ("sans-serif", 16).into_font().color(&palette::INK))
-            .x_label_area_size(34)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x1, 0.0..y1)
-            .map_err(|e| e.to_string())?;
+        let mut chart = cartesian(root, title, 0.0..x1, y1)?;
         chart
             .configure_mesh()
             .light_line_style(palette::GRID)
@@ -138,6 +126,22 @@ type Chart<'a, 'b> = ChartContext<
     SVGBackend<'b>,
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
+
+/// The frame every chart shares: caption, margins, label areas, y from 0.
+fn cartesian<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    x: std::ops::Range<f64>,
+    y1: f64,
+) -> Result<Chart<'a, 'b>, String> {
+    ChartBuilder::on(root)
+        .margin(12)
+        .caption(title, ("sans-serif", 16).into_font().color(&palette::INK))
+        .x_label_area_size(34)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, 0.0..y1)
+        .map_err(|e| e.to_string())
+}
 
 fn series<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, lines: &[Line]) -> Result<(), String> {
     for l in lines {

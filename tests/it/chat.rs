@@ -195,17 +195,7 @@ fn crafted(mode: &'static str) -> String {
         members: Arc::default(),
         held: Arc::default(),
     };
-    let app = Router::new().route("/ws", get(crafted_ws)).with_state(c);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || rt.block_on(async { axum::serve(listener, app).await.unwrap() }));
+    let addr = crate::support::serve(Router::new().route("/ws", get(crafted_ws)).with_state(c));
     format!("ws://{addr}")
 }
 

@@ -26,21 +26,9 @@ fn users_csv(dir: &Path, n: usize) -> PathBuf {
     path
 }
 
-/// Serves `app` on 127.0.0.1:0 from a thread of its own; returns the base URL.
+/// Serves `app` on 127.0.0.1:0; returns the base URL.
 fn serve(app: Router) -> String {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        rt.block_on(async { axum::serve(listener, app).await.unwrap() });
-    });
-    format!("http://{addr}")
+    format!("http://{}", crate::support::serve(app))
 }
 
 /// `/issue` hands out a token (JSON), a session id (header) and an order number (text);

@@ -332,120 +332,20 @@ fn the_documented_numbers_hold() {
         m.as_ref().unwrap()[res].0.clone()
     };
     // (namespace, deployment, replicas, requests cpu/mem, limits cpu/mem, seed)
+    #[rustfmt::skip]
     let table = [
-        (
-            "volunteer",
-            "nginx-gateway",
-            2,
-            "100m",
-            "128Mi",
-            "200m",
-            "256Mi",
-            "seed 000",
-        ),
-        (
-            "volunteer",
-            "user-service",
-            3,
-            "100m",
-            "128Mi",
-            "200m",
-            "256Mi",
-            "seed 000",
-        ),
-        (
-            "volunteer",
-            "activity-service",
-            3,
-            "100m",
-            "128Mi",
-            "200m",
-            "256Mi",
-            "seed 000",
-        ),
-        (
-            "volunteer",
-            "notification-service",
-            3,
-            "100m",
-            "128Mi",
-            "200m",
-            "256Mi",
-            "seed 000",
-        ),
-        (
-            "flash-sale",
-            "gateway",
-            3,
-            "100m",
-            "128Mi",
-            "200m",
-            "256Mi",
-            "seed 003",
-        ),
-        (
-            "flash-sale",
-            "flash-order",
-            5,
-            "100m",
-            "128Mi",
-            "200m",
-            "256Mi",
-            "seed 003",
-        ),
-        (
-            "flash-sale",
-            "inventory",
-            3,
-            "100m",
-            "128Mi",
-            "200m",
-            "256Mi",
-            "seed 003",
-        ),
-        (
-            "chat", "gateway", 2, "250m", "256Mi", "500m", "512Mi", "seed 004",
-        ),
-        (
-            "chat",
-            "message-service",
-            3,
-            "250m",
-            "256Mi",
-            "500m",
-            "512Mi",
-            "seed 004",
-        ),
-        (
-            "chat",
-            "presence-service",
-            2,
-            "250m",
-            "256Mi",
-            "500m",
-            "512Mi",
-            "seed 004",
-        ),
-        (
-            "chat",
-            "group-service",
-            2,
-            "250m",
-            "256Mi",
-            "500m",
-            "512Mi",
-            "seed 004",
-        ),
-        (
-            "chat",
-            "user-service",
-            3,
-            "250m",
-            "256Mi",
-            "500m",
-            "512Mi",
-            "seed 004",
-        ),
+        ("volunteer", "nginx-gateway", 2, "100m", "128Mi", "200m", "256Mi", "seed 000"),
+        ("volunteer", "user-service", 3, "100m", "128Mi", "200m", "256Mi", "seed 000"),
+        ("volunteer", "activity-service", 3, "100m", "128Mi", "200m", "256Mi", "seed 000"),
+        ("volunteer", "notification-service", 3, "100m", "128Mi", "200m", "256Mi", "seed 000"),
+        ("flash-sale", "gateway", 3, "100m", "128Mi", "200m", "256Mi", "seed 003"),
+        ("flash-sale", "flash-order", 5, "100m", "128Mi", "200m", "256Mi", "seed 003"),
+        ("flash-sale", "inventory", 3, "100m", "128Mi", "200m", "256Mi", "seed 003"),
+        ("chat", "gateway", 2, "250m", "256Mi", "500m", "512Mi", "seed 004"),
+        ("chat", "message-service", 3, "250m", "256Mi", "500m", "512Mi", "seed 004"),
+        ("chat", "presence-service", 2, "250m", "256Mi", "500m", "512Mi", "seed 004"),
+        ("chat", "group-service", 2, "250m", "256Mi", "500m", "512Mi", "seed 004"),
+        ("chat", "user-service", 3, "250m", "256Mi", "500m", "512Mi", "seed 004"),
     ];
     for (ns, name, replicas, rc, rm, lc, lm, seed) in table {
         let d = dep(ns, name);
@@ -466,13 +366,14 @@ fn the_documented_numbers_hold() {
         );
     }
     // (namespace, HPA, min, max, cpu %, memory %)
+    #[rustfmt::skip]
     let hpas = [
-        ("volunteer", "user-service", 3, 10, 70, 80),
-        ("volunteer", "activity-service", 3, 10, 70, 80),
-        ("flash-sale", "gateway", 3, 10, 65, 75),
+        ("volunteer", "user-service", 3, 10, 70, 80),     // seed 000
+        ("volunteer", "activity-service", 3, 10, 70, 80), // seed 000's pattern
+        ("flash-sale", "gateway", 3, 10, 65, 75),         // seed 003 bounds, seed 002 targets
         ("flash-sale", "flash-order", 5, 20, 65, 75),
         ("flash-sale", "inventory", 3, 10, 65, 75),
-        ("chat", "gateway", 2, 10, 70, 80),
+        ("chat", "gateway", 2, 10, 70, 80),               // seed 004
     ];
     for (ns, name, lo, hi, cpu, mem) in hpas {
         let h = o

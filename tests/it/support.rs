@@ -29,3 +29,18 @@ pub fn dead_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
+
+/// Serves `app` on 127.0.0.1:0 from a runtime thread of its own; returns the address.
+pub fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || rt.block_on(async { axum::serve(listener, app).await.unwrap() }));
+    addr
+}
