@@ -51,10 +51,15 @@ pub(super) fn connections_load(
     ];
     for (key, span) in misplaced {
         if let Some(span) = span {
+            let hint = match key {
+                "duration" => "; the measured window is `hold` (--set load.hold=\"30s\")",
+                "rate" => "; the rate of a chat run is chat.publish_rate (per group) and load.connect_rate",
+                _ => "",
+            };
             cx.err(
                 span,
                 format!("load.{key}"),
-                "does not apply to model = \"connections\"; it takes connections, connect_rate, hold and timeout (the ramp is the warmup)",
+                format!("does not apply to model = \"connections\"; it takes connections, connect_rate, hold and timeout (the ramp is the warmup){hint}"),
             );
         }
     }

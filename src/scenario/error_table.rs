@@ -110,6 +110,35 @@ fn malformed_flows_name_line_column_and_fix() {
 }
 
 #[test]
+fn malformed_chat_scenarios_name_line_column_and_fix() {
+    let head = "name = \"x\"\n[embedded]\nservice = \"chat\"\n";
+    let chat = "[chat]\ngroups = 2\nmembers = 5\npublish_rate = 1\n";
+    let conns =
+        "[load]\nmodel = \"connections\"\nconnections = 10\nconnect_rate = 10\nhold = \"1s\"\n";
+    let table: Vec<(String, &str, &str)> = vec![
+        (format!("{head}{conns}[chat]\ngroups = 3\nmembers = 5\npublish_rate = 1\n"), "9:1: chat:", "3 groups × 5 members = 15 connections"),
+        (format!("{head}[load]\nrate = 5\nduration = \"1s\"\n{chat}"), "7:1: chat:", "needs load.model = \"connections\""),
+        (format!("{head}[load]\nmodel = \"connections\"\nconnections = 10\nconnect_rate = 10\n{chat}"), "4:1: load.hold:", "needs `hold"),
+        (format!("{head}{conns}duration = \"5s\"\n{chat}"), "9:12: load.duration:", "the measured window is `hold`"),
+        (format!("{head}{conns}"), "1:1: chat:", "needs a [chat] section"),
+        (format!("name = \"x\"\n{conns}{chat}"), "1:1: embedded.service:", "needs `service = \"chat\"`"),
+        (format!("{head}{conns}{chat}[slo]\n\"delivery.p99\" = \"< 1ms\"\n\"list.p99\" = \"< 1ms\"\n"), "15:14: slo.\"list.p99\":", "requests: connect, publish, delivery, fanout"),
+    ];
+    let misses: Vec<String> = table
+        .iter()
+        .filter_map(|(text, at, needle)| {
+            let errs = errors(text);
+            (!errs.iter().any(|e| e.starts_with(at) && e.contains(needle))).then(|| {
+                format!(
+                    "expected an error at {at} containing {needle:?}, got {errs:#?}\nfor:\n{text}"
+                )
+            })
+        })
+        .collect();
+    assert!(misses.is_empty(), "{}", misses.join("\n\n"));
+}
+
+#[test]
 fn a_good_flow_expands_to_a_plan() {
     let text = format!("{FLOW_HEAD}sessions = 3\n[[flow.steps]]\nname = \"login\"\nonce = true\nmethod = \"POST\"\npath = \"/login\"\nextract = {{ token = {{ json = \"/token\" }} }}\noutcomes = {{ throttled = 429 }}\n[[flow.steps]]\nname = \"order\"\npath = \"/o\"\nheaders = {{ Authorization = \"Bearer {{{{token}}}}\" }}\noutcomes = {{ sold_out = {{ status = 409, json = {{ \"/error\" = \"sold_out\" }} }}, throttled = 429 }}\n[[verify]]\nname = \"ledger\"\npath = \"/stats\"\nchecks = [\"oversold == 0\"]\n[slo]\n\"login.throttled\" = [\">= 1%\", \"<= 5%\"]\n");
     let plan = parse(Path::new("t.toml"), &text, &Overrides::default(), &env).unwrap();
