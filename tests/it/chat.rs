@@ -128,7 +128,8 @@ fn a_slowed_gateway_fails_the_delivery_slo() {
 type Outboxes = Arc<Mutex<Vec<(usize, mpsc::UnboundedSender<String>)>>>;
 
 /// A gateway that misbehaves on purpose: every message goes to every other member twice
-/// (`dup`), or each pair of messages is delivered in reverse (`swap`).
+/// (`dup`), each pair of messages is delivered in reverse (`swap`), or every connection is
+/// closed with code 1011 right after it joined (`close`).
 #[derive(Clone)]
 struct Crafted {
     mode: &'static str,
@@ -159,6 +160,12 @@ async fn crafted_conn(c: Crafted, mut socket: WebSocket) {
                     let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
                     if v["type"] == "join" {
                         let _ = socket.send(Message::Text(r#"{"type":"joined","group":"g0","members":1}"#.into())).await;
+                        if c.mode == "close" {
+                            // Going away under load: close with 1011 (internal error).
+                            let frame = axum::extract::ws::CloseFrame { code: 1011, reason: "overloaded".into() };
+                            let _ = socket.send(Message::Close(Some(frame))).await;
+                            break;
+                        }
                         continue;
                     }
                     let out = serde_json::json!({"type": "msg", "group": v["group"], "from": "x", "body": v["body"]}).to_string();
@@ -243,4 +250,11 @@ fn reordering_from_a_crafted_stream_is_detected() {
     assert_eq!(ws.delivered, 40);
     assert_eq!(ws.out_of_order, 10);
     assert_eq!(ws.duplicates, 0);
+}
+
+#[test]
+fn disconnects_are_counted_by_close_code() {
+    let ws = crafted_run("close");
+    assert_eq!(ws.disconnects.get("1011"), Some(&3), "{:?}", ws.disconnects);
+    assert_eq!(ws.delivered, 0);
 }
