@@ -52,7 +52,7 @@ pub(super) fn connections_load(
     for (key, span) in misplaced {
         if let Some(span) = span {
             let hint = match key {
-                "duration" => "; the measured window is `hold` (--set load.hold=\"30s\")",
+                "duration" => "; the measured window is `hold` (on the command line, --duration sets it)",
                 "rate" => "; the rate of a chat run is chat.publish_rate (per group) and load.connect_rate",
                 _ => "",
             };

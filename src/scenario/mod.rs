@@ -194,7 +194,13 @@ fn apply_overrides(
                 }
             };
         }
-        let last = parts[parts.len() - 1];
+        let mut last = parts[parts.len() - 1];
+        // A chat run's measured window is its hold: --duration means that.
+        if parts == ["load", "duration"]
+            && table.get("model").and_then(|m| m.as_str()) == Some("connections")
+        {
+            last = "hold";
+        }
         // A constant rate from the command line replaces a ramp.
         if parts == ["load", "rate"] {
             table.remove("stages");
@@ -236,6 +242,14 @@ mod tests {
         assert_eq!(out.lines().nth(3).unwrap(), "duration = \"5s\"");
         let out = apply_overrides(t, &[("load.duration".into(), "1m".into())]).unwrap();
         assert!(out.contains("duration = \"1m\""));
+    }
+
+    #[test]
+    fn duration_override_is_the_hold_of_a_chat_run() {
+        let text = "[load]\nmodel = \"connections\"\nhold = \"60s\"\n";
+        let out = apply_overrides(text, &[("load.duration".into(), "5s".into())]).unwrap();
+        assert!(out.contains("hold = \"5s\""), "{out}");
+        assert!(!out.contains("duration"), "{out}");
     }
 
     #[test]
