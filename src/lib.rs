@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod engine;
+pub mod kube;
 pub mod metrics;
 pub mod report;
 pub mod run;
