@@ -31,7 +31,7 @@ service = "chat"
 [load]
 model = "connections"
 connections = {n}
-connect_rate = 1000
+connect_rate = 200
 hold = "{hold}"
 timeout = "5s"
 [generator]
@@ -218,7 +218,7 @@ max_send_lag_p99 = "1s"
 [load]
 model = "connections"
 connections = 3
-connect_rate = 100
+connect_rate = 10
 hold = "2s"
 [chat]
 groups = 1
