@@ -59,12 +59,7 @@ pub fn time_chart(title: &str, y_desc: &str, warmup_s: f64, lines: &[Line]) -> S
                 )))
                 .map_err(|e| e.to_string())?;
         }
-        chart
-            .configure_mesh()
-            .light_line_style(palette::GRID)
-            .bold_line_style(palette::GRID)
-            .axis_style(palette::GREY)
-            .label_style(("sans-serif", 12).into_font().color(&palette::INK))
+        mesh(&mut chart)
             .x_desc(if warmup_s > 0.0 {
                 "seconds from start (shaded: warmup)"
             } else {
@@ -104,12 +99,7 @@ pub fn spectrum_chart(title: &str, lines: &[Line]) -> String {
     let y1 = if y1 > 0.0 { y1 * 1.12 } else { 1.0 };
     draw(title, |root| {
         let mut chart = cartesian(root, title, 0.0..x1, y1)?;
-        chart
-            .configure_mesh()
-            .light_line_style(palette::GRID)
-            .bold_line_style(palette::GRID)
-            .axis_style(palette::GREY)
-            .label_style(("sans-serif", 12).into_font().color(&palette::INK))
+        mesh(&mut chart)
             .x_labels(x1 as usize + 1)
             .x_label_formatter(&|x| nines_label(*x))
             .x_desc("percentile")
@@ -141,6 +131,24 @@ fn cartesian<'a, 'b>(
         .y_label_area_size(64)
         .build_cartesian_2d(x, 0.0..y1)
         .map_err(|e| e.to_string())
+}
+
+/// Grid, axes and labels in the report's style; callers add the axis texts.
+fn mesh<'a, 'b, 'c>(
+    chart: &'c mut Chart<'a, 'b>,
+) -> plotters::chart::MeshStyle<
+    'a,
+    'c,
+    plotters::coord::types::RangedCoordf64,
+    plotters::coord::types::RangedCoordf64,
+    SVGBackend<'b>,
+> {
+    let mut m = chart.configure_mesh();
+    m.light_line_style(palette::GRID)
+        .bold_line_style(palette::GRID)
+        .axis_style(palette::GREY)
+        .label_style(("sans-serif", 12).into_font().color(&palette::INK));
+    m
 }
 
 fn series<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, lines: &[Line]) -> Result<(), String> {

@@ -22,6 +22,23 @@ fn errors(text: &str) -> Vec<String> {
     }
 }
 
+/// Every `(file, "line:column: field:", text)` row must fail with an error at that place
+/// containing that text; all misses are reported together.
+fn assert_table(table: &[(String, &str, &str)]) {
+    let misses: Vec<String> = table
+        .iter()
+        .filter_map(|(text, at, needle)| {
+            let errs = errors(text);
+            (!errs.iter().any(|e| e.starts_with(at) && e.contains(needle))).then(|| {
+                format!(
+                    "expected an error at {at} containing {needle:?}, got {errs:#?}\nfor:\n{text}"
+                )
+            })
+        })
+        .collect();
+    assert!(misses.is_empty(), "{}", misses.join("\n\n"));
+}
+
 #[test]
 fn malformed_files_name_line_column_and_fix() {
     // (file, expected "line:column:" prefix, text the message must contain)
@@ -58,13 +75,7 @@ fn malformed_files_name_line_column_and_fix() {
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[embedded]\nstall = \"1s\"\n"), "9:9: embedded:", "go together"),
     ];
     assert!(table.len() >= 15);
-    for (text, at, needle) in &table {
-        let errs = errors(text);
-        assert!(
-            errs.iter().any(|e| e.starts_with(at) && e.contains(needle)),
-            "expected an error at {at} containing {needle:?}, got {errs:#?}\nfor:\n{text}"
-        );
-    }
+    assert_table(&table);
 }
 
 const FLOW_HEAD: &str = "name = \"x\"\n[load]\nrate = 10\nduration = \"1s\"\n[flow]\n";
@@ -95,18 +106,7 @@ fn malformed_flows_name_line_column_and_fix() {
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[slo]\n\"p99\" = 100\n"), "9:9: slo.\"p99\":", "list of them for a range"),
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[embedded]\nservice = \"kafka\"\n"), "9:11: embedded.service:", "available: activities, flash-sale, chat"),
     ];
-    let misses: Vec<String> = table
-        .iter()
-        .filter_map(|(text, at, needle)| {
-            let errs = errors(text);
-            (!errs.iter().any(|e| e.starts_with(at) && e.contains(needle))).then(|| {
-                format!(
-                    "expected an error at {at} containing {needle:?}, got {errs:#?}\nfor:\n{text}"
-                )
-            })
-        })
-        .collect();
-    assert!(misses.is_empty(), "{}", misses.join("\n\n"));
+    assert_table(&table);
 }
 
 #[test]
@@ -124,18 +124,7 @@ fn malformed_chat_scenarios_name_line_column_and_fix() {
         (format!("name = \"x\"\n{conns}{chat}"), "1:1: embedded.service:", "needs `service = \"chat\"`"),
         (format!("{head}{conns}{chat}[slo]\n\"delivery.p99\" = \"< 1ms\"\n\"list.p99\" = \"< 1ms\"\n"), "15:14: slo.\"list.p99\":", "requests: connect, publish, delivery, fanout"),
     ];
-    let misses: Vec<String> = table
-        .iter()
-        .filter_map(|(text, at, needle)| {
-            let errs = errors(text);
-            (!errs.iter().any(|e| e.starts_with(at) && e.contains(needle))).then(|| {
-                format!(
-                    "expected an error at {at} containing {needle:?}, got {errs:#?}\nfor:\n{text}"
-                )
-            })
-        })
-        .collect();
-    assert!(misses.is_empty(), "{}", misses.join("\n\n"));
+    assert_table(&table);
 }
 
 #[test]

@@ -115,11 +115,14 @@ struct Trap {
 /// Chromium's own housekeeping (clock check, component updates, account probes) goes to
 /// these hosts even for an empty page and despite --disable-background-networking; a report
 /// never names them (checked on the HTML), so they are not the page's requests.
-const BROWSER_HOSTS: [&str; 4] = [
+const BROWSER_HOSTS: [&str; 7] = [
     ".google.com",
     ".googleapis.com",
     ".gstatic.com",
     ".gvt1.com",
+    ".gvt2.com",
+    ".googleusercontent.com",
+    ".appspot.com",
 ];
 
 fn is_browser_own(request_line: &str) -> bool {
@@ -271,6 +274,19 @@ fn report_html_loads_offline_without_errors_and_shows_verdict_and_charts() {
             "the report names {h}"
         );
     }
+    // Nothing in the file loads from outside it: no external src, href, url() or @import.
+    let external: Vec<&str> = [
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "url(\"http",
+        "@import",
+    ]
+    .iter()
+    .filter(|p| html.contains(*p))
+    .copied()
+    .collect();
+    assert!(external.is_empty(), "external references: {external:?}");
     let l = load(&page);
     assert!(
         l.requests.is_empty(),
