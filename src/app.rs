@@ -12,6 +12,7 @@ use crate::cli::{
 use crate::report::compare;
 use crate::run::{run, RunOptions};
 use crate::scenario::{self, LoadPlan, Overrides, Plan, TargetSpec, Tolerances};
+use crate::testbed::cluster::{Cluster, ClusterConfig};
 use crate::testbed::{ChatConfig, Faults, FlashConfig, LatencySpec, RateLimits, ServiceConfig};
 
 /// An error that is the user's to fix before anything is sent: exit code 2.
@@ -362,6 +363,25 @@ pub fn describe(plan: &Plan) -> String {
     o
 }
 
+/// The simulated cluster's settings, checked.
+pub fn cluster_config(time_scale: f64, replica_capacity: f64) -> Result<ClusterConfig, UsageError> {
+    if !(time_scale.is_finite() && (0.1..=1000.0).contains(&time_scale)) {
+        return Err(UsageError(format!(
+            "--time-scale {time_scale}: use a factor from 0.1 to 1000"
+        )));
+    }
+    if !(replica_capacity.is_finite() && replica_capacity > 0.0) {
+        return Err(UsageError(format!(
+            "--replica-capacity {replica_capacity}: use requests per second above 0"
+        )));
+    }
+    Ok(ClusterConfig {
+        time_scale,
+        replica_capacity,
+        ..ClusterConfig::default()
+    })
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let mut faults = Faults::default();
     if let Some(l) = &args.latency {
@@ -409,8 +429,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             token_secret: args.token_secret.clone(),
         },
         rate_limits: args.rate_limits.then(RateLimits::seed_002),
+        cluster: args
+            .simulate_cluster
+            .then(|| cluster_config(args.time_scale, args.replica_capacity))
+            .transpose()?,
     };
-    let router = crate::testbed::router(&args.service, &cfg).map_err(UsageError)?;
+    let (router, sim) = crate::testbed::router(&args.service, &cfg).map_err(UsageError)?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -428,6 +452,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             args.service,
             listener.local_addr()?
         );
+        if let Some(c) = &sim {
+            let api = tokio::net::TcpListener::bind(args.kube_listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.kube_listen))?;
+            let addr = api.local_addr()?;
+            std::fs::write(&args.kubeconfig, Cluster::kubeconfig(addr)).with_context(|| {
+                format!("cannot write the kubeconfig {}", args.kubeconfig.display())
+            })?;
+            c.spawn_controller();
+            let app = c.api_router();
+            tokio::spawn(async move { axum::serve(api, app).await });
+            eprintln!(
+                "simulated cluster: Kubernetes API on http://{addr}, time scale {}x; \
+                 KUBECONFIG={}",
+                args.time_scale,
+                args.kubeconfig.display()
+            );
+        }
         crate::testbed::serve(listener, router, async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -150,4 +150,23 @@ pub struct ServeArgs {
     /// Apply seed 002's rate limits (global 10,000/60 s, API 5,000/60 s, auth 500/60 s): 429 beyond them.
     #[arg(long)]
     pub rate_limits: bool,
+    /// flash-sale: also serve a simulated Kubernetes control plane (the flash-order Deployment, its Pods and HPA) whose replicas really carry the load.
+    #[arg(long)]
+    pub simulate_cluster: bool,
+    /// Simulated cluster: simulated seconds per wall-clock second.
+    #[arg(long, default_value_t = 1.0, requires = "simulate_cluster")]
+    pub time_scale: f64,
+    /// Simulated cluster: requests per second one Ready replica serves at 100% CPU.
+    #[arg(long, default_value_t = 150.0, requires = "simulate_cluster")]
+    pub replica_capacity: f64,
+    /// Simulated cluster: address of its Kubernetes API.
+    #[arg(long, default_value = "127.0.0.1:0", requires = "simulate_cluster")]
+    pub kube_listen: SocketAddr,
+    /// Simulated cluster: where to write the kubeconfig that points at it.
+    #[arg(
+        long,
+        default_value = "loadctl-sim.kubeconfig",
+        requires = "simulate_cluster"
+    )]
+    pub kubeconfig: std::path::PathBuf,
 }

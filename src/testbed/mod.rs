@@ -9,6 +9,7 @@
 
 mod activities;
 pub mod chat;
+pub mod cluster;
 pub mod flash_sale;
 mod limits;
 
@@ -90,6 +91,8 @@ pub struct ServiceConfig {
     pub flash: FlashConfig,
     pub chat: ChatConfig,
     pub rate_limits: Option<RateLimits>,
+    /// flash-sale: run it under a simulated control plane (replicas, HPA, pod kills).
+    pub cluster: Option<cluster::ClusterConfig>,
 }
 
 pub const SERVICES: &str = "activities, flash-sale, chat";
@@ -130,8 +133,17 @@ async fn inject(State(st): State<FaultState>, req: Request, next: Next) -> Respo
     next.run(req).await
 }
 
-/// The named reference service with faults (and rate limits, if asked) applied.
-pub fn router(service: &str, cfg: &ServiceConfig) -> Result<Router, String> {
+/// The named reference service with faults (and rate limits, if asked) applied, and the
+/// simulated cluster it runs in when the configuration asks for one.
+pub fn router(
+    service: &str,
+    cfg: &ServiceConfig,
+) -> Result<(Router, Option<Arc<cluster::Cluster>>), String> {
+    if cfg.cluster.is_some() && service != "flash-sale" {
+        return Err(format!(
+            "a simulated cluster is available for the flash-sale service only, not `{service}`"
+        ));
+    }
     let base = match service {
         "activities" => activities::router(),
         "flash-sale" => flash_sale::router(cfg.flash.clone()),
@@ -154,7 +166,15 @@ pub fn router(service: &str, cfg: &ServiceConfig) -> Result<Router, String> {
             limits::enforce,
         ));
     }
-    Ok(app)
+    let sim = cfg.cluster.clone().map(cluster::Cluster::new);
+    if let Some(c) = &sim {
+        // Outermost: requests a rate limit rejects still reach (and load) a replica.
+        app = app.layer(axum::middleware::from_fn_with_state(
+            c.clone(),
+            cluster::load_layer,
+        ));
+    }
+    Ok((app, sim))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
@@ -172,6 +192,8 @@ pub async fn serve(
 /// for tests. Dropping it stops the service.
 pub struct Embedded {
     pub addr: SocketAddr,
+    /// The simulated control plane's API, when the service runs under one.
+    pub kube_api: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -179,7 +201,7 @@ pub struct Embedded {
 impl Embedded {
     /// Starts `service` on 127.0.0.1 with a free port.
     pub fn start(service: &str, cfg: &ServiceConfig, threads: usize) -> std::io::Result<Embedded> {
-        let router = router(service, cfg)
+        let (router, sim) = router(service, cfg)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
@@ -189,6 +211,19 @@ impl Embedded {
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let kube_api = match &sim {
+            Some(c) => {
+                let api = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+                let api_addr = api.local_addr()?;
+                let _guard = rt.enter();
+                c.spawn_controller();
+                let app = c.api_router();
+                // Ends with the runtime, when the service stops.
+                rt.spawn(async move { axum::serve(api, app).await });
+                Some(api_addr)
+            }
+            None => None,
+        };
         let thread = std::thread::Builder::new()
             .name("testbed-main".into())
             .spawn(move || {
@@ -200,6 +235,7 @@ impl Embedded {
             })?;
         Ok(Embedded {
             addr,
+            kube_api,
             stop: Some(stop),
             thread: Some(thread),
         })

@@ -1,0 +1,387 @@
+//! The Kubernetes API subset of the simulated control plane: list (with field and label
+//! selectors), watch (resuming from a resourceVersion, `410 Gone` once it has been
+//! compacted away, closing at `timeoutSeconds`), get, and delete of a Pod with a UID
+//! precondition. Answers are shaped as the API server's: `*List` objects with a
+//! collection resourceVersion, newline-delimited watch events, `Status` errors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc};
+
+use super::{Cluster, Kind, Stored, NAMESPACE};
+
+/// An API error, answered as a `Status`.
+#[derive(Debug)]
+pub struct Refusal {
+    code: StatusCode,
+    reason: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    pub fn not_found(resource: &str, name: &str) -> Refusal {
+        Refusal {
+            code: StatusCode::NOT_FOUND,
+            reason: "NotFound",
+            message: format!("{resource} \"{name}\" not found"),
+        }
+    }
+    pub fn conflict(message: String) -> Refusal {
+        Refusal {
+            code: StatusCode::CONFLICT,
+            reason: "Conflict",
+            message,
+        }
+    }
+    fn bad_request(message: String) -> Refusal {
+        Refusal {
+            code: StatusCode::BAD_REQUEST,
+            reason: "BadRequest",
+            message,
+        }
+    }
+    fn gone(message: String) -> Refusal {
+        Refusal {
+            code: StatusCode::GONE,
+            reason: "Expired",
+            message,
+        }
+    }
+    fn status(&self) -> Value {
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": self.message, "reason": self.reason, "code": self.code.as_u16(),
+        })
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.code, axum::Json(self.status())).into_response()
+    }
+}
+
+impl Kind {
+    fn list_kind(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Kind::Hpa => (
+                "autoscaling/v2",
+                "HorizontalPodAutoscalerList",
+                "horizontalpodautoscalers.autoscaling",
+            ),
+            Kind::Deployment => ("apps/v1", "DeploymentList", "deployments.apps"),
+            Kind::Pod => ("v1", "PodList", "pods"),
+        }
+    }
+}
+
+/// `fieldSelector` (by name) and `labelSelector` (equality), as the watchers use them.
+#[derive(Debug, Default)]
+struct Filter {
+    name: Option<String>,
+    labels: Vec<(String, bool, String)>,
+}
+
+impl Filter {
+    fn parse(q: &HashMap<String, String>) -> Result<Filter, Refusal> {
+        let mut f = Filter::default();
+        let pairs = |s: &str| -> Result<Vec<(String, bool, String)>, Refusal> {
+            s.split(',')
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| {
+                    let (k, eq, v) = if let Some((k, v)) = t.split_once("!=") {
+                        (k, false, v)
+                    } else if let Some((k, v)) = t.split_once("==") {
+                        (k, true, v)
+                    } else if let Some((k, v)) = t.split_once('=') {
+                        (k, true, v)
+                    } else {
+                        return Err(Refusal::bad_request(format!(
+                            "unable to parse requirement `{t}`: only equality selectors are served here"
+                        )));
+                    };
+                    Ok((k.trim().to_string(), eq, v.trim().to_string()))
+                })
+                .collect()
+        };
+        if let Some(fs) = q.get("fieldSelector") {
+            for (k, eq, v) in pairs(fs)? {
+                match (k.as_str(), eq) {
+                    ("metadata.name", true) => f.name = Some(v),
+                    ("metadata.namespace", true) if v == NAMESPACE => {}
+                    ("metadata.namespace", true) => f.name = Some(String::new()),
+                    _ => {
+                        return Err(Refusal::bad_request(format!(
+                            "field label not supported: {k}"
+                        )))
+                    }
+                }
+            }
+        }
+        if let Some(ls) = q.get("labelSelector") {
+            f.labels = pairs(ls)?;
+        }
+        Ok(f)
+    }
+
+    fn matches(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.name.as_deref().is_none_or(|n| n == name)
+            && self
+                .labels
+                .iter()
+                .all(|(k, eq, v)| (labels.get(k) == Some(v)) == *eq)
+    }
+}
+
+/// The current objects of a kind: `(name, labels, object)`.
+fn snapshot(c: &Cluster, kind: Kind) -> (u64, Vec<(String, BTreeMap<String, String>, Value)>) {
+    let st = c.state.lock().unwrap();
+    let item = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, v: Value| {
+        (
+            m.name.clone().unwrap_or_default(),
+            m.labels.clone().unwrap_or_default(),
+            v,
+        )
+    };
+    let items = match kind {
+        Kind::Hpa => vec![item(&st.hpa.metadata, json!(st.hpa))],
+        Kind::Deployment => vec![item(&st.deployment.metadata, json!(st.deployment))],
+        Kind::Pod => st
+            .pods
+            .values()
+            .map(|p| item(&p.pod.metadata, json!(p.pod)))
+            .collect(),
+    };
+    (st.rv, items)
+}
+
+async fn collection(
+    kind: Kind,
+    c: Arc<Cluster>,
+    ns: String,
+    q: HashMap<String, String>,
+) -> Result<Response, Refusal> {
+    let filter = Filter::parse(&q)?;
+    if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
+        return watch(kind, c, ns, filter, &q);
+    }
+    let (rv, items) = snapshot(&c, kind);
+    let items: Vec<Value> = if ns == NAMESPACE {
+        items
+            .into_iter()
+            .filter(|(n, l, _)| filter.matches(n, l))
+            .map(|(_, _, v)| v)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (api_version, list_kind, _) = kind.list_kind();
+    Ok(axum::Json(json!({
+        "apiVersion": api_version, "kind": list_kind,
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": items,
+    }))
+    .into_response())
+}
+
+fn watch(
+    kind: Kind,
+    c: Arc<Cluster>,
+    ns: String,
+    filter: Filter,
+    q: &HashMap<String, String>,
+) -> Result<Response, Refusal> {
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map_or(Duration::from_secs(1800), Duration::from_secs);
+    let from = q.get("resourceVersion").map(String::as_str).unwrap_or("");
+    let wanted =
+        move |s: &Stored| s.kind == kind && ns == NAMESPACE && filter.matches(&s.name, &s.labels);
+
+    let (first, mut live) = if from.is_empty() || from == "0" {
+        // "Any" version: the current state as ADDED events, then the changes after it.
+        let (rv, items) = snapshot(&c, kind);
+        let live = c.events.subscribe();
+        let mut first = Vec::new();
+        for (name, labels, obj) in items {
+            let probe = Stored {
+                rv,
+                kind,
+                name,
+                labels,
+                line: Bytes::new(),
+            };
+            if wanted(&probe) {
+                let mut line = serde_json::to_vec(&json!({"type": "ADDED", "object": obj}))
+                    .expect("serializes");
+                line.push(b'\n');
+                first.push(Bytes::from(line));
+            }
+        }
+        (Ok((first, rv)), live)
+    } else {
+        let n: u64 = from.parse().map_err(|_| {
+            Refusal::bad_request(format!("resourceVersion `{from}` is not a number"))
+        })?;
+        let st = c.state.lock().unwrap();
+        // Subscribing under the lock: no change can fall between the replay and the feed.
+        let live = c.events.subscribe();
+        let oldest = st.history.front().map_or(st.rv + 1, |s| s.rv);
+        if n + 1 < oldest && n < st.rv {
+            (
+                Err(Refusal::gone(format!(
+                    "too old resource version: {n} ({})",
+                    oldest - 1
+                ))),
+                live,
+            )
+        } else {
+            let replay = st
+                .history
+                .iter()
+                .filter(|s| s.rv > n && wanted(s))
+                .map(|s| s.line.clone())
+                .collect();
+            (Ok((replay, st.rv)), live)
+        }
+    };
+
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let (lines, after) = match first {
+            Ok(v) => v,
+            Err(gone) => {
+                // As the API server does: a 200 stream carrying one ERROR event.
+                let mut line =
+                    serde_json::to_vec(&json!({"type": "ERROR", "object": gone.status()}))
+                        .expect("serializes");
+                line.push(b'\n');
+                let _ = tx.send(line.into()).await;
+                return;
+            }
+        };
+        for l in lines {
+            if tx.send(l).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                ev = live.recv() => match ev {
+                    Ok(s) if s.rv > after && wanted(&s) => {
+                        if tx.send(s.line.clone()).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let gone = Refusal::gone("watch fell behind; re-list".into());
+                        let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": gone.status()}))
+                            .expect("serializes");
+                        line.push(b'\n');
+                        let _ = tx.send(line.into()).await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    Ok((
+        [("content-type", "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+async fn one(kind: Kind, c: Arc<Cluster>, ns: String, name: String) -> Result<Response, Refusal> {
+    let (_, items) = snapshot(&c, kind);
+    let (_, _, resource) = kind.list_kind();
+    items
+        .into_iter()
+        .find(|(n, _, _)| ns == NAMESPACE && *n == name)
+        .map(|(_, _, v)| axum::Json(v).into_response())
+        .ok_or_else(|| Refusal::not_found(resource, &name))
+}
+
+async fn delete_pod(
+    State(c): State<Arc<Cluster>>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    if ns != NAMESPACE {
+        return Err(Refusal::not_found("pods", &name));
+    }
+    let opts: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| Refusal::bad_request(format!("DeleteOptions: {e}")))?
+    };
+    let grace = opts
+        .get("gracePeriodSeconds")
+        .and_then(Value::as_u64)
+        .or_else(|| q.get("gracePeriodSeconds").and_then(|g| g.parse().ok()))
+        // The pod spec's default terminationGracePeriodSeconds.
+        .unwrap_or(30);
+    let uid = opts.pointer("/preconditions/uid").and_then(Value::as_str);
+    let pod = c.delete_pod(&name, uid, Duration::from_secs(grace))?;
+    Ok(axum::Json(pod).into_response())
+}
+
+pub fn router(c: Arc<Cluster>) -> Router {
+    type Q = Query<HashMap<String, String>>;
+    let list = |kind: Kind| {
+        get(
+            move |State(c): State<Arc<Cluster>>, Path(ns): Path<String>, Query(q): Q| {
+                collection(kind, c, ns, q)
+            },
+        )
+    };
+    let item = |kind: Kind| {
+        move |State(c): State<Arc<Cluster>>, Path((ns, name)): Path<(String, String)>| {
+            one(kind, c, ns, name)
+        }
+    };
+    Router::new()
+        .route("/api/v1/namespaces/{ns}/pods", list(Kind::Pod))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}",
+            get(item(Kind::Pod)).delete(delete_pod),
+        )
+        .route(
+            "/apis/apps/v1/namespaces/{ns}/deployments",
+            list(Kind::Deployment),
+        )
+        .route(
+            "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
+            get(item(Kind::Deployment)),
+        )
+        .route(
+            "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers",
+            list(Kind::Hpa),
+        )
+        .route(
+            "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/{name}",
+            get(item(Kind::Hpa)),
+        )
+        .with_state(c)
+}

@@ -1,0 +1,544 @@
+//! A simulated Kubernetes control plane for the flash-sale reference service
+//! (`testbed serve flash-sale --simulate-cluster`): the `flash-order` Deployment, its Pods
+//! and its HorizontalPodAutoscaler, served on loopback through the small part of the
+//! Kubernetes API loadctl's watchers and faults use (list, watch, get, delete of a Pod).
+//!
+//! It exists so the whole autoscaling path — real load, a real HPA decision, real watch
+//! streams read by loadctl's real `kube` client — runs end to end on one machine. The load
+//! is real: every request the service receives is counted, each Ready replica serves a fixed
+//! `replica_capacity` per second, and the service really gets slower (and, for a moment
+//! after a pod is killed, fails a share of requests) when it runs short. The HPA is
+//! [`crate::kube::hpa`], the documented algorithm, synced every 15 s of simulated time;
+//! `time_scale` runs the simulated clock faster than the wall clock so tests take seconds.
+//!
+//! Simplifications, stated: one HPA and one Deployment; CPU utilisation is the received
+//! rate over the replicas' capacity with not-yet-ready pods counted at 0 % (what the
+//! controller does on a scale-up); memory stays at 40 %; pods never crash on their own.
+
+mod api;
+pub mod objects;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::Metadata;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::kube::hpa::{self, SYNC_PERIOD};
+
+/// The namespace of seed 003's services, as in the kind testbed.
+pub const NAMESPACE: &str = "flash-sale";
+
+/// How the simulated cluster behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    /// Simulated seconds per wall-clock second (1 = real time).
+    pub time_scale: f64,
+    /// Requests per second one Ready replica serves at 100 % CPU.
+    pub replica_capacity: f64,
+    /// Simulated time from a pod's creation to Ready (image pull, start, readiness probe).
+    pub pod_start: Duration,
+    /// Watch events kept for resuming watches; an older resourceVersion gets `410 Gone`.
+    pub history: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            time_scale: 1.0,
+            // Seed 003: 10,000 QPS over at most 20 replicas at the 65 % CPU target is
+            // ~770 requests per second per replica at 100 %; one machine generating and
+            // serving at once runs the same shape at a fifth of the rate.
+            replica_capacity: 150.0,
+            pod_start: Duration::from_secs(20),
+            history: 4096,
+        }
+    }
+}
+
+/// Simulated time the endpoints of a killed pod keep receiving traffic (kube-proxy and
+/// the ingress catching up), during which requests routed to it fail.
+const ENDPOINT_LAG: Duration = Duration::from_secs(2);
+/// Grace period for pods removed by a scale-down.
+const SCALE_DOWN_GRACE: Duration = Duration::from_secs(2);
+/// Memory utilisation the simulated pods report (below the 75 % target).
+const MEMORY_UTILIZATION: f64 = 40.0;
+const TICK: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Hpa,
+    Deployment,
+    Pod,
+}
+
+/// One change, as a watch delivers it.
+#[derive(Debug)]
+struct Stored {
+    rv: u64,
+    kind: Kind,
+    name: String,
+    labels: BTreeMap<String, String>,
+    /// The serialized `{"type":…,"object":…}` line.
+    line: bytes::Bytes,
+}
+
+struct SimPod {
+    pod: Pod,
+    ready_at: Duration,
+    ready: bool,
+    /// Terminating: removed at this simulated time.
+    gone_at: Option<Duration>,
+}
+
+struct StateInner {
+    rv: u64,
+    history: VecDeque<Arc<Stored>>,
+    hpa: HorizontalPodAutoscaler,
+    deployment: Deployment,
+    pods: BTreeMap<String, SimPod>,
+    controller: hpa::Hpa,
+    next_sync: Duration,
+    next_pod: u64,
+    last_scale: Option<Timestamp>,
+    /// `(when, arrivals so far)`, for the received rate.
+    samples: VecDeque<(Instant, u64)>,
+}
+
+/// The simulated cluster: shared by the service's load layer, the controller loop and the
+/// API handlers.
+pub struct Cluster {
+    cfg: ClusterConfig,
+    epoch: Instant,
+    state: Mutex<StateInner>,
+    events: broadcast::Sender<Arc<Stored>>,
+    arrivals: AtomicU64,
+    /// Utilisation of the Ready replicas over the last second (f64 bits).
+    rho: AtomicU64,
+    /// Failing share of requests (f64 bits) until `outage_until` (ns since epoch).
+    outage_share: AtomicU64,
+    outage_until: AtomicU64,
+    ready: AtomicU32,
+}
+
+impl Cluster {
+    pub fn new(cfg: ClusterConfig) -> Arc<Cluster> {
+        let (events, _) = broadcast::channel(cfg.history.max(16));
+        let st = StateInner {
+            rv: 0,
+            history: VecDeque::new(),
+            hpa: objects::hpa(NAMESPACE),
+            deployment: objects::deployment(NAMESPACE, objects::MIN_REPLICAS),
+            pods: BTreeMap::new(),
+            controller: hpa::Hpa::new(
+                objects::MIN_REPLICAS,
+                objects::MAX_REPLICAS,
+                vec![
+                    f64::from(objects::CPU_TARGET),
+                    f64::from(objects::MEMORY_TARGET),
+                ],
+                objects::behavior(),
+            ),
+            next_sync: SYNC_PERIOD,
+            next_pod: 0,
+            last_scale: None,
+            samples: VecDeque::new(),
+        };
+        let c = Cluster {
+            cfg,
+            epoch: Instant::now(),
+            state: Mutex::new(st),
+            events,
+            arrivals: AtomicU64::new(0),
+            rho: AtomicU64::new(0f64.to_bits()),
+            outage_share: AtomicU64::new(0f64.to_bits()),
+            outage_until: AtomicU64::new(0),
+            ready: AtomicU32::new(0),
+        };
+        {
+            // The cluster starts settled: the minimum of replicas, all Ready.
+            let mut st = c.state.lock().unwrap();
+            let mut hpa = st.hpa.clone();
+            c.publish(&mut st, Kind::Hpa, "ADDED", &mut hpa);
+            st.hpa = hpa;
+            for _ in 0..objects::MIN_REPLICAS {
+                c.add_pod(&mut st, Duration::ZERO, true);
+            }
+            c.sync_deployment(&mut st, true);
+        }
+        Arc::new(c)
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.cfg
+    }
+
+    fn now_sim(&self) -> Duration {
+        self.epoch.elapsed().mul_f64(self.cfg.time_scale)
+    }
+
+    fn real(&self, sim: Duration) -> Duration {
+        sim.div_f64(self.cfg.time_scale)
+    }
+
+    /// Stamps `obj` with the next resourceVersion and records the change for watchers.
+    fn publish<
+        K: Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta> + Serialize,
+    >(
+        &self,
+        st: &mut StateInner,
+        kind: Kind,
+        ty: &str,
+        obj: &mut K,
+    ) {
+        st.rv += 1;
+        obj.metadata_mut().resource_version = Some(st.rv.to_string());
+        #[derive(Serialize)]
+        struct Line<'a, T> {
+            #[serde(rename = "type")]
+            ty: &'a str,
+            object: &'a T,
+        }
+        let mut line = serde_json::to_vec(&Line { ty, object: &*obj }).expect("objects serialize");
+        line.push(b'\n');
+        let stored = Arc::new(Stored {
+            rv: st.rv,
+            kind,
+            name: obj.metadata().name.clone().unwrap_or_default(),
+            labels: obj.metadata().labels.clone().unwrap_or_default(),
+            line: line.into(),
+        });
+        st.history.push_back(stored.clone());
+        while st.history.len() > self.cfg.history {
+            st.history.pop_front();
+        }
+        // No receiver is fine: nobody is watching.
+        let _ = self.events.send(stored);
+    }
+
+    fn add_pod(&self, st: &mut StateInner, now: Duration, ready: bool) {
+        st.next_pod += 1;
+        let n = st.next_pod;
+        // Pod names as a ReplicaSet makes them: the template hash, then a random suffix.
+        let name = format!("{}-7d4b9c6f5-{}", objects::DEPLOYMENT, suffix(n));
+        let mut pod = objects::pod(NAMESPACE, &name, format!("pod-{n:05}"));
+        if ready {
+            pod.status = Some(objects::pod_status(true));
+        }
+        self.publish(st, Kind::Pod, "ADDED", &mut pod);
+        st.pods.insert(
+            name,
+            SimPod {
+                pod,
+                ready_at: now + self.cfg.pod_start,
+                ready,
+                gone_at: None,
+            },
+        );
+    }
+
+    fn live(st: &StateInner) -> impl Iterator<Item = &SimPod> {
+        st.pods.values().filter(|p| p.gone_at.is_none())
+    }
+
+    /// Brings the Deployment's status in line with its pods, publishing if it changed.
+    fn sync_deployment(&self, st: &mut StateInner, initial: bool) {
+        let replicas = Self::live(st).count() as u32;
+        let ready = Self::live(st).filter(|p| p.ready).count() as u32;
+        self.ready.store(ready, Ordering::Relaxed);
+        let status = objects::deployment_status(replicas, ready);
+        if !initial && st.deployment.status.as_ref() == Some(&status) {
+            return;
+        }
+        let mut d = st.deployment.clone();
+        d.status = Some(status);
+        self.publish(
+            st,
+            Kind::Deployment,
+            if initial { "ADDED" } else { "MODIFIED" },
+            &mut d,
+        );
+        st.deployment = d;
+    }
+
+    fn terminate(
+        &self,
+        st: &mut StateInner,
+        name: &str,
+        grace: Duration,
+        now: Duration,
+    ) -> Option<Pod> {
+        let p = st.pods.get_mut(name)?;
+        p.gone_at = Some(now + grace);
+        p.ready = false;
+        objects::terminating(&mut p.pod, grace);
+        let mut pod = p.pod.clone();
+        self.publish(st, Kind::Pod, "MODIFIED", &mut pod);
+        st.pods.get_mut(name).expect("still there").pod = pod.clone();
+        Some(pod)
+    }
+
+    /// Deletes a pod as the API does: a UID precondition, a grace period, and the
+    /// ReplicaSet replacing it at once.
+    fn delete_pod(
+        &self,
+        name: &str,
+        uid: Option<&str>,
+        grace: Duration,
+    ) -> Result<Pod, api::Refusal> {
+        let now = self.now_sim();
+        let mut st = self.state.lock().unwrap();
+        let Some(p) = st.pods.get(name) else {
+            return Err(api::Refusal::not_found("pods", name));
+        };
+        if let Some(uid) = uid {
+            if p.pod.metadata.uid.as_deref() != Some(uid) {
+                return Err(api::Refusal::conflict(format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    p.pod.metadata.uid.as_deref().unwrap_or("")
+                )));
+            }
+        }
+        if p.gone_at.is_some() {
+            return Ok(p.pod.clone());
+        }
+        let was_ready = p.ready;
+        let ready_before = self.ready.load(Ordering::Relaxed);
+        let pod = self.terminate(&mut st, name, grace, now).expect("present");
+        self.add_pod(&mut st, now, false);
+        self.sync_deployment(&mut st, false);
+        if was_ready && ready_before > 0 {
+            // Until the endpoints catch up, the dead pod's share of traffic fails.
+            let share = f64::from_bits(self.outage_share.load(Ordering::Relaxed));
+            let until = self.epoch.elapsed() + self.real(ENDPOINT_LAG);
+            let active =
+                self.outage_until.load(Ordering::Relaxed) > self.epoch.elapsed().as_nanos() as u64;
+            let share = if active { share } else { 0.0 } + 1.0 / f64::from(ready_before);
+            self.outage_share
+                .store(share.min(1.0).to_bits(), Ordering::Relaxed);
+            self.outage_until
+                .store(until.as_nanos() as u64, Ordering::Relaxed);
+        }
+        Ok(pod)
+    }
+
+    /// One step of the controllers: pod readiness and removal, the received rate, and an
+    /// HPA sync when one is due.
+    fn tick(&self) {
+        let now = self.now_sim();
+        let wall = Instant::now();
+        let mut st = self.state.lock().unwrap();
+        let mut changed = Vec::new();
+        for (name, p) in &st.pods {
+            if p.gone_at.is_some_and(|g| now >= g)
+                || (p.gone_at.is_none() && !p.ready && now >= p.ready_at)
+            {
+                changed.push(name.clone());
+            }
+        }
+        for name in changed {
+            let mut p = st.pods.remove(&name).expect("listed");
+            if p.gone_at.is_some() {
+                self.publish(&mut st, Kind::Pod, "DELETED", &mut p.pod);
+            } else {
+                p.ready = true;
+                p.pod.status = Some(objects::pod_status(true));
+                self.publish(&mut st, Kind::Pod, "MODIFIED", &mut p.pod);
+                st.pods.insert(name, p);
+            }
+        }
+        self.sync_deployment(&mut st, false);
+
+        let arrivals = self.arrivals.load(Ordering::Relaxed);
+        st.samples.push_back((wall, arrivals));
+        let window = self.real(SYNC_PERIOD).max(Duration::from_secs(1));
+        while st.samples.len() > 2 && wall.duration_since(st.samples[1].0) >= window {
+            st.samples.pop_front();
+        }
+        let rate_since = |since: Duration| {
+            let from = st
+                .samples
+                .iter()
+                .find(|(t, _)| wall.duration_since(*t) <= since)
+                .copied()
+                .unwrap_or((wall, arrivals));
+            let dt = wall.duration_since(from.0).as_secs_f64();
+            if dt < 0.2 {
+                0.0
+            } else {
+                (arrivals - from.1) as f64 / dt
+            }
+        };
+        let ready = self.ready.load(Ordering::Relaxed).max(1);
+        let recent = rate_since(Duration::from_secs(1));
+        let rate = rate_since(window);
+        let rho = recent / (f64::from(ready) * self.cfg.replica_capacity);
+        self.rho.store(rho.to_bits(), Ordering::Relaxed);
+
+        if now >= st.next_sync {
+            st.next_sync = now + SYNC_PERIOD;
+            let current = Self::live(&st).count() as u32;
+            // Unready pods count as 0 % on the way up, as the controller treats them.
+            let cpu = 100.0 * rate / (f64::from(current.max(1)) * self.cfg.replica_capacity);
+            let observed = [cpu, MEMORY_UTILIZATION];
+            let decision = st.controller.sync(now, current, &observed);
+            if decision.desired != current {
+                st.last_scale = Some(Timestamp::now());
+                let mut d = st.deployment.clone();
+                d.spec.replicas = Some(decision.desired as i32);
+                d.metadata.generation = Some(d.metadata.generation.unwrap_or(1) + 1);
+                self.publish(&mut st, Kind::Deployment, "MODIFIED", &mut d);
+                st.deployment = d;
+                if decision.desired > current {
+                    for _ in current..decision.desired {
+                        self.add_pod(&mut st, now, false);
+                    }
+                } else {
+                    // Unready first, then the newest, as the ReplicaSet controller picks.
+                    let mut victims: Vec<(bool, String)> = st
+                        .pods
+                        .iter()
+                        .filter(|(_, p)| p.gone_at.is_none())
+                        .map(|(n, p)| (p.ready, n.clone()))
+                        .collect();
+                    victims.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+                    for (_, name) in victims
+                        .into_iter()
+                        .take((current - decision.desired) as usize)
+                    {
+                        self.terminate(&mut st, &name, SCALE_DOWN_GRACE, now);
+                    }
+                }
+                self.sync_deployment(&mut st, false);
+            }
+            let mut h = st.hpa.clone();
+            h.status = Some(objects::hpa_status(
+                current,
+                decision,
+                observed,
+                st.last_scale,
+            ));
+            self.publish(&mut st, Kind::Hpa, "MODIFIED", &mut h);
+            st.hpa = h;
+        }
+    }
+
+    /// Runs the controllers until the runtime stops.
+    pub fn spawn_controller(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                every.tick().await;
+                me.tick();
+            }
+        });
+    }
+
+    /// The Kubernetes API subset, to be served on its own loopback port.
+    pub fn api_router(self: &Arc<Self>) -> axum::Router {
+        api::router(self.clone())
+    }
+
+    /// How a request fares right now: fails (the dead pod's share during an outage), or
+    /// waits the queueing delay of the Ready replicas' utilisation.
+    fn serving(&self) -> Result<Duration, ()> {
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        if now < self.outage_until.load(Ordering::Relaxed) {
+            let share = f64::from_bits(self.outage_share.load(Ordering::Relaxed));
+            if fastrand::f64() < share {
+                return Err(());
+            }
+        }
+        let rho = f64::from_bits(self.rho.load(Ordering::Relaxed));
+        Ok(queueing_delay(rho))
+    }
+
+    /// A kubeconfig that points a client at this control plane's API on `addr`.
+    pub fn kubeconfig(addr: std::net::SocketAddr) -> String {
+        format!(
+            "# Written by loadctl for its simulated control plane; valid while it runs.\n\
+             apiVersion: v1\nkind: Config\n\
+             clusters:\n- name: loadctl-sim\n  cluster:\n    server: http://{addr}\n\
+             contexts:\n- name: loadctl-sim\n  context:\n    cluster: loadctl-sim\n    namespace: {NAMESPACE}\n    user: loadctl-sim\n\
+             current-context: loadctl-sim\n\
+             users:\n- name: loadctl-sim\n  user: {{}}\n"
+        )
+    }
+}
+
+/// A ReplicaSet-style five-character suffix, deterministic per pod number.
+fn suffix(n: u64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(x % ALPHABET.len() as u64) as usize] as char;
+            x /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+/// Added latency at utilisation `rho` of the Ready replicas: an M/M/1-like wait below
+/// capacity (1 ms of service time), growing with the backlog above it.
+pub fn queueing_delay(rho: f64) -> Duration {
+    const SERVICE: f64 = 0.001;
+    let secs = if rho < 0.95 {
+        SERVICE / (1.0 - rho.max(0.0))
+    } else {
+        SERVICE / 0.05 + (rho - 0.95) * 0.2
+    };
+    Duration::from_secs_f64(secs.min(2.0))
+}
+
+/// The service side of the simulation: counts what the service receives and makes it as
+/// slow (or as broken) as the simulated replicas are.
+pub async fn load_layer(State(c): State<Arc<Cluster>>, req: Request, next: Next) -> Response {
+    if super::is_health(req.uri().path()) {
+        return next.run(req).await;
+    }
+    c.arrivals.fetch_add(1, Ordering::Relaxed);
+    match c.serving() {
+        Err(()) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("content-type", "application/json")],
+            r#"{"detail":"upstream pod terminated"}"#,
+        )
+            .into_response(),
+        Ok(delay) => {
+            tokio::time::sleep(delay).await;
+            next.run(req).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delay_grows_with_utilisation() {
+        let d = |r| queueing_delay(r).as_secs_f64();
+        assert!(d(0.0) < d(0.5) && d(0.5) < d(0.9) && d(0.9) < d(1.5) && d(1.5) < d(3.0));
+        assert_eq!(queueing_delay(100.0), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn pod_names_differ() {
+        let names: std::collections::HashSet<String> = (0..1000).map(suffix).collect();
+        assert_eq!(names.len(), 1000);
+    }
+}
