@@ -130,6 +130,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         handle_signals: true,
         baseline,
         tolerances: Some(tolerances(plan.compare, &args.tolerances)?),
+        kube_context: args.kube_context.clone(),
         ..RunOptions::default()
     };
     let outcome = run(&plan, &opts)?;

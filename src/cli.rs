@@ -71,6 +71,9 @@ pub struct RunArgs {
     /// Regression tolerance, overriding the scenario's [compare]: p99=10%, p95=10%, rps=5%, error_rate=0.05 (points). Repeatable.
     #[arg(long = "tolerance", value_name = "KEY=VALUE")]
     pub tolerances: Vec<String>,
+    /// Kubeconfig context for [kube] (default: the scenario's kube.context, else the current one).
+    #[arg(long)]
+    pub kube_context: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub baseline: Option<Summary>,
     /// Regression tolerances; default: the scenario's.
     pub tolerances: Option<crate::scenario::Tolerances>,
+    /// Overrides the scenario's `kube.context`.
+    pub kube_context: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -55,6 +57,7 @@ impl Default for RunOptions {
             interrupt_grace: Duration::from_secs(2),
             baseline: None,
             tolerances: None,
+            kube_context: None,
         }
     }
 }
@@ -75,7 +78,7 @@ impl RunOutcome {
 pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     let threads = plan.generator.threads;
     // Keep the embedded service alive for the whole run; dropping it stops it.
-    let (_embedded, target_addr, target_text, base_path) = match &plan.target {
+    let (embedded, target_addr, target_text, base_path) = match &plan.target {
         TargetSpec::Embedded(e) => {
             let svc = Embedded::start(&e.service, &e.config, threads)
                 .context("cannot start the embedded reference service")?;
@@ -153,6 +156,43 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
 
+    // Kubernetes: connect and start watching before any load, so the state at the load's
+    // start is known and an unreachable cluster stops the run before it begins.
+    let mut kube = match &plan.kube {
+        Some(k) => {
+            let source = match embedded.as_ref().and_then(|e| e.kube_api) {
+                Some(api) => {
+                    let path = out_dir.join("kubeconfig");
+                    crate::report::write_atomic(
+                        &path,
+                        crate::testbed::cluster::Cluster::kubeconfig(api).as_bytes(),
+                    )?;
+                    let time_scale = match &plan.target {
+                        TargetSpec::Embedded(e) => {
+                            e.config.cluster.as_ref().map_or(1.0, |c| c.time_scale)
+                        }
+                        TargetSpec::Url { .. } => 1.0,
+                    };
+                    crate::kube::session::Source {
+                        kubeconfig: Some(path),
+                        context: None,
+                        time_scale,
+                    }
+                }
+                None => crate::kube::session::Source {
+                    kubeconfig: None,
+                    context: opts.kube_context.clone().or_else(|| k.context.clone()),
+                    time_scale: 1.0,
+                },
+            };
+            let session = crate::kube::session::Session::start(k, &source)?;
+            for w in &session.warnings {
+                eprintln!("warning: {w}");
+            }
+            Some(session)
+        }
+        None => None,
+    };
     let names: Vec<String> = match &plan.chat {
         Some(_) => crate::engine::chat::ENDPOINTS
             .iter()
@@ -195,6 +235,10 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         &planned,
     )?;
 
+    let origin = shared.t0;
+    if let Some(k) = &mut kube {
+        k.schedule_faults(origin);
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     let engine = Engine::start(shared, tx).context("cannot start worker threads")?;
     let control = tokio::runtime::Builder::new_current_thread()
@@ -219,7 +263,9 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     let measure_start = engine.shared.measure_start;
     let exhausted = engine.shared.exhausted.get();
     engine.join();
+    let kube_seen = kube.take().map(|k| k.finish(origin));
     let (totals, series) = agg.finish(&mut |idx, data| hlog.write_interval(idx, data));
+    hlog.finish()?;
 
     // The measured window: the plan's, unless the run stopped early.
     let planned_end = measure_start + plan.load.duration();
@@ -251,10 +297,31 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         .saturating_duration_since(measure_start)
         .as_secs_f64();
 
+    let (kube_summary, fault_data) = match (&kube_seen, &plan.kube) {
+        (Some(seen), Some(k)) => {
+            let log = crate::report::hlog::read(&out_dir.join("histograms.hlog"), &names)?;
+            let end = window_end.saturating_duration_since(origin).as_secs_f64();
+            let (summary, data) =
+                crate::kube::outcome::summarize(seen, &k.namespace, &log, plan.warmup, end);
+            for e in summary.expectations.iter().filter(|e| !e.pass) {
+                failures.push(format!("hpa/{}: {} — {}", e.hpa, e.expectation, e.observed));
+            }
+            (Some(summary), data)
+        }
+        _ => (None, None),
+    };
+    // The fault windows' rate is over the seconds they cover.
+    let fault_s = kube_summary.as_ref().map_or(0.0, |k| {
+        k.windows()
+            .iter()
+            .map(|(a, b)| (b - a).max(1.0))
+            .sum::<f64>()
+    });
     let overall = totals.overall();
     let endpoint = |scope: Option<&str>| -> Option<&EndpointData> {
         match scope {
             None => Some(&overall),
+            Some(crate::scenario::kube::FAULT_SCOPE) if plan.kube.is_some() => fault_data.as_ref(),
             Some(name) => names
                 .iter()
                 .position(|n| n == name)
@@ -263,7 +330,8 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     };
     let slo_results = slo::evaluate(&plan.slos, |scope, metric| {
         let e = endpoint(scope)?;
-        let f = figures(e, window_s);
+        let in_fault = scope == Some(crate::scenario::kube::FAULT_SCOPE) && plan.kube.is_some();
+        let f = figures(e, if in_fault { fault_s } else { window_s });
         match metric {
             Metric::Latency(Stat::Percentile(p)) => percentile_ms(&e.latency, p),
             Metric::Latency(Stat::Max) => {
@@ -356,6 +424,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
             .chat
             .as_ref()
             .map(|c| ws_summary(plan, c, &chat_totals)),
+        kube: kube_summary,
     };
     summary.baseline = opts
         .baseline
@@ -382,7 +451,6 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
     summary.reasons = verdict.reasons;
     summary.generator.valid = verdict.valid;
 
-    hlog.finish()?;
     crate::report::write_summary(&out_dir, &summary)?;
     crate::report::write_derived(
         &out_dir,

@@ -264,12 +264,69 @@ impl Hpa {
     }
 }
 
+/// At best, how long after load arrives the decision can reach `n` replicas from
+/// `current`: the metrics ask for far more at every sync from the very first one, so only
+/// the sync period, the scale-up policies and the stabilisation window hold it back.
+/// `None` when it can never get there (`n` above `max`, or scale-up disabled).
+pub fn best_case(
+    min: u32,
+    max: u32,
+    behavior: &Behavior,
+    current: u32,
+    n: u32,
+) -> Option<Duration> {
+    if n > max {
+        return None;
+    }
+    if current >= n {
+        return Some(Duration::ZERO);
+    }
+    let mut h = Hpa::new(min, max, vec![100.0], behavior.clone());
+    // The idle past: recommendations at the current size over the windows.
+    let window = behavior.up.stabilization.max(behavior.down.stabilization);
+    let past = (window.as_secs() / SYNC_PERIOD.as_secs()) as u32 + 1;
+    let base = SYNC_PERIOD * (past + 1);
+    for k in (1..=past).rev() {
+        h.sync(base - SYNC_PERIOD * k, current, &[100.0]);
+    }
+    let mut cur = current;
+    // Enough syncs for any policy that makes progress at all to reach `max`.
+    for k in 0..(4 * max + 64) {
+        cur = h.sync(base + SYNC_PERIOD * k, cur, &[1e6]).desired;
+        if cur >= n {
+            return Some(SYNC_PERIOD * k);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
+    }
+
+    #[test]
+    fn best_case_counts_sync_periods() {
+        let b = Behavior::default();
+        // 5 → 10 at the first sync, → 20 at the second (100 % per 15 s).
+        assert_eq!(best_case(5, 20, &b, 5, 10), Some(secs(0)));
+        assert_eq!(best_case(5, 20, &b, 5, 20), Some(secs(15)));
+        assert_eq!(best_case(5, 20, &b, 5, 21), None);
+        let mut slow = Behavior::default();
+        slow.up.policies = vec![Policy {
+            kind: PolicyKind::Pods,
+            value: 1,
+            period: secs(60),
+        }];
+        slow.up.stabilization = secs(30);
+        // The 30 s window holds the first step back; then one pod a minute: 6 at 30 s,
+        // 7 at 90 s, 8 at 150 s.
+        assert_eq!(best_case(5, 20, &slow, 5, 8), Some(secs(150)));
+        slow.up.select = Select::Disabled;
+        assert_eq!(best_case(5, 20, &slow, 5, 8), None);
     }
 
     #[test]

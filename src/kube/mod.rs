@@ -8,3 +8,6 @@
 
 pub mod expect;
 pub mod hpa;
+pub mod outcome;
+pub mod session;
+pub mod watch;

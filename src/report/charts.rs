@@ -39,7 +39,19 @@ const WIDTH: u32 = 960;
 const HEIGHT: u32 = 300;
 
 /// A time chart: `lines` over seconds from the run's start, the first `warmup_s` shaded.
-pub fn time_chart(title: &str, y_desc: &str, warmup_s: f64, lines: &[Line]) -> String {
+/// Spans of time every time chart marks: the warmup, and the fault windows of a run that
+/// injected faults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bands {
+    pub warmup_s: f64,
+    /// `(start, end)` in seconds from the start of the run.
+    pub faults: Vec<(f64, f64)>,
+}
+
+pub const FAULT: RGBColor = RGBColor(0xf9, 0xd6, 0xd2);
+
+pub fn time_chart(title: &str, y_desc: &str, bands: &Bands, lines: &[Line]) -> String {
+    let warmup_s = bands.warmup_s;
     let (mut x0, mut x1, mut y1) = (0.0f64, 1.0f64, 0.0f64);
     for l in lines {
         for &(x, y) in &l.points {
@@ -59,12 +71,19 @@ pub fn time_chart(title: &str, y_desc: &str, warmup_s: f64, lines: &[Line]) -> S
                 )))
                 .map_err(|e| e.to_string())?;
         }
+        chart
+            .draw_series(bands.faults.iter().map(|&(a, b)| {
+                Rectangle::new([(a.max(x0), 0.0), (b.min(x1).max(a), y1)], FAULT.filled())
+            }))
+            .map_err(|e| e.to_string())?;
+        let desc = match (warmup_s > 0.0, bands.faults.is_empty()) {
+            (true, true) => "seconds from start (shaded: warmup)",
+            (true, false) => "seconds from start (shaded: warmup; red: fault window)",
+            (false, false) => "seconds from start (red: fault window)",
+            (false, true) => "seconds from start",
+        };
         mesh(&mut chart)
-            .x_desc(if warmup_s > 0.0 {
-                "seconds from start (shaded: warmup)"
-            } else {
-                "seconds from start"
-            })
+            .x_desc(desc)
             .y_desc(y_desc)
             .y_label_formatter(&|v| short_number(*v))
             .draw()
@@ -253,7 +272,10 @@ mod tests {
         let svg = time_chart(
             "rps",
             "req/s",
-            2.0,
+            &Bands {
+                warmup_s: 2.0,
+                faults: vec![(4.0, 6.0)],
+            },
             &[Line {
                 label: "achieved".into(),
                 color: palette::BLUE,
@@ -264,5 +286,6 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
         assert!(svg.contains(r#"viewBox="0 0 960 300""#));
         assert!(svg.contains("achieved"));
+        assert!(svg.contains("red: fault window"));
     }
 }

@@ -127,6 +127,9 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
             let _ = writeln!(o, "  disconnects by close code  {}", codes.join(" · "));
         }
     }
+    if let Some(k) = &s.kube {
+        super::kube::console(&mut o, k);
+    }
     if !s.verify.is_empty() {
         let _ = writeln!(o, "\n  verification");
         for c in &s.verify {

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use hdrhistogram::Histogram;
 
-use super::charts::{palette, spectrum_chart, time_chart, Line};
+use super::charts::{palette, spectrum_chart, time_chart, Bands, Line};
 use super::hlog::Planned;
 use super::summary::{Status, Summary};
 use super::{esc, write_atomic};
@@ -146,6 +146,10 @@ pub fn render(d: &ReportData<'_>) -> String {
     facts(&mut o, s);
     slo_table(&mut o, s);
     charts(&mut o, d);
+    if let Some(k) = &s.kube {
+        let f = super::kube::section(k);
+        let _ = write!(o, "<h2>{}</h2>\n{}\n", esc(&f.title), f.html);
+    }
     for f in &d.extensions.sections {
         let _ = write!(o, "<h2>{}</h2>\n{}\n", esc(&f.title), f.html);
     }
@@ -306,8 +310,11 @@ fn chart(o: &mut String, svg: &str) {
 
 fn charts(o: &mut String, d: &ReportData<'_>) {
     let s = d.summary;
-    let w = s.warmup_s;
-    let x = |idx: i64| idx as f64 + w;
+    let w = &Bands {
+        warmup_s: s.warmup_s,
+        faults: s.kube.as_ref().map(|k| k.windows()).unwrap_or_default(),
+    };
+    let x = |idx: i64| idx as f64 + w.warmup_s;
     o.push_str("<h2>Over time</h2>\n");
 
     let flow = !s.load.flow_steps.is_empty();
@@ -376,6 +383,19 @@ fn charts(o: &mut String, d: &ReportData<'_>) {
             &rps,
         ),
     );
+    if let Some(k) = &s.kube {
+        let end = d
+            .series
+            .last()
+            .map_or(s.warmup_s + s.duration_s, |r| x(r.idx) + 1.0);
+        let f = super::kube::replicas_chart(k, w, end);
+        let _ = write!(
+            o,
+            r#"<div class="chart" title="{}">{}</div>"#,
+            esc(&f.title),
+            f.html
+        );
+    }
     for f in &d.extensions.under_rps {
         let _ = write!(
             o,

@@ -69,6 +69,15 @@ pub fn render(s: &Summary) -> String {
             problem: (!c.pass).then(|| ("failure", format!("observed {}", c.observed))),
         });
     }
+    if let Some(k) = &s.kube {
+        for e in &k.expectations {
+            cases.push(Case {
+                class: "kube",
+                name: format!("hpa/{}: {}", e.hpa, e.expectation),
+                problem: (!e.pass).then(|| ("failure", format!("observed {}", e.observed))),
+            });
+        }
+    }
     let failures = cases
         .iter()
         .filter(|c| matches!(c.problem, Some(("failure", _))))

@@ -12,6 +12,7 @@ pub mod csv;
 pub mod hlog;
 pub mod html;
 pub mod junit;
+pub mod kube;
 pub mod progress;
 pub mod summary;
 
@@ -82,6 +83,9 @@ pub fn write_derived(
     let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
     csv::write_summary_csv(dir, s)?;
     csv::write_timeseries(dir, &names, series)?;
+    if let Some(k) = &s.kube {
+        kube::write_replicas_csv(dir, k)?;
+    }
     junit::write(dir, s)?;
     let overall = totals.overall();
     html::write(

@@ -54,6 +54,9 @@ pub struct Summary {
     /// WebSocket chat runs: connections, messages, loss, disconnects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ws: Option<WsSummary>,
+    /// Kubernetes: the watched HPAs, the expectations and the faults (`[kube]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube: Option<super::kube::KubeSummary>,
 }
 
 /// A chat run's counters (latencies are the `connect`, `publish`, `delivery` and `fanout`

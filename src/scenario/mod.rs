@@ -9,6 +9,7 @@
 
 pub mod chat;
 pub mod flow;
+pub mod kube;
 mod raw;
 pub mod schedule;
 pub mod template;

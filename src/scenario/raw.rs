@@ -31,6 +31,42 @@ pub struct RawScenario {
     pub slo: IndexMap<String, Spanned<toml::Value>>,
     pub compare: Option<RawCompare>,
     pub chat: Option<Spanned<RawChat>>,
+    pub kube: Option<Spanned<RawKube>>,
+}
+
+/// What to watch in a Kubernetes cluster during the run, what to expect of it, and which
+/// faults to inject.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKube {
+    pub namespace: Option<Spanned<String>>,
+    pub context: Option<Spanned<String>>,
+    #[serde(default)]
+    pub expect: Vec<Spanned<RawExpect>>,
+    #[serde(default)]
+    pub fault: Vec<Spanned<RawFault>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub hpa: Option<Spanned<String>>,
+    pub replicas_at_least: Option<Spanned<i64>>,
+    pub within: Option<Spanned<String>>,
+    /// `decision` (HPA desiredReplicas, the default) or `capacity` (Deployment readyReplicas).
+    pub basis: Option<Spanned<String>>,
+    pub never_limited: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub at: Option<Spanned<String>>,
+    pub action: Option<Spanned<String>>,
+    pub selector: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
+    pub value: Option<Spanned<i64>>,
+    pub grace_period: Option<Spanned<String>>,
 }
 
 /// Chat fan-out over WebSocket: who joins which group, who publishes how often.
@@ -151,6 +187,10 @@ pub struct RawEmbedded {
     pub max_connections: Option<Spanned<i64>>,
     pub drop_rate: Option<Spanned<String>>,
     pub relay_latency: Option<Spanned<String>>,
+    /// flash-sale: run it under a simulated control plane that `[kube]` then watches.
+    pub simulate_cluster: Option<bool>,
+    pub time_scale: Option<Spanned<f64>>,
+    pub replica_capacity: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -53,6 +53,8 @@ pub struct Plan {
     pub verify: Vec<CheckedRequest>,
     /// WebSocket chat fan-out (with the `connections` load model).
     pub chat: Option<super::chat::ChatPlan>,
+    /// Kubernetes objects to watch and faults to inject during the run.
+    pub kube: Option<super::kube::KubePlan>,
 }
 
 /// How much worse than a baseline a run may be before it counts as a regression.
@@ -531,6 +533,21 @@ pub(super) fn validate(
             .map(|o| o.to_string())
             .collect();
     }
+    let kube = raw.kube.as_ref().and_then(|k| {
+        super::kube::kube_plan(
+            &mut cx,
+            k,
+            target.as_ref(),
+            warmup + load.as_ref().map_or(Duration::ZERO, LoadPlan::duration),
+        )
+    });
+    let mut names = names;
+    if kube.as_ref().is_some_and(|k| !k.faults.is_empty()) {
+        if names.contains(&super::kube::FAULT_SCOPE) {
+            cx.err(0..0, "requests", "a request named `fault` hides the fault window's SLO scope (`fault.availability`); rename it");
+        }
+        names.push(super::kube::FAULT_SCOPE);
+    }
     let mut slos = Vec::new();
     for (key, value) in &raw.slo {
         let field = format!("slo.\"{key}\"");
@@ -578,6 +595,7 @@ pub(super) fn validate(
         setup,
         verify,
         chat,
+        kube,
     })
 }
 
@@ -765,6 +783,47 @@ fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<Embedded
             ok = false;
         }
         (None, None) => {}
+    }
+    let scale = raw.time_scale.as_ref();
+    let capacity = raw.replica_capacity.as_ref();
+    if raw.simulate_cluster == Some(true) {
+        let mut c = crate::testbed::cluster::ClusterConfig::default();
+        if let Some(t) = scale {
+            if t.get_ref().is_finite() && (0.1..=1000.0).contains(t.get_ref()) {
+                c.time_scale = *t.get_ref();
+            } else {
+                cx.err(
+                    t.span(),
+                    "embedded.time_scale",
+                    "use a factor from 0.1 to 1000 (simulated seconds per second)",
+                );
+                ok = false;
+            }
+        }
+        if let Some(r) = capacity {
+            if r.get_ref().is_finite() && *r.get_ref() > 0.0 {
+                c.replica_capacity = *r.get_ref();
+            } else {
+                cx.err(
+                    r.span(),
+                    "embedded.replica_capacity",
+                    "use requests per second above 0",
+                );
+                ok = false;
+            }
+        }
+        if plan.service != "flash-sale" {
+            cx.err(
+                raw.service.as_ref().map_or(0..0, |s| s.span()),
+                "embedded.simulate_cluster",
+                "the simulated cluster runs the flash-sale service only; set service = \"flash-sale\"",
+            );
+            ok = false;
+        }
+        plan.config.cluster = Some(c);
+    } else if let Some(span) = scale.map(|s| s.span()).or(capacity.map(|c| c.span())) {
+        cx.err(span, "embedded", "`time_scale` and `replica_capacity` shape the simulated cluster; add simulate_cluster = true");
+        ok = false;
     }
     ok.then_some(plan)
 }

@@ -318,8 +318,10 @@ impl Cluster {
         let pod = self.terminate(&mut st, name, grace, now).expect("present");
         self.add_pod(&mut st, now, false);
         self.sync_deployment(&mut st, false);
-        if was_ready && ready_before > 0 {
-            // Until the endpoints catch up, the dead pod's share of traffic fails.
+        if was_ready && ready_before > 0 && grace.is_zero() {
+            // Killed outright: until the endpoints catch up, the dead pod's share of
+            // traffic fails. A graceful deletion drains first, as a real pod does when
+            // it is removed from the endpoints before SIGTERM.
             let share = f64::from_bits(self.outage_share.load(Ordering::Relaxed));
             let until = self.epoch.elapsed() + self.real(ENDPOINT_LAG);
             let active =

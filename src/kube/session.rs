@@ -1,0 +1,453 @@
+//! A run's Kubernetes side: connect with a kubeconfig, look up each expected HPA's
+//! Deployment and pod selector, warn about expectations the HPA's own `behavior` cannot
+//! meet, watch during the load, kill pods at the scheduled times, and hand back what was
+//! seen. It runs on its own small runtime, beside the load generator's threads.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::{HPAScalingRules, HorizontalPodAutoscaler};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, ListParams, Preconditions};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config, ResourceExt};
+
+use super::expect::{self, Basis, Expectation, Point};
+use super::hpa::{self, Behavior, Policy, PolicyKind, Rules, Select};
+use super::watch::{self, State, Track};
+use crate::scenario::kube::{FaultPlan, KubePlan};
+
+/// Where the cluster is.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// A kubeconfig file; `None`: `KUBECONFIG`, `~/.kube/config`, or in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    /// Cluster seconds per wall-clock second: 1 for a real cluster, the simulation's
+    /// `time_scale` for the simulated one. Only the pre-run feasibility check uses it.
+    pub time_scale: f64,
+}
+
+struct Watched {
+    name: String,
+    deployment: String,
+    min: u32,
+    max: u32,
+    track: Arc<Mutex<Track>>,
+}
+
+/// What one fault did.
+#[derive(Debug, Clone, Default)]
+pub struct FaultRecord {
+    /// When the pods were chosen, since the load's start.
+    pub executed_at: Option<Duration>,
+    pub ready_before: usize,
+    pub killed: Vec<String>,
+    pub errors: Vec<String>,
+    /// When as many pods were Ready again as before, since the load's start.
+    pub recovered_at: Option<Duration>,
+}
+
+/// One HPA's recording, for the report.
+#[derive(Debug, Clone)]
+pub struct HpaOutcome {
+    pub name: String,
+    pub deployment: String,
+    pub min: u32,
+    pub max: u32,
+    pub timeline: Vec<(Duration, State)>,
+    pub points: Vec<Point>,
+    pub restarts: u64,
+    pub pods_seen: u64,
+    pub errors: Vec<(Duration, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The API server, as the kubeconfig names it.
+    pub server: String,
+    pub hpas: Vec<HpaOutcome>,
+    pub faults: Vec<(FaultPlan, FaultRecord)>,
+    /// `(hpa, expectation as written, held, what was seen)`.
+    pub expectations: Vec<(String, String, bool, String)>,
+    pub warnings: Vec<String>,
+}
+
+pub struct Session {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    plan: KubePlan,
+    server: String,
+    watched: Vec<Watched>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    faults: Vec<(
+        FaultPlan,
+        Arc<Mutex<FaultRecord>>,
+        Option<tokio::task::JoinHandle<()>>,
+    )>,
+    stop: tokio::sync::watch::Sender<bool>,
+    pub warnings: Vec<String>,
+}
+
+async fn client(source: &Source) -> anyhow::Result<(Client, String)> {
+    let options = KubeConfigOptions {
+        context: source.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let config = match (&source.kubeconfig, &source.context) {
+        (Some(path), _) => {
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
+            Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .with_context(|| format!("kubeconfig {}", path.display()))?
+        }
+        (None, Some(ctx)) => Config::from_kubeconfig(&options)
+            .await
+            .with_context(|| format!("kubeconfig context `{ctx}`"))?,
+        (None, None) => Config::infer().await.context(
+            "no Kubernetes configuration found (KUBECONFIG, ~/.kube/config or in-cluster)",
+        )?,
+    };
+    let server = config.cluster_url.to_string();
+    Ok((
+        Client::try_from(config).context("cannot build the Kubernetes client")?,
+        server,
+    ))
+}
+
+/// The HPA's `behavior` with Kubernetes' defaults for what it leaves out.
+pub fn behavior_of(h: &HorizontalPodAutoscaler) -> Behavior {
+    let d = Behavior::default();
+    let b = h.spec.behavior.as_ref();
+    let rules = |r: Option<&HPAScalingRules>, d: Rules| -> Rules {
+        let Some(r) = r else { return d };
+        Rules {
+            stabilization: r
+                .stabilization_window_seconds
+                .map_or(d.stabilization, |s| Duration::from_secs(s.max(0) as u64)),
+            select: match r.select_policy.as_deref() {
+                Some("Min") => Select::Min,
+                Some("Disabled") => Select::Disabled,
+                Some(_) => Select::Max,
+                None => d.select,
+            },
+            policies: r.policies.as_ref().map_or(d.policies, |ps| {
+                ps.iter()
+                    .map(|p| Policy {
+                        kind: if p.type_ == "Pods" {
+                            PolicyKind::Pods
+                        } else {
+                            PolicyKind::Percent
+                        },
+                        value: p.value.max(0) as u32,
+                        period: Duration::from_secs(p.period_seconds.max(0) as u64),
+                    })
+                    .collect()
+            }),
+        }
+    };
+    Behavior {
+        up: rules(b.and_then(|b| b.scale_up.as_ref()), d.up),
+        down: rules(b.and_then(|b| b.scale_down.as_ref()), d.down),
+    }
+}
+
+/// Before the run: the expectations this HPA cannot meet, whatever the load does.
+pub fn feasibility(
+    plan: &KubePlan,
+    name: &str,
+    h: &HorizontalPodAutoscaler,
+    time_scale: f64,
+) -> Vec<String> {
+    let min = h.spec.min_replicas.unwrap_or(1).max(0) as u32;
+    let max = h.spec.max_replicas.max(0) as u32;
+    let current = h
+        .status
+        .as_ref()
+        .and_then(|s| s.current_replicas)
+        .map_or(min, |c| c.max(0) as u32);
+    let behavior = behavior_of(h);
+    let mut out = Vec::new();
+    for e in plan.expect.iter().filter(|e| e.hpa == name) {
+        let Expectation::ReplicasAtLeast { n, within, basis } = e.expectation else {
+            continue;
+        };
+        let best = hpa::best_case(min, max, &behavior, current, n).map(|b| b.div_f64(time_scale));
+        match best {
+            None if n > max => out.push(format!(
+                "hpa/{name}: `{}` cannot be met: maxReplicas is {max}",
+                e.describe()
+            )),
+            None => out.push(format!(
+                "hpa/{name}: `{}` cannot be met: its scaleUp behavior never gets from {current} to {n}",
+                e.describe()
+            )),
+            Some(best) if best > within => out.push(format!(
+                "hpa/{name}: `{}` cannot be met: from {current} replicas its behavior (sync every {} s, scaleUp policies, stabilization {} s) reaches {n} {:.1} s after the load is seen at the earliest",
+                e.describe(),
+                hpa::SYNC_PERIOD.as_secs(),
+                behavior.up.stabilization.as_secs(),
+                best.as_secs_f64()
+            )),
+            Some(best) if basis == Basis::Capacity && best == within => out.push(format!(
+                "hpa/{name}: `{}` leaves no time for the new pods to become Ready",
+                e.describe()
+            )),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+fn selector_of(d: &Deployment) -> Option<String> {
+    let labels = d.spec.selector.match_labels.as_ref()?;
+    (!labels.is_empty()).then(|| {
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+fn is_ready(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+impl Session {
+    /// Connects and starts watching every HPA the plan names; fails (before any load)
+    /// when the cluster or an HPA cannot be reached.
+    pub fn start(plan: &KubePlan, source: &Source) -> anyhow::Result<Session> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("kube")
+            .enable_all()
+            .build()
+            .context("cannot start the Kubernetes runtime")?;
+        let (client, server) = rt.block_on(client(source))?;
+        let ns = plan.namespace.as_str();
+        let mut watched = Vec::new();
+        let mut warnings = Vec::new();
+        let mut tasks = Vec::new();
+        for name in plan.hpas() {
+            let (h, d) = rt.block_on(async {
+                let h = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns)
+                    .get(&name)
+                    .await
+                    .with_context(|| format!("cannot read HorizontalPodAutoscaler {ns}/{name} from {server} (kube.expect names it)"))?;
+                let target = &h.spec.scale_target_ref;
+                if target.kind != "Deployment" {
+                    bail!("hpa {ns}/{name} scales a {} ({}); loadctl follows Deployments", target.kind, target.name);
+                }
+                let d = Api::<Deployment>::namespaced(client.clone(), ns)
+                    .get(&target.name)
+                    .await
+                    .with_context(|| format!("cannot read Deployment {ns}/{} (the target of hpa/{name})", target.name))?;
+                anyhow::Ok((h, d))
+            })?;
+            let selector = selector_of(&d).with_context(|| {
+                format!(
+                    "Deployment {ns}/{} has no matchLabels selector to find its pods by",
+                    d.name_any()
+                )
+            })?;
+            warnings.extend(feasibility(plan, &name, &h, source.time_scale));
+            let track = Arc::new(Mutex::new(Track::default()));
+            let _guard = rt.enter();
+            tasks.extend(watch::spawn(
+                client.clone(),
+                ns,
+                &name,
+                &d.name_any(),
+                &selector,
+                track.clone(),
+            ));
+            watched.push(Watched {
+                name,
+                deployment: d.name_any(),
+                min: h.spec.min_replicas.unwrap_or(1).max(0) as u32,
+                max: h.spec.max_replicas.max(0) as u32,
+                track,
+            });
+        }
+        // The state at the load's start should be known: wait (briefly) for the first lists.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && !watched.iter().all(|w| {
+                let t = w.track.lock().unwrap();
+                t.state.desired > 0 && t.state.ready > 0
+            })
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (stop, _) = tokio::sync::watch::channel(false);
+        Ok(Session {
+            rt,
+            client,
+            plan: plan.clone(),
+            server,
+            watched,
+            tasks,
+            faults: Vec::new(),
+            stop,
+            warnings,
+        })
+    }
+
+    /// Schedules the faults from `origin`, the load's start.
+    pub fn schedule_faults(&mut self, origin: Instant) {
+        for f in self.plan.faults.clone() {
+            let rec = Arc::new(Mutex::new(FaultRecord::default()));
+            let task = self.rt.spawn(run_fault(
+                Api::namespaced(self.client.clone(), &self.plan.namespace),
+                f.clone(),
+                origin,
+                rec.clone(),
+                self.stop.subscribe(),
+            ));
+            self.faults.push((f, rec, Some(task)));
+        }
+    }
+
+    /// Stops watching and judges the expectations on what was seen since `origin`.
+    pub fn finish(mut self, origin: Instant) -> Outcome {
+        let _ = self.stop.send(true);
+        for (_, _, task) in &mut self.faults {
+            if let Some(t) = task.take() {
+                let _ = self
+                    .rt
+                    .block_on(async { tokio::time::timeout(Duration::from_secs(5), t).await });
+            }
+        }
+        for t in &self.tasks {
+            t.abort();
+        }
+        let hpas: Vec<HpaOutcome> = self
+            .watched
+            .iter()
+            .map(|w| {
+                let t = w.track.lock().unwrap();
+                HpaOutcome {
+                    name: w.name.clone(),
+                    deployment: w.deployment.clone(),
+                    min: w.min,
+                    max: w.max,
+                    timeline: t.timeline(origin),
+                    points: t.points(origin),
+                    restarts: t.restarts,
+                    pods_seen: t.pods_seen,
+                    errors: t
+                        .errors
+                        .iter()
+                        .map(|(at, e)| (at.saturating_duration_since(origin), e.clone()))
+                        .collect(),
+                }
+            })
+            .collect();
+        let expectations = self
+            .plan
+            .expect
+            .iter()
+            .map(|e| {
+                let points = hpas
+                    .iter()
+                    .find(|h| h.name == e.hpa)
+                    .map_or(&[][..], |h| &h.points[..]);
+                let (held, seen) = if points.is_empty() {
+                    (false, "nothing was observed".to_string())
+                } else {
+                    expect::judge(points, &e.expectation)
+                };
+                (e.hpa.clone(), e.describe(), held, seen)
+            })
+            .collect();
+        let faults = self
+            .faults
+            .iter()
+            .map(|(p, r, _)| (p.clone(), r.lock().unwrap().clone()))
+            .collect();
+        Outcome {
+            server: self.server.clone(),
+            hpas,
+            faults,
+            expectations,
+            warnings: self.warnings.clone(),
+        }
+    }
+}
+
+async fn run_fault(
+    api: Api<Pod>,
+    f: FaultPlan,
+    origin: Instant,
+    rec: Arc<Mutex<FaultRecord>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::select! {
+        _ = tokio::time::sleep_until((origin + f.at).into()) => {}
+        _ = stop.changed() => return,
+    }
+    let lp = ListParams::default().labels(&f.selector);
+    let pods = match api.list(&lp).await {
+        Ok(l) => l.items,
+        Err(e) => {
+            rec.lock()
+                .unwrap()
+                .errors
+                .push(format!("list pods ({}): {e}", f.selector));
+            return;
+        }
+    };
+    let mut ready: Vec<Pod> = pods.into_iter().filter(is_ready).collect();
+    let n = f.mode.count(ready.len());
+    fastrand::shuffle(&mut ready);
+    {
+        let mut r = rec.lock().unwrap();
+        r.executed_at = Some(origin.elapsed());
+        r.ready_before = ready.len();
+    }
+    for p in ready.iter().take(n) {
+        let dp = DeleteParams {
+            grace_period_seconds: f.grace.map(|g| g.as_secs() as u32),
+            // Only the pod that was chosen: not a replacement that took its name.
+            preconditions: Some(Preconditions {
+                uid: p.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        let name = p.name_any();
+        let res = api.delete(&name, &dp).await;
+        let mut r = rec.lock().unwrap();
+        match res {
+            Ok(_) => r.killed.push(name),
+            Err(e) => r.errors.push(format!("delete pod {name}: {e}")),
+        }
+    }
+    let before = ready.len();
+    if n == 0 {
+        rec.lock().unwrap().recovered_at = Some(origin.elapsed());
+        return;
+    }
+    // Recovery: as many Ready pods as before the fault.
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.changed() => return,
+        }
+        if let Ok(l) = api.list(&lp).await {
+            if l.items.iter().filter(|p| is_ready(p)).count() >= before {
+                rec.lock().unwrap().recovered_at = Some(origin.elapsed());
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! Validation of the `[kube]` section: the namespace to watch, `[[kube.expect]]` (what the
+//! named HPAs must do during the run) and `[[kube.fault]]` (pods to kill, when).
+
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawExpect, RawFault, RawKube};
+use super::validate::{Ctx, TargetSpec};
+use crate::kube::expect::{Basis, Expectation};
+
+/// The SLO scope of the fault windows: `fault.availability`, `fault.p99`.
+pub const FAULT_SCOPE: &str = "fault";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubePlan {
+    pub namespace: String,
+    /// Kubeconfig context (`--kube-context` overrides it).
+    pub context: Option<String>,
+    pub expect: Vec<ExpectPlan>,
+    pub faults: Vec<FaultPlan>,
+}
+
+impl KubePlan {
+    /// The HPAs named by expectations, each once, in order.
+    pub fn hpas(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for e in &self.expect {
+            if !v.contains(&e.hpa) {
+                v.push(e.hpa.clone());
+            }
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectPlan {
+    pub hpa: String,
+    pub expectation: Expectation,
+}
+
+impl ExpectPlan {
+    /// As a reader would say it: `replicas >= 10 within 120s (decision)`.
+    pub fn describe(&self) -> String {
+        match self.expectation {
+            Expectation::ReplicasAtLeast { n, within, basis } => format!(
+                "{} replicas >= {n} within {}",
+                match basis {
+                    Basis::Decision => "desired",
+                    Basis::Capacity => "ready",
+                },
+                humantime::format_duration(within)
+            ),
+            Expectation::NeverLimited => {
+                "never at maxReplicas (ScalingLimited/TooManyReplicas)".into()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum KillMode {
+    One,
+    Fixed(usize),
+    /// Percent of the Ready pods, rounded up.
+    Percent(u32),
+}
+
+impl KillMode {
+    /// How many of `ready` pods to kill.
+    pub fn count(self, ready: usize) -> usize {
+        match self {
+            KillMode::One => 1.min(ready),
+            KillMode::Fixed(n) => n.min(ready),
+            KillMode::Percent(p) => ((ready * p as usize).div_ceil(100)).min(ready),
+        }
+    }
+}
+
+impl std::fmt::Display for KillMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KillMode::One => f.write_str("one pod"),
+            KillMode::Fixed(n) => write!(f, "{n} pods"),
+            KillMode::Percent(p) => write!(f, "{p}% of pods"),
+        }
+    }
+}
+
+/// `pod-kill`: delete Ready pods matching `selector` at `at` from the load's start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultPlan {
+    pub at: Duration,
+    pub selector: String,
+    pub mode: KillMode,
+    /// `None`: the pod's own terminationGracePeriodSeconds.
+    pub grace: Option<Duration>,
+}
+
+pub(super) fn kube_plan(
+    cx: &mut Ctx<'_>,
+    raw: &Spanned<RawKube>,
+    target: Option<&TargetSpec>,
+    run_length: Duration,
+) -> Option<KubePlan> {
+    let k = raw.get_ref();
+    let mut ok = true;
+    let namespace = match &k.namespace {
+        Some(n) if dns_label(n.get_ref()) => n.get_ref().clone(),
+        Some(n) => {
+            cx.err(
+                n.span(),
+                "kube.namespace",
+                "a namespace is a DNS label: lower-case letters, digits and `-`",
+            );
+            ok = false;
+            String::new()
+        }
+        None => {
+            cx.err(
+                raw.span(),
+                "kube.namespace",
+                "missing; name the namespace to watch (namespace = \"flash-sale\")",
+            );
+            ok = false;
+            String::new()
+        }
+    };
+    if let Some(TargetSpec::Embedded(e)) = target {
+        match &e.config.cluster {
+            None => {
+                cx.err(
+                    raw.span(),
+                    "kube",
+                    "the embedded service runs in no cluster; add simulate_cluster = true to [embedded] (service = \"flash-sale\"), or name a target deployed in one",
+                );
+                ok = false;
+            }
+            Some(_) if ok && namespace != crate::testbed::cluster::NAMESPACE => {
+                cx.err(
+                    k.namespace.as_ref().map_or(raw.span(), |n| n.span()),
+                    "kube.namespace",
+                    format!(
+                        "the simulated cluster serves the `{}` namespace",
+                        crate::testbed::cluster::NAMESPACE
+                    ),
+                );
+                ok = false;
+            }
+            Some(_) => {}
+        }
+    }
+    let expect: Vec<ExpectPlan> = k
+        .expect
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| expectation(cx, e, i))
+        .collect();
+    let faults: Vec<FaultPlan> = k
+        .fault
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| fault(cx, f, i, run_length))
+        .collect();
+    if k.expect.is_empty() && k.fault.is_empty() {
+        cx.err(
+            raw.span(),
+            "kube",
+            "nothing to do: add [[kube.expect]] (hpa = \"…\", replicas_at_least, within) or [[kube.fault]]",
+        );
+        ok = false;
+    }
+    (ok && expect.len() == k.expect.len() && faults.len() == k.fault.len()).then(|| KubePlan {
+        namespace,
+        context: k.context.as_ref().map(|c| c.get_ref().clone()),
+        expect,
+        faults,
+    })
+}
+
+fn dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn expectation(cx: &mut Ctx<'_>, e: &Spanned<RawExpect>, i: usize) -> Option<ExpectPlan> {
+    let field = |k: &str| format!("kube.expect[{i}].{k}");
+    let r = e.get_ref();
+    let hpa = match &r.hpa {
+        Some(h) if !h.get_ref().is_empty() => Some(h.get_ref().clone()),
+        _ => {
+            cx.err(
+                e.span(),
+                field("hpa"),
+                "missing; name the HorizontalPodAutoscaler (hpa = \"flash-order\")",
+            );
+            None
+        }
+    };
+    let never = r.never_limited.as_ref();
+    let expectation = match (&r.replicas_at_least, never) {
+        (Some(n), None) => {
+            let count = cx.positive(n, &field("replicas_at_least"));
+            let within = match &r.within {
+                Some(w) => cx.duration(w, &field("within")),
+                None => {
+                    cx.err(
+                        n.span(),
+                        field("within"),
+                        "missing; say by when, from the load's start (within = \"120s\")",
+                    );
+                    None
+                }
+            };
+            let basis = match r.basis.as_ref().map(|b| (b.get_ref().as_str(), b.span())) {
+                None | Some(("decision", _)) => Some(Basis::Decision),
+                Some(("capacity", _)) => Some(Basis::Capacity),
+                Some((other, span)) => {
+                    cx.err(span, field("basis"), format!("`{other}`: use \"decision\" (HPA desiredReplicas) or \"capacity\" (Deployment readyReplicas)"));
+                    None
+                }
+            };
+            match (count, within, basis) {
+                (Some(n), Some(within), Some(basis)) => Some(Expectation::ReplicasAtLeast {
+                    n: n.min(u32::MAX as usize) as u32,
+                    within,
+                    basis,
+                }),
+                _ => None,
+            }
+        }
+        (None, Some(b)) if *b.get_ref() => {
+            for (k, span) in [
+                ("within", r.within.as_ref().map(|v| v.span())),
+                ("basis", r.basis.as_ref().map(|v| v.span())),
+            ] {
+                if let Some(span) = span {
+                    cx.err(
+                        span,
+                        field(k),
+                        "applies to replicas_at_least, not never_limited",
+                    );
+                }
+            }
+            (r.within.is_none() && r.basis.is_none()).then_some(Expectation::NeverLimited)
+        }
+        (None, Some(b)) => {
+            cx.err(
+                b.span(),
+                field("never_limited"),
+                "only `never_limited = true` states something; remove the line instead",
+            );
+            None
+        }
+        (Some(n), Some(_)) => {
+            cx.err(
+                n.span(),
+                format!("kube.expect[{i}]"),
+                "one expectation per [[kube.expect]]: replicas_at_least or never_limited, not both",
+            );
+            None
+        }
+        (None, None) => {
+            cx.err(e.span(), format!("kube.expect[{i}]"), "say what to expect: replicas_at_least = N with within = \"…\", or never_limited = true");
+            None
+        }
+    };
+    Some(ExpectPlan {
+        hpa: hpa?,
+        expectation: expectation?,
+    })
+}
+
+fn fault(
+    cx: &mut Ctx<'_>,
+    f: &Spanned<RawFault>,
+    i: usize,
+    run_length: Duration,
+) -> Option<FaultPlan> {
+    let field = |k: &str| format!("kube.fault[{i}].{k}");
+    let r = f.get_ref();
+    let at = match &r.at {
+        Some(a) => match cx.duration(a, &field("at")) {
+            Some(d) if d < run_length => Some(d),
+            Some(d) => {
+                cx.err(
+                    a.span(),
+                    field("at"),
+                    format!(
+                        "{} is after the load ends ({} with the warmup)",
+                        humantime::format_duration(d),
+                        humantime::format_duration(run_length)
+                    ),
+                );
+                None
+            }
+            None => None,
+        },
+        None => {
+            cx.err(
+                f.span(),
+                field("at"),
+                "missing; say when, from the load's start (at = \"60s\")",
+            );
+            None
+        }
+    };
+    let action_ok = match &r.action {
+        Some(a) if a.get_ref() == "pod-kill" => true,
+        Some(a) => {
+            cx.err(
+                a.span(),
+                field("action"),
+                format!("`{}`: the action available is \"pod-kill\"", a.get_ref()),
+            );
+            false
+        }
+        None => {
+            cx.err(f.span(), field("action"), "missing; action = \"pod-kill\"");
+            false
+        }
+    };
+    let selector = match &r.selector {
+        Some(s) if valid_selector(s.get_ref()) => Some(s.get_ref().clone()),
+        Some(s) => {
+            cx.err(
+                s.span(),
+                field("selector"),
+                "write a label selector such as \"app=flash-order\" (key=value, comma-separated)",
+            );
+            None
+        }
+        None => {
+            cx.err(
+                f.span(),
+                field("selector"),
+                "missing; which pods (selector = \"app=flash-order\")",
+            );
+            None
+        }
+    };
+    let value = |cx: &mut Ctx<'_>| match &r.value {
+        Some(v) => cx.positive(v, &field("value")).map(|n| (n, v.span())),
+        None => {
+            cx.err(
+                f.span(),
+                field("value"),
+                "missing; how many (mode = \"fixed\") or what percent (mode = \"percent\")",
+            );
+            None
+        }
+    };
+    let mode = match r.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+        None | Some(("one", _)) => {
+            if let Some(v) = &r.value {
+                cx.err(
+                    v.span(),
+                    field("value"),
+                    "applies to mode = \"fixed\" or \"percent\"",
+                );
+                None
+            } else {
+                Some(KillMode::One)
+            }
+        }
+        Some(("fixed", _)) => value(cx).map(|(n, _)| KillMode::Fixed(n)),
+        Some(("percent", _)) => match value(cx) {
+            Some((n, _)) if n <= 100 => Some(KillMode::Percent(n as u32)),
+            Some((_, span)) => {
+                cx.err(span, field("value"), "a percent is at most 100");
+                None
+            }
+            None => None,
+        },
+        Some((other, span)) => {
+            cx.err(
+                span,
+                field("mode"),
+                format!("`{other}`: use \"one\", \"fixed\" or \"percent\""),
+            );
+            None
+        }
+    };
+    let grace = match &r.grace_period {
+        Some(g) => Some(Some(cx.duration(g, &field("grace_period"))?)),
+        None => Some(None),
+    };
+    action_ok.then_some(())?;
+    Some(FaultPlan {
+        at: at?,
+        selector: selector?,
+        mode: mode?,
+        grace: grace?,
+    })
+}
+
+/// Equality label selectors: `k=v`, `k==v`, `k!=v`, comma-separated.
+fn valid_selector(s: &str) -> bool {
+    let label = |t: &str| {
+        let t = t.trim();
+        !t.is_empty()
+            && t.len() <= 253
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+    };
+    !s.trim().is_empty()
+        && s.split(',').all(|req| {
+            let (k, v) = match req
+                .split_once("!=")
+                .or_else(|| req.split_once("=="))
+                .or_else(|| req.split_once('='))
+            {
+                Some(kv) => kv,
+                None => return false,
+            };
+            label(k) && (v.trim().is_empty() || label(v))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_counts() {
+        assert_eq!(KillMode::One.count(5), 1);
+        assert_eq!(KillMode::One.count(0), 0);
+        assert_eq!(KillMode::Fixed(3).count(2), 2);
+        assert_eq!(KillMode::Percent(30).count(5), 2);
+        assert_eq!(KillMode::Percent(100).count(7), 7);
+    }
+
+    #[test]
+    fn selectors() {
+        assert!(valid_selector("app=flash-order"));
+        assert!(valid_selector("app=flash-order,tier!=web"));
+        assert!(valid_selector("app.kubernetes.io/name==x"));
+        assert!(!valid_selector("app"));
+        assert!(!valid_selector("app in (a,b)"));
+        assert!(!valid_selector(""));
+    }
+}
