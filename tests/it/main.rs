@@ -6,6 +6,7 @@ mod cli;
 mod engine;
 mod flow;
 mod k8s;
+mod kube;
 mod report;
 mod summary;
 mod support;

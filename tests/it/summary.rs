@@ -93,6 +93,7 @@ pub fn synthetic() -> Summary {
         }],
         notes: vec![],
         ws: None,
+        kube: None,
     }
 }
 

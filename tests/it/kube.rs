@@ -1,0 +1,412 @@
+//! Kubernetes: the watchers against recorded API streams (a mock service, including a
+//! `410 Gone`), the simulated control plane through loadctl's real client, the `[kube]`
+//! section's validation, and a whole run that scales out, kills a pod and reports it.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, ListParams, Preconditions};
+use kube::client::Body;
+use kube::{Api, Client};
+use loadctl::kube::watch::{self, Track};
+use loadctl::scenario::{self, Overrides};
+use loadctl::testbed::cluster::{Cluster, ClusterConfig};
+use loadctl::testbed::{Embedded, ServiceConfig};
+
+use crate::support::{plan, run_plan};
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/fixtures/kube/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// The API server's answer to a watch from a compacted resourceVersion: a 200 stream
+/// carrying one ERROR event.
+const GONE: &str = r#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 17 (40)","reason":"Expired","code":410}}"#;
+
+/// Replays recorded streams: the HPA's first watch breaks with `410 Gone` after three
+/// events; the re-list returns the last object already seen (a replay); the second watch
+/// carries the rest of the scale-out.
+#[test]
+fn watchers_survive_410_and_replays() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let watch_lines: Vec<String> = fixture("hpa-watch.jsonl")
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(watch_lines.len() >= 6, "the recording holds a scale-out");
+    let (first, rest) = watch_lines.split_at(3);
+    let relisted: serde_json::Value = serde_json::from_str(&first[2]).unwrap();
+    let relist = serde_json::json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList",
+        "metadata": {"resourceVersion": relisted["object"]["metadata"]["resourceVersion"]},
+        "items": [relisted["object"]],
+    })
+    .to_string();
+    let first_watch = format!("{}\n{GONE}\n", first.join("\n"));
+    let second_watch = format!("{}\n", rest.join("\n"));
+
+    let track = Arc::new(Mutex::new(Track::default()));
+    let requests = Arc::new(Mutex::new(Vec::<String>::new()));
+    rt.block_on(async {
+        let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            let (mut hpa_lists, mut hpa_watches) = (0, 0);
+            // Watches with nothing more to say stay open, as the API server keeps them.
+            let mut pending = Vec::new();
+            while let Some((req, send)) = handle.next_request().await {
+                let uri = req.uri().to_string();
+                seen.lock().unwrap().push(uri.clone());
+                let watching = uri.contains("watch=true");
+                let body = if uri.contains("horizontalpodautoscalers") {
+                    match (watching, hpa_lists, hpa_watches) {
+                        (false, 0, _) => Some(fixture("hpa-list.json")),
+                        (false, _, _) => Some(relist.clone()),
+                        (true, _, 0) => Some(first_watch.clone()),
+                        (true, _, 1) => Some(second_watch.clone()),
+                        _ => None,
+                    }
+                } else if uri.contains("deployments") {
+                    (!watching).then(|| fixture("deployment-list.json"))
+                } else {
+                    (!watching).then(|| fixture("pod-list.json"))
+                };
+                if uri.contains("horizontalpodautoscalers") {
+                    if watching {
+                        hpa_watches += 1;
+                    } else {
+                        hpa_lists += 1;
+                    }
+                }
+                match body {
+                    Some(b) => send.send_response(Response::new(Body::from(b.into_bytes()))),
+                    None => pending.push(send),
+                }
+            }
+        });
+        let client = Client::new(svc, "flash-sale");
+        let tasks = watch::spawn(
+            client,
+            "flash-sale",
+            "flash-order",
+            "flash-order",
+            "app=flash-order",
+            track.clone(),
+        );
+        // A deadline against hanging, not a performance bound.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let t = track.lock().unwrap();
+            if t.state.desired == 20 && !t.state.at_max && t.changes.iter().any(|(_, s)| s.at_max) {
+                break;
+            }
+            drop(t);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for t in tasks {
+            t.abort();
+        }
+    });
+
+    let t = track.lock().unwrap();
+    let desired: Vec<u32> = t.changes.iter().fold(Vec::new(), |mut v, (_, s)| {
+        if v.last() != Some(&s.desired) {
+            v.push(s.desired);
+        }
+        v
+    });
+    assert_eq!(desired, [5, 10, 20], "changes: {:?}", t.changes);
+    assert_eq!(t.state.ready, 5, "from the Deployment's list");
+    assert_eq!(t.errors.len(), 1, "{:?}", t.errors);
+    assert!(
+        t.errors[0].1.contains("410") || t.errors[0].1.contains("too old"),
+        "{:?}",
+        t.errors
+    );
+    assert_eq!(t.pods_seen, 5);
+    // One period pinned at maxReplicas, then released.
+    let at_max: Vec<bool> = t.changes.iter().map(|(_, s)| s.at_max).collect();
+    assert_eq!(at_max.iter().filter(|&&m| m).count(), 1, "{at_max:?}");
+    let reqs = requests.lock().unwrap();
+    let hpa_lists = reqs
+        .iter()
+        .filter(|u| u.contains("horizontalpodautoscalers") && !u.contains("watch=true"))
+        .count();
+    assert_eq!(hpa_lists, 2, "the 410 makes the watcher re-list: {reqs:?}");
+    assert!(reqs
+        .iter()
+        .any(|u| u.contains("fieldSelector=metadata.name%3Dflash-order")));
+}
+
+/// An HTTP/1.0 GET on loopback, for what the typed client hides (a raw watch stream).
+fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn simulated_control_plane_speaks_the_api() {
+    let cfg = ServiceConfig {
+        cluster: Some(ClusterConfig {
+            history: 4,
+            ..ClusterConfig::default()
+        }),
+        ..ServiceConfig::default()
+    };
+    let svc = Embedded::start("flash-sale", &cfg, 1).unwrap();
+    let api = svc.kube_api.expect("a simulated cluster serves its API");
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, Cluster::kubeconfig(api)).unwrap();
+
+    // The start (an HPA, five pods, a Deployment) is more than the 4 events kept: a watch
+    // from the first resourceVersion is told it is too old, as the API server does.
+    let gone = get(
+        api,
+        "/api/v1/namespaces/flash-sale/pods?watch=true&resourceVersion=1&timeoutSeconds=1",
+    );
+    assert!(
+        gone.contains(r#""type":"ERROR""#) && gone.contains(r#""code":410"#),
+        "{gone}"
+    );
+    let bad = get(
+        api,
+        "/api/v1/namespaces/flash-sale/pods?labelSelector=app%20in%20(a)",
+    );
+    assert!(
+        bad.contains(" 400 Bad Request") && bad.contains("only equality selectors"),
+        "{bad}"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&kc).unwrap(),
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .unwrap();
+        let client = Client::try_from(config).unwrap();
+        let pods: Api<Pod> = Api::namespaced(client.clone(), "flash-sale");
+        let list = pods
+            .list(&ListParams::default().labels("app=flash-order"))
+            .await
+            .unwrap();
+        assert_eq!(list.items.len(), 5);
+        assert!(pods
+            .list(&ListParams::default().labels("app=other"))
+            .await
+            .unwrap()
+            .items
+            .is_empty());
+        let victim = &list.items[0];
+        let name = victim.metadata.name.clone().unwrap();
+        let wrong = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some("not-the-uid".into()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        let err = pods.delete(&name, &wrong).await.unwrap_err();
+        assert!(format!("{err}").contains("Precondition"), "{err}");
+        let right = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: victim.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        pods.delete(&name, &right).await.unwrap();
+        // Terminating, and the ReplicaSet replaced it at once.
+        let after = pods.list(&ListParams::default()).await.unwrap().items;
+        assert_eq!(after.len(), 6);
+        let dying = after
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(name.as_str()))
+            .unwrap();
+        assert!(dying.metadata.deletion_timestamp.is_some());
+        let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+            Api::namespaced(client.clone(), "flash-sale");
+        let d = deployments.get("flash-order").await.unwrap();
+        let st = d.status.unwrap();
+        assert_eq!((st.replicas, st.ready_replicas), (Some(5), Some(4)));
+        let missing = deployments.get("nope").await.unwrap_err();
+        assert!(format!("{missing}").contains("not found"), "{missing}");
+    });
+}
+
+const HPA_RUN: &str = r#"
+name = "hpa-it"
+[embedded]
+service = "flash-sale"
+simulate_cluster = true
+time_scale = 30          # a 15 s sync every 0.5 s, a pod Ready 0.67 s after it starts
+replica_capacity = 50    # 5 replicas carry 250/s: 500/s asks for twice that
+[load]
+rate = 500
+duration = "8s"
+warmup = "1s"
+[[requests]]
+name = "item"
+path = "/api/v1/flash/items/1"
+[kube]
+namespace = "flash-sale"
+[[kube.expect]]
+hpa = "flash-order"
+replicas_at_least = 10
+within = "9s"
+[[kube.expect]]
+hpa = "flash-order"
+replicas_at_least = 25   # above maxReplicas: fails, and is warned about before the run
+within = "9s"
+[[kube.fault]]
+at = "6s"
+action = "pod-kill"
+selector = "app=flash-order"
+mode = "fixed"
+value = 2
+grace_period = "0s"
+[slo]
+"fault.availability" = ">= 0%"
+"fault.rps" = "> 0"
+"#;
+
+#[test]
+fn a_run_watches_the_scale_out_kills_pods_and_reports() {
+    let p = plan(HPA_RUN);
+    let (out, dir) = run_plan(&p);
+    let s = &out.summary;
+    let k = s.kube.as_ref().expect("a kube section");
+    assert_eq!(k.hpas.len(), 1);
+    let h = &k.hpas[0];
+    assert_eq!((h.min_replicas, h.max_replicas), (5, 20));
+    assert_eq!(h.timeline[0].desired, 5, "{:?}", h.timeline);
+    assert!(h.max_desired >= 10 && h.first_scale_up_s.is_some(), "{h:?}");
+    assert!(h.max_ready >= 10, "new pods became Ready: {h:?}");
+    assert!(k.expectations[0].pass, "{:?}", k.expectations);
+    assert!(!k.expectations[1].pass);
+    assert!(
+        k.expectations[1].observed.contains("never reached 25"),
+        "{:?}",
+        k.expectations[1]
+    );
+    assert!(
+        k.warnings.iter().any(|w| w.contains("maxReplicas is 20")),
+        "{:?}",
+        k.warnings
+    );
+    assert_eq!(s.status, loadctl::report::summary::Status::Fail);
+    assert!(
+        s.reasons.iter().any(|r| r.contains("hpa/flash-order")),
+        "{:?}",
+        s.reasons
+    );
+    assert_eq!(out.exit_code(), 1);
+
+    let f = &k.faults[0];
+    assert_eq!(f.killed.len(), 2, "{f:?}");
+    assert!(f.errors.is_empty(), "{f:?}");
+    assert!(f.window_start_s.is_some() && f.requests > 0, "{f:?}");
+    let fault_slos: Vec<_> = s
+        .slo
+        .iter()
+        .filter(|r| r.scope.as_deref() == Some("fault"))
+        .collect();
+    assert_eq!(fault_slos.len(), 2);
+    assert!(
+        fault_slos.iter().all(|r| r.pass && r.observed.is_some()),
+        "{fault_slos:?}"
+    );
+
+    let folder = dir.path().join("out");
+    let csv = std::fs::read_to_string(folder.join("replicas.csv")).unwrap();
+    assert!(csv.starts_with("t_s,hpa,deployment,desired,current,ready,at_max\n"));
+    assert_eq!(csv.lines().count(), h.timeline.len() + 1);
+    let junit = std::fs::read_to_string(folder.join("junit.xml")).unwrap();
+    assert!(junit.contains(r#"classname="hpa-it.kube""#), "{junit}");
+    let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
+    assert!(
+        html.contains("Replicas: HPA decision and ready pods")
+            && html.contains("red: fault window")
+    );
+    assert!(std::fs::read_to_string(folder.join("kubeconfig"))
+        .unwrap()
+        .contains("server: http://127.0.0.1:"));
+    // The section survives a round trip through summary.json (deny_unknown_fields).
+    let back: loadctl::report::summary::Summary =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(back.kube.as_ref(), Some(k));
+}
+
+#[test]
+fn kube_section_errors_are_reported_together() {
+    let text = r#"
+name = "bad"
+[embedded]
+service = "activities"
+time_scale = 3
+[load]
+rate = 10
+duration = "10s"
+[[requests]]
+path = "/"
+[kube]
+namespace = "Flash_Sale"
+[[kube.expect]]
+hpa = "x"
+replicas_at_least = 3
+[[kube.expect]]
+hpa = "x"
+never_limited = true
+within = "5s"
+[[kube.fault]]
+at = "20s"
+action = "pod-delete"
+selector = "app"
+mode = "percent"
+value = 150
+[slo]
+"fault.availability" = ">= 99%"
+"#;
+    let err = scenario::parse(
+        std::path::Path::new("bad.toml"),
+        text,
+        &Overrides::default(),
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    for needle in [
+        "embedded: `time_scale` and `replica_capacity` shape the simulated cluster",
+        "kube.namespace: a namespace is a DNS label",
+        "kube.expect[0].within: missing",
+        "kube.expect[1].within: applies to replicas_at_least",
+        "kube.fault[0].at: 20s is after the load ends",
+        "kube.fault[0].action: `pod-delete`",
+        "kube.fault[0].selector: write a label selector",
+        "kube.fault[0].value: a percent is at most 100",
+    ] {
+        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    }
+}
