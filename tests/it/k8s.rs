@@ -619,4 +619,64 @@ fn against_a_kind_cluster() {
     // 200 req/s cannot meet the scenario's own rps >= 1000; everything else must hold.
     assert!(stdout.contains("PASS  p95 < 100ms"), "{stdout}");
     assert!(stdout.contains("PASS  error_rate < 0.1%"), "{stdout}");
+
+    // The autoscaling scenario against the real flash-order HPA (kind's kubeconfig is the
+    // current context): watched, judged and one pod killed, whatever the verdict.
+    let up = Command::new("bash")
+        .arg(root.join("k8s-testbed/up.sh"))
+        .arg("flash-sale")
+        .status()
+        .unwrap();
+    assert!(up.success(), "up.sh flash-sale failed");
+    let out = Command::new(assert_cmd::cargo::cargo_bin("loadctl"))
+        .current_dir(root)
+        .args([
+            "run",
+            "scenarios/flash-sale-hpa.toml",
+            "--target",
+            "http://127.0.0.1:30082",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(dir.path().join("hpa"))
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("hpa/summary.json"))
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr))),
+    )
+    .unwrap();
+    assert_eq!(summary["kube"]["hpas"][0]["name"], "flash-order");
+    assert_eq!(summary["kube"]["hpas"][0]["max_replicas"], 20);
+    assert_eq!(
+        summary["kube"]["faults"][0]["killed"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+/// The simulated control plane serves the manifest's flash-order HPA, not a look-alike.
+#[test]
+fn the_simulated_hpa_is_the_manifests() {
+    let o = load(&["manifests/flash-sale.yaml"]);
+    let manifest = o
+        .hpas
+        .iter()
+        .find(|h| h.metadata.name.as_deref() == Some("flash-order"))
+        .expect("flash-order HPA in the manifest");
+    let simulated = loadctl::testbed::cluster::objects::hpa("flash-sale");
+    assert_eq!(simulated.spec, manifest.spec);
+    let deployment = o
+        .deployments
+        .iter()
+        .find(|d| d.metadata.name.as_deref() == Some("flash-order"))
+        .unwrap();
+    let sim_d = loadctl::testbed::cluster::objects::deployment("flash-sale", 5);
+    assert_eq!(sim_d.spec.selector, deployment.spec.selector);
+    assert_eq!(
+        deployment.spec.replicas,
+        Some(5),
+        "seed 003: flash-order starts at its minimum"
+    );
 }
