@@ -149,10 +149,16 @@ pub fn describe(plan: &Plan) -> String {
         let _ = writeln!(o, "           {}", plan.description.trim());
     }
     let target = match &plan.target {
-        TargetSpec::Embedded(e) => format!(
-            "embedded {} reference service on 127.0.0.1 (free port)",
-            e.service
-        ),
+        TargetSpec::Embedded(e) => match &e.config.cluster {
+            None => format!(
+                "embedded {} reference service on 127.0.0.1 (free port)",
+                e.service
+            ),
+            Some(c) => format!(
+                "embedded {} reference service on 127.0.0.1 (free port), in a simulated cluster at {}x time, {} req/s per replica",
+                e.service, c.time_scale, c.replica_capacity
+            ),
+        },
         TargetSpec::Url { origin, base_path } => format!("{origin}{base_path}"),
     };
     let _ = writeln!(o, "target     {target}");
@@ -359,6 +365,32 @@ pub fn describe(plan: &Plan) -> String {
         let _ = writeln!(o, "slo");
         for s in &plan.slos {
             let _ = writeln!(o, "  {} {}", s.name, s.expr);
+        }
+    }
+    if let Some(k) = &plan.kube {
+        let _ = writeln!(
+            o,
+            "kube       namespace {}{}",
+            k.namespace,
+            k.context
+                .as_ref()
+                .map_or(String::new(), |c| format!(", context {c}"))
+        );
+        for e in &k.expect {
+            let _ = writeln!(o, "  expect hpa/{} {}", e.hpa, e.describe());
+        }
+        for f in &k.faults {
+            let _ = writeln!(
+                o,
+                "  fault  pod-kill {} ({}) at {}{}",
+                f.mode,
+                f.selector,
+                humantime::format_duration(f.at),
+                f.grace.map_or(String::new(), |g| format!(
+                    ", grace {}",
+                    humantime::format_duration(g)
+                ))
+            );
         }
     }
     o

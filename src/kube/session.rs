@@ -76,6 +76,13 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
+/// A fault, its record, and the task carrying it out.
+type Scheduled = (
+    FaultPlan,
+    Arc<Mutex<FaultRecord>>,
+    Option<tokio::task::JoinHandle<()>>,
+);
+
 pub struct Session {
     rt: tokio::runtime::Runtime,
     client: Client,
@@ -83,11 +90,7 @@ pub struct Session {
     server: String,
     watched: Vec<Watched>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    faults: Vec<(
-        FaultPlan,
-        Arc<Mutex<FaultRecord>>,
-        Option<tokio::task::JoinHandle<()>>,
-    )>,
+    faults: Vec<Scheduled>,
     stop: tokio::sync::watch::Sender<bool>,
     pub warnings: Vec<String>,
 }

@@ -118,6 +118,7 @@ impl Tolerances {
 
 /// Where traffic goes.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per run, never in a collection
 pub enum TargetSpec {
     /// No target named: loadctl starts its reference service on 127.0.0.1.
     Embedded(EmbeddedPlan),

@@ -107,11 +107,13 @@ fn watchers_survive_410_and_replays() {
         // A deadline against hanging, not a performance bound.
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            let t = track.lock().unwrap();
-            if t.state.desired == 20 && !t.state.at_max && t.changes.iter().any(|(_, s)| s.at_max) {
+            let done = {
+                let t = track.lock().unwrap();
+                t.state.desired == 20 && !t.state.at_max && t.changes.iter().any(|(_, s)| s.at_max)
+            };
+            if done {
                 break;
             }
-            drop(t);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         for t in tasks {

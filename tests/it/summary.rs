@@ -93,7 +93,78 @@ pub fn synthetic() -> Summary {
         }],
         notes: vec![],
         ws: None,
-        kube: None,
+        kube: Some(kube_section()),
+    }
+}
+
+/// A scale-out from 5 to 20 with a pod killed at its peak.
+fn kube_section() -> loadctl::report::kube::KubeSummary {
+    use loadctl::report::kube::*;
+    let p = |t_s, desired, current, ready, at_max| ReplicaPoint {
+        t_s,
+        desired,
+        current,
+        ready,
+        at_max,
+    };
+    KubeSummary {
+        namespace: "flash-sale".into(),
+        server: "http://127.0.0.1:6443/".into(),
+        hpas: vec![HpaSummary {
+            name: "flash-order".into(),
+            deployment: "flash-order".into(),
+            min_replicas: 5,
+            max_replicas: 20,
+            timeline: vec![
+                p(0.0, 5, 5, 5, false),
+                p(15.5, 10, 5, 5, false),
+                p(30.5, 20, 10, 10, true),
+                p(41.0, 20, 20, 20, true),
+            ],
+            first_scale_up_s: Some(15.5),
+            max_desired: 20,
+            max_ready: 20,
+            at_max: vec![Period {
+                start_s: 30.5,
+                end_s: None,
+            }],
+            scale_down_start_s: None,
+            pod_restarts: 0,
+            pods_seen: 21,
+            watch_errors: vec!["20.0 s: watch hpa/flash-order: too old resource version".into()],
+        }],
+        expectations: vec![
+            ExpectationResult {
+                hpa: "flash-order".into(),
+                expectation: "desired replicas >= 10 within 30s".into(),
+                pass: true,
+                observed: "desired replicas reached 10 at 15.5 s".into(),
+            },
+            ExpectationResult {
+                hpa: "flash-order".into(),
+                expectation: "never at maxReplicas (ScalingLimited/TooManyReplicas)".into(),
+                pass: false,
+                observed: "ScalingLimited from 30.5 s (1 period)".into(),
+            },
+        ],
+        faults: vec![FaultSummary {
+            action: "pod-kill".into(),
+            selector: "app=flash-order".into(),
+            mode: "one pod".into(),
+            at_s: 50.0,
+            executed_s: Some(50.0),
+            ready_before: 20,
+            killed: vec!["flash-order-7d4b9c6f5-pv4mz".into()],
+            errors: vec![],
+            window_start_s: Some(50.0),
+            window_end_s: Some(55.25),
+            recovered: true,
+            requests: 10_500,
+            errors_in_window: 42,
+            availability: Some(0.996),
+            p99_ms: Some(11.5),
+        }],
+        warnings: vec![],
     }
 }
 

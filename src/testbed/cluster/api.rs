@@ -144,7 +144,10 @@ impl Filter {
 }
 
 /// The current objects of a kind: `(name, labels, object)`.
-fn snapshot(c: &Cluster, kind: Kind) -> (u64, Vec<(String, BTreeMap<String, String>, Value)>) {
+/// `(name, labels, object)`.
+type Item = (String, BTreeMap<String, String>, Value);
+
+fn snapshot(c: &Cluster, kind: Kind) -> (u64, Vec<Item>) {
     let st = c.state.lock().unwrap();
     let item = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, v: Value| {
         (

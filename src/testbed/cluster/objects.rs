@@ -161,7 +161,7 @@ pub fn hpa_status(
             "ScalingLimited",
             true,
             "TooManyReplicas",
-            format!("the desired replica count is more than the maximum replica count"),
+            "the desired replica count is more than the maximum replica count".into(),
         ),
         Some(Limit::TooFew) => condition(
             "ScalingLimited",
