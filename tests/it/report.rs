@@ -354,8 +354,14 @@ fn junit_is_read_by_a_junit_library() {
         .filter(|c| c.status.is_failure())
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(failed, ["synthetic.slo::p95 < 100ms"]);
-    assert_eq!(suite.failures, 1);
+    assert_eq!(
+        failed,
+        [
+            "synthetic.slo::p95 < 100ms",
+            "synthetic.kube::hpa/flash-order: never at maxReplicas (ScalingLimited/TooManyReplicas)"
+        ]
+    );
+    assert_eq!(suite.failures, 2);
     let p95 = suite
         .cases
         .iter()
