@@ -18,7 +18,9 @@ pub struct Point {
     pub desired: u32,
     /// Deployment `status.readyReplicas`.
     pub ready: u32,
-    /// HPA condition `ScalingLimited` is True.
+    /// HPA condition `ScalingLimited` is True with reason `TooManyReplicas`: pinned at
+    /// maxReplicas. (`TooFewReplicas` is the normal state of an idle HPA, and policy
+    /// limits are its normal pace; neither is a ceiling.)
     pub limited: bool,
 }
 
@@ -36,7 +38,7 @@ pub enum Expectation {
         within: Duration,
         basis: Basis,
     },
-    /// `ScalingLimited` is never True during the run.
+    /// Never pinned at maxReplicas during the run.
     NeverLimited,
 }
 
