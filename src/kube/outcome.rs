@@ -10,7 +10,7 @@ use super::session::Outcome;
 use crate::metrics::{percentile_ms, EndpointData};
 use crate::report::hlog::RunLog;
 use crate::report::kube::{
-    ExpectationResult, FaultSummary, HpaSummary, KubeSummary, Period, ReplicaPoint,
+    ExpectationResult, FaultSummary, HpaSummary, KubeSummary, Level, Period, ReplicaPoint,
 };
 use crate::report::summary::figures;
 
@@ -65,6 +65,15 @@ pub fn summarize(
                     })
                     .collect(),
                 first_scale_up_s: sm.first_scale_up.map(s),
+                levels: h
+                    .levels
+                    .iter()
+                    .map(|(n, d, c)| Level {
+                        replicas: *n,
+                        decision_s: d.map(s),
+                        capacity_s: c.map(s),
+                    })
+                    .collect(),
                 max_desired: sm.max_desired,
                 max_ready: sm.max_ready,
                 at_max: sm

@@ -60,6 +60,8 @@ pub struct HpaOutcome {
     pub max: u32,
     pub timeline: Vec<(Duration, State)>,
     pub points: Vec<Point>,
+    /// Per expected level: `(replicas, decided at, ready at)`.
+    pub levels: Vec<(u32, Option<Duration>, Option<Duration>)>,
     pub restarts: u64,
     pub pods_seen: u64,
     pub errors: Vec<(Duration, String)>,
@@ -338,13 +340,37 @@ impl Session {
             .iter()
             .map(|w| {
                 let t = w.track.lock().unwrap();
+                let points = t.points(origin);
+                let mut wanted: Vec<u32> = self
+                    .plan
+                    .expect
+                    .iter()
+                    .filter(|e| e.hpa == w.name)
+                    .filter_map(|e| match e.expectation {
+                        Expectation::ReplicasAtLeast { n, .. } => Some(n),
+                        Expectation::NeverLimited => None,
+                    })
+                    .collect();
+                wanted.sort_unstable();
+                wanted.dedup();
+                let levels = wanted
+                    .into_iter()
+                    .map(|n| {
+                        (
+                            n,
+                            expect::reached(&points, n, Basis::Decision),
+                            expect::reached(&points, n, Basis::Capacity),
+                        )
+                    })
+                    .collect();
                 HpaOutcome {
+                    levels,
                     name: w.name.clone(),
                     deployment: w.deployment.clone(),
                     min: w.min,
                     max: w.max,
                     timeline: t.timeline(origin),
-                    points: t.points(origin),
+                    points,
                     restarts: t.restarts,
                     pods_seen: t.pods_seen,
                     errors: t

@@ -49,12 +49,17 @@ pub struct Track {
     pods: HashMap<String, u64>,
     /// Pod uids listed since the last `Init`, while a re-list is under way.
     relist: Option<HashSet<String>>,
+    /// Whether the HPA and the Deployment have been seen: a state known by halves (0
+    /// desired because only the Deployment arrived yet) is no point of the timeline.
+    seen_hpa: bool,
+    seen_deployment: bool,
 }
 
 impl Track {
     fn record(&mut self, at: Instant, next: State) {
-        if next != self.state || self.changes.is_empty() {
-            self.state = next;
+        let changed = next != self.state;
+        self.state = next;
+        if self.seen_hpa && self.seen_deployment && (changed || self.changes.is_empty()) {
             self.changes.push((at, next));
         }
     }
@@ -81,6 +86,7 @@ impl Track {
                 && c.status == "True"
                 && c.reason.as_deref() == Some("TooManyReplicas")
         });
+        self.seen_hpa = true;
         let next = State {
             desired: s.desired_replicas.max(0) as u32,
             current: s.current_replicas.unwrap_or(0).max(0) as u32,
@@ -100,6 +106,7 @@ impl Track {
             .and_then(|s| s.ready_replicas)
             .unwrap_or(0)
             .max(0) as u32;
+        self.seen_deployment = true;
         let next = State {
             ready,
             ..self.state
@@ -273,6 +280,11 @@ mod tests {
     fn replays_and_unchanged_states_add_no_points() {
         let origin = Instant::now();
         let mut t = Track::default();
+        let mut d = Deployment::default();
+        d.metadata.uid = Some("d1".into());
+        d.metadata.resource_version = Some("1".into());
+        t.deployment(origin, &d);
+        assert!(t.changes.is_empty(), "half a state is no point");
         t.hpa(origin, &hpa("1", 5, false));
         t.hpa(origin, &hpa("1", 5, false)); // re-list replay
         t.hpa(origin + Duration::from_secs(1), &hpa("2", 5, false)); // status churn, same state

@@ -41,6 +41,9 @@ pub struct HpaSummary {
     pub timeline: Vec<ReplicaPoint>,
     /// First rise of the decision above its value at the start.
     pub first_scale_up_s: Option<f64>,
+    /// Each level an expectation names: when it was decided and when it was Ready.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<Level>,
     pub max_desired: u32,
     pub max_ready: u32,
     /// Periods pinned at maxReplicas (`ScalingLimited`/`TooManyReplicas`).
@@ -62,6 +65,16 @@ pub struct ReplicaPoint {
     pub current: u32,
     pub ready: u32,
     pub at_max: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Level {
+    pub replicas: u32,
+    /// HPA `desiredReplicas` first at or above it.
+    pub decision_s: Option<f64>,
+    /// Deployment `readyReplicas` first at or above it.
+    pub capacity_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -175,6 +188,15 @@ pub fn console(o: &mut String, k: &KubeSummary) {
             secs(h.scale_down_start_s),
             h.pod_restarts
         );
+        for l in &h.levels {
+            let _ = writeln!(
+                o,
+                "    {} replicas: decided {} · ready {}",
+                l.replicas,
+                secs(l.decision_s),
+                secs(l.capacity_s)
+            );
+        }
         if !h.watch_errors.is_empty() {
             let _ = writeln!(
                 o,
@@ -294,15 +316,20 @@ pub fn section(k: &KubeSummary) -> Fragment {
         );
     }
     o.push_str("</tbody></table>");
-    o.push_str("<table><thead><tr><th>HPA</th><th>min–max</th><th>first scale-up</th><th>max desired / ready</th><th>at max</th><th>scale-down from</th><th>pod restarts</th></tr></thead><tbody>");
+    o.push_str("<table><thead><tr><th>HPA</th><th>min–max</th><th>first scale-up</th><th>expected levels: decided / ready</th><th>max desired / ready</th><th>at max</th><th>scale-down from</th><th>pod restarts</th></tr></thead><tbody>");
     for h in &k.hpas {
         let _ = write!(
             o,
-            "<tr><td>{}</td><td>{}–{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}–{}</td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&h.name),
             h.min_replicas,
             h.max_replicas,
             secs(h.first_scale_up_s),
+            h.levels
+                .iter()
+                .map(|l| format!("{}: {} / {}", l.replicas, secs(l.decision_s), secs(l.capacity_s)))
+                .collect::<Vec<_>>()
+                .join("<br>"),
             h.max_desired,
             h.max_ready,
             if h.at_max.is_empty() { "never".into() } else { format!("from {:.1} s", h.at_max[0].start_s) },

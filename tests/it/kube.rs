@@ -309,6 +309,19 @@ fn a_run_watches_the_scale_out_kills_pods_and_reports() {
     assert_eq!(h.timeline[0].desired, 5, "{:?}", h.timeline);
     assert!(h.max_desired >= 10 && h.first_scale_up_s.is_some(), "{h:?}");
     assert!(h.max_ready >= 10, "new pods became Ready: {h:?}");
+    let ten = h
+        .levels
+        .iter()
+        .find(|l| l.replicas == 10)
+        .expect("level 10 reported");
+    assert!(
+        ten.decision_s.is_some() && ten.capacity_s >= ten.decision_s,
+        "{ten:?}"
+    );
+    assert!(h
+        .levels
+        .iter()
+        .any(|l| l.replicas == 25 && l.decision_s.is_none()));
     assert!(k.expectations[0].pass, "{:?}", k.expectations);
     assert!(!k.expectations[1].pass);
     assert!(

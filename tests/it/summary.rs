@@ -122,6 +122,11 @@ fn kube_section() -> loadctl::report::kube::KubeSummary {
                 p(41.0, 20, 20, 20, true),
             ],
             first_scale_up_s: Some(15.5),
+            levels: vec![Level {
+                replicas: 10,
+                decision_s: Some(15.5),
+                capacity_s: Some(30.5),
+            }],
             max_desired: 20,
             max_ready: 20,
             at_max: vec![Period {
