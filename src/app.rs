@@ -25,6 +25,8 @@ pub fn error_exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<scenario::ScenarioError>().is_some()
         || e.downcast_ref::<UsageError>().is_some()
         || e.downcast_ref::<crate::run::ResourceError>().is_some()
+        || e.downcast_ref::<crate::kube::session::SetupError>()
+            .is_some()
     {
         2
     } else {

@@ -85,6 +85,12 @@ type Scheduled = (
     Option<tokio::task::JoinHandle<()>>,
 );
 
+/// The cluster, or an object the scenario names, could not be reached before the run:
+/// nothing was sent.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct SetupError(pub anyhow::Error);
+
 pub struct Session {
     rt: tokio::runtime::Runtime,
     client: Client,
@@ -230,7 +236,11 @@ fn is_ready(p: &Pod) -> bool {
 impl Session {
     /// Connects and starts watching every HPA the plan names; fails (before any load)
     /// when the cluster or an HPA cannot be reached.
-    pub fn start(plan: &KubePlan, source: &Source) -> anyhow::Result<Session> {
+    pub fn start(plan: &KubePlan, source: &Source) -> Result<Session, SetupError> {
+        Self::connect(plan, source).map_err(SetupError)
+    }
+
+    fn connect(plan: &KubePlan, source: &Source) -> anyhow::Result<Session> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("kube")

@@ -26,10 +26,6 @@ fn fixture(name: &str) -> String {
     .unwrap()
 }
 
-/// The API server's answer to a watch from a compacted resourceVersion: a 200 stream
-/// carrying one ERROR event.
-const GONE: &str = r#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 17 (40)","reason":"Expired","code":410}}"#;
-
 /// Replays recorded streams: the HPA's first watch breaks with `410 Gone` after three
 /// events; the re-list returns the last object already seen (a replay); the second watch
 /// carries the rest of the scale-out.
@@ -53,7 +49,9 @@ fn watchers_survive_410_and_replays() {
         "items": [relisted["object"]],
     })
     .to_string();
-    let first_watch = format!("{}\n{GONE}\n", first.join("\n"));
+    // The API server's answer once the watch's resourceVersion was compacted away: the
+    // 200 stream ends with one ERROR event.
+    let first_watch = format!("{}\n{}", first.join("\n"), fixture("watch-gone.json"));
     let second_watch = format!("{}\n", rest.join("\n"));
 
     let track = Arc::new(Mutex::new(Track::default()));
@@ -428,4 +426,53 @@ value = 150
     ] {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
+}
+
+#[test]
+fn an_unreachable_cluster_stops_the_run_before_any_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = crate::support::dead_port();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        Cluster::kubeconfig(std::net::SocketAddr::from(([127, 0, 0, 1], dead))),
+    )
+    .unwrap();
+    let target = crate::support::serve(axum::Router::new());
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"
+name = "unreachable"
+target = "http://{target}"
+[load]
+rate = 10
+duration = "2s"
+[[requests]]
+name = "root"
+path = "/"
+[kube]
+namespace = "flash-sale"
+[[kube.expect]]
+hpa = "flash-order"
+never_limited = true
+"#
+        ),
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("loadctl")
+        .unwrap()
+        .env("KUBECONFIG", &kc)
+        .args(["run", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot read HorizontalPodAutoscaler flash-sale/flash-order"),
+        "{stderr}"
+    );
 }
