@@ -374,6 +374,17 @@ fn a_run_watches_the_scale_out_kills_pods_and_reports() {
         serde_json::from_str(&std::fs::read_to_string(folder.join("summary.json")).unwrap())
             .unwrap();
     assert_eq!(back.kube.as_ref(), Some(k));
+    // `loadctl report` draws the same page and table from the saved files.
+    let html_before = std::fs::read(folder.join("report.html")).unwrap();
+    loadctl::report::rerender(&folder).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(folder.join("replicas.csv")).unwrap(),
+        csv
+    );
+    assert!(
+        std::fs::read(folder.join("report.html")).unwrap() == html_before,
+        "report.html differs after re-rendering"
+    );
 }
 
 #[test]
