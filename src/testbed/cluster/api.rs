@@ -18,7 +18,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
-use super::{Cluster, Kind, Stored, NAMESPACE};
+use super::{Cluster, Kind, NAMESPACE};
 
 /// An API error, answered as a `Status`.
 #[derive(Debug)]
@@ -209,29 +209,26 @@ fn watch(
         .and_then(|t| t.parse::<u64>().ok())
         .map_or(Duration::from_secs(1800), Duration::from_secs);
     let from = q.get("resourceVersion").map(String::as_str).unwrap_or("");
-    let wanted =
-        move |s: &Stored| s.kind == kind && ns == NAMESPACE && filter.matches(&s.name, &s.labels);
+    let wanted = move |k: Kind, name: &str, labels: &BTreeMap<String, String>| {
+        k == kind && ns == NAMESPACE && filter.matches(name, labels)
+    };
 
     let (first, mut live) = if from.is_empty() || from == "0" {
         // "Any" version: the current state as ADDED events, then the changes after it.
-        let (rv, items) = snapshot(&c, kind);
+        // Subscribed first: a change between the two is delivered (it is newer than the
+        // snapshot), not lost.
         let live = c.events.subscribe();
-        let mut first = Vec::new();
-        for (name, labels, obj) in items {
-            let probe = Stored {
-                rv,
-                kind,
-                name,
-                labels,
-                line: Bytes::new(),
-            };
-            if wanted(&probe) {
+        let (rv, items) = snapshot(&c, kind);
+        let first: Vec<Bytes> = items
+            .into_iter()
+            .filter(|(name, labels, _)| wanted(kind, name, labels))
+            .map(|(_, _, obj)| {
                 let mut line = serde_json::to_vec(&json!({"type": "ADDED", "object": obj}))
                     .expect("serializes");
                 line.push(b'\n');
-                first.push(Bytes::from(line));
-            }
-        }
+                Bytes::from(line)
+            })
+            .collect();
         (Ok((first, rv)), live)
     } else {
         let n: u64 = from.parse().map_err(|_| {
@@ -253,7 +250,7 @@ fn watch(
             let replay = st
                 .history
                 .iter()
-                .filter(|s| s.rv > n && wanted(s))
+                .filter(|s| s.rv > n && wanted(s.kind, &s.name, &s.labels))
                 .map(|s| s.line.clone())
                 .collect();
             (Ok((replay, st.rv)), live)
@@ -285,7 +282,7 @@ fn watch(
             tokio::select! {
                 _ = &mut deadline => return,
                 ev = live.recv() => match ev {
-                    Ok(s) if s.rv > after && wanted(&s) => {
+                    Ok(s) if s.rv > after && wanted(s.kind, &s.name, &s.labels) => {
                         if tx.send(s.line.clone()).await.is_err() {
                             return;
                         }
