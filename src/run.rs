@@ -310,13 +310,11 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
         }
         _ => (None, None),
     };
-    // The fault windows' rate is over the seconds they cover.
-    let fault_s = kube_summary.as_ref().map_or(0.0, |k| {
-        k.windows()
-            .iter()
-            .map(|(a, b)| (b - a).max(1.0))
-            .sum::<f64>()
-    });
+    // The fault windows' rate is over the whole seconds they cover.
+    let (fault_data, fault_s) = match fault_data {
+        Some((d, secs)) => (Some(d), secs),
+        None => (None, 0.0),
+    };
     let overall = totals.overall();
     let endpoint = |scope: Option<&str>| -> Option<&EndpointData> {
         match scope {

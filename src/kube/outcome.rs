@@ -33,14 +33,14 @@ fn merged(log: &RunLog, idx: &BTreeSet<i64>) -> EndpointData {
 }
 
 /// The summary section and the traffic of all fault windows together (the `fault.` SLO
-/// scope), or `None` when no fault window was seen.
+/// scope) with the seconds it covers, or `None` when no fault window was seen.
 pub fn summarize(
     o: &Outcome,
     namespace: &str,
     log: &RunLog,
     warmup: Duration,
     run_end_s: f64,
-) -> (KubeSummary, Option<EndpointData>) {
+) -> (KubeSummary, Option<(EndpointData, f64)>) {
     let s = |d: Duration| d.as_secs_f64();
     let warmup = warmup.as_secs_f64();
     let hpas = o
@@ -132,7 +132,8 @@ pub fn summarize(
             }
         })
         .collect();
-    let union = (!all_windows.is_empty()).then(|| merged(log, &all_windows));
+    let union =
+        (!all_windows.is_empty()).then(|| (merged(log, &all_windows), all_windows.len() as f64));
     (
         KubeSummary {
             namespace: namespace.to_string(),
