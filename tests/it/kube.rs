@@ -487,3 +487,53 @@ never_limited = true
         "{stderr}"
     );
 }
+
+#[test]
+fn testbed_serve_simulates_a_cluster_and_writes_its_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("sim.kubeconfig");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("loadctl"))
+        .args([
+            "testbed",
+            "serve",
+            "flash-sale",
+            "--listen",
+            "127.0.0.1:0",
+            "--simulate-cluster",
+            "--time-scale",
+            "10",
+            "--kubeconfig",
+        ])
+        .arg(&kc)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A deadline against hanging, not a performance bound.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let server = loop {
+        if let Some(line) = std::fs::read_to_string(&kc).ok().and_then(|t| {
+            t.lines()
+                .find(|l| l.contains("server: http://"))
+                .map(String::from)
+        }) {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no kubeconfig written");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let addr: std::net::SocketAddr = server
+        .trim()
+        .trim_start_matches("server: http://")
+        .parse()
+        .unwrap();
+    let hpa = get(
+        addr,
+        "/apis/autoscaling/v2/namespaces/flash-sale/horizontalpodautoscalers/flash-order",
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        hpa.contains(r#""maxReplicas":20"#) && hpa.contains(r#""minReplicas":5"#),
+        "{hpa}"
+    );
+}
