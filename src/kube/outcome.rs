@@ -47,7 +47,7 @@ pub fn summarize(
         .hpas
         .iter()
         .map(|h| {
-            let sm = expect::summarize(&h.points);
+            let sm = expect::summarize(&super::watch::points(&h.timeline));
             HpaSummary {
                 name: h.name.clone(),
                 deployment: h.deployment.clone(),

@@ -15,7 +15,7 @@ use kube::api::{DeleteParams, ListParams, Preconditions};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
 
-use super::expect::{self, Basis, Expectation, Point};
+use super::expect::{self, Basis, Expectation};
 use super::hpa::{self, Behavior, Policy, PolicyKind, Rules, Select};
 use super::watch::{self, State, Track};
 use crate::scenario::kube::{FaultPlan, KubePlan};
@@ -59,7 +59,6 @@ pub struct HpaOutcome {
     pub min: u32,
     pub max: u32,
     pub timeline: Vec<(Duration, State)>,
-    pub points: Vec<Point>,
     /// Per expected level: `(replicas, decided at, ready at)`.
     pub levels: Vec<(u32, Option<Duration>, Option<Duration>)>,
     pub restarts: u64,
@@ -184,7 +183,7 @@ pub fn feasibility(
     let behavior = behavior_of(h);
     let mut out = Vec::new();
     for e in plan.expect.iter().filter(|e| e.hpa == name) {
-        let Expectation::ReplicasAtLeast { n, within, basis } = e.expectation else {
+        let Expectation::ReplicasAtLeast { n, within, .. } = e.expectation else {
             continue;
         };
         let best = hpa::best_case(min, max, &behavior, current, n).map(|b| b.div_f64(time_scale));
@@ -203,10 +202,6 @@ pub fn feasibility(
                 hpa::SYNC_PERIOD.as_secs(),
                 behavior.up.stabilization.as_secs(),
                 best.as_secs_f64()
-            )),
-            Some(best) if basis == Basis::Capacity && best == within => out.push(format!(
-                "hpa/{name}: `{}` leaves no time for the new pods to become Ready",
-                e.describe()
             )),
             Some(_) => {}
         }
@@ -350,7 +345,8 @@ impl Session {
             .iter()
             .map(|w| {
                 let t = w.track.lock().unwrap();
-                let points = t.points(origin);
+                let timeline = t.timeline(origin);
+                let points = watch::points(&timeline);
                 let mut wanted: Vec<u32> = self
                     .plan
                     .expect
@@ -379,8 +375,7 @@ impl Session {
                     deployment: w.deployment.clone(),
                     min: w.min,
                     max: w.max,
-                    timeline: t.timeline(origin),
-                    points,
+                    timeline,
                     restarts: t.restarts,
                     pods_seen: t.pods_seen,
                     errors: t
@@ -399,11 +394,12 @@ impl Session {
                 let points = hpas
                     .iter()
                     .find(|h| h.name == e.hpa)
-                    .map_or(&[][..], |h| &h.points[..]);
+                    .map(|h| watch::points(&h.timeline))
+                    .unwrap_or_default();
                 let (held, seen) = if points.is_empty() {
                     (false, "nothing was observed".to_string())
                 } else {
-                    expect::judge(points, &e.expectation)
+                    expect::judge(&points, &e.expectation)
                 };
                 (e.hpa.clone(), e.describe(), held, seen)
             })

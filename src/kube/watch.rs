@@ -164,16 +164,21 @@ impl Track {
     }
 
     pub fn points(&self, origin: Instant) -> Vec<Point> {
-        self.timeline(origin)
-            .into_iter()
-            .map(|(at, s)| Point {
-                at,
-                desired: s.desired,
-                ready: s.ready,
-                limited: s.at_max,
-            })
-            .collect()
+        points(&self.timeline(origin))
     }
+}
+
+/// What the expectations judge of a timeline.
+pub fn points(timeline: &[(Duration, State)]) -> Vec<Point> {
+    timeline
+        .iter()
+        .map(|&(at, s)| Point {
+            at,
+            desired: s.desired,
+            ready: s.ready,
+            limited: s.at_max,
+        })
+        .collect()
 }
 
 /// Watches one kind's objects into `track` until the task is dropped.
