@@ -59,10 +59,14 @@ fn watchers_survive_410_and_replays() {
     rt.block_on(async {
         let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let seen = requests.clone();
+        let mock_track = track.clone();
         tokio::spawn(async move {
             let (mut hpa_lists, mut hpa_watches) = (0, 0);
             // Watches with nothing more to say stay open, as the API server keeps them.
             let mut pending = Vec::new();
+            // The HPA's answers wait until the Deployment's list has been applied, so the
+            // recording starts from a whole state (as a run does: it waits for both).
+            let applied = mock_track.clone();
             while let Some((req, send)) = handle.next_request().await {
                 let uri = req.uri().to_string();
                 seen.lock().unwrap().push(uri.clone());
@@ -87,7 +91,17 @@ fn watchers_survive_410_and_replays() {
                         hpa_lists += 1;
                     }
                 }
+                let hpa = uri.contains("horizontalpodautoscalers");
                 match body {
+                    Some(b) if hpa => {
+                        let applied = applied.clone();
+                        tokio::spawn(async move {
+                            while applied.lock().unwrap().state.ready == 0 {
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                            send.send_response(Response::new(Body::from(b.into_bytes())));
+                        });
+                    }
                     Some(b) => send.send_response(Response::new(Body::from(b.into_bytes()))),
                     None => pending.push(send),
                 }
