@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(loadctl::app::error_exit_code(&e))
+            ExitCode::from(e.exit_code())
         }
     }
 }

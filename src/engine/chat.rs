@@ -17,7 +17,7 @@
 //! thread and sent once at the end.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -31,10 +31,9 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use super::timer::PreciseSleep;
 use super::ThreadCtx;
 use crate::metrics::{ErrorKind, Sample};
-use crate::scenario::chat::ChatPlan;
-use crate::scenario::LoadPlan;
+use crate::scenario::plan::chat::ChatPlan;
 
-pub use crate::scenario::chat::{ENDPOINTS, OUTCOMES};
+pub use crate::scenario::plan::chat::{ENDPOINTS, OUTCOMES};
 const CONNECT: usize = 0;
 const PUBLISH: usize = 1;
 const DELIVERY: usize = 2;
@@ -44,38 +43,7 @@ const DUPLICATE: u8 = 0;
 /// How often the thread's controller looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
-/// One thread's counters, summed by the control loop.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ChatTotals {
-    pub connected: u64,
-    pub published: u64,
-    /// Deliveries the gateway owed: for each message, the members joined when it was sent,
-    /// less its sender.
-    pub expected: u64,
-    /// Distinct deliveries (duplicates not counted).
-    pub delivered: u64,
-    pub duplicates: u64,
-    pub out_of_order: u64,
-    /// Expected deliveries still missing after the grace period.
-    pub lost: u64,
-    /// Closes the gateway initiated during the run, by close code (1006: no close frame).
-    pub disconnects: BTreeMap<u16, u64>,
-}
-
-impl ChatTotals {
-    pub fn merge(&mut self, o: &ChatTotals) {
-        self.connected += o.connected;
-        self.published += o.published;
-        self.expected += o.expected;
-        self.delivered += o.delivered;
-        self.duplicates += o.duplicates;
-        self.out_of_order += o.out_of_order;
-        self.lost += o.lost;
-        for (code, n) in &o.disconnects {
-            *self.disconnects.entry(*code).or_insert(0) += n;
-        }
-    }
-}
+pub use crate::metrics::chat::ChatTotals;
 
 struct Group {
     id: usize,
@@ -148,18 +116,8 @@ struct Body {
     t: u64,
 }
 
-pub(super) async fn run(ctx: Rc<ThreadCtx>) {
+pub(super) async fn run(ctx: Rc<ThreadCtx>, chat: ChatPlan, connect_rate: f64, hold: Duration) {
     let shared = ctx.shared.clone();
-    let LoadPlan::Connections {
-        connect_rate, hold, ..
-    } = shared.load
-    else {
-        unreachable!("chat::run is only called for the connections model")
-    };
-    let chat = shared
-        .chat
-        .clone()
-        .expect("a connections plan has a [chat] section");
     let groups: Vec<Rc<Group>> = (ctx.index..chat.groups)
         .step_by(shared.threads)
         .map(|g| {

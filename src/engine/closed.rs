@@ -10,23 +10,26 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::flow::run_iteration;
-use super::http::Conn;
 use super::ThreadCtx;
-use crate::scenario::LoadPlan;
 
 const STOP_POLL: Duration = Duration::from_millis(50);
 
-pub(super) async fn run(ctx: Rc<ThreadCtx>) {
+/// The closed model's figures, from the plan.
+pub(super) struct Params {
+    pub vus: usize,
+    pub think_time: Duration,
+    pub iterations: Option<u64>,
+    pub duration: Duration,
+}
+
+pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
     let shared = ctx.shared.clone();
-    let LoadPlan::Closed {
+    let Params {
         vus,
         think_time,
         iterations,
         duration,
-    } = shared.load
-    else {
-        unreachable!("closed::run is only called for the closed model")
-    };
+    } = p;
     tokio::time::sleep_until(shared.t0.into()).await;
     let end = shared.measure_start + duration;
     let users: Vec<_> = (ctx.index..vus)
@@ -43,7 +46,7 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>) {
 }
 
 async fn user(ctx: Rc<ThreadCtx>, quota: Option<u64>, end: Instant, think: Duration) {
-    let mut conn = Conn::default();
+    let mut conn = ctx.shared.transport.slot();
     // A virtual user is one session for the whole run: it logs in once.
     let mut session = ctx.shared.new_session();
     let mut done_iterations = 0u64;

@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::http::Conn;
+use super::transport::Slot;
 use super::ThreadCtx;
 use crate::metrics::Sample;
-use crate::scenario::flow::{Exhausted, FeedMode, FeederPlan};
+use crate::scenario::plan::flow::{Exhausted, FeedMode, FeederPlan};
 
 /// One session's variables (by slot) and whether its `once` steps are done.
 #[derive(Debug, Clone, Default)]
@@ -116,7 +116,7 @@ fn feed(ctx: &ThreadCtx, session: &mut Session) -> bool {
 /// `lag` is the open model's (send lag, queue wait) for the first step.
 pub(crate) async fn run_iteration(
     ctx: &ThreadCtx,
-    conn: &mut Conn,
+    conn: &mut Slot,
     session: &mut Session,
     pick: usize,
     intended: Instant,
@@ -127,7 +127,7 @@ pub(crate) async fn run_iteration(
     }
     let shared = &ctx.shared;
     let warmup = intended < shared.measure_start;
-    let steps = if shared.flow.is_some() {
+    let steps = if shared.is_flow() {
         0..shared.requests.len()
     } else {
         pick..pick + 1

@@ -1,21 +1,23 @@
 //! Turns a [`Plan`] into traffic.
 //!
 //! One OS thread per core, each running a single-threaded tokio runtime: every task of a
-//! thread shares that thread's recorder, random generator and connection pool through
+//! thread shares that thread's recorder, random generator and connection slots through
 //! `Rc`/`RefCell`, so the hot path takes no lock and sends no message. Once a second each
 //! thread's ticker closes its interval and sends it to the control loop (see `run`).
 //!
-//! Two load models: [`open`] (arrival rate on absolute intended times) and [`closed`]
-//! (virtual users). Both stop on the shared stop flag and await their in-flight requests;
-//! an abort drops whatever is still running.
+//! Three schedulers, one per load model: [`open`] (arrival rate on absolute intended
+//! times), [`closed`] (virtual users) and [`chat`] (WebSocket connections). They stop on
+//! the shared stop flag and await their in-flight requests; an abort drops whatever is
+//! still running. How requests reach the target is the [`transport`]'s.
 
 pub mod chat;
 mod closed;
 pub mod flow;
-pub mod http;
 pub mod oneshot;
 mod open;
+pub mod request;
 mod timer;
+pub mod transport;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -30,20 +32,14 @@ use tokio::sync::{mpsc, watch};
 
 use crate::metrics::aggregate::IntervalReport;
 use crate::metrics::recorder::Recorder;
+use crate::metrics::sink::GeneratorMsg;
 use crate::metrics::{ErrorKind, IntervalData};
-use crate::scenario::flow::{FeederPlan, FlowPlan};
-use crate::scenario::LoadPlan;
+use crate::scenario::plan::flow::FlowPlan;
+use crate::scenario::plan::load::LoadPlan;
+use crate::scenario::plan::{Plan, Workload};
 use flow::{Exhaustion, Feeder, Session};
-use http::{Conn, Prepared, Response};
-
-/// Messages from worker threads to the control loop: one per thread per second.
-#[derive(Debug)]
-pub enum WorkerMsg {
-    Interval(Box<IntervalReport>),
-    /// A chat run's counters of one thread, sent once before `Done`.
-    Chat(Box<chat::ChatTotals>),
-    Done(usize),
-}
+use request::{Prepared, Response};
+use transport::{Slot, Transport};
 
 /// What every worker thread reads; written only through atomics.
 #[derive(Debug)]
@@ -53,6 +49,8 @@ pub struct Shared {
     cumulative_weights: Vec<f64>,
     pub timeout: Duration,
     pub load: LoadPlan,
+    pub workload: Workload,
+    pub transport: Transport,
     pub threads: usize,
     /// When the schedule starts (a little after `start`, so every thread is ready).
     pub t0: Instant,
@@ -60,8 +58,6 @@ pub struct Shared {
     pub measure_start: Instant,
     stop: AtomicBool,
     seq: AtomicU64,
-    /// Set when the iteration is a flow of steps (`requests` are the steps, in order).
-    pub flow: Option<FlowPlan>,
     feeders: Vec<Feeder>,
     /// Variable slots per session.
     vars: usize,
@@ -69,88 +65,67 @@ pub struct Shared {
     last_once: Option<usize>,
     /// A feeder ran out and ended the load.
     pub exhausted: Exhaustion,
-    /// WebSocket chat fan-out (with the connections model).
-    pub chat: Option<crate::scenario::chat::ChatPlan>,
     /// `Host` of the target (origin 0), for the WebSocket upgrade request.
     pub authority: String,
 }
 
 impl Shared {
+    /// The run of `plan`: `requests` prepared from its workload's requests, `addrs` by
+    /// origin (0: the target, whose `Host` is `authority`).
     pub fn new(
+        plan: &Plan,
         requests: Vec<Prepared>,
-        weights: &[f64],
         addrs: Vec<SocketAddr>,
-        load: LoadPlan,
-        timeout: Duration,
-        warmup: Duration,
-        threads: usize,
+        authority: String,
     ) -> Self {
         let mut acc = 0.0;
-        let cumulative_weights = weights
+        let cumulative_weights = plan
+            .workload
+            .requests()
             .iter()
-            .map(|w| {
-                acc += w;
+            .map(|r| {
+                acc += r.weight;
                 acc
             })
             .collect();
+        let last_once = match &plan.workload {
+            Workload::Flow { steps, .. } => steps.iter().rposition(|r| r.rules.once),
+            _ => None,
+        };
         // Threads take a few ms to start; the schedule begins after that, not before.
         let t0 = Instant::now() + Duration::from_millis(50);
         Shared {
             requests,
             addrs,
             cumulative_weights,
-            timeout,
-            load,
-            threads,
+            timeout: plan.timeout,
+            load: plan.load.clone(),
+            workload: plan.workload.clone(),
+            transport: Transport::default(),
+            threads: plan.generator.threads,
             t0,
-            measure_start: t0 + warmup,
+            measure_start: t0 + plan.warmup,
             stop: AtomicBool::new(false),
             seq: AtomicU64::new(0),
-            flow: None,
-            feeders: Vec::new(),
-            vars: 0,
-            last_once: None,
+            feeders: plan.feeders.iter().cloned().map(Feeder::new).collect(),
+            vars: plan.vars.len(),
+            last_once,
             exhausted: Exhaustion::default(),
-            chat: None,
-            authority: String::new(),
+            authority,
         }
-    }
-
-    /// Makes the run a WebSocket chat fan-out against `authority` (origin 0).
-    pub fn with_chat(
-        mut self,
-        chat: Option<crate::scenario::chat::ChatPlan>,
-        authority: String,
-    ) -> Self {
-        self.chat = chat;
-        self.authority = authority;
-        self
     }
 
     /// Endpoints the recorders keep: the requests, or a chat run's four.
     pub fn endpoints(&self) -> usize {
-        if self.chat.is_some() {
-            chat::ENDPOINTS.len()
-        } else {
-            self.requests.len()
+        match &self.workload {
+            Workload::Chat(_) => chat::ENDPOINTS.len(),
+            _ => self.requests.len(),
         }
     }
 
-    /// Makes iterations flows of the requests (in order) and binds feeders to the first
-    /// of `vars` variable slots.
-    pub fn with_flow(
-        mut self,
-        flow: Option<FlowPlan>,
-        feeders: Vec<FeederPlan>,
-        vars: usize,
-    ) -> Self {
-        self.last_once = flow
-            .as_ref()
-            .and_then(|_| self.requests.iter().rposition(|r| r.rules.once));
-        self.flow = flow;
-        self.feeders = feeders.into_iter().map(Feeder::new).collect();
-        self.vars = vars;
-        self
+    /// An iteration is every step in order, not one request picked by weight.
+    pub fn is_flow(&self) -> bool {
+        matches!(self.workload, Workload::Flow { .. })
     }
 
     pub fn stopping(&self) -> bool {
@@ -176,7 +151,7 @@ impl Shared {
     }
 
     fn pick(&self, rng: &mut fastrand::Rng) -> usize {
-        if self.cumulative_weights.len() == 1 || self.flow.is_some() {
+        if self.cumulative_weights.len() <= 1 || self.is_flow() {
             return 0;
         }
         let total = *self
@@ -202,7 +177,10 @@ pub struct Engine {
 
 impl Engine {
     /// Spawns the worker threads; they report on `tx`.
-    pub fn start(shared: Shared, tx: mpsc::UnboundedSender<WorkerMsg>) -> std::io::Result<Engine> {
+    pub fn start(
+        shared: Shared,
+        tx: mpsc::UnboundedSender<GeneratorMsg>,
+    ) -> std::io::Result<Engine> {
         let shared = Arc::new(shared);
         let (abort, abort_rx) = watch::channel(false);
         let mut threads = Vec::new();
@@ -290,7 +268,7 @@ impl ThreadCtx {
     /// response, when it was actually sent and when it completed.
     pub async fn send(
         &self,
-        conn: &mut Conn,
+        conn: &mut Slot,
         ep: usize,
         vars: &[String],
     ) -> (Response, Instant, Instant) {
@@ -314,10 +292,59 @@ impl ThreadCtx {
     }
 }
 
+/// The scheduler of the plan's load model, on this thread.
+fn scheduler(ctx: &Rc<ThreadCtx>) -> Pin<Box<dyn Future<Output = ()>>> {
+    let shared = &ctx.shared;
+    match (&shared.load, &shared.workload) {
+        (
+            LoadPlan::Open {
+                schedule,
+                connections,
+                max_in_flight,
+                ..
+            },
+            Workload::Requests(_) | Workload::Flow { .. },
+        ) => Box::pin(open::run(
+            ctx.clone(),
+            open::Params {
+                schedule: schedule.clone(),
+                connections: *connections,
+                max_in_flight: *max_in_flight,
+            },
+        )),
+        (
+            LoadPlan::Closed {
+                vus,
+                think_time,
+                iterations,
+                duration,
+            },
+            Workload::Requests(_) | Workload::Flow { .. },
+        ) => Box::pin(closed::run(
+            ctx.clone(),
+            closed::Params {
+                vus: *vus,
+                think_time: *think_time,
+                iterations: *iterations,
+                duration: *duration,
+            },
+        )),
+        (
+            LoadPlan::Connections {
+                connect_rate, hold, ..
+            },
+            Workload::Chat(chat),
+        ) => Box::pin(chat::run(ctx.clone(), chat.clone(), *connect_rate, *hold)),
+        // Validation pairs the connections model with [chat] and the others with
+        // requests; any other pairing has nothing to send.
+        _ => Box::pin(async {}),
+    }
+}
+
 fn worker_thread(
     shared: Arc<Shared>,
     index: usize,
-    tx: mpsc::UnboundedSender<WorkerMsg>,
+    tx: mpsc::UnboundedSender<GeneratorMsg>,
     mut recycled: mpsc::UnboundedReceiver<IntervalData>,
     mut abort: watch::Receiver<bool>,
 ) {
@@ -327,7 +354,7 @@ fn worker_thread(
     {
         Ok(rt) => rt,
         Err(_) => {
-            let _ = tx.send(WorkerMsg::Done(index));
+            let _ = tx.send(GeneratorMsg::Done(index));
             return;
         }
     };
@@ -337,8 +364,14 @@ fn worker_thread(
             rec: RefCell::new(Recorder::new(shared.endpoints())),
             in_flight: Cell::new(0),
             rng: RefCell::new(fastrand::Rng::with_seed(0x010a_dc71 + index as u64)),
-            sessions: match (&shared.flow, &shared.load) {
-                (Some(FlowPlan { sessions: Some(n) }), LoadPlan::Open { .. }) => {
+            sessions: match (&shared.workload, &shared.load) {
+                (
+                    Workload::Flow {
+                        flow: FlowPlan { sessions: Some(n) },
+                        ..
+                    },
+                    LoadPlan::Open { .. },
+                ) => {
                     // Thread k of T holds sessions k, k+T, …
                     let mine = (*n + shared.threads - 1 - index) / shared.threads;
                     (0..mine)
@@ -352,11 +385,7 @@ fn worker_thread(
             shared: shared.clone(),
             index,
         });
-        let mut work: Pin<Box<dyn Future<Output = ()>>> = match &shared.load {
-            LoadPlan::Open { .. } => Box::pin(open::run(ctx.clone())),
-            LoadPlan::Closed { .. } => Box::pin(closed::run(ctx.clone())),
-            LoadPlan::Connections { .. } => Box::pin(chat::run(ctx.clone())),
-        };
+        let mut work = scheduler(&ctx);
         let warmup = shared.measure_start - shared.t0;
         let mut idx = -(warmup.as_secs_f64().ceil() as i64);
         loop {
@@ -367,23 +396,23 @@ fn worker_thread(
                 _ = &mut work => break,
                 _ = tokio::time::sleep_until(tick.into()) => {
                     let data = ctx.rec.borrow_mut().rotate(ctx.in_flight.get(), recycled.try_recv().ok());
-                    let _ = tx.send(WorkerMsg::Interval(Box::new(IntervalReport { thread: index, idx, data })));
+                    let _ = tx.send(GeneratorMsg::Interval(Box::new(IntervalReport { thread: index, idx, data })));
                     idx += 1;
                 }
             }
         }
         drop(work);
         let data = ctx.rec.borrow_mut().rotate(ctx.in_flight.get(), recycled.try_recv().ok());
-        let _ = tx.send(WorkerMsg::Interval(Box::new(IntervalReport {
+        let _ = tx.send(GeneratorMsg::Interval(Box::new(IntervalReport {
             thread: index,
             idx,
             data,
         })));
-        if shared.chat.is_some() {
+        if matches!(shared.workload, Workload::Chat(_)) {
             let totals = ctx.chat_totals.borrow().clone();
-            let _ = tx.send(WorkerMsg::Chat(Box::new(totals)));
+            let _ = tx.send(GeneratorMsg::Chat(Box::new(totals)));
         }
-        let _ = tx.send(WorkerMsg::Done(index));
+        let _ = tx.send(GeneratorMsg::Done(index));
     });
 }
 
@@ -393,20 +422,14 @@ mod tests {
 
     #[test]
     fn weighted_pick_follows_weights() {
-        let s = Shared::new(
-            vec![],
-            &[1.0, 3.0],
-            vec![],
-            LoadPlan::Closed {
-                vus: 1,
-                think_time: Duration::ZERO,
-                iterations: None,
-                duration: Duration::from_secs(1),
-            },
-            Duration::from_secs(1),
-            Duration::ZERO,
-            1,
-        );
+        let plan = crate::scenario::parse(
+            std::path::Path::new("t.toml"),
+            "name = \"t\"\n[load]\nvus = 1\nduration = \"1s\"\n[[requests]]\nname = \"a\"\npath = \"/a\"\nweight = 1\n[[requests]]\nname = \"b\"\npath = \"/b\"\nweight = 3\n",
+            &crate::scenario::Overrides::default(),
+            &|_| None,
+        )
+        .unwrap();
+        let s = Shared::new(&plan, vec![], vec![], String::new());
         let mut rng = fastrand::Rng::with_seed(1);
         let mut counts = [0; 2];
         for _ in 0..40_000 {

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use super::http::{Conn, Prepared, Response};
+use super::request::{Keep, Prepared, Response};
+use super::transport::Transport;
 use crate::metrics::ErrorKind;
 
 /// Sends each of `requests` once, in order, to `addrs[request.origin]`.
@@ -20,14 +21,14 @@ pub fn send_all(
         .build()?;
     let local = tokio::task::LocalSet::new();
     Ok(local.block_on(&rt, async {
-        let mut conn = Conn::default();
+        let mut conn = Transport::default().slot();
         let mut rng = fastrand::Rng::with_seed(0x5e70b);
         let seq = AtomicU64::new(0);
         let mut out = Vec::with_capacity(requests.len());
         for p in requests {
             let resp = match p.build(&mut rng, &seq, &[]) {
                 Some(req) => {
-                    let keep = super::http::Keep {
+                    let keep = Keep {
                         body: true,
                         headers: false,
                     };

@@ -5,8 +5,9 @@
 //! (tokio's timer has 1 ms granularity, so several may be due at once) and never re-bases:
 //! a late wake-up makes requests late, it does not move the plan.
 //!
-//! A dispatched request goes to an idle connection, opens a new one (up to the thread's
-//! share of `connections`), or waits in a FIFO backlog; a connection that finishes takes
+//! A dispatched request goes to an idle slot, opens a new one (up to the thread's share of
+//! `connections` times the requests a connection of the transport carries at once), or
+//! waits in a FIFO backlog; a connection that finishes takes
 //! the oldest waiting request. Latency runs from the intended time, so waiting for a
 //! connection (the target's back-pressure) is part of it; `max_in_flight` bounds queued
 //! plus sent requests, beyond which a due request is counted as dropped.
@@ -18,10 +19,9 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::flow::run_iteration;
-use super::http::Conn;
 use super::timer::PreciseSleep;
 use super::ThreadCtx;
-use crate::scenario::LoadPlan;
+use crate::scenario::plan::schedule::RateSchedule;
 
 /// The longest the scheduler sleeps before looking at the stop flag again.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -84,20 +84,21 @@ impl Pool {
     }
 }
 
-pub(super) async fn run(ctx: Rc<ThreadCtx>) {
+/// The open model's figures, from the plan.
+pub(super) struct Params {
+    pub schedule: RateSchedule,
+    pub connections: usize,
+    pub max_in_flight: usize,
+}
+
+pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
     let shared = ctx.shared.clone();
-    let LoadPlan::Open {
-        schedule,
-        connections,
-        max_in_flight,
-        ..
-    } = &shared.load
-    else {
-        unreachable!("open::run is only called for the open model")
-    };
+    let schedule = &p.schedule;
     let threads = shared.threads as u64;
     let share = |n: usize| n.div_ceil(shared.threads).max(1);
-    let (max_conns, cap) = (share(*connections), share(*max_in_flight) as u64);
+    // The transport says how many requests a connection carries at once (HTTP/1.1: one).
+    let max_conns = share(p.connections) * shared.transport.streams_per_connection();
+    let cap = share(p.max_in_flight) as u64;
     let pool = Rc::new(Pool {
         backlog: RefCell::new(VecDeque::with_capacity(cap as usize)),
         idle: RefCell::new(Vec::with_capacity(max_conns)),
@@ -171,7 +172,7 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>) {
 
 /// One connection: runs jobs until the pool closes.
 async fn connection(ctx: Rc<ThreadCtx>, pool: Rc<Pool>, id: usize, first: Job, assigned: Instant) {
-    let mut conn = Conn::default();
+    let mut conn = ctx.shared.transport.slot();
     let (mut job, mut assigned) = (first, assigned);
     loop {
         // Lateness that is the generator's own: the scheduler's wake-up and this task's

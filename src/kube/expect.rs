@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+pub use crate::scenario::plan::kube::{Basis, Expectation};
+
 /// The state after one observed change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Point {
@@ -22,24 +24,6 @@ pub struct Point {
     /// maxReplicas. (`TooFewReplicas` is the normal state of an idle HPA, and policy
     /// limits are its normal pace; neither is a ceiling.)
     pub limited: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Basis {
-    Decision,
-    Capacity,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expectation {
-    /// The basis reaches `n` replicas within `within` of the load's start.
-    ReplicasAtLeast {
-        n: u32,
-        within: Duration,
-        basis: Basis,
-    },
-    /// Never pinned at maxReplicas during the run.
-    NeverLimited,
 }
 
 /// What a timeline shows, for the report.

@@ -5,6 +5,7 @@
 //! from what was seen to the summary's `kube` section ([`outcome`]).
 
 pub mod expect;
+pub mod fault;
 pub mod hpa;
 pub mod outcome;
 pub mod session;

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use super::expect;
 use super::session::Outcome;
+use crate::metrics::hlog::RunLog;
 use crate::metrics::{percentile_ms, EndpointData};
-use crate::report::hlog::RunLog;
-use crate::report::kube::{
+use crate::summary::figures;
+use crate::summary::kube::{
     ExpectationResult, FaultSummary, HpaSummary, KubeSummary, Level, Period, ReplicaPoint,
 };
-use crate::report::summary::figures;
 
 /// The interval indexes (seconds from the measured window's start) a span of the run
 /// touches; `start`/`end` are seconds from the load's start.
@@ -113,10 +113,11 @@ pub fn summarize(
                 availability = (f.requests > 0).then_some(f.availability);
                 p99 = percentile_ms(&e.latency, 99.0);
             }
+            let (action, selector, mode) = super::fault::target(&plan.action);
             FaultSummary {
-                action: "pod-kill".into(),
-                selector: plan.selector.clone(),
-                mode: plan.mode.to_string(),
+                action,
+                selector,
+                mode,
                 at_s: s(plan.at),
                 executed_s: start,
                 ready_before: rec.ready_before,

@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::{HPAScalingRules, HorizontalPodAutoscaler};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, ListParams, Preconditions};
+
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
 
-use super::expect::{self, Basis, Expectation};
+use super::expect;
+use super::fault::{self, FaultRecord};
 use super::hpa::{self, Behavior, Policy, PolicyKind, Rules, Select};
 use super::watch::{self, State, Track};
-use crate::scenario::kube::{FaultPlan, KubePlan};
+use crate::scenario::plan::kube::{Basis, Expectation, FaultPlan, KubePlan};
 
 /// Where the cluster is.
 #[derive(Debug, Clone)]
@@ -37,18 +37,6 @@ struct Watched {
     min: u32,
     max: u32,
     track: Arc<Mutex<Track>>,
-}
-
-/// What one fault did.
-#[derive(Debug, Clone, Default)]
-pub struct FaultRecord {
-    /// When the pods were chosen, since the load's start.
-    pub executed_at: Option<Duration>,
-    pub ready_before: usize,
-    pub killed: Vec<String>,
-    pub errors: Vec<String>,
-    /// When as many pods were Ready again as before, since the load's start.
-    pub recovered_at: Option<Duration>,
 }
 
 /// One HPA's recording, for the report.
@@ -220,14 +208,6 @@ fn selector_of(d: &Deployment) -> Option<String> {
     })
 }
 
-fn is_ready(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none()
-        && p.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
 impl Session {
     /// Connects and starts watching every HPA the plan names; fails (before any load)
     /// when the cluster or an HPA cannot be reached.
@@ -316,8 +296,9 @@ impl Session {
     pub fn schedule_faults(&mut self, origin: Instant) {
         for f in self.plan.faults.clone() {
             let rec = Arc::new(Mutex::new(FaultRecord::default()));
-            let task = self.rt.spawn(run_fault(
-                Api::namespaced(self.client.clone(), &self.plan.namespace),
+            let task = self.rt.spawn(fault::run(
+                self.client.clone(),
+                self.plan.namespace.clone(),
                 f.clone(),
                 origin,
                 rec.clone(),
@@ -415,74 +396,6 @@ impl Session {
             faults,
             expectations,
             warnings: self.warnings.clone(),
-        }
-    }
-}
-
-async fn run_fault(
-    api: Api<Pod>,
-    f: FaultPlan,
-    origin: Instant,
-    rec: Arc<Mutex<FaultRecord>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    tokio::select! {
-        _ = tokio::time::sleep_until((origin + f.at).into()) => {}
-        _ = stop.changed() => return,
-    }
-    let lp = ListParams::default().labels(&f.selector);
-    let pods = match api.list(&lp).await {
-        Ok(l) => l.items,
-        Err(e) => {
-            rec.lock()
-                .unwrap()
-                .errors
-                .push(format!("list pods ({}): {e}", f.selector));
-            return;
-        }
-    };
-    let mut ready: Vec<Pod> = pods.into_iter().filter(is_ready).collect();
-    let n = f.mode.count(ready.len());
-    fastrand::shuffle(&mut ready);
-    {
-        let mut r = rec.lock().unwrap();
-        r.executed_at = Some(origin.elapsed());
-        r.ready_before = ready.len();
-    }
-    for p in ready.iter().take(n) {
-        let dp = DeleteParams {
-            grace_period_seconds: f.grace.map(|g| g.as_secs() as u32),
-            // Only the pod that was chosen: not a replacement that took its name.
-            preconditions: Some(Preconditions {
-                uid: p.metadata.uid.clone(),
-                resource_version: None,
-            }),
-            ..DeleteParams::default()
-        };
-        let name = p.name_any();
-        let res = api.delete(&name, &dp).await;
-        let mut r = rec.lock().unwrap();
-        match res {
-            Ok(_) => r.killed.push(name),
-            Err(e) => r.errors.push(format!("delete pod {name}: {e}")),
-        }
-    }
-    let before = ready.len();
-    if n == 0 {
-        rec.lock().unwrap().recovered_at = Some(origin.elapsed());
-        return;
-    }
-    // Recovery: as many Ready pods as before the fault.
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-            _ = stop.changed() => return,
-        }
-        if let Ok(l) = api.list(&lp).await {
-            if l.items.iter().filter(|p| is_ready(p)).count() >= before {
-                rec.lock().unwrap().recovered_at = Some(origin.elapsed());
-                return;
-            }
         }
     }
 }

@@ -8,55 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{ms, percentile_ms, IntervalData};
+use super::sink::{Final, IntervalSink};
+use super::{percentile_ms, IntervalData};
 
-/// One thread's interval. `idx` counts seconds from the start of the measured window.
-#[derive(Debug)]
-pub struct IntervalReport {
-    pub thread: usize,
-    pub idx: i64,
-    pub data: IntervalData,
-}
-
-/// Per-second figures of one endpoint (or all of them).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RowStats {
-    pub requests: u64,
-    pub ok: u64,
-    pub errors: u64,
-    pub dropped: u64,
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub max_ms: Option<f64>,
-}
-
-impl RowStats {
-    fn of(e: &super::EndpointData) -> RowStats {
-        RowStats {
-            requests: e.counts.requests(),
-            ok: e.counts.ok,
-            errors: e.counts.error_count(),
-            dropped: e.counts.dropped,
-            p50_ms: percentile_ms(&e.latency, 50.0),
-            p95_ms: percentile_ms(&e.latency, 95.0),
-            p99_ms: percentile_ms(&e.latency, 99.0),
-            max_ms: (!e.latency.is_empty()).then(|| ms(e.latency.max())),
-        }
-    }
-}
-
-/// One second of the run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesRow {
-    pub idx: i64,
-    pub all: RowStats,
-    pub endpoints: Vec<RowStats>,
-    pub in_flight: u64,
-    pub send_lag_p99_ms: Option<f64>,
-    /// Errors of all endpoints by kind (index: `ErrorKind as usize`).
-    pub errors_by_kind: [u64; super::ERROR_KINDS],
-}
+pub use super::series::{IntervalReport, RowStats, SeriesRow};
 
 #[derive(Debug)]
 pub struct Aggregator {
@@ -83,8 +38,8 @@ impl Aggregator {
         }
     }
 
-    /// Adds one thread's interval; calls `on_final` for every interval that became final.
-    pub fn add(&mut self, r: IntervalReport, on_final: &mut dyn FnMut(i64, &IntervalData)) {
+    /// Adds one thread's interval; hands every interval that became final to `on_final`.
+    pub fn add(&mut self, r: IntervalReport, on_final: &mut dyn IntervalSink) {
         self.reported[r.thread] = Some(r.idx);
         match self.pending.get_mut(&r.idx) {
             Some((_, p)) => {
@@ -99,7 +54,7 @@ impl Aggregator {
     }
 
     /// The thread will report nothing more.
-    pub fn thread_done(&mut self, thread: usize, on_final: &mut dyn FnMut(i64, &IntervalData)) {
+    pub fn thread_done(&mut self, thread: usize, on_final: &mut dyn IntervalSink) {
         self.done[thread] = true;
         self.flush(on_final);
     }
@@ -108,7 +63,7 @@ impl Aggregator {
         self.done.iter().all(|d| *d)
     }
 
-    fn flush(&mut self, on_final: &mut dyn FnMut(i64, &IntervalData)) {
+    fn flush(&mut self, on_final: &mut dyn IntervalSink) {
         while let Some((&idx, _)) = self.pending.first_key_value() {
             let complete = self
                 .reported
@@ -119,7 +74,6 @@ impl Aggregator {
                 return;
             }
             let (thread, data) = self.pending.remove(&idx).expect("key just seen");
-            on_final(idx, &data);
             let everything = data.everything();
             let mut overall = super::EndpointData::new();
             for e in &everything {
@@ -134,6 +88,12 @@ impl Aggregator {
                 errors_by_kind: overall.counts.errors,
             });
             self.totals.merge(&data);
+            on_final.interval(&Final {
+                idx,
+                data: &data,
+                row: self.series.last().expect("pushed above"),
+                totals: &self.totals,
+            });
             self.spent.push((thread, data));
         }
     }
@@ -154,10 +114,7 @@ impl Aggregator {
 
     /// Ends aggregation; intervals still pending (a thread died without reporting) are
     /// finalised with what arrived.
-    pub fn finish(
-        mut self,
-        on_final: &mut dyn FnMut(i64, &IntervalData),
-    ) -> (IntervalData, Vec<SeriesRow>) {
+    pub fn finish(mut self, on_final: &mut dyn IntervalSink) -> (IntervalData, Vec<SeriesRow>) {
         self.done.iter_mut().for_each(|d| *d = true);
         self.flush(on_final);
         (self.totals, self.series)
@@ -213,7 +170,7 @@ mod tests {
         assert!(agg.all_done());
         // Every report comes back for reuse once merged and final.
         assert_eq!(agg.take_spent().len(), 5);
-        let (totals, series) = agg.finish(&mut |_, _| {});
+        let (totals, series) = agg.finish(&mut |_: i64, _: &IntervalData| {});
         assert_eq!(finals, [-1, 0, 1]);
         assert_eq!(
             series.iter().map(|r| r.all.requests).collect::<Vec<_>>(),

@@ -9,7 +9,11 @@
 //! into the totals. Nothing is kept per request, so memory is flat however long the run.
 
 pub mod aggregate;
+pub mod chat;
+pub mod hlog;
 pub mod recorder;
+pub mod series;
+pub mod sink;
 
 use std::time::Duration;
 
@@ -221,7 +225,51 @@ pub struct EndpointData {
     pub counts: Counts,
 }
 
+/// Counts and rates of one endpoint (or all merged) over a window of the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figures {
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub availability: f64,
+    pub rps: f64,
+    pub dropped: u64,
+    pub bytes_received: u64,
+}
+
 impl EndpointData {
+    /// Counts and rates over a window of `window_s` seconds.
+    pub fn figures(&self, window_s: f64) -> Figures {
+        let c = &self.counts;
+        let requests = c.requests();
+        let ratio = |n: u64| {
+            if requests == 0 {
+                0.0
+            } else {
+                n as f64 / requests as f64
+            }
+        };
+        Figures {
+            requests,
+            ok: c.ok,
+            errors: c.error_count(),
+            error_rate: ratio(c.error_count()),
+            availability: if requests == 0 {
+                0.0
+            } else {
+                1.0 - ratio(c.unavailable())
+            },
+            rps: if window_s > 0.0 {
+                requests as f64 / window_s
+            } else {
+                0.0
+            },
+            dropped: c.dropped,
+            bytes_received: c.bytes,
+        }
+    }
+
     pub fn new() -> Self {
         EndpointData {
             latency: new_histogram(),

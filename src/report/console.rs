@@ -3,8 +3,9 @@
 
 use std::fmt::Write;
 
-use super::summary::Summary;
 use crate::metrics::LatencyStats;
+use crate::summary::kube::KubeSummary;
+use crate::summary::Summary;
 
 fn latency_row(out: &mut String, label: &str, l: &LatencyStats, requests: u64) {
     if requests == 0 {
@@ -128,7 +129,7 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         }
     }
     if let Some(k) = &s.kube {
-        super::kube::console(&mut o, k);
+        kube(&mut o, k);
     }
     if !s.verify.is_empty() {
         let _ = writeln!(o, "\n  verification");
@@ -162,4 +163,87 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     }
     let _ = writeln!(o, "  output     {out_dir}");
     o
+}
+
+fn secs(v: Option<f64>) -> String {
+    v.map_or("—".into(), |s| format!("{s:.1} s"))
+}
+
+/// The Kubernetes lines: per HPA what it did, the expectations, the faults.
+fn kube(o: &mut String, k: &KubeSummary) {
+    let _ = writeln!(
+        o,
+        "\n  kubernetes  namespace {} at {}",
+        k.namespace, k.server
+    );
+    for h in &k.hpas {
+        let first = h.timeline.first();
+        let last = h.timeline.last();
+        let _ = writeln!(
+            o,
+            "  hpa/{}  desired {} → max {} → {} · ready {} → max {} → {} · first scale-up {} · at max {} · scale-down from {} · restarts {}",
+            h.name,
+            first.map_or(0, |p| p.desired),
+            h.max_desired,
+            last.map_or(0, |p| p.desired),
+            first.map_or(0, |p| p.ready),
+            h.max_ready,
+            last.map_or(0, |p| p.ready),
+            secs(h.first_scale_up_s),
+            if h.at_max.is_empty() {
+                "never".to_string()
+            } else {
+                format!("{} period(s) from {:.1} s", h.at_max.len(), h.at_max[0].start_s)
+            },
+            secs(h.scale_down_start_s),
+            h.pod_restarts
+        );
+        for l in &h.levels {
+            let _ = writeln!(
+                o,
+                "    {} replicas: decided {} · ready {}",
+                l.replicas,
+                secs(l.decision_s),
+                secs(l.capacity_s)
+            );
+        }
+        if !h.watch_errors.is_empty() {
+            let _ = writeln!(
+                o,
+                "    {} watch error(s) survived; first: {}",
+                h.watch_errors.len(),
+                h.watch_errors[0]
+            );
+        }
+    }
+    for e in &k.expectations {
+        let _ = writeln!(
+            o,
+            "  {}  hpa/{} {}  ({})",
+            if e.pass { "PASS" } else { "FAIL" },
+            e.hpa,
+            e.expectation,
+            e.observed
+        );
+    }
+    for f in &k.faults {
+        let _ = writeln!(
+            o,
+            "  fault  {} {} ({}) at {:.1} s: killed {}{} · window {} – {}{} · availability {} · p99 {}",
+            f.action,
+            f.mode,
+            f.selector,
+            f.at_s,
+            f.killed.len(),
+            if f.errors.is_empty() { String::new() } else { format!(" ({} error(s): {})", f.errors.len(), f.errors[0]) },
+            secs(f.window_start_s),
+            secs(f.window_end_s),
+            if f.recovered { "" } else { " (not recovered)" },
+            f.availability.map_or("no data".into(), |a| format!("{:.3}%", a * 100.0)),
+            f.p99_ms.map_or("no data".into(), |p| format!("{p:.1} ms")),
+        );
+    }
+    for w in &k.warnings {
+        let _ = writeln!(o, "  warning  {w}");
+    }
 }

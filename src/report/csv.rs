@@ -5,9 +5,11 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::summary::{EndpointSummary, Summary};
-use super::write_atomic;
+use super::exporter::{Exporter, ReportInput};
+use crate::files::write_atomic;
 use crate::metrics::aggregate::{RowStats, SeriesRow};
+use crate::summary::kube::KubeSummary;
+use crate::summary::{EndpointSummary, Summary};
 
 fn finish(w: csv::Writer<Vec<u8>>, path: &Path) -> anyhow::Result<()> {
     let bytes = w
@@ -147,4 +149,84 @@ pub fn write_timeseries(dir: &Path, names: &[String], series: &[SeriesRow]) -> a
         }
     }
     finish(w, &dir.join("timeseries.csv"))
+}
+
+/// `replicas.csv`: one row per observed change of each watched HPA.
+pub fn write_replicas_csv(dir: &Path, k: &KubeSummary) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "t_s",
+        "hpa",
+        "deployment",
+        "desired",
+        "current",
+        "ready",
+        "at_max",
+    ])?;
+    for h in &k.hpas {
+        for p in &h.timeline {
+            w.write_record([
+                format!("{:.3}", p.t_s),
+                h.name.clone(),
+                h.deployment.clone(),
+                p.desired.to_string(),
+                p.current.to_string(),
+                p.ready.to_string(),
+                p.at_max.to_string(),
+            ])?;
+        }
+    }
+    write_atomic(&dir.join("replicas.csv"), &w.into_inner()?)
+}
+
+/// `summary.csv`.
+pub struct SummaryCsv;
+
+impl Exporter for SummaryCsv {
+    fn file(&self) -> &'static str {
+        "summary.csv"
+    }
+
+    fn write(&self, dir: &Path, input: &ReportInput<'_>) -> anyhow::Result<()> {
+        write_summary_csv(dir, input.summary)
+    }
+}
+
+/// `timeseries.csv`.
+pub struct Timeseries;
+
+impl Exporter for Timeseries {
+    fn file(&self) -> &'static str {
+        "timeseries.csv"
+    }
+
+    fn write(&self, dir: &Path, input: &ReportInput<'_>) -> anyhow::Result<()> {
+        let names: Vec<String> = input
+            .summary
+            .endpoints
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
+        write_timeseries(dir, &names, input.series)
+    }
+}
+
+/// `replicas.csv`, for runs that watched Kubernetes.
+pub struct Replicas;
+
+impl Exporter for Replicas {
+    fn file(&self) -> &'static str {
+        "replicas.csv"
+    }
+
+    fn applies(&self, s: &Summary) -> bool {
+        s.kube.is_some()
+    }
+
+    fn write(&self, dir: &Path, input: &ReportInput<'_>) -> anyhow::Result<()> {
+        match &input.summary.kube {
+            Some(k) => write_replicas_csv(dir, k),
+            None => Ok(()),
+        }
+    }
 }

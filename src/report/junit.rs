@@ -5,8 +5,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::summary::{Status, Summary};
-use super::{esc, write_atomic};
+use super::escape::esc;
+use super::exporter::{Exporter, ReportInput};
+use crate::files::write_atomic;
+use crate::summary::{Status, Summary};
 
 struct Case {
     class: &'static str,
@@ -146,6 +148,19 @@ pub fn render(s: &Summary) -> String {
 
 pub fn write(dir: &Path, s: &Summary) -> anyhow::Result<()> {
     write_atomic(&dir.join("junit.xml"), render(s).as_bytes())
+}
+
+/// `junit.xml`.
+pub struct Junit;
+
+impl Exporter for Junit {
+    fn file(&self) -> &'static str {
+        "junit.xml"
+    }
+
+    fn write(&self, dir: &Path, input: &ReportInput<'_>) -> anyhow::Result<()> {
+        write(dir, input.summary)
+    }
 }
 
 #[cfg(test)]

@@ -1,114 +1,74 @@
-//! Everything a run leaves behind: `summary.json`, `summary.csv`, `timeseries.csv`,
-//! `histograms.hlog`, `junit.xml`, `report.html`, the console summary and the live
-//! progress line.
+//! Everything a run leaves behind for a person or a CI job: `summary.json`,
+//! `summary.csv`, `timeseries.csv`, `replicas.csv`, `junit.xml`, `report.html` (one
+//! exporter each, registered in [`EXPORTERS`]), the console summary, the baseline
+//! comparison tables and the live progress line. Every format renders every part of the
+//! summary it shows, Kubernetes included, in its own file; none defines schema.
 //!
 //! Every file is written to a temporary name in the output folder and renamed into place,
-//! so a reader (or a CI artifact upload) never sees half a file, even after Ctrl-C.
+//! so a reader never sees half a file, even after Ctrl-C.
 
-pub mod charts;
 pub mod compare;
 pub mod console;
 pub mod csv;
-pub mod hlog;
+pub mod escape;
+pub mod exporter;
 pub mod html;
+pub mod json;
 pub mod junit;
-pub mod kube;
 pub mod progress;
-pub mod summary;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::Context;
+pub use crate::summary::{Status, Summary};
+pub use escape::esc;
+pub use exporter::{Exporter, ReportInput};
+pub use json::write_summary;
 
-pub use summary::{Status, Summary};
+/// Every post-run file, in the order they are written. A new format is a file of this
+/// folder implementing [`Exporter`] and one line here.
+pub const EXPORTERS: &[&dyn Exporter] = &[
+    &json::SummaryJson,
+    &csv::SummaryCsv,
+    &csv::Timeseries,
+    &csv::Replicas,
+    &junit::Junit,
+    &html::Html,
+];
 
-/// Writes `bytes` to `path` via a temporary file in the same folder and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = tmp_path(path);
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} into place", path.display()))
+/// Writes every report of a run.
+pub fn write_all(dir: &Path, input: &ReportInput<'_>) -> anyhow::Result<()> {
+    write_each(dir, input, |_| true)
 }
 
-/// `dir/name` → `dir/.name.tmp`.
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp"))
+/// Writes every report derived from `summary.json` and `histograms.hlog` (all but
+/// `summary.json` itself).
+pub fn write_derived(dir: &Path, input: &ReportInput<'_>) -> anyhow::Result<()> {
+    write_each(dir, input, |e| e.derived())
 }
 
-/// Escapes text for XML and HTML (element content and quoted attributes); drops control
-/// characters that XML 1.0 cannot carry.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t') => {}
-            c => o.push(c),
+fn write_each(
+    dir: &Path,
+    input: &ReportInput<'_>,
+    pick: impl Fn(&dyn Exporter) -> bool,
+) -> anyhow::Result<()> {
+    for e in EXPORTERS.iter().copied() {
+        if pick(e) && e.applies(input.summary) {
+            e.write(dir, input)?;
         }
     }
-    o
-}
-
-/// Writes `summary.json`.
-pub fn write_summary(dir: &Path, s: &Summary) -> anyhow::Result<()> {
-    let mut json = serde_json::to_vec_pretty(s).context("cannot serialise summary.json")?;
-    json.push(b'\n');
-    write_atomic(&dir.join("summary.json"), &json)
-}
-
-/// Writes every report derived from a run's figures: `summary.csv`, `timeseries.csv`,
-/// `junit.xml` and `report.html`. `run` calls it at the end of a run, `loadctl report`
-/// after rebuilding the figures from `summary.json` and `histograms.hlog`.
-pub fn write_derived(
-    dir: &Path,
-    s: &Summary,
-    series: &[crate::metrics::aggregate::SeriesRow],
-    planned: &hlog::Planned,
-    totals: &crate::metrics::IntervalData,
-    extensions: html::Extensions,
-) -> anyhow::Result<()> {
-    let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
-    csv::write_summary_csv(dir, s)?;
-    csv::write_timeseries(dir, &names, series)?;
-    if let Some(k) = &s.kube {
-        kube::write_replicas_csv(dir, k)?;
-    }
-    junit::write(dir, s)?;
-    let overall = totals.overall();
-    html::write(
-        dir,
-        &html::ReportData {
-            summary: s,
-            series,
-            planned,
-            latency: &overall.latency,
-            endpoint_latency: totals.endpoints.iter().map(|e| &e.latency).collect(),
-            extensions,
-        },
-    )
+    Ok(())
 }
 
 /// Rebuilds a run's figures from `dir/summary.json` and `dir/histograms.hlog` and writes
 /// every derived report again (`loadctl report DIR`). Returns the summary.
 pub fn rerender(dir: &Path) -> anyhow::Result<Summary> {
     use crate::metrics::aggregate::{Aggregator, IntervalReport};
-    let s = compare::load_summary(dir)?;
+    use crate::metrics::IntervalData;
+    let s = crate::summary::load_summary(dir)?;
     let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
-    let log = hlog::read(&dir.join("histograms.hlog"), &names)?;
+    let log = crate::metrics::hlog::read(&dir.join("histograms.hlog"), &names)?;
     let mut agg = Aggregator::new(names.len(), 1);
+    let mut ignore = |_: i64, _: &IntervalData| {};
     for (idx, data) in log.intervals {
         agg.add(
             IntervalReport {
@@ -116,17 +76,18 @@ pub fn rerender(dir: &Path) -> anyhow::Result<Summary> {
                 idx,
                 data,
             },
-            &mut |_, _| {},
+            &mut ignore,
         );
     }
-    let (totals, series) = agg.finish(&mut |_, _| {});
+    let (totals, series) = agg.finish(&mut ignore);
     write_derived(
         dir,
-        &s,
-        &series,
-        &log.planned,
-        &totals,
-        html::Extensions::default(),
+        &ReportInput {
+            summary: &s,
+            series: &series,
+            planned: &log.planned,
+            totals: &totals,
+        },
     )?;
     Ok(s)
 }

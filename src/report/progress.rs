@@ -1,10 +1,14 @@
 //! Live progress on stderr: an indicatif bar on a terminal, a plain line every 5 s
-//! otherwise (CI logs), nothing when disabled.
+//! otherwise (CI logs), nothing when disabled. [`ProgressSink`] feeds it each second of
+//! the run as one of the run's interval sinks.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::metrics::percentile_ms;
+use crate::metrics::sink::{Final, IntervalSink};
 
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
@@ -19,6 +23,8 @@ pub struct Snapshot {
     pub p95_ms: Option<f64>,
 }
 
+/// A handle on the live view; clones show on the same bar.
+#[derive(Clone)]
 pub enum Progress {
     Bar(ProgressBar),
     Plain {
@@ -93,5 +99,50 @@ impl Progress {
         if let Progress::Bar(bar) = self {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Shows each final second: the achieved rate against the plan, errors so far, and the
+/// p95 of the measured window so far.
+pub struct ProgressSink {
+    progress: Progress,
+    /// From the load's start to the measured window's.
+    warmup: Duration,
+    /// The planned rate `t` seconds after the load's start (open model).
+    planned: Box<dyn Fn(f64) -> Option<f64>>,
+    errors: u64,
+}
+
+impl ProgressSink {
+    pub fn new(
+        progress: Progress,
+        warmup: Duration,
+        planned: Box<dyn Fn(f64) -> Option<f64>>,
+    ) -> Self {
+        ProgressSink {
+            progress,
+            warmup,
+            planned,
+            errors: 0,
+        }
+    }
+}
+
+impl IntervalSink for ProgressSink {
+    fn interval(&mut self, f: &Final<'_>) {
+        self.errors += f.row.all.errors;
+        let end = self.warmup.as_secs_f64() + (f.idx + 1) as f64;
+        let elapsed = Duration::from_secs_f64(end.max(0.0));
+        self.progress.update(&Snapshot {
+            elapsed,
+            planned_rps: (self.planned)(elapsed.as_secs_f64() - 0.5),
+            achieved_rps: f.row.all.requests as f64,
+            errors: self.errors,
+            p95_ms: percentile_ms(&f.totals.overall().latency, 95.0),
+        });
+    }
+
+    fn live_only(&self) -> bool {
+        true
     }
 }

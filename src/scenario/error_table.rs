@@ -131,11 +131,14 @@ fn malformed_chat_scenarios_name_line_column_and_fix() {
 fn a_good_flow_expands_to_a_plan() {
     let text = format!("{FLOW_HEAD}sessions = 3\n[[flow.steps]]\nname = \"login\"\nonce = true\nmethod = \"POST\"\npath = \"/login\"\nextract = {{ token = {{ json = \"/token\" }} }}\noutcomes = {{ throttled = 429 }}\n[[flow.steps]]\nname = \"order\"\npath = \"/o\"\nheaders = {{ Authorization = \"Bearer {{{{token}}}}\" }}\noutcomes = {{ sold_out = {{ status = 409, json = {{ \"/error\" = \"sold_out\" }} }}, throttled = 429 }}\n[[verify]]\nname = \"ledger\"\npath = \"/stats\"\nchecks = [\"oversold == 0\"]\n[slo]\n\"login.throttled\" = [\">= 1%\", \"<= 5%\"]\n");
     let plan = parse(Path::new("t.toml"), &text, &Overrides::default(), &env).unwrap();
-    assert_eq!(plan.flow.as_ref().unwrap().sessions, Some(3));
+    let super::Workload::Flow { flow, .. } = &plan.workload else {
+        panic!()
+    };
+    assert_eq!(flow.sessions, Some(3));
     assert_eq!(plan.vars, ["token"]);
     assert_eq!(plan.outcomes, ["throttled", "sold_out"]);
-    assert!(plan.requests[0].rules.once);
-    let order = &plan.requests[1].rules;
+    assert!(plan.workload.requests()[0].rules.once);
+    let order = &plan.workload.requests()[1].rules;
     // `throttled` shares its slot with the login step's.
     assert_eq!(
         order
@@ -211,13 +214,17 @@ fn a_good_file_expands_to_a_plan() {
     };
     assert_eq!(schedule.total_requests(), 20 + 550 + 1000);
     assert_eq!(plan.load.duration(), std::time::Duration::from_secs(20));
-    assert_eq!(plan.requests[0].method, http::Method::POST);
-    assert!(plan.requests[0].expect.contains(409));
+    assert_eq!(plan.workload.requests()[0].method, http::Method::POST);
+    assert!(plan.workload.requests()[0].expect.contains(409));
     assert_eq!(
-        plan.requests[0].body.as_ref().unwrap().content_type,
+        plan.workload.requests()[0]
+            .body
+            .as_ref()
+            .unwrap()
+            .content_type,
         Some("application/json")
     );
-    assert!(plan.requests[0].headers[0].1.has_secret());
-    assert!(plan.requests[1].origin.is_some());
+    assert!(plan.workload.requests()[0].headers[0].1.has_secret());
+    assert!(plan.workload.requests()[1].origin.is_some());
     assert_eq!(plan.slos.len(), 2);
 }

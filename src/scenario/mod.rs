@@ -7,48 +7,28 @@
 //! Command-line overrides (`--set load.rate=2000`, `--duration 10s`) are applied to the
 //! TOML document before either stage, so they are checked exactly like the file.
 
-pub mod chat;
-pub mod flow;
-pub mod kube;
+pub mod describe;
+pub mod diag;
+pub mod plan;
 mod raw;
-pub mod schedule;
 pub mod template;
 mod validate;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use schedule::RateSchedule;
+use diag::line_col;
+pub use diag::{parse_fraction, Diagnostic};
+pub use plan::chat::ChatPlan;
+pub use plan::compare::Tolerances;
+pub use plan::embedded::ServiceConfig;
+pub use plan::flow::{CheckedRequest, Exhausted, FeedMode, FeederPlan, FlowPlan};
+pub use plan::kube::{FaultAction, FaultPlan, KubePlan, FAULT_SCOPE};
+pub use plan::load::{GeneratorPlan, LoadPlan};
+pub use plan::request::{BodyPlan, RequestPlan, StatusSet, StepRules};
+pub use plan::schedule::RateSchedule;
+pub use plan::target::{EmbeddedPlan, Origin, TargetSpec};
+pub use plan::{Plan, Workload};
 pub use template::Template;
-pub(crate) use validate::parse_fraction;
-pub use validate::{
-    BodyPlan, EmbeddedPlan, GeneratorPlan, LoadPlan, Origin, Plan, RequestPlan, StatusSet,
-    TargetSpec, Tolerances,
-};
-
-/// One problem in a scenario file, located in the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub line: usize,
-    pub column: usize,
-    /// Dotted path of the offending field (`load.rate`, `requests[1].path`), or empty for syntax errors.
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}:{}: {}", self.line, self.column, self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}: {}: {}",
-                self.line, self.column, self.field, self.message
-            )
-        }
-    }
-}
 
 /// Why a scenario could not be turned into a plan. Exit code 2 for all of them.
 #[derive(Debug, thiserror::Error)]
@@ -148,16 +128,6 @@ fn explain_serde(message: &str) -> String {
     msg
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
-}
-
 /// Applies `key=value` overrides to the TOML document, keeping every untouched line where
 /// it was so that diagnostics still point into the user's file.
 fn apply_overrides(
@@ -224,16 +194,6 @@ fn apply_overrides(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_col_counts_from_one() {
-        let t = "a = 1\nbé = 2\n";
-        assert_eq!(line_col(t, 0), (1, 1));
-        assert_eq!(line_col(t, 6), (2, 1));
-        assert_eq!(line_col(t, t.find('=').unwrap()), (1, 3));
-        let second_eq = t.rfind('=').unwrap();
-        assert_eq!(line_col(t, second_eq), (2, 4));
-    }
 
     #[test]
     fn overrides_keep_other_lines_in_place() {

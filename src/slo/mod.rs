@@ -7,6 +7,7 @@
 //! Thresholds are stored in the metric's canonical unit (milliseconds, fraction, req/s).
 
 pub mod checks;
+pub mod observe;
 
 use std::fmt;
 

@@ -28,29 +28,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::LatencySpec;
-
-/// How the gateway behaves.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatConfig {
-    /// seed 004: `max_connections: 10000`.
-    pub max_connections: usize,
-    /// Share of deliveries silently dropped (a fault for tests).
-    pub drop_rate: f64,
-    /// Added before each fan-out (a slowed gateway).
-    pub relay_latency: Option<LatencySpec>,
-}
-
-impl Default for ChatConfig {
-    fn default() -> Self {
-        ChatConfig {
-            max_connections: 10_000,
-            drop_rate: 0.0,
-            relay_latency: None,
-        }
-    }
-}
-
+pub use crate::scenario::plan::embedded::ChatConfig;
 type Outbox = mpsc::UnboundedSender<Utf8Bytes>;
 /// A group's members: connection id, user, where to send.
 type Members = Vec<(u64, String, Outbox)>;

@@ -26,31 +26,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-/// How the sale is stocked.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlashConfig {
-    /// Items on sale, ids 1..=items.
-    pub items: u32,
-    /// Initial stock of each item.
-    pub stock: u64,
-    /// Read-then-write stock handling: oversells under concurrency (a deliberate bug).
-    pub unsafe_stock: bool,
-    /// Token signing secret; replicas that share it accept each other's tokens. `None`: a
-    /// random one per process.
-    pub token_secret: Option<String>,
-}
-
-impl Default for FlashConfig {
-    fn default() -> Self {
-        FlashConfig {
-            items: 10,
-            stock: 1_000,
-            unsafe_stock: false,
-            token_secret: None,
-        }
-    }
-}
-
+pub use crate::scenario::plan::embedded::FlashConfig;
 /// The password of `user`: FNV-1a 64 of `loadctl-user:<user>`, 8 hex digits. The same
 /// rule generates `fixtures/users.csv` (`fixtures/gen_users.py`).
 pub fn password_for(user: &str) -> String {

@@ -10,33 +10,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// Requests allowed per window, per path class.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RateLimits {
-    pub window: Duration,
-    pub global: u64,
-    pub api: u64,
-    pub auth: u64,
-}
-
-impl RateLimits {
-    /// seed 002: global 10,000/60 s, API 5,000/60 s, auth 500/60 s.
-    pub fn seed_002() -> Self {
-        RateLimits {
-            window: Duration::from_secs(60),
-            global: 10_000,
-            api: 5_000,
-            auth: 500,
-        }
-    }
-}
+pub use crate::scenario::plan::embedded::RateLimits;
 
 pub(super) struct Limiter {
     limits: RateLimits,
@@ -96,6 +77,7 @@ pub(super) async fn enforce(State(l): State<Arc<Limiter>>, req: Request, next: N
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn each_class_has_its_budget() {

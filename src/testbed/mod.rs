@@ -12,6 +12,7 @@ pub mod chat;
 pub mod cluster;
 pub mod flash_sale;
 mod limits;
+pub mod serve;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,43 +24,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
+pub use crate::scenario::plan::embedded::{Faults, LatencySpec, ServiceConfig, SERVICES};
 pub use activities::router as activities_router;
 pub use chat::ChatConfig;
 pub use flash_sale::{password_for, FlashConfig};
 pub use limits::RateLimits;
 
-/// Added latency per request.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum LatencySpec {
-    Fixed(Duration),
-    /// Uniform in `[lo, hi]`.
-    Uniform(Duration, Duration),
-    /// Exponential with this mean: a long tail, as real services have.
-    Exponential(Duration),
-}
-
 impl LatencySpec {
-    /// `5ms`, `1ms..10ms`, `exp:5ms`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let d = |t: &str| {
-            humantime::parse_duration(t.trim())
-                .map_err(|_| format!("`{t}` is not a duration such as 5ms"))
-        };
-        let s = s.trim();
-        if let Some(mean) = s.strip_prefix("exp:") {
-            return Ok(LatencySpec::Exponential(d(mean)?));
-        }
-        if let Some((lo, hi)) = s.split_once("..") {
-            let (lo, hi) = (d(lo)?, d(hi)?);
-            if lo > hi {
-                return Err(format!("`{s}`: the lower bound is above the upper one"));
-            }
-            return Ok(LatencySpec::Uniform(lo, hi));
-        }
-        d(s).map(LatencySpec::Fixed)
-            .map_err(|e| format!("{e}; latency is `5ms`, a range `1ms..10ms` or `exp:5ms`"))
-    }
-
     pub(crate) fn sample(&self) -> Duration {
         match *self {
             LatencySpec::Fixed(d) => d,
@@ -71,31 +42,6 @@ impl LatencySpec {
         }
     }
 }
-
-/// Misbehaviour to inject.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Faults {
-    pub latency: Option<LatencySpec>,
-    /// Share of requests answered 500.
-    pub error_rate: f64,
-    /// `(stall, every)`: during the first `stall` of every `every`, requests wait until
-    /// the stall ends, like a stop-the-world pause.
-    pub stall: Option<(Duration, Duration)>,
-}
-
-/// Everything that shapes a reference service: its faults, the flash sale's stock, and
-/// whether seed 002's rate limits apply.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ServiceConfig {
-    pub faults: Faults,
-    pub flash: FlashConfig,
-    pub chat: ChatConfig,
-    pub rate_limits: Option<RateLimits>,
-    /// flash-sale: run it under a simulated control plane (replicas, HPA, pod kills).
-    pub cluster: Option<cluster::ClusterConfig>,
-}
-
-pub const SERVICES: &str = "activities, flash-sale, chat";
 
 #[derive(Clone)]
 struct FaultState {

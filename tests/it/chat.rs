@@ -206,7 +206,7 @@ fn crafted(mode: &'static str) -> String {
     format!("ws://{addr}")
 }
 
-fn crafted_run(mode: &'static str) -> loadctl::report::summary::WsSummary {
+fn crafted_run(mode: &'static str) -> loadctl::summary::WsSummary {
     // One group of three on one thread, so the crafted gateway's single group is it.
     let text = format!(
         r#"

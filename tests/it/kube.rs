@@ -346,7 +346,7 @@ fn a_run_watches_the_scale_out_kills_pods_and_reports() {
         "{:?}",
         k.warnings
     );
-    assert_eq!(s.status, loadctl::report::summary::Status::Fail);
+    assert_eq!(s.status, loadctl::summary::Status::Fail);
     assert!(
         s.reasons.iter().any(|r| r.contains("hpa/flash-order")),
         "{:?}",
@@ -384,7 +384,7 @@ fn a_run_watches_the_scale_out_kills_pods_and_reports() {
         .unwrap()
         .contains("server: http://127.0.0.1:"));
     // The section survives a round trip through summary.json (deny_unknown_fields).
-    let back: loadctl::report::summary::Summary =
+    let back: loadctl::summary::Summary =
         serde_json::from_str(&std::fs::read_to_string(folder.join("summary.json")).unwrap())
             .unwrap();
     assert_eq!(back.kube.as_ref(), Some(k));

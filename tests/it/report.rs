@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use loadctl::metrics::aggregate::{RowStats, SeriesRow};
 use loadctl::metrics::{ErrorKind, IntervalData, ERROR_KINDS};
-use loadctl::report::html::{Extensions, Fragment, ReportData};
+use loadctl::report::html::ReportData;
 
 use crate::summary::{regressed, synthetic};
 
@@ -58,7 +58,7 @@ fn synthetic_totals() -> IntervalData {
 fn render_synthetic(dir: &Path, with_baseline: bool) -> PathBuf {
     let mut s = synthetic();
     if with_baseline {
-        s.baseline = Some(loadctl::report::compare::compare(
+        s.baseline = Some(loadctl::summary::compare::compare(
             &synthetic(),
             &regressed(),
             &loadctl::scenario::Tolerances::default(),
@@ -72,13 +72,6 @@ fn render_synthetic(dir: &Path, with_baseline: bool) -> PathBuf {
         planned: &planned,
         latency: &totals.overall().latency,
         endpoint_latency: vec![&totals.endpoints[0].latency],
-        extensions: Extensions {
-            under_rps: vec![Fragment {
-                title: "replicas".into(),
-                html: r#"<p id="ext-under-rps">replicas over time go here</p>"#.into(),
-            }],
-            sections: vec![],
-        },
     });
     let path = dir.join("report.html");
     std::fs::write(&path, html).unwrap();
@@ -320,7 +313,6 @@ fn report_html_loads_offline_without_errors_and_shows_verdict_and_charts() {
         l.dom.contains("SLO p95 &lt; 100ms"),
         "threshold line in the legend"
     );
-    assert!(l.dom.contains(r#"id="ext-under-rps""#), "extension point");
     assert!(l.dom.contains(r#"id="endpoints""#) && l.dom.contains(r#"id="baseline""#));
     assert!(l.dom.contains("REGRESSION"));
     assert!(l.dom.contains("oversold == 0"), "verification table");

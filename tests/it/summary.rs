@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use loadctl::metrics::{EndpointData, ErrorKind};
-use loadctl::report::summary::{
+use loadctl::slo;
+use loadctl::summary::{
     endpoint_summary, figures, GeneratorSummary, LoadSummary, Status, Summary, SCHEMA_VERSION,
 };
-use loadctl::slo;
 
 /// A fixed run: 1,000 requests on one endpoint, latencies 1..=1000 ms, 10 of them 503s.
 pub fn synthetic() -> Summary {
@@ -98,8 +98,8 @@ pub fn synthetic() -> Summary {
 }
 
 /// A scale-out from 5 to 20 with a pod killed at its peak.
-fn kube_section() -> loadctl::report::kube::KubeSummary {
-    use loadctl::report::kube::*;
+fn kube_section() -> loadctl::summary::kube::KubeSummary {
+    use loadctl::summary::kube::*;
     let p = |t_s, desired, current, ready, at_max| ReplicaPoint {
         t_s,
         desired,
@@ -235,8 +235,9 @@ pub fn regressed() -> Summary {
 
 #[test]
 fn comparison_flags_what_crossed_a_tolerance() {
-    use loadctl::report::compare::{compare, render_md, render_text};
+    use loadctl::report::compare::{render_md, render_text};
     use loadctl::scenario::Tolerances;
+    use loadctl::summary::compare::compare;
     let c = compare(&synthetic(), &regressed(), &Tolerances::default());
     let flagged: Vec<(String, String)> = c
         .rows

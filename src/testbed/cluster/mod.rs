@@ -37,35 +37,7 @@ use tokio::sync::broadcast;
 
 use crate::kube::hpa::{self, SYNC_PERIOD};
 
-/// The namespace of seed 003's services, as in the kind testbed.
-pub const NAMESPACE: &str = "flash-sale";
-
-/// How the simulated cluster behaves.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClusterConfig {
-    /// Simulated seconds per wall-clock second (1 = real time).
-    pub time_scale: f64,
-    /// Requests per second one Ready replica serves at 100 % CPU.
-    pub replica_capacity: f64,
-    /// Simulated time from a pod's creation to Ready (image pull, start, readiness probe).
-    pub pod_start: Duration,
-    /// Watch events kept for resuming watches; an older resourceVersion gets `410 Gone`.
-    pub history: usize,
-}
-
-impl Default for ClusterConfig {
-    fn default() -> Self {
-        ClusterConfig {
-            time_scale: 1.0,
-            // Seed 003: 10,000 QPS over at most 20 replicas at the 65 % CPU target is
-            // ~770 requests per second per replica at 100 %; one machine generating and
-            // serving at once runs the same shape at a fifth of the rate.
-            replica_capacity: 150.0,
-            pod_start: Duration::from_secs(20),
-            history: 4096,
-        }
-    }
-}
+pub use crate::scenario::plan::embedded::{ClusterConfig, NAMESPACE};
 
 /// Simulated time the endpoints of a killed pod keep receiving traffic (kube-proxy and
 /// the ingress catching up), during which requests routed to it fail.

@@ -26,7 +26,8 @@ use hdrhistogram::Histogram;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{EndpointData, IntervalData, ERROR_KINDS, MAX_OUTCOMES};
+use super::sink::{Final, IntervalSink};
+use super::{EndpointData, IntervalData, ERROR_KINDS, MAX_OUTCOMES};
 
 const PLANNED: &str = "loadctl-planned ";
 const COUNTS: &str = "loadctl-counts ";
@@ -104,6 +105,17 @@ pub struct HlogSink {
     names: Vec<String>,
     warmup: Duration,
     failed: Option<String>,
+    closed: bool,
+}
+
+impl IntervalSink for HlogSink {
+    fn interval(&mut self, f: &Final<'_>) {
+        self.write_interval(f.idx, f.data);
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        self.close()
+    }
 }
 
 impl HlogSink {
@@ -114,7 +126,7 @@ impl HlogSink {
         names: Vec<String>,
         planned: &Planned,
     ) -> anyhow::Result<Self> {
-        let tmp = super::tmp_path(path);
+        let tmp = crate::files::tmp_path(path);
         let file =
             File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let mut sink = HlogSink {
@@ -125,6 +137,7 @@ impl HlogSink {
             names,
             warmup,
             failed: None,
+            closed: false,
         };
         let mut builder = IntervalLogWriterBuilder::new();
         builder
@@ -192,7 +205,11 @@ impl HlogSink {
     }
 
     /// Flushes and moves the log into place.
-    pub fn finish(mut self) -> anyhow::Result<()> {
+    pub fn close(&mut self) -> anyhow::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
         if let Some(e) = self.failed.take() {
             anyhow::bail!("cannot write {}: {e}", self.tmp.display());
         }

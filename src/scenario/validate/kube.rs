@@ -1,102 +1,17 @@
 //! Validation of the `[kube]` section: the namespace to watch, `[[kube.expect]]` (what the
-//! named HPAs must do during the run) and `[[kube.fault]]` (pods to kill, when).
+//! named HPAs must do during the run) and `[[kube.fault]]` (what to break, when).
 
 use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawExpect, RawFault, RawKube};
-use super::validate::{Ctx, TargetSpec};
-use crate::kube::expect::{Basis, Expectation};
-
-/// The SLO scope of the fault windows: `fault.availability`, `fault.p99`.
-pub const FAULT_SCOPE: &str = "fault";
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct KubePlan {
-    pub namespace: String,
-    /// Kubeconfig context (`--kube-context` overrides it).
-    pub context: Option<String>,
-    pub expect: Vec<ExpectPlan>,
-    pub faults: Vec<FaultPlan>,
-}
-
-impl KubePlan {
-    /// The HPAs named by expectations, each once, in order.
-    pub fn hpas(&self) -> Vec<String> {
-        let mut v: Vec<String> = Vec::new();
-        for e in &self.expect {
-            if !v.contains(&e.hpa) {
-                v.push(e.hpa.clone());
-            }
-        }
-        v
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExpectPlan {
-    pub hpa: String,
-    pub expectation: Expectation,
-}
-
-impl ExpectPlan {
-    /// As a reader would say it: `replicas >= 10 within 120s (decision)`.
-    pub fn describe(&self) -> String {
-        match self.expectation {
-            Expectation::ReplicasAtLeast { n, within, basis } => format!(
-                "{} replicas >= {n} within {}",
-                match basis {
-                    Basis::Decision => "desired",
-                    Basis::Capacity => "ready",
-                },
-                humantime::format_duration(within)
-            ),
-            Expectation::NeverLimited => {
-                "never at maxReplicas (ScalingLimited/TooManyReplicas)".into()
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum KillMode {
-    One,
-    Fixed(usize),
-    /// Percent of the Ready pods, rounded up.
-    Percent(u32),
-}
-
-impl KillMode {
-    /// How many of `ready` pods to kill.
-    pub fn count(self, ready: usize) -> usize {
-        match self {
-            KillMode::One => 1.min(ready),
-            KillMode::Fixed(n) => n.min(ready),
-            KillMode::Percent(p) => ((ready * p as usize).div_ceil(100)).min(ready),
-        }
-    }
-}
-
-impl std::fmt::Display for KillMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KillMode::One => f.write_str("one pod"),
-            KillMode::Fixed(n) => write!(f, "{n} pods"),
-            KillMode::Percent(p) => write!(f, "{p}% of pods"),
-        }
-    }
-}
-
-/// `pod-kill`: delete Ready pods matching `selector` at `at` from the load's start.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FaultPlan {
-    pub at: Duration,
-    pub selector: String,
-    pub mode: KillMode,
-    /// `None`: the pod's own terminationGracePeriodSeconds.
-    pub grace: Option<Duration>,
-}
+use crate::scenario::diag::Ctx;
+use crate::scenario::plan::embedded::NAMESPACE;
+use crate::scenario::plan::kube::{
+    Basis, ExpectPlan, Expectation, FaultAction, FaultPlan, KillMode, KubePlan, PodKill,
+};
+use crate::scenario::plan::target::TargetSpec;
+use crate::scenario::raw::{RawExpect, RawFault, RawKube};
 
 pub(super) fn kube_plan(
     cx: &mut Ctx<'_>,
@@ -137,14 +52,11 @@ pub(super) fn kube_plan(
                 );
                 ok = false;
             }
-            Some(_) if ok && namespace != crate::testbed::cluster::NAMESPACE => {
+            Some(_) if ok && namespace != NAMESPACE => {
                 cx.err(
                     k.namespace.as_ref().map_or(raw.span(), |n| n.span()),
                     "kube.namespace",
-                    format!(
-                        "the simulated cluster serves the `{}` namespace",
-                        crate::testbed::cluster::NAMESPACE
-                    ),
+                    format!("the simulated cluster serves the `{}` namespace", NAMESPACE),
                 );
                 ok = false;
             }
@@ -393,9 +305,11 @@ fn fault(
     action_ok.then_some(())?;
     Some(FaultPlan {
         at: at?,
-        selector: selector?,
-        mode: mode?,
-        grace: grace?,
+        action: FaultAction::PodKill(PodKill {
+            selector: selector?,
+            mode: mode?,
+            grace: grace?,
+        }),
     })
 }
 

@@ -7,29 +7,10 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawChat, RawLoad};
-use super::validate::{Ctx, LoadPlan};
-
-/// A chat run's endpoints (in recorder order): the names its SLO keys scope to.
-pub const ENDPOINTS: [&str; 4] = ["connect", "publish", "delivery", "fanout"];
-/// Outcome names of a chat run (slot order).
-pub const OUTCOMES: [&str; 1] = ["duplicate"];
-
-/// The chat workload, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatPlan {
-    pub groups: usize,
-    /// Members per group; groups × members = connections.
-    pub members: usize,
-    /// Messages per second per group, published by its members in turn.
-    pub publish_rate: f64,
-    /// Bytes of padding per message (the measurement fields come on top).
-    pub payload: usize,
-    /// Upgrade path; `?user=u<N>` is appended.
-    pub path: String,
-    /// After the hold, how long late deliveries are still awaited before they count as lost.
-    pub grace: Duration,
-}
+use crate::scenario::diag::Ctx;
+use crate::scenario::plan::chat::ChatPlan;
+use crate::scenario::plan::load::LoadPlan;
+use crate::scenario::raw::{RawChat, RawLoad};
 
 const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 

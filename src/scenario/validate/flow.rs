@@ -6,159 +6,72 @@
 //! extractions in step order, so a template can only name a value that exists by the time
 //! it is rendered.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use http::HeaderName;
 use toml::Spanned;
 
-use super::raw::{RawCheckedRequest, RawFeeder, RawFlow, RawRequest};
-use super::template::Scope;
-use super::validate::{request, valid_name, Ctx, Origin, RequestPlan, StatusSet};
+use super::request::{parse_status_set, request, valid_name};
 use crate::metrics::MAX_OUTCOMES;
-use crate::slo::checks::{self, Assertion};
+use crate::scenario::diag::Ctx;
+use crate::scenario::plan::flow::{CheckedRequest, Exhausted, FeedMode, FeederPlan, FlowPlan};
+use crate::scenario::plan::request::{
+    ExtractPlan, Extractor, JsonCheck, OutcomePlan, RequestPlan, StatusSet, StepRules,
+};
+use crate::scenario::plan::target::Origin;
+use crate::scenario::raw::{RawCheckedRequest, RawFeeder, RawFlow, RawRequest};
+use crate::scenario::template::Scope;
+use crate::slo::checks;
 
-/// How iterations share state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlowPlan {
-    /// Open model: this many sessions persist across iterations (log in once, order many
-    /// times); `None`: every iteration is a new session. The closed model has one session
-    /// per virtual user.
-    pub sessions: Option<usize>,
-}
-
-/// What a step does with its answer besides timing it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StepRules {
-    /// Checked in order before `expect_status`.
-    pub outcomes: Vec<OutcomePlan>,
-    /// Pointer → value an expected answer's JSON body must hold.
-    pub checks: Vec<JsonCheck>,
-    pub extract: Vec<ExtractPlan>,
-    pub once: bool,
-}
-
-impl StepRules {
-    /// The answer's body must be kept (for outcomes with JSON, checks or extraction).
-    pub fn needs_body(&self) -> bool {
-        !self.checks.is_empty()
-            || self.outcomes.iter().any(|o| !o.json.is_empty())
-            || self
-                .extract
-                .iter()
-                .any(|e| !matches!(e.from, Extractor::Header(_)))
-    }
-
-    pub fn needs_headers(&self) -> bool {
-        self.extract
-            .iter()
-            .any(|e| matches!(e.from, Extractor::Header(_)))
-    }
-}
-
-/// A named answer that is neither success nor failure (`sold_out = 409`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutcomePlan {
-    pub name: String,
-    /// Index into the plan's outcome names (and the counters' outcome slots).
-    pub slot: u8,
-    pub status: StatusSet,
-    pub json: Vec<JsonCheck>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct JsonCheck {
-    pub pointer: String,
-    pub value: serde_json::Value,
-}
-
-impl JsonCheck {
-    pub fn holds(&self, doc: &serde_json::Value) -> bool {
-        doc.pointer(&self.pointer) == Some(&self.value)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub enum Extractor {
-    /// JSON pointer into the body.
-    Json(String),
-    Header(HeaderName),
-    /// First capture group (or the whole match) of the body text.
-    Regex(regex::Regex),
-}
-
-impl PartialEq for Extractor {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Extractor::Json(a), Extractor::Json(b)) => a == b,
-            (Extractor::Header(a), Extractor::Header(b)) => a == b,
-            (Extractor::Regex(a), Extractor::Regex(b)) => a.as_str() == b.as_str(),
-            _ => false,
+/// The `[[requests]]` of a scenario, or the steps of its `[flow]` (`section` says which).
+/// Flow steps may use the variables earlier steps extract; `vars` grows as they do.
+pub(super) fn requests(
+    cx: &mut Ctx<'_>,
+    raw: &[Spanned<RawRequest>],
+    section: &str,
+    explicit: Option<&Origin>,
+    env: &dyn Fn(&str) -> Option<String>,
+    vars: &mut Vec<String>,
+    outcomes: &mut Vec<String>,
+) -> Vec<RequestPlan> {
+    let in_flow = section != "requests";
+    let mut out = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for (i, spanned) in raw.iter().enumerate() {
+        let r = spanned.get_ref();
+        let field = format!("{section}[{i}]");
+        if let Some(n) = &r.name {
+            if seen.contains(n.get_ref()) {
+                cx.err(
+                    n.span(),
+                    format!("{field}.name"),
+                    format!(
+                        "`{}` is already used by another request; names must be unique",
+                        n.get_ref()
+                    ),
+                );
+            }
+            seen.push(n.get_ref().clone());
+        }
+        let scope = Scope { env, vars };
+        let base = request(cx, r, spanned.span(), &field, explicit, &scope);
+        if in_flow {
+            if let Some(w) = &r.weight {
+                cx.err(
+                    w.span(),
+                    format!("{field}.weight"),
+                    "flow steps run in order, each once per iteration; remove `weight`",
+                );
+            }
+        }
+        let rules = rules(cx, r, &field, in_flow, vars, outcomes);
+        if let (Some(mut plan), Some(rules)) = (base, rules) {
+            plan.rules = rules;
+            out.push(plan);
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExtractPlan {
-    /// Variable slot it fills.
-    pub var: usize,
-    pub name: String,
-    pub from: Extractor,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FeedMode {
-    /// File order.
-    Sequential,
-    /// A uniformly random row each time.
-    Random,
-    /// Each row at most once, in file order.
-    Unique,
-}
-
-/// What a feeder does when every row has been used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exhausted {
-    /// End the load early; the run is judged on what ran.
-    Stop,
-    /// Start from the first row again.
-    Wrap,
-    /// End the load early and fail the run.
-    Fail,
-}
-
-/// CSV rows bound to variables named after the header's columns.
-#[derive(Clone, PartialEq)]
-pub struct FeederPlan {
-    pub name: String,
-    pub file: PathBuf,
-    pub columns: Vec<String>,
-    /// Slot of the first column's variable; the others follow.
-    pub first_var: usize,
-    pub rows: Arc<Vec<Vec<String>>>,
-    pub mode: FeedMode,
-    pub on_exhausted: Exhausted,
-}
-
-impl std::fmt::Debug for FeederPlan {
-    // The rows would drown any debug output.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FeederPlan")
-            .field("name", &self.name)
-            .field("file", &self.file)
-            .field("columns", &self.columns)
-            .field("rows", &self.rows.len())
-            .field("mode", &self.mode)
-            .field("on_exhausted", &self.on_exhausted)
-            .finish()
-    }
-}
-
-/// A request sent once around the load, with checks on its JSON answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckedRequest {
-    pub request: RequestPlan,
-    pub checks: Vec<Assertion>,
+    out
 }
 
 pub(super) fn feeders(
@@ -457,13 +370,13 @@ pub(super) fn rules(
 /// `409`, `[409, 410]`, `"4xx"`, or `{ status = 409, json = { "/error" = "sold_out" } }`.
 fn outcome(v: &toml::Value) -> Result<(StatusSet, Vec<JsonCheck>), String> {
     let toml::Value::Table(t) = v else {
-        return super::validate::parse_status_set(v).map(|s| (s, Vec::new()));
+        return parse_status_set(v).map(|s| (s, Vec::new()));
     };
     let mut status = None;
     let mut json = Vec::new();
     for (k, v) in t {
         match (k.as_str(), v) {
-            ("status", v) => status = Some(super::validate::parse_status_set(v)?),
+            ("status", v) => status = Some(parse_status_set(v)?),
             ("json", toml::Value::Table(checks)) => {
                 for (ptr, val) in checks {
                     json.push(json_check(ptr, val)?);

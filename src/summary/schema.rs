@@ -1,4 +1,4 @@
-//! `summary.json`: the versioned machine-readable result of a run, as DESIGN.md specifies.
+//! The `summary.json` schema: the versioned machine-readable result of a run.
 //!
 //! The structs both serialise and deserialise with `deny_unknown_fields`, so a round trip
 //! in the tests pins the schema: adding a field is a deliberate, visible change.
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{EndpointData, ErrorKind, LatencyStats};
+use crate::metrics::LatencyStats;
 use crate::slo::checks::CheckResult;
 use crate::slo::SloResult;
 pub use crate::slo::Status;
@@ -44,7 +44,7 @@ pub struct Summary {
     pub generator: GeneratorSummary,
     /// Present when the run was compared with a baseline (`--baseline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<super::compare::Comparison>,
+    pub baseline: Option<super::comparison::Comparison>,
     /// Post-run `[[verify]]` checks, one entry per check.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verify: Vec<CheckResult>,
@@ -151,15 +151,6 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// Declared outcome counts by name (`names` by slot).
-pub fn outcome_counts(e: &EndpointData, names: &[String]) -> BTreeMap<String, u64> {
-    names
-        .iter()
-        .zip(&e.counts.outcomes)
-        .map(|(n, c)| (n.clone(), *c))
-        .collect()
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeneratorSummary {
@@ -177,74 +168,4 @@ pub struct GeneratorSummary {
     pub max_dropped_ratio: f64,
     pub max_send_lag_p99_ms: f64,
     pub valid: bool,
-}
-
-/// Totals-style figures of one endpoint (or all merged) over a window of `window_s`.
-pub fn figures(e: &EndpointData, window_s: f64) -> Totals {
-    let requests = e.counts.requests();
-    let ratio = |n: u64| {
-        if requests == 0 {
-            0.0
-        } else {
-            n as f64 / requests as f64
-        }
-    };
-    Totals {
-        requests,
-        ok: e.counts.ok,
-        errors: e.counts.error_count(),
-        error_rate: ratio(e.counts.error_count()),
-        availability: if requests == 0 {
-            0.0
-        } else {
-            1.0 - ratio(e.counts.unavailable())
-        },
-        rps: if window_s > 0.0 {
-            requests as f64 / window_s
-        } else {
-            0.0
-        },
-        dropped: e.counts.dropped,
-        bytes_received: e.counts.bytes,
-    }
-}
-
-pub fn endpoint_summary(
-    name: &str,
-    method: &str,
-    path: &str,
-    e: &EndpointData,
-    window_s: f64,
-    outcome_names: &[String],
-) -> EndpointSummary {
-    let f = figures(e, window_s);
-    EndpointSummary {
-        name: name.into(),
-        method: method.into(),
-        path: path.into(),
-        requests: f.requests,
-        ok: f.ok,
-        errors: f.errors,
-        error_rate: f.error_rate,
-        availability: f.availability,
-        rps: f.rps,
-        dropped: f.dropped,
-        bytes_received: f.bytes_received,
-        latency_ms: LatencyStats::of(&e.latency),
-        service_latency_ms: LatencyStats::of(&e.service),
-        status_codes: e
-            .counts
-            .status
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(code, n)| (code.to_string(), *n))
-            .collect(),
-        errors_by_kind: ErrorKind::ALL
-            .iter()
-            .map(|k| (k.name().to_string(), e.counts.errors_of(*k)))
-            .collect(),
-        outcomes: outcome_counts(e, outcome_names),
-        skipped: e.counts.skipped,
-    }
 }

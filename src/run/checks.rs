@@ -1,0 +1,63 @@
+//! Stages 2 and 7: the `[[setup]]` requests before the load (a failure stops the run
+//! before any load is sent) and the `[[verify]]` requests after it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::target::Target;
+use crate::engine::request::Prepared;
+use crate::scenario::{CheckedRequest, Plan};
+use crate::slo::checks::{self, CheckResult};
+
+/// Sends the setup requests; an answer that fails its checks ends the run here.
+pub(super) fn setup(plan: &Plan, target: &Target) -> anyhow::Result<()> {
+    if target.setup.is_empty() {
+        return Ok(());
+    }
+    let results = checked(&plan.setup, &target.setup, &target.addrs, plan.timeout)?;
+    if let Some(bad) = results.iter().find(|r| !r.pass) {
+        bail!(
+            "setup request `{}` failed: {} ({}); nothing was sent to the load",
+            bad.name,
+            bad.check,
+            bad.observed
+        );
+    }
+    Ok(())
+}
+
+/// Sends the verify requests and judges their answers.
+pub(super) fn verify(plan: &Plan, target: &Target) -> anyhow::Result<Vec<CheckResult>> {
+    if target.verify.is_empty() {
+        return Ok(Vec::new());
+    }
+    checked(&plan.verify, &target.verify, &target.addrs, plan.timeout)
+}
+
+fn checked(
+    entries: &[CheckedRequest],
+    prepared: &[Prepared],
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> anyhow::Result<Vec<CheckResult>> {
+    let answers = crate::engine::oneshot::send_all(prepared, addrs, timeout)
+        .context("cannot start the runtime for setup/verify requests")?;
+    let mut out = Vec::new();
+    for ((entry, p), resp) in entries.iter().zip(prepared).zip(answers) {
+        let status = match (resp.error, resp.status) {
+            (Some(kind), _) => Err(kind.name().to_string()),
+            (None, Some(code)) if p.expect.contains(code) => Ok(code),
+            (None, Some(code)) => Err(format!("status {code}, expected {}", p.expect)),
+            (None, None) => Err("no answer".to_string()),
+        };
+        out.extend(checks::judge(
+            &entry.request.name,
+            status,
+            resp.body.as_deref().unwrap_or_default(),
+            &entry.checks,
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,112 @@
+//! Stage 5: drive the load. Prepares the generator, registers the interval sinks (the
+//! interval log, live progress), starts the faults and the generator at the same origin,
+//! runs the control loop to the end, and hands back what was measured.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use super::control::{Ended, Loop};
+use super::generator;
+use super::target::Target;
+use super::RunOptions;
+use crate::kube::session::Session;
+use crate::metrics::aggregate::{Aggregator, SeriesRow};
+use crate::metrics::chat::ChatTotals;
+use crate::metrics::hlog::{HlogSink, Planned};
+use crate::metrics::sink::{IntervalSink, Sinks};
+use crate::metrics::IntervalData;
+use crate::report::progress::{Progress, ProgressSink};
+use crate::scenario::{Exhausted, Plan};
+
+/// What the load produced.
+pub(super) struct Measured {
+    /// When the schedule started (faults and Kubernetes timelines count from here).
+    pub origin: Instant,
+    pub measure_start: Instant,
+    pub started_wall: SystemTime,
+    pub ended: Ended,
+    pub exhausted: Option<(String, Exhausted)>,
+    /// The measured window, merged.
+    pub totals: IntervalData,
+    pub series: Vec<SeriesRow>,
+    pub chat: ChatTotals,
+    pub planned: Planned,
+    pub threads: usize,
+}
+
+pub(super) fn drive(
+    plan: &Plan,
+    opts: &RunOptions,
+    target: &Target,
+    out_dir: &Path,
+    kube: Option<&mut Session>,
+) -> anyhow::Result<Measured> {
+    let mut generator = generator::prepare(plan, target);
+    let origin = generator.origin();
+    let threads = generator.threads();
+    let started_wall = SystemTime::now() + origin.saturating_duration_since(Instant::now());
+    let planned = plan.planned_per_second();
+    let names = plan.endpoint_names();
+
+    let mut sinks = Sinks::default();
+    sinks.push(Box::new(HlogSink::create(
+        &out_dir.join("histograms.hlog"),
+        started_wall,
+        plan.warmup,
+        names.clone(),
+        &planned,
+    )?));
+    let progress = Progress::new(opts.progress, plan.run_length());
+    let rates = plan.clone();
+    sinks.push(Box::new(ProgressSink::new(
+        progress.clone(),
+        plan.warmup,
+        Box::new(move |t| rates.planned_rate_at(t)),
+    )));
+
+    if let Some(k) = kube {
+        k.schedule_faults(origin);
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    generator.start(tx)?;
+    let control = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the control runtime")?;
+    let mut agg = Aggregator::new(names.len(), threads);
+    let mut chat = ChatTotals::default();
+    let ended = control.block_on(
+        Loop {
+            generator: generator.as_ref(),
+            agg: &mut agg,
+            sinks: &mut sinks,
+            chat: &mut chat,
+            progress: &progress,
+            handle_signals: opts.handle_signals,
+            interrupt_grace: opts.interrupt_grace,
+        }
+        .run(rx),
+    );
+    progress.finish();
+    sinks.end_live();
+    let measure_start = generator.measure_start();
+    let exhausted = generator.join();
+    let ended = ended?;
+    let (totals, series) = agg.finish(&mut sinks);
+    sinks.finish()?;
+    Ok(Measured {
+        origin,
+        measure_start,
+        started_wall,
+        ended,
+        exhausted,
+        totals,
+        series,
+        chat,
+        planned,
+        threads,
+    })
+}

@@ -1,0 +1,158 @@
+//! Stage 6: judgement. The measured window (the plan's, unless the run stopped early),
+//! what the reader should know (a feeder ran out), the `[[verify]]` checks, the
+//! Kubernetes expectations and fault windows, every SLO over its scope, and at last the
+//! verdict with the baseline comparison.
+
+use std::path::Path;
+
+use super::checks;
+use super::drive::Measured;
+use super::target::Target;
+use super::RunOptions;
+use crate::kube::session::Outcome;
+use crate::metrics::EndpointData;
+use crate::scenario::{Exhausted, LoadPlan, Plan, Tolerances, FAULT_SCOPE};
+use crate::slo::checks::CheckResult;
+use crate::slo::observe::{self, Scope};
+use crate::slo::{self, SloResult};
+use crate::summary::kube::KubeSummary;
+use crate::summary::Summary;
+
+/// What was judged, before the summary is assembled.
+pub(super) struct Judged {
+    /// Length of the measured window.
+    pub window_s: f64,
+    pub notes: Vec<String>,
+    /// Failures beyond SLOs: a feeder that had to last, an unmet expectation.
+    pub failures: Vec<String>,
+    pub verification: Vec<CheckResult>,
+    pub kube: Option<KubeSummary>,
+    pub slo: Vec<SloResult>,
+}
+
+pub(super) fn judge(
+    plan: &Plan,
+    target: &Target,
+    out_dir: &Path,
+    m: &Measured,
+    kube_seen: Option<Outcome>,
+) -> anyhow::Result<Judged> {
+    let planned_end = m.measure_start + plan.load.duration();
+    let window_end = match (&plan.load, m.ended.interrupted_at) {
+        (_, Some(at)) => at.min(planned_end),
+        (LoadPlan::Open { .. }, None) if m.exhausted.is_none() => planned_end,
+        _ => m.ended.at.min(planned_end),
+    };
+    let window_s = window_end
+        .saturating_duration_since(m.measure_start)
+        .as_secs_f64();
+    let mut notes = Vec::new();
+    let mut failures = Vec::new();
+    if let Some((feeder, how)) = &m.exhausted {
+        let line = format!(
+            "feeder `{feeder}` ran out of rows; the load stopped {window_s:.1} s into the measured window"
+        );
+        match how {
+            Exhausted::Fail => failures.push(format!("{line} (on_exhausted = \"fail\")")),
+            _ => notes.push(line),
+        }
+    }
+    // Verification looks at the state the load left; an interrupted run has no such state.
+    let verification = if m.ended.interrupted_at.is_some() {
+        Vec::new()
+    } else {
+        checks::verify(plan, target)?
+    };
+    let (kube, fault) = match (&kube_seen, &plan.kube) {
+        (Some(seen), Some(k)) => {
+            let names = plan.endpoint_names();
+            let log = crate::metrics::hlog::read(&out_dir.join("histograms.hlog"), &names)?;
+            let end = window_end.saturating_duration_since(m.origin).as_secs_f64();
+            let (summary, data) =
+                crate::kube::outcome::summarize(seen, &k.namespace, &log, plan.warmup, end);
+            for e in summary.expectations.iter().filter(|e| !e.pass) {
+                failures.push(format!("hpa/{}: {} — {}", e.hpa, e.expectation, e.observed));
+            }
+            (Some(summary), data)
+        }
+        _ => (None, None),
+    };
+    let slo = evaluate(plan, m, window_s, fault.as_ref());
+    Ok(Judged {
+        window_s,
+        notes,
+        failures,
+        verification,
+        kube,
+        slo,
+    })
+}
+
+/// Every SLO over its scope: the whole run, one request name, or the fault windows
+/// (whose rate is over the whole seconds they cover).
+fn evaluate(
+    plan: &Plan,
+    m: &Measured,
+    window_s: f64,
+    fault: Option<&(EndpointData, f64)>,
+) -> Vec<SloResult> {
+    let overall = m.totals.overall();
+    let names = plan.endpoint_names();
+    let loss =
+        matches!(plan.workload, crate::scenario::Workload::Chat(_)).then(|| m.chat.loss_rate());
+    slo::evaluate(&plan.slos, |scope, metric| {
+        let scope = match scope {
+            None => Scope {
+                data: &overall,
+                window_s,
+            },
+            Some(FAULT_SCOPE) if plan.kube.is_some() => {
+                let (data, secs) = fault?;
+                Scope {
+                    data,
+                    window_s: *secs,
+                }
+            }
+            Some(name) => Scope {
+                data: &m.totals.endpoints[names.iter().position(|n| n == name)?],
+                window_s,
+            },
+        };
+        observe::value(metric, &scope, loss)
+    })
+}
+
+/// Compares with the baseline, if any, and decides the status.
+pub(super) fn verdict(
+    plan: &Plan,
+    opts: &RunOptions,
+    interrupted: bool,
+    summary: &mut Summary,
+    failures: &[String],
+) {
+    let tolerances: Tolerances = opts.tolerances.unwrap_or(plan.compare);
+    summary.baseline = opts
+        .baseline
+        .as_ref()
+        .map(|base| crate::summary::compare::compare(base, summary, &tolerances));
+    let regressions = summary
+        .baseline
+        .as_ref()
+        .map(crate::summary::Comparison::regression_lines)
+        .unwrap_or_default();
+    let verdict = slo::verdict(&slo::Evidence {
+        interrupted,
+        ok: summary.totals.ok,
+        dropped_ratio: summary.generator.dropped_ratio,
+        max_dropped_ratio: plan.generator.max_dropped,
+        send_lag_p99_ms: summary.generator.send_lag_p99_ms,
+        max_send_lag_p99_ms: summary.generator.max_send_lag_p99_ms,
+        slo: &summary.slo,
+        regressions: &regressions,
+        checks: &summary.verify,
+        failures,
+    });
+    summary.status = verdict.status;
+    summary.reasons = verdict.reasons;
+    summary.generator.valid = verdict.valid;
+}

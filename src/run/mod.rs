@@ -1,0 +1,96 @@
+//! One run from plan to verdict, as stages that read top to bottom: resolve the target
+//! (starting the embedded reference service when none is named), send the setup requests,
+//! create the output folder, connect to Kubernetes, drive the load through a
+//! [`generator`] while the interval sinks record it, judge it, assemble the summary and
+//! write every report. Each stage is a file of this folder and knows only its own input.
+
+mod assemble;
+mod checks;
+mod control;
+mod drive;
+mod generator;
+mod judge;
+mod kube;
+mod limits;
+mod output;
+mod target;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::report::ReportInput;
+use crate::scenario::{Plan, Tolerances};
+use crate::summary::Summary;
+
+/// How to run, beyond the plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output folder; default `reports/<scenario>-<UTC timestamp>`.
+    pub out: Option<PathBuf>,
+    /// Live progress on stderr.
+    pub progress: bool,
+    /// Handle SIGINT/SIGTERM (the CLI does; library callers may not want it).
+    pub handle_signals: bool,
+    /// After an interrupt, how long in-flight requests may still complete.
+    pub interrupt_grace: Duration,
+    /// A previous run to compare with (`--baseline`); a regression fails the run.
+    pub baseline: Option<Summary>,
+    /// Regression tolerances; default: the scenario's.
+    pub tolerances: Option<Tolerances>,
+    /// Overrides the scenario's `kube.context`.
+    pub kube_context: Option<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            out: None,
+            progress: false,
+            handle_signals: false,
+            interrupt_grace: Duration::from_secs(2),
+            baseline: None,
+            tolerances: None,
+            kube_context: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub summary: Summary,
+    pub out_dir: PathBuf,
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> u8 {
+        self.summary.status.exit_code()
+    }
+}
+
+/// Runs `plan` to the end (or to an interrupt) and writes its outputs.
+pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
+    let target = target::resolve(plan)?;
+    checks::setup(plan, &target)?;
+    let out_dir = output::create(&plan.name, opts.out.as_ref())?;
+    let mut kube = kube::start(plan, opts, &target, &out_dir)?;
+    limits::open_files(plan)?;
+    let measured = drive::drive(plan, opts, &target, &out_dir, kube.as_mut())?;
+    let kube_seen = kube.take().map(|k| k.finish(measured.origin));
+    let judged = judge::judge(plan, &target, &out_dir, &measured, kube_seen)?;
+    let failures = judged.failures.clone();
+    let mut summary = assemble::summary(plan, &target, &measured, judged);
+    let interrupted = measured.ended.interrupted_at.is_some();
+    judge::verdict(plan, opts, interrupted, &mut summary, &failures);
+    crate::report::write_all(
+        &out_dir,
+        &ReportInput {
+            summary: &summary,
+            series: &measured.series,
+            planned: &measured.planned,
+            totals: &measured.totals,
+        },
+    )
+    .map_err(Error::Failed)?;
+    Ok(RunOutcome { summary, out_dir })
+}

@@ -1,0 +1,271 @@
+//! The expanded plan as `loadctl validate` prints it: what will be sent, how fast, for how
+//! long, and how it will be judged. Figures come from the plan's own methods.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::scenario::plan::load::LoadPlan;
+use crate::scenario::plan::request::RequestPlan;
+use crate::scenario::plan::target::TargetSpec;
+use crate::scenario::plan::{Plan, Workload};
+
+fn d(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// The whole plan, one aspect per line.
+pub fn describe(plan: &Plan) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "scenario   {}", plan.name);
+    if !plan.description.is_empty() {
+        let _ = writeln!(o, "           {}", plan.description.trim());
+    }
+    let _ = writeln!(o, "target     {}", target(&plan.target));
+    load(&mut o, plan);
+    let _ = writeln!(o, "timeout    {}", d(plan.timeout));
+    let _ = writeln!(
+        o,
+        "validity   invalid if dropped > {:.3}% or send lag p99 > {}; {} generator threads",
+        plan.generator.max_dropped * 100.0,
+        d(plan.generator.max_send_lag_p99),
+        plan.generator.threads
+    );
+    for f in &plan.feeders {
+        let _ = writeln!(
+            o,
+            "feeder     {}: {} rows of {} from {} ({}, when used up: {})",
+            f.name,
+            f.rows.len(),
+            f.columns.join(", "),
+            f.file.display(),
+            format!("{:?}", f.mode).to_lowercase(),
+            format!("{:?}", f.on_exhausted).to_lowercase()
+        );
+    }
+    for c in &plan.setup {
+        let _ = writeln!(
+            o,
+            "setup      {} {} {}",
+            c.request.name,
+            c.request.method,
+            c.request.path.source()
+        );
+    }
+    workload(&mut o, plan);
+    for c in &plan.verify {
+        let _ = writeln!(
+            o,
+            "verify     {} {} {}: {}",
+            c.request.name,
+            c.request.method,
+            c.request.path.source(),
+            c.checks
+                .iter()
+                .map(|a| a.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" · ")
+        );
+    }
+    judgement(&mut o, plan);
+    o
+}
+
+fn target(t: &TargetSpec) -> String {
+    match t {
+        TargetSpec::Embedded(e) => match &e.config.cluster {
+            None => format!(
+                "embedded {} reference service on 127.0.0.1 (free port)",
+                e.service
+            ),
+            Some(c) => format!(
+                "embedded {} reference service on 127.0.0.1 (free port), in a simulated cluster at {}x time, {} req/s per replica",
+                e.service, c.time_scale, c.replica_capacity
+            ),
+        },
+        TargetSpec::Url { origin, base_path } => format!("{origin}{base_path}"),
+    }
+}
+
+fn load(o: &mut String, plan: &Plan) {
+    match &plan.load {
+        LoadPlan::Open {
+            schedule,
+            connections,
+            max_in_flight,
+            duration,
+        } => {
+            let peak = schedule.peak_rate();
+            let unit = plan.workload.unit();
+            let _ = writeln!(
+                o,
+                "load       open model, peak {peak:.0} {}/s",
+                match unit {
+                    "iterations" => "iterations",
+                    _ => "req",
+                }
+            );
+            let _ = writeln!(
+                o,
+                "duration   {} measured + {} warmup",
+                d(*duration),
+                d(plan.warmup)
+            );
+            let _ = writeln!(
+                o,
+                "planned    {} {unit} measured ({} in warmup)",
+                plan.planned_requests().unwrap_or(0),
+                plan.planned_in_warmup().unwrap_or(0)
+            );
+            let _ = writeln!(
+                o,
+                "needs      ≈ peak rate × latency connections: {:.0} at 10 ms, {:.0} at 100 ms (allowed: {connections} connections, {max_in_flight} in flight)",
+                plan.load.connections_needed(Duration::from_millis(10)),
+                plan.load.connections_needed(Duration::from_millis(100)),
+            );
+        }
+        LoadPlan::Connections {
+            connections,
+            connect_rate,
+            hold,
+        } => {
+            let _ = writeln!(
+                o,
+                "load       connections model: {connections} WebSocket connections at {connect_rate:.0}/s (ramp {}), held {}",
+                d(plan.load.ramp()),
+                d(*hold)
+            );
+            if let Workload::Chat(c) = &plan.workload {
+                let _ = writeln!(
+                o,
+                "chat       {} groups × {} members, {} message(s)/s per group ({:.0}/s in all), {} B payload, path {}, grace {}",
+                c.groups,
+                c.members,
+                c.publish_rate,
+                c.publish_rate * c.groups as f64,
+                c.payload,
+                c.path,
+                d(c.grace)
+            );
+                let _ = writeln!(
+                    o,
+                    "expects    {:.0} deliveries/s (each message to {} other members)",
+                    c.deliveries_per_second(),
+                    c.members - 1
+                );
+            }
+        }
+        LoadPlan::Closed {
+            vus,
+            think_time,
+            iterations,
+            duration,
+        } => {
+            let _ = writeln!(
+                o,
+                "load       closed model, {vus} virtual users (= connections), think time {}",
+                d(*think_time)
+            );
+            match iterations {
+                Some(n) => {
+                    let _ = writeln!(o, "planned    {n} iterations, at most {}", d(*duration));
+                }
+                None => {
+                    let _ = writeln!(
+                        o,
+                        "duration   {} measured + {} warmup",
+                        d(*duration),
+                        d(plan.warmup)
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn request_target(r: &RequestPlan) -> String {
+    r.origin.as_ref().map_or(String::new(), |o| o.to_string()) + r.path.source()
+}
+
+fn rules(r: &RequestPlan) -> String {
+    let mut extra = String::new();
+    for oc in &r.rules.outcomes {
+        let _ = write!(extra, "; {} = {}", oc.name, oc.status);
+    }
+    for e in &r.rules.extract {
+        let _ = write!(extra, "; → {{{{{}}}}}", e.name);
+    }
+    extra
+}
+
+fn workload(o: &mut String, plan: &Plan) {
+    match &plan.workload {
+        Workload::Flow { flow, steps } => {
+            let sessions = match (flow.sessions, &plan.load) {
+                (_, LoadPlan::Closed { .. }) => "one session per virtual user".to_string(),
+                (Some(n), _) => format!("{n} sessions shared by the iterations"),
+                (None, _) => "a new session every iteration".to_string(),
+            };
+            let _ = writeln!(o, "flow       {sessions}");
+            for (i, r) in steps.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "  {}. {:<21}{} {:<6} {}  (expect {}{})",
+                    i + 1,
+                    r.name,
+                    if r.rules.once { " once " } else { "      " },
+                    r.method,
+                    request_target(r),
+                    r.expect,
+                    rules(r)
+                );
+            }
+        }
+        Workload::Chat(_) => {}
+        Workload::Requests(requests) => {
+            let total_weight: f64 = requests.iter().map(|r| r.weight).sum();
+            let _ = writeln!(o, "requests");
+            for r in requests {
+                let _ = writeln!(
+                    o,
+                    "  {:<24} {:>5.1}%  {:<6} {}  (expect {}{})",
+                    r.name,
+                    r.weight / total_weight * 100.0,
+                    r.method,
+                    request_target(r),
+                    r.expect,
+                    rules(r)
+                );
+            }
+        }
+    }
+}
+
+fn judgement(o: &mut String, plan: &Plan) {
+    if plan.slos.is_empty() {
+        let _ = writeln!(
+            o,
+            "slo        none (the run passes if any request succeeds)"
+        );
+    } else {
+        let _ = writeln!(o, "slo");
+        for s in &plan.slos {
+            let _ = writeln!(o, "  {} {}", s.name, s.expr);
+        }
+    }
+    if let Some(k) = &plan.kube {
+        let _ = writeln!(
+            o,
+            "kube       namespace {}{}",
+            k.namespace,
+            k.context
+                .as_ref()
+                .map_or(String::new(), |c| format!(", context {c}"))
+        );
+        for e in &k.expect {
+            let _ = writeln!(o, "  expect hpa/{} {}", e.hpa, e.describe());
+        }
+        for f in &k.faults {
+            let _ = writeln!(o, "  fault  {}", f.action.describe(f.at));
+        }
+    }
+}

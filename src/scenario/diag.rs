@@ -1,0 +1,161 @@
+//! Diagnostics: one problem of a scenario file with its line and column, and the
+//! collector every validator writes into, so that all problems are reported together.
+
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+/// One problem in a scenario file, located in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the offending field (`load.rate`, `requests[1].path`), or empty for syntax errors.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}:{}: {}", self.line, self.column, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}: {}: {}",
+                self.line, self.column, self.field, self.message
+            )
+        }
+    }
+}
+
+/// Collects diagnostics against the scenario text their spans point into.
+pub(crate) struct Ctx<'a> {
+    text: &'a str,
+    diags: Vec<Diagnostic>,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Ctx {
+            text,
+            diags: Vec::new(),
+        }
+    }
+
+    /// Problems recorded so far (a validator compares counts to see if it added any).
+    pub(crate) fn count(&self) -> usize {
+        self.diags.len()
+    }
+
+    /// Every problem, in file order.
+    pub(crate) fn finish(mut self) -> Vec<Diagnostic> {
+        self.diags.sort_by_key(|d| (d.line, d.column));
+        self.diags
+    }
+
+    pub(crate) fn err(
+        &mut self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let (line, column) = line_col(self.text, span.start);
+        self.diags.push(Diagnostic {
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    pub(crate) fn duration(&mut self, v: &Spanned<String>, field: &str) -> Option<Duration> {
+        match humantime::parse_duration(v.get_ref().trim()) {
+            Ok(d) => Some(d),
+            Err(_) => {
+                self.err(
+                    v.span(),
+                    field,
+                    format!(
+                        "`{}` is not a duration; write a number and a unit, such as 30s, 500ms or 2m",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn positive(&mut self, v: &Spanned<i64>, field: &str) -> Option<usize> {
+        match usize::try_from(*v.get_ref()) {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                self.err(
+                    v.span(),
+                    field,
+                    format!("must be a positive integer, not {}", v.get_ref()),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn fraction(&mut self, v: &Spanned<String>, field: &str) -> Option<f64> {
+        match parse_fraction(v.get_ref()) {
+            Some(f) => Some(f),
+            None => {
+                self.err(
+                    v.span(),
+                    field,
+                    format!("`{}` is not a share; write a percentage such as 0.1% or a fraction such as 0.001", v.get_ref()),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// `0.1%` → 0.001, `0.001` → 0.001. Shares above 100% are refused.
+pub fn parse_fraction(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let f = match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().ok()? / 100.0,
+        None => s.parse::<f64>().ok()?,
+    };
+    (0.0..=1.0).contains(&f).then_some(f)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let t = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 6), (2, 1));
+        assert_eq!(line_col(t, t.find('=').unwrap()), (1, 3));
+        let second_eq = t.rfind('=').unwrap();
+        assert_eq!(line_col(t, second_eq), (2, 4));
+    }
+
+    #[test]
+    fn fractions() {
+        assert_eq!(parse_fraction("0.1%"), Some(0.001));
+        assert_eq!(parse_fraction("0.5"), Some(0.5));
+        assert_eq!(parse_fraction("150%"), None);
+        assert_eq!(parse_fraction("lots"), None);
+    }
+}

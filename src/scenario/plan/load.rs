@@ -1,0 +1,91 @@
+//! How load is applied: the open model's rate schedule, the closed model's virtual users,
+//! the connections model of a chat run, and the generator's own validity limits.
+
+use std::time::Duration;
+
+use super::schedule::RateSchedule;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadPlan {
+    /// Arrival rate independent of responses. The schedule includes the warmup.
+    Open {
+        schedule: RateSchedule,
+        connections: usize,
+        max_in_flight: usize,
+        duration: Duration,
+    },
+    /// `vus` users each looping request → response → think time.
+    Closed {
+        vus: usize,
+        think_time: Duration,
+        /// Total iterations over all users (`ab -n`), if bounded by count.
+        iterations: Option<u64>,
+        /// Measured duration, or the time cap of an iterations run.
+        duration: Duration,
+    },
+    /// WebSocket connections opened at `connect_rate`, then held for `hold` (the measured
+    /// window) while the `[chat]` section's groups publish.
+    Connections {
+        connections: usize,
+        connect_rate: f64,
+        hold: Duration,
+    },
+}
+
+impl LoadPlan {
+    pub fn duration(&self) -> Duration {
+        match self {
+            LoadPlan::Open { duration, .. } | LoadPlan::Closed { duration, .. } => *duration,
+            LoadPlan::Connections { hold, .. } => *hold,
+        }
+    }
+
+    /// Connections model: how long opening every connection takes at `connect_rate`.
+    pub fn ramp(&self) -> Duration {
+        match self {
+            LoadPlan::Connections {
+                connections,
+                connect_rate,
+                ..
+            } => Duration::from_secs_f64(*connections as f64 / connect_rate),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Open model: the highest planned rate; chat: the connect rate.
+    pub fn peak_rate(&self) -> Option<f64> {
+        match self {
+            LoadPlan::Open { schedule, .. } => Some(schedule.peak_rate()),
+            LoadPlan::Connections { connect_rate, .. } => Some(*connect_rate),
+            LoadPlan::Closed { .. } => None,
+        }
+    }
+
+    /// Open model: connections the peak rate needs if each answer takes `latency`
+    /// (Little's law); 0 for the other models.
+    pub fn connections_needed(&self, latency: Duration) -> f64 {
+        match self {
+            LoadPlan::Open { schedule, .. } => {
+                (schedule.peak_rate() * latency.as_secs_f64()).ceil()
+            }
+            _ => 0.0,
+        }
+    }
+
+    pub fn model(&self) -> &'static str {
+        match self {
+            LoadPlan::Open { .. } => "open",
+            LoadPlan::Closed { .. } => "closed",
+            LoadPlan::Connections { .. } => "connections",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorPlan {
+    pub threads: usize,
+    /// Dropped requests over planned ones above which the run is invalid.
+    pub max_dropped: f64,
+    /// Send-lag p99 above which the run is invalid.
+    pub max_send_lag_p99: Duration,
+}

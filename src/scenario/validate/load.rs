@@ -1,0 +1,338 @@
+//! Validation of `[load]` (open, closed or connections model, warmup, timeout) and of
+//! `[generator]` (threads, and the limits beyond which a run is invalid).
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::chat::connections_load;
+use crate::scenario::diag::Ctx;
+use crate::scenario::plan::load::{GeneratorPlan, LoadPlan};
+use crate::scenario::plan::schedule::RateSchedule;
+use crate::scenario::raw::{RawGenerator, RawLoad};
+
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_CONNECTIONS: usize = 256;
+const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
+/// The time cap of an `iterations` run that gives no `duration`.
+const DEFAULT_ITERATIONS_CAP: Duration = Duration::from_secs(600);
+const DEFAULT_MAX_DROPPED: f64 = 0.001;
+const DEFAULT_MAX_SEND_LAG_P99: Duration = Duration::from_millis(10);
+
+pub(super) fn generator(cx: &mut Ctx<'_>, raw: Option<&RawGenerator>) -> GeneratorPlan {
+    let mut g = GeneratorPlan {
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        max_dropped: DEFAULT_MAX_DROPPED,
+        max_send_lag_p99: DEFAULT_MAX_SEND_LAG_P99,
+    };
+    let Some(raw) = raw else { return g };
+    if let Some(t) = &raw.threads {
+        g.threads = cx.positive(t, "generator.threads").unwrap_or(g.threads);
+    }
+    if let Some(m) = &raw.max_dropped {
+        g.max_dropped = cx
+            .fraction(m, "generator.max_dropped")
+            .unwrap_or(g.max_dropped);
+    }
+    if let Some(m) = &raw.max_send_lag_p99 {
+        g.max_send_lag_p99 = cx
+            .duration(m, "generator.max_send_lag_p99")
+            .unwrap_or(g.max_send_lag_p99);
+    }
+    g
+}
+
+pub(super) fn load(
+    cx: &mut Ctx<'_>,
+    spanned: &Spanned<RawLoad>,
+) -> (Option<LoadPlan>, Duration, Duration) {
+    let l = spanned.get_ref();
+    let whole = spanned.span();
+    let before = cx.count();
+    let timeout = l
+        .timeout
+        .as_ref()
+        .and_then(|t| cx.duration(t, "load.timeout"))
+        .unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+        cx.err(
+            l.timeout.as_ref().map_or(whole.clone(), |t| t.span()),
+            "load.timeout",
+            "must be longer than zero",
+        );
+    }
+    let warmup = l
+        .warmup
+        .as_ref()
+        .and_then(|w| cx.duration(w, "load.warmup"))
+        .unwrap_or(Duration::ZERO);
+    let duration = l
+        .duration
+        .as_ref()
+        .and_then(|d| cx.duration(d, "load.duration"));
+    if let (Some(d), Some(raw)) = (duration, &l.duration) {
+        if d.is_zero() {
+            cx.err(raw.span(), "load.duration", "must be longer than zero");
+        }
+    }
+
+    let model = l.model.as_ref().map(|m| m.get_ref().as_str());
+    let model = match model {
+        Some("open") => "open",
+        Some("closed") => "closed",
+        Some("connections") => {
+            let plan = connections_load(cx, l, whole);
+            if cx.count() > before {
+                return (None, warmup, timeout);
+            }
+            // The ramp is the warmup: connections open before the measured hold.
+            let ramp = plan.as_ref().map_or(Duration::ZERO, LoadPlan::ramp);
+            return (plan, ramp, timeout);
+        }
+        Some(other) => {
+            let span = l.model.as_ref().unwrap().span();
+            cx.err(span, "load.model", format!("unknown model `{other}`; use \"open\" (arrival rate), \"closed\" (virtual users) or \"connections\" (WebSocket chat)"));
+            return (None, warmup, timeout);
+        }
+        // Infer the obvious: a rate means open, users mean closed.
+        None if l.vus.is_some() => "closed",
+        None => "open",
+    };
+
+    // Keys that belong to the other model are mistakes worth naming.
+    let misplaced: Vec<(&str, Option<Range<usize>>)> = if model == "open" {
+        vec![
+            ("vus", l.vus.as_ref().map(|v| v.span())),
+            ("think_time", l.think_time.as_ref().map(|v| v.span())),
+            ("iterations", l.iterations.as_ref().map(|v| v.span())),
+        ]
+    } else {
+        vec![
+            ("rate", l.rate.as_ref().map(|v| v.span())),
+            ("stages", l.stages.as_ref().map(|v| v.span())),
+            ("start_rate", l.start_rate.as_ref().map(|v| v.span())),
+            ("max_in_flight", l.max_in_flight.as_ref().map(|v| v.span())),
+            ("connections", l.connections.as_ref().map(|v| v.span())),
+        ]
+    };
+    for (key, span) in misplaced {
+        if let Some(span) = span {
+            let other = if model == "open" { "closed" } else { "open" };
+            cx.err(
+                span,
+                format!("load.{key}"),
+                format!("only applies to model = \"{other}\"; remove it or change the model"),
+            );
+        }
+    }
+
+    let plan = if model == "open" {
+        open_load(cx, l, whole, warmup, duration)
+    } else {
+        closed_load(cx, l, whole, duration)
+    };
+    if cx.count() > before {
+        return (None, warmup, timeout);
+    }
+    (plan, warmup, timeout)
+}
+
+fn open_load(
+    cx: &mut Ctx<'_>,
+    l: &RawLoad,
+    whole: Range<usize>,
+    warmup: Duration,
+    duration: Option<Duration>,
+) -> Option<LoadPlan> {
+    let connections = l
+        .connections
+        .as_ref()
+        .and_then(|c| cx.positive(c, "load.connections"))
+        .unwrap_or(DEFAULT_CONNECTIONS);
+    let mut max_in_flight = l
+        .max_in_flight
+        .as_ref()
+        .and_then(|c| cx.positive(c, "load.max_in_flight"))
+        .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+    if max_in_flight < connections {
+        if let Some(m) = &l.max_in_flight {
+            cx.err(
+                m.span(),
+                "load.max_in_flight",
+                format!("is below connections ({connections}); raise it or lower connections"),
+            );
+        } else {
+            max_in_flight = connections;
+        }
+    }
+    let rate_ok = |cx: &mut Ctx<'_>, v: &Spanned<f64>, field: &str, allow_zero: bool| {
+        let r = *v.get_ref();
+        if r.is_finite() && (r > 0.0 || (allow_zero && r == 0.0)) {
+            Some(r)
+        } else {
+            cx.err(
+                v.span(),
+                field,
+                format!("must be a positive number of requests per second, not {r}"),
+            );
+            None
+        }
+    };
+    let schedule = match (&l.rate, &l.stages) {
+        (Some(_), Some(stages)) => {
+            cx.err(
+                stages.span(),
+                "load.stages",
+                "give either `rate` (constant) or `stages` (ramp), not both",
+            );
+            None
+        }
+        (None, None) => {
+            cx.err(whole, "load", "the open model needs `rate = N` (requests per second) or `stages = [{ duration = \"30s\", target = N }]`");
+            None
+        }
+        (Some(rate), None) => {
+            let rate = rate_ok(cx, rate, "load.rate", false);
+            let duration = match duration {
+                Some(d) => Some(d),
+                None => {
+                    if l.duration.is_none() {
+                        cx.err(
+                            whole,
+                            "load.duration",
+                            "missing; every run is bounded in time: add duration = \"30s\"",
+                        );
+                    }
+                    None
+                }
+            };
+            if let Some(s) = &l.start_rate {
+                cx.err(s.span(), "load.start_rate", "only applies with `stages`");
+            }
+            rate.zip(duration)
+                .map(|(r, d)| (RateSchedule::constant(r, d).with_prefix(r, warmup), d))
+        }
+        (None, Some(stages)) => {
+            if let Some(d) = &l.duration {
+                cx.err(d.span(), "load.duration", "cannot be combined with `stages`: the run lasts as long as the stages add up to");
+            }
+            let start = match &l.start_rate {
+                Some(s) => rate_ok(cx, s, "load.start_rate", true),
+                None => Some(0.0),
+            };
+            if stages.get_ref().is_empty() {
+                cx.err(
+                    stages.span(),
+                    "load.stages",
+                    "is empty; add at least one { duration = \"30s\", target = N }",
+                );
+            }
+            let mut pieces = Vec::new();
+            for (i, st) in stages.get_ref().iter().enumerate() {
+                let field = format!("load.stages[{i}]");
+                let s = st.get_ref();
+                let d = match &s.duration {
+                    Some(d) => cx.duration(d, &format!("{field}.duration")),
+                    None => {
+                        cx.err(st.span(), &field, "missing `duration`");
+                        None
+                    }
+                };
+                let t = match &s.target {
+                    Some(t) => rate_ok(cx, t, &format!("{field}.target"), true),
+                    None => {
+                        cx.err(
+                            st.span(),
+                            &field,
+                            "missing `target` (requests per second at the end of the stage)",
+                        );
+                        None
+                    }
+                };
+                if let (Some(d), Some(t)) = (d, t) {
+                    pieces.push((d, t));
+                }
+            }
+            if warmup > Duration::ZERO && start == Some(0.0) {
+                cx.err(
+                    l.warmup.as_ref().unwrap().span(),
+                    "load.warmup",
+                    "with `stages`, the warmup runs at `start_rate`; set start_rate above zero",
+                );
+            }
+            start.and_then(|s| {
+                let sched = RateSchedule::from_pieces(s, &pieces);
+                let d = sched.len();
+                if sched.is_empty() {
+                    cx.err(
+                        stages.span(),
+                        "load.stages",
+                        "plan no request at all; raise a target",
+                    );
+                    return None;
+                }
+                Some((sched.with_prefix(s, warmup), d))
+            })
+        }
+    };
+    let (schedule, duration) = schedule?;
+    Some(LoadPlan::Open {
+        schedule,
+        connections,
+        max_in_flight,
+        duration,
+    })
+}
+
+fn closed_load(
+    cx: &mut Ctx<'_>,
+    l: &RawLoad,
+    whole: Range<usize>,
+    duration: Option<Duration>,
+) -> Option<LoadPlan> {
+    let vus = match &l.vus {
+        Some(v) => cx.positive(v, "load.vus"),
+        None => {
+            cx.err(
+                whole.clone(),
+                "load.vus",
+                "missing; the closed model needs `vus = N` virtual users",
+            );
+            None
+        }
+    };
+    let think_time = l
+        .think_time
+        .as_ref()
+        .and_then(|t| cx.duration(t, "load.think_time"))
+        .unwrap_or(Duration::ZERO);
+    let iterations = l
+        .iterations
+        .as_ref()
+        .and_then(|i| cx.positive(i, "load.iterations"))
+        .map(|n| n as u64);
+    if let (Some(_), Some(w)) = (iterations, &l.warmup) {
+        cx.err(w.span(), "load.warmup", "cannot be combined with `iterations` (a warmup is a time, iterations a count); remove one");
+    }
+    let duration = match (duration, iterations) {
+        (Some(d), _) => Some(d),
+        (None, Some(_)) => Some(DEFAULT_ITERATIONS_CAP),
+        (None, None) => {
+            if l.duration.is_none() {
+                cx.err(
+                    whole,
+                    "load.duration",
+                    "missing; add duration = \"30s\", or iterations = N to stop after a count",
+                );
+            }
+            None
+        }
+    };
+    Some(LoadPlan::Closed {
+        vus: vus?,
+        think_time,
+        iterations,
+        duration: duration?,
+    })
+}

@@ -1,0 +1,237 @@
+//! Second stage of scenario loading: raw TOML values → the typed [`Plan`].
+//!
+//! Every check records a diagnostic and moves on, so one run of `loadctl validate` lists
+//! every problem in the file. Defaults live here and nowhere else. One file per section;
+//! this one puts the sections together.
+
+mod chat;
+mod flow;
+mod kube;
+mod load;
+mod request;
+mod slo;
+mod target;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::scenario::diag::{Ctx, Diagnostic};
+use crate::scenario::plan::compare::Tolerances;
+use crate::scenario::plan::kube::FAULT_SCOPE;
+use crate::scenario::plan::load::LoadPlan;
+use crate::scenario::plan::target::{Origin, TargetSpec};
+use crate::scenario::plan::{chat as chat_plan, Plan, Workload};
+use crate::scenario::raw::{RawCompare, RawScenario};
+use crate::scenario::template::Scope;
+
+pub(super) fn validate(
+    raw: RawScenario,
+    text: &str,
+    cli_target: Option<&str>,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let mut cx = Ctx::new(text);
+    let name = name(&mut cx, &raw, path);
+    let target = target::target(
+        &mut cx,
+        raw.target.as_ref(),
+        cli_target,
+        raw.embedded.as_ref(),
+    );
+    let explicit_host = match &target {
+        Some(TargetSpec::Url { origin, .. }) => Some(origin.clone()),
+        _ => None,
+    };
+    let generator = load::generator(&mut cx, raw.generator.as_ref());
+    let compare = compare(&mut cx, raw.compare.as_ref());
+    let (load, warmup, timeout) = match &raw.load {
+        Some(l) => load::load(&mut cx, l),
+        None => {
+            cx.err(
+                0..0,
+                "load",
+                "missing; add a [load] table with `model`, `rate` or `vus`, and `duration`",
+            );
+            (None, Duration::ZERO, load::DEFAULT_TIMEOUT)
+        }
+    };
+
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let (feeders, mut vars) = flow::feeders(&mut cx, &raw.feeders, base_dir);
+    let mut outcomes = Vec::new();
+    let explicit = explicit_host.as_ref();
+    let workload = workload(
+        &mut cx,
+        &raw,
+        load.as_ref(),
+        explicit,
+        env,
+        (&mut vars, &mut outcomes),
+    );
+    if let (Some(Workload::Chat(_)), Some(TargetSpec::Embedded(e))) = (&workload, &target) {
+        if e.service != "chat" {
+            cx.err(
+                0..0,
+                "embedded.service",
+                "a [chat] scenario against the embedded service needs `service = \"chat\"` in [embedded]",
+            );
+        }
+    }
+    let no_vars = Scope { env, vars: &[] };
+    let setup = flow::checked_requests(&mut cx, raw.setup, "setup", explicit, &no_vars);
+    let verify = flow::checked_requests(&mut cx, raw.verify, "verify", explicit, &no_vars);
+    let mut names: Vec<&str> = match (&workload, &raw.chat) {
+        (_, Some(_)) => chat_plan::ENDPOINTS.to_vec(),
+        (Some(w), None) => w.requests().iter().map(|r| r.name.as_str()).collect(),
+        (None, None) => Vec::new(),
+    };
+    if raw.chat.is_some() {
+        outcomes = chat_plan::OUTCOMES.iter().map(|o| o.to_string()).collect();
+    }
+    let kube = raw.kube.as_ref().and_then(|k| {
+        kube::kube_plan(
+            &mut cx,
+            k,
+            target.as_ref(),
+            warmup + load.as_ref().map_or(Duration::ZERO, LoadPlan::duration),
+        )
+    });
+    if kube.as_ref().is_some_and(|k| !k.faults.is_empty()) {
+        if names.contains(&FAULT_SCOPE) {
+            cx.err(0..0, "requests", "a request named `fault` hides the fault window's SLO scope (`fault.availability`); rename it");
+        }
+        names.push(FAULT_SCOPE);
+    }
+    let slos = slo::slos(&mut cx, &raw.slo, &names, &outcomes);
+
+    let diags = cx.finish();
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    Ok(Plan {
+        name,
+        description: raw.description.unwrap_or_default(),
+        target: target.expect("checked: no diagnostics"),
+        load: load.expect("checked: no diagnostics"),
+        warmup,
+        timeout,
+        generator,
+        workload: workload.expect("checked: no diagnostics"),
+        slos,
+        compare,
+        feeders,
+        vars,
+        outcomes,
+        setup,
+        verify,
+        kube,
+    })
+}
+
+fn name(cx: &mut Ctx<'_>, raw: &RawScenario, path: &Path) -> String {
+    match &raw.name {
+        Some(n) if request::valid_name(n.get_ref()) => n.get_ref().clone(),
+        Some(n) => {
+            cx.err(
+                n.span(),
+                "name",
+                "use letters, digits, `-` and `_` only (it names the output folder)",
+            );
+            String::new()
+        }
+        None => {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            cx.err(
+                0..0,
+                "name",
+                format!(
+                    "missing; add `name = \"{}\"` at the top of the file",
+                    stem.unwrap_or_else(|| "my-scenario".into())
+                ),
+            );
+            String::new()
+        }
+    }
+}
+
+fn compare(cx: &mut Ctx<'_>, raw: Option<&RawCompare>) -> Tolerances {
+    let mut compare = Tolerances::default();
+    if let Some(c) = raw {
+        for (key, v) in [
+            ("p99", &c.p99),
+            ("p95", &c.p95),
+            ("rps", &c.rps),
+            ("error_rate", &c.error_rate),
+        ] {
+            if let Some(v) = v {
+                if let Err(e) = compare.set(key, v.get_ref()) {
+                    cx.err(v.span(), format!("compare.{key}"), e);
+                }
+            }
+        }
+    }
+    compare
+}
+
+/// The one workload of the scenario: `[[requests]]`, a `[flow]` or a `[chat]`.
+fn workload(
+    cx: &mut Ctx<'_>,
+    raw: &RawScenario,
+    load: Option<&LoadPlan>,
+    explicit: Option<&Origin>,
+    env: &dyn Fn(&str) -> Option<String>,
+    (vars, outcomes): (&mut Vec<String>, &mut Vec<String>),
+) -> Option<Workload> {
+    if let Some(f) = &raw.flow {
+        if let Some(first) = raw.requests.first() {
+            cx.err(
+                first.span(),
+                "requests",
+                "a scenario has either [[requests]] (one weighted request per iteration) or a [flow] of steps, not both",
+            );
+        }
+        let closed = matches!(load, Some(LoadPlan::Closed { .. }));
+        let flow = flow::flow_plan(cx, f, closed);
+        let steps = &f.get_ref().steps;
+        let steps = flow::requests(cx, steps, "flow.steps", explicit, env, vars, outcomes);
+        return Some(Workload::Flow { flow, steps });
+    }
+    if raw.requests.is_empty() && raw.chat.is_none() {
+        cx.err(
+            0..0,
+            "requests",
+            "no request defined; add a [[requests]] table with `name` and `path`",
+        );
+    }
+    if let (Some(first), Some(_)) = (raw.requests.first(), &raw.chat) {
+        cx.err(
+            first.span(),
+            "requests",
+            "a [chat] scenario sends chat messages, not [[requests]]; remove them",
+        );
+    }
+    let requests = flow::requests(cx, &raw.requests, "requests", explicit, env, vars, outcomes);
+    let chat = match (&raw.chat, load) {
+        (Some(c), Some(l @ LoadPlan::Connections { .. })) => chat::chat_plan(cx, c, Some(l)),
+        (Some(c), None) => chat::chat_plan(cx, c, None),
+        (Some(c), Some(_)) => {
+            cx.err(
+                c.span(),
+                "chat",
+                "a [chat] scenario needs load.model = \"connections\" (connections, connect_rate, hold)",
+            );
+            None
+        }
+        (None, Some(LoadPlan::Connections { .. })) => {
+            cx.err(
+                0..0,
+                "chat",
+                "model = \"connections\" needs a [chat] section (groups, members, publish_rate)",
+            );
+            None
+        }
+        (None, _) => return Some(Workload::Requests(requests)),
+    };
+    chat.map(Workload::Chat)
+}

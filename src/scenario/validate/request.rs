@@ -1,0 +1,287 @@
+//! Validation of one request as written: name, method, path (a template, or a full URL
+//! on loopback or the named target's host), headers, body and expected status.
+
+use std::ops::Range;
+
+use http::{HeaderName, Method};
+use toml::Spanned;
+
+use super::target::parse_url;
+use crate::scenario::diag::Ctx;
+use crate::scenario::plan::request::{BodyPlan, RequestPlan, StatusSet, StepRules};
+use crate::scenario::plan::target::Origin;
+use crate::scenario::raw::RawRequest;
+use crate::scenario::template::{Scope, Template};
+
+pub(super) fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// One request as written: name, method, path, headers, body, weight, expected status.
+/// (Outcomes, checks and extraction are `validate/flow.rs`.)
+pub(super) fn request(
+    cx: &mut Ctx<'_>,
+    r: &RawRequest,
+    span: Range<usize>,
+    field: &str,
+    explicit: Option<&Origin>,
+    scope: &Scope<'_>,
+) -> Option<RequestPlan> {
+    let name = match &r.name {
+        Some(n) if !valid_name(n.get_ref()) => {
+            cx.err(
+                n.span(),
+                format!("{field}.name"),
+                "use letters, digits, `-` and `_` only (it is used in SLO keys and CSV)",
+            );
+            None
+        }
+        Some(n) => Some(n.get_ref().clone()),
+        None => {
+            cx.err(span.clone(), field, "missing `name`");
+            None
+        }
+    };
+    let method = match &r.method {
+        None => Some(Method::GET),
+        Some(m) => {
+            let up = m.get_ref().to_ascii_uppercase();
+            match up.as_str() {
+                "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {
+                    Method::from_bytes(up.as_bytes()).ok()
+                }
+                _ => {
+                    cx.err(m.span(), format!("{field}.method"), format!("unknown method `{}`; use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS", m.get_ref()));
+                    None
+                }
+            }
+        }
+    };
+    let (origin, path) = match &r.path {
+        None => {
+            cx.err(
+                span,
+                field,
+                "missing `path` (\"/api/v1/activities/\" or a full http:// URL)",
+            );
+            (None, None)
+        }
+        Some(p) => request_path(cx, p, &format!("{field}.path"), explicit, scope),
+    };
+    let mut headers = Vec::new();
+    for (hname, hval) in &r.headers {
+        let hfield = format!("{field}.headers.{hname}");
+        let Ok(hn) = HeaderName::from_bytes(hname.as_bytes()) else {
+            cx.err(
+                hval.span(),
+                &hfield,
+                format!("`{hname}` is not a valid header name"),
+            );
+            continue;
+        };
+        if let Some(t) = template(cx, hval, &hfield, scope) {
+            if t.is_static() && http::HeaderValue::from_str(&t.render_static()).is_err() {
+                cx.err(
+                    hval.span(),
+                    &hfield,
+                    "is not a valid header value (control characters?)",
+                );
+                continue;
+            }
+            headers.push((hn, t));
+        }
+    }
+    let body = r
+        .body
+        .as_ref()
+        .and_then(|b| body(cx, b, &format!("{field}.body"), scope));
+    let weight = match &r.weight {
+        None => Some(1.0),
+        Some(w) if w.get_ref().is_finite() && *w.get_ref() > 0.0 => Some(*w.get_ref()),
+        Some(w) => {
+            cx.err(
+                w.span(),
+                format!("{field}.weight"),
+                format!("must be a positive number, not {}", w.get_ref()),
+            );
+            None
+        }
+    };
+    let expect = match &r.expect_status {
+        None => Some(StatusSet::success()),
+        Some(v) => match parse_status_set(v.get_ref()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                cx.err(v.span(), format!("{field}.expect_status"), e);
+                None
+            }
+        },
+    };
+    Some(RequestPlan {
+        name: name?,
+        method: method?,
+        origin,
+        path: path?,
+        headers,
+        body,
+        weight: weight?,
+        expect: expect?,
+        rules: StepRules::default(),
+    })
+}
+
+fn template(
+    cx: &mut Ctx<'_>,
+    v: &Spanned<String>,
+    field: &str,
+    scope: &Scope<'_>,
+) -> Option<Template> {
+    match Template::compile(v.get_ref(), scope) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            // +1 skips the opening quote, so the column points at the `{{`.
+            let span = v.span();
+            let at = (span.start + 1 + e.offset).min(span.end);
+            cx.err(at..at, field, e.message);
+            None
+        }
+    }
+}
+
+fn request_path(
+    cx: &mut Ctx<'_>,
+    p: &Spanned<String>,
+    field: &str,
+    explicit: Option<&Origin>,
+    scope: &Scope<'_>,
+) -> (Option<Origin>, Option<Template>) {
+    let text = p.get_ref();
+    if text.starts_with('/') {
+        return (None, template(cx, p, field, scope));
+    }
+    if !text.contains("://") {
+        cx.err(
+            p.span(),
+            field,
+            format!("`{text}` must start with `/` or be a full http:// URL"),
+        );
+        return (None, None);
+    }
+    match parse_url(text) {
+        Ok((origin, path)) => {
+            let allowed = origin.is_loopback() || explicit.is_some_and(|t| t.host == origin.host);
+            if !allowed {
+                cx.err(p.span(), field, format!(
+                    "`{}` is not loopback; loadctl sends traffic elsewhere only to a target named with `target =` or --target",
+                    origin.host
+                ));
+                return (None, None);
+            }
+            let t = Template::compile(&path, scope);
+            match t {
+                Ok(t) => (Some(origin), Some(t)),
+                Err(e) => {
+                    cx.err(p.span(), field, e.message);
+                    (None, None)
+                }
+            }
+        }
+        Err(e) => {
+            cx.err(p.span(), field, e);
+            (None, None)
+        }
+    }
+}
+
+fn body(
+    cx: &mut Ctx<'_>,
+    b: &Spanned<toml::Value>,
+    field: &str,
+    scope: &Scope<'_>,
+) -> Option<BodyPlan> {
+    let (text, content_type) = match b.get_ref() {
+        toml::Value::String(s) => (s.clone(), None),
+        v @ (toml::Value::Table(_) | toml::Value::Array(_)) => match serde_json::to_string(v) {
+            Ok(json) => (json, Some("application/json")),
+            Err(e) => {
+                cx.err(b.span(), field, format!("cannot be written as JSON: {e}"));
+                return None;
+            }
+        },
+        _ => {
+            cx.err(
+                b.span(),
+                field,
+                "must be a string (sent as is) or a table (sent as JSON)",
+            );
+            return None;
+        }
+    };
+    match Template::compile(&text, scope) {
+        Ok(template) => Some(BodyPlan {
+            // A table body is JSON: values put into its strings must stay inside them.
+            template: if content_type.is_some() {
+                template.json_escaped()
+            } else {
+                template
+            },
+            content_type,
+        }),
+        Err(e) => {
+            cx.err(b.span(), field, e.message);
+            None
+        }
+    }
+}
+
+/// `200`, `[200, 201]`, `"2xx"`, `["2xx", 404]`.
+pub(super) fn parse_status_set(v: &toml::Value) -> Result<StatusSet, String> {
+    fn one(v: &toml::Value) -> Result<(u16, u16), String> {
+        match v {
+            toml::Value::Integer(n) if (100..=599).contains(n) => Ok((*n as u16, *n as u16)),
+            toml::Value::String(s) if s.len() == 3 && s.ends_with("xx") => {
+                match s[..1].parse::<u16>() {
+                    Ok(c @ 1..=5) => Ok((c * 100, c * 100 + 99)),
+                    _ => Err(format!("`{s}` is not a status class; use 1xx … 5xx")),
+                }
+            }
+            toml::Value::Integer(n) => Err(format!("{n} is not an HTTP status (100–599)")),
+            toml::Value::String(s) => Err(format!(
+                "`{s}` is not a status; use a code (200), a class (\"2xx\") or a list of them"
+            )),
+            other => Err(format!(
+                "a {} is not a status; use a code (200), a class (\"2xx\") or a list of them",
+                other.type_str()
+            )),
+        }
+    }
+    let list = match v {
+        toml::Value::Array(a) if a.is_empty() => {
+            return Err("is empty; list at least one status".into())
+        }
+        toml::Value::Array(a) => a.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+        v => vec![one(v)?],
+    };
+    Ok(StatusSet(list))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_sets() {
+        let s = parse_status_set(&toml::Value::String("2xx".into())).unwrap();
+        assert!(s.contains(204) && !s.contains(301));
+        let s = parse_status_set(&toml::Value::Array(vec![
+            toml::Value::Integer(200),
+            toml::Value::String("4xx".into()),
+        ]))
+        .unwrap();
+        assert!(s.contains(200) && s.contains(409) && !s.contains(201));
+        assert_eq!(s.to_string(), "200,4xx");
+        assert!(parse_status_set(&toml::Value::Integer(42)).is_err());
+    }
+}

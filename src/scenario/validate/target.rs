@@ -1,0 +1,255 @@
+//! Validation of where traffic goes: `target =` or `--target` (an http:// or ws:// URL),
+//! or, with neither, the `[embedded]` reference service and its faults.
+
+use toml::Spanned;
+
+use crate::scenario::diag::Ctx;
+use crate::scenario::plan::embedded::{
+    ClusterConfig, LatencySpec, RateLimits, ServiceConfig, SERVICES,
+};
+use crate::scenario::plan::target::{EmbeddedPlan, Origin, TargetSpec};
+use crate::scenario::raw::RawEmbedded;
+
+pub(super) fn target(
+    cx: &mut Ctx<'_>,
+    file: Option<&Spanned<String>>,
+    cli: Option<&str>,
+    embedded: Option<&RawEmbedded>,
+) -> Option<TargetSpec> {
+    let (text, span, field) = match (cli, file) {
+        (Some(cli), _) => (cli.to_string(), 0..0, "--target"),
+        (None, Some(f)) => (f.get_ref().clone(), f.span(), "target"),
+        (None, None) => {
+            return embedded_plan(cx, embedded).map(TargetSpec::Embedded);
+        }
+    };
+    match parse_url(&text) {
+        Ok((origin, path)) => Some(TargetSpec::Url {
+            origin,
+            base_path: path.trim_end_matches('/').to_string(),
+        }),
+        Err(e) => {
+            cx.err(span, field, e);
+            None
+        }
+    }
+}
+
+/// Splits `http://host[:port][/path]`. Templates are not allowed in the origin.
+pub(crate) fn parse_url(text: &str) -> Result<(Origin, String), String> {
+    if text.starts_with("https://") {
+        return Err(format!(
+            "`{text}`: https targets are not supported yet; use http:// (TLS termination in front of the target, or a plain-HTTP NodePort)"
+        ));
+    }
+    if text.starts_with("wss://") {
+        return Err(format!(
+            "`{text}`: wss targets are not supported yet; use ws:// (TLS termination in front of the target)"
+        ));
+    }
+    // A WebSocket URL names the same origin; the chat load upgrades on it.
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("ws://"))
+        .ok_or_else(|| {
+            format!("`{text}` is not an http:// (or ws://) URL; write it as http://127.0.0.1:8080")
+        })?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("`{text}`: unclosed `[` in the host"))?;
+        (format!("[{h}]"), after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (authority.to_string(), None),
+        }
+    };
+    if host.is_empty() || host.contains("{{") {
+        return Err(format!(
+            "`{text}` has no host (templates are not allowed in the host)"
+        ));
+    }
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("`{text}`: `{p}` is not a port number"))?,
+        None => 80,
+    };
+    Ok((Origin { host, port }, path.to_string()))
+}
+
+fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<EmbeddedPlan> {
+    let mut plan = EmbeddedPlan {
+        service: "activities".into(),
+        config: ServiceConfig::default(),
+    };
+    let Some(raw) = raw else { return Some(plan) };
+    let mut ok = true;
+    if let Some(s) = &raw.service {
+        if SERVICES.split(", ").any(|k| k == s.get_ref()) {
+            plan.service = s.get_ref().clone();
+        } else {
+            cx.err(
+                s.span(),
+                "embedded.service",
+                format!(
+                    "unknown reference service `{}`; available: {SERVICES}",
+                    s.get_ref()
+                ),
+            );
+            ok = false;
+        }
+    }
+    if let Some(n) = &raw.items {
+        match cx.positive(n, "embedded.items") {
+            Some(n) => plan.config.flash.items = n.min(u32::MAX as usize) as u32,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = &raw.stock {
+        match usize::try_from(*n.get_ref()) {
+            Ok(n) => plan.config.flash.stock = n as u64,
+            Err(_) => {
+                cx.err(n.span(), "embedded.stock", "must be zero or more");
+                ok = false;
+            }
+        }
+    }
+    if let Some(u) = raw.unsafe_stock {
+        plan.config.flash.unsafe_stock = u;
+    }
+    if raw.rate_limits == Some(true) {
+        plan.config.rate_limits = Some(RateLimits::seed_002());
+    }
+    if let Some(n) = &raw.max_connections {
+        match cx.positive(n, "embedded.max_connections") {
+            Some(n) => plan.config.chat.max_connections = n,
+            None => ok = false,
+        }
+    }
+    if let Some(r) = &raw.drop_rate {
+        match cx.fraction(r, "embedded.drop_rate") {
+            Some(f) => plan.config.chat.drop_rate = f,
+            None => ok = false,
+        }
+    }
+    if let Some(l) = &raw.relay_latency {
+        match LatencySpec::parse(l.get_ref()) {
+            Ok(spec) => plan.config.chat.relay_latency = Some(spec),
+            Err(e) => {
+                cx.err(l.span(), "embedded.relay_latency", e);
+                ok = false;
+            }
+        }
+    }
+    if let Some(l) = &raw.latency {
+        match LatencySpec::parse(l.get_ref()) {
+            Ok(spec) => plan.config.faults.latency = Some(spec),
+            Err(e) => {
+                cx.err(l.span(), "embedded.latency", e);
+                ok = false;
+            }
+        }
+    }
+    if let Some(r) = &raw.error_rate {
+        match cx.fraction(r, "embedded.error_rate") {
+            Some(f) => plan.config.faults.error_rate = f,
+            None => ok = false,
+        }
+    }
+    match (&raw.stall, &raw.stall_every) {
+        (Some(stall), Some(every)) => {
+            let s = cx.duration(stall, "embedded.stall");
+            let e = cx.duration(every, "embedded.stall_every");
+            match (s, e) {
+                (Some(s), Some(e)) if s < e => plan.config.faults.stall = Some((s, e)),
+                (Some(_), Some(_)) => {
+                    cx.err(
+                        stall.span(),
+                        "embedded.stall",
+                        "must be shorter than stall_every",
+                    );
+                    ok = false;
+                }
+                _ => ok = false,
+            }
+        }
+        (Some(v), None) | (None, Some(v)) => {
+            cx.err(
+                v.span(),
+                "embedded",
+                "`stall` and `stall_every` go together (stall = \"1s\", stall_every = \"10s\")",
+            );
+            ok = false;
+        }
+        (None, None) => {}
+    }
+    let scale = raw.time_scale.as_ref();
+    let capacity = raw.replica_capacity.as_ref();
+    if raw.simulate_cluster == Some(true) {
+        let mut c = ClusterConfig::default();
+        if let Some(t) = scale {
+            if t.get_ref().is_finite() && (0.1..=1000.0).contains(t.get_ref()) {
+                c.time_scale = *t.get_ref();
+            } else {
+                cx.err(
+                    t.span(),
+                    "embedded.time_scale",
+                    "use a factor from 0.1 to 1000 (simulated seconds per second)",
+                );
+                ok = false;
+            }
+        }
+        if let Some(r) = capacity {
+            if r.get_ref().is_finite() && *r.get_ref() > 0.0 {
+                c.replica_capacity = *r.get_ref();
+            } else {
+                cx.err(
+                    r.span(),
+                    "embedded.replica_capacity",
+                    "use requests per second above 0",
+                );
+                ok = false;
+            }
+        }
+        if plan.service != "flash-sale" {
+            cx.err(
+                raw.service.as_ref().map_or(0..0, |s| s.span()),
+                "embedded.simulate_cluster",
+                "the simulated cluster runs the flash-sale service only; set service = \"flash-sale\"",
+            );
+            ok = false;
+        }
+        plan.config.cluster = Some(c);
+    } else if let Some(span) = scale.map(|s| s.span()).or(capacity.map(|c| c.span())) {
+        cx.err(span, "embedded", "`time_scale` and `replica_capacity` shape the simulated cluster; add simulate_cluster = true");
+        ok = false;
+    }
+    ok.then_some(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_origin_and_path() {
+        let (o, p) = parse_url("http://127.0.0.1:30081/api").unwrap();
+        assert_eq!(
+            (o.host.as_str(), o.port, p.as_str()),
+            ("127.0.0.1", 30081, "/api")
+        );
+        let (o, p) = parse_url("http://[::1]:8080").unwrap();
+        assert_eq!((o.host.as_str(), o.port, p.as_str()), ("[::1]", 8080, "/"));
+        assert!(parse_url("https://x")
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(parse_url("ftp://x").is_err());
+        assert!(parse_url("http://x:99999").is_err());
+    }
+}
