@@ -1,5 +1,51 @@
 //! loadctl: drive a documented workload against a target, measure it correctly, judge it
 //! against its SLOs and write reports a person and a CI job can use.
+//!
+//! # The data flow
+//!
+//! One way, top to bottom; no module reaches back up, and no two modules import each
+//! other (the `arch` integration test checks it):
+//!
+//! ```text
+//! scenario TOML ──▶ scenario::Plan ──▶ run::generator ──▶ engine (worker threads)
+//!                                                             │ one interval per thread per second
+//!                                                             ▼
+//!          metrics::aggregate (exact merge) ──▶ metrics::sink::IntervalSink list
+//!                                              (hlog writer, live progress, …)
+//!                                                             │
+//!          slo (objectives) + kube (expectations) + summary::compare (baseline)
+//!                                                             ▼
+//!          summary::Summary ──▶ report::EXPORTERS (summary.json, CSV, JUnit, HTML)
+//!                                                             ▼
+//!          error::Error / summary status ──▶ exit code
+//! ```
+//!
+//! - [`scenario`]: the TOML (`raw`), its validation (`validate/`, one file per section,
+//!   every error with line and column), the typed plan (`plan/`, one [`scenario::Workload`]).
+//! - [`engine`]: schedulers (open, closed, chat), flows and feeders, request preparation,
+//!   and the transports (`engine/transport/`).
+//! - [`metrics`]: recorders, the exact merge, the interval log, the sinks.
+//! - [`slo`], [`summary`], [`report`]: judgement, the summary model, one file per format.
+//! - [`kube`]: the HPA model, watching, expectations, faults (`kube/fault/`).
+//! - [`run`]: the orchestrator as stages, one file each; [`app`] dispatches commands.
+//! - [`testbed`]: the reference services and the simulated control plane.
+//!
+//! # Where the next capability goes
+//!
+//! - **A protocol** (TLS, HTTP/2): a file in `engine/transport/`, and a variant of
+//!   `Transport` and `Slot` in `engine/transport/mod.rs` (the compiler lists the arms).
+//! - **An output format**: a file in `report/` implementing `report::Exporter`, and one
+//!   line in `report::EXPORTERS`.
+//! - **A per-second consumer** (live exporter, remote uplink): an `IntervalSink`, and one
+//!   `sinks.push(…)` line in `run/drive.rs`.
+//! - **A fault**: a file in `kube/fault/`, a `FaultAction` variant in
+//!   `scenario/plan/kube.rs` with its validation in `scenario/validate/kube.rs`, and its arm
+//!   in `kube/fault/mod.rs`.
+//! - **A generator** (remote agents): a file in `run/generator/` implementing `Generator`,
+//!   and its arm in `run/generator/mod.rs::prepare`.
+//!
+//! The contracts (exit codes, output files, `summary.json`) are in README.md, "Exit codes"
+//! and "Output files".
 
 pub mod app;
 pub mod cli;
