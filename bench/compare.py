@@ -15,7 +15,14 @@ It prints ratios against wrk and oha. Not run by CI: the numbers belong in bench
 Traffic goes to 127.0.0.1 only, and every run is bounded in time.
 
 usage: bench/compare.py [--quick] [--rounds N] [--only closed|open|memory]
+       bench/compare.py --ab OLD_LOADCTL [--rounds N] [--quick]
        (--quick: one 5 s round, a 10 s open run and a 60 s memory run)
+
+--ab OLD_LOADCTL (with --only closed|open to run one part; LOADCTL_NEW=PATH to take the new
+binary as built instead of building it here) compares two builds of loadctl in the same session (say, the commit before a
+change, built into another target folder): closed model and open model at 10,000 req/s, old and
+new back to back in each round, nginx pinned to CPU 0 and the generator to CPU 1 with taskset;
+it prints new/old ratios of CPU seconds per request and of the achieved rate.
 """
 
 import argparse
@@ -58,7 +65,7 @@ def ensure_tools():
     return os.path.join(ROOT, "target", "release", "loadctl"), os.path.join(probe, "target", "release", "reqwest-probe")
 
 
-def start_nginx(workdir):
+def start_nginx(workdir, pin=False):
     # nginx workers run as `nobody`: they must be able to read the served file.
     os.chmod(workdir, 0o755)
     os.makedirs(os.path.join(workdir, "www"), mode=0o755, exist_ok=True)
@@ -83,7 +90,7 @@ http {{
   }}
 }}
 """)
-    p = subprocess.Popen(["nginx", "-c", conf, "-p", workdir],
+    p = subprocess.Popen((["taskset", "-c", "0"] if pin else []) + ["nginx", "-c", conf, "-p", workdir],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
@@ -213,12 +220,61 @@ def memory(loadctl, tmp, secs):
           f"loadctl/oha peak RSS ratio {peak / oha_peak:.3f}")
 
 
+def ab(old, new, tmp, secs, rounds, only=None):
+    """Old and new loadctl back to back per round, generator pinned to CPU 1."""
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    pin = lambda b: ["taskset", "-c", "1", b]
+
+    def once(binary, name, load):
+        out_dir = os.path.join(tmp, f"out-{name}")
+        cmd = pin(binary) + ["run", loadctl_scenario(tmp, name, load), "--no-progress", "--out", out_dir]
+        _, cpu, rss, _ = measure(cmd)
+        with open(os.path.join(out_dir, "summary.json")) as f:
+            s = json.load(f)
+        return s, cpu / max(s["totals"]["requests"], 1)
+
+    for label, load in (("closed model, 50 connections", f'model = "closed"\nvus = 50\nduration = "{secs}s"'),
+                        ("open model, 10,000 req/s", f'rate = 10000\nduration = "{secs}s"\nwarmup = "2s"')):
+        if only and not label.startswith(only):
+            continue
+        rows = []
+        for r in range(rounds):
+            so, co = once(old, f"old{r}", load)
+            sn, cn = once(new, f"new{r}", load)
+            rows.append((so, co, sn, cn))
+        print(f"\n## A/B {label}, {secs} s, {rounds} round(s), generator on CPU 1, nginx on CPU 0\n")
+        print("| round | old req/s | new req/s | old CPU µs/req | new CPU µs/req | new/old CPU per request | old send-lag p99 ms | new send-lag p99 ms |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for i, (so, co, sn, cn) in enumerate(rows):
+            print(f"| {i + 1} | {so['totals']['rps']:.0f} | {sn['totals']['rps']:.0f} | {co * 1e6:.2f} | {cn * 1e6:.2f} "
+                  f"| {cn / co:.3f} | {so['generator']['send_lag_p99_ms']:.3f} | {sn['generator']['send_lag_p99_ms']:.3f} |")
+        print(f"new/old: CPU per request median {med([cn / co for _, co, _, cn in rows]):.3f}, "
+              f"req/s median {med([sn['totals']['rps'] / so['totals']['rps'] for so, _, sn, _ in rows]):.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short runs, for trying the script out")
     ap.add_argument("--rounds", type=int, default=3, help="closed-model rounds (ratios are paired per round)")
     ap.add_argument("--only", choices=("closed", "open", "memory"), help="run one part")
+    ap.add_argument("--ab", metavar="OLD_LOADCTL", help="compare this loadctl binary with the one built here")
     args = ap.parse_args()
+    if args.ab:
+        if not shutil.which("nginx"):
+            sh(["apt-get", "install", "-y", "-qq", "nginx-light"], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        new = os.environ.get("LOADCTL_NEW")
+        if not new:
+            sh(["cargo", "build", "--release", "--locked"], cwd=ROOT)
+            new = os.path.join(ROOT, "target", "release", "loadctl")
+        with tempfile.TemporaryDirectory() as tmp:
+            nginx = start_nginx(tmp, pin=True)
+            try:
+                ab(os.path.abspath(args.ab), new, tmp, 5 if args.quick else 20, 1 if args.quick else args.rounds,
+                   args.only if args.only in ("closed", "open") else None)
+            finally:
+                nginx.terminate()
+                nginx.wait()
+        return
     loadctl, probe = ensure_tools()
     with tempfile.TemporaryDirectory() as tmp:
         nginx = start_nginx(tmp)

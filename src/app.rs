@@ -14,7 +14,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Run(args) => run_command(args),
         Command::Validate(args) => {
             let plan = load(&args)?;
-            print!("{}", describe(&plan));
+            emit(&describe(&plan));
             Ok(0)
         }
         Command::Compare(args) => compare_command(args),
@@ -25,15 +25,25 @@ pub fn execute(cli: Cli) -> Result<u8> {
     }
 }
 
+/// Writes to standard output. A closed or full stdout (`| head`, `> /dev/full`) loses the
+/// text but not the outcome: the documented exit code stands.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn load(args: &ScenarioArgs) -> Result<Plan> {
     let mut set = Vec::new();
-    for (key, v) in [
-        ("load.duration", &args.duration),
-        ("load.rate", &args.rate),
-        ("load.vus", &args.vus),
+    let mut shown = Vec::new();
+    for (key, flag, v) in [
+        ("load.duration", "--duration", &args.duration),
+        ("load.rate", "--rate", &args.rate),
+        ("load.vus", "--vus", &args.vus),
     ] {
         if let Some(v) = v {
             set.push((key.to_string(), v.clone()));
+            shown.push(format!("{flag} {v}"));
         }
     }
     for kv in &args.set {
@@ -43,10 +53,12 @@ fn load(args: &ScenarioArgs) -> Result<Plan> {
             ))
         })?;
         set.push((k.trim().to_string(), v.trim().to_string()));
+        shown.push(format!("--set {kv}"));
     }
     let overrides = Overrides {
         target: args.target.clone(),
         set,
+        args: shown,
     };
     Ok(scenario::load(&args.scenario, &overrides)?)
 }
@@ -72,13 +84,16 @@ fn load_run(dir: &std::path::Path) -> Result<Summary> {
 
 /// Re-renders the reports; the exit code is the run's own, so a script can gate on it.
 fn report_command(args: ReportArgs) -> Result<u8> {
-    let s = crate::report::rerender(&args.dir)?;
-    println!(
-        "{} · {} · re-rendered {}",
+    // A folder that is not a run, or a damaged one, is the user's to fix: nothing is written.
+    let saved = crate::report::load_run(&args.dir).map_err(|e| Error::usage(format!("{e:#}")))?;
+    crate::report::write_run(&args.dir, &saved)?;
+    let s = &saved.summary;
+    emit(&format!(
+        "{} · {} · re-rendered {}\n",
         s.scenario,
         s.status.label(),
         args.dir.join("report.html").display()
-    );
+    ));
     Ok(s.status.exit_code())
 }
 
@@ -91,8 +106,8 @@ fn compare_command(args: CompareArgs) -> Result<u8> {
         &tolerances(Tolerances::default(), &args.tolerances)?,
     );
     match args.format {
-        CompareFormat::Text => print!("{}", render_text(&c)),
-        CompareFormat::Md => print!("{}", render_md(&c)),
+        CompareFormat::Text => emit(&render_text(&c)),
+        CompareFormat::Md => emit(&render_md(&c)),
     }
     Ok(u8::from(c.regressions > 0))
 }
@@ -111,9 +126,9 @@ fn run_command(args: RunArgs) -> Result<u8> {
         ..RunOptions::default()
     };
     let outcome = run(&plan, &opts)?;
-    print!(
-        "{}",
-        crate::report::console::render(&outcome.summary, &outcome.out_dir.display().to_string())
-    );
+    emit(&crate::report::console::render(
+        &outcome.summary,
+        &outcome.out_dir.display().to_string(),
+    ));
     Ok(outcome.exit_code())
 }

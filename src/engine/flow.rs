@@ -112,6 +112,43 @@ fn feed(ctx: &ThreadCtx, session: &mut Session) -> bool {
     true
 }
 
+/// Records an open-model iteration that waited for a connection for its whole timeout:
+/// a timeout of the target, with the latency it waited; a flow's later steps are skipped.
+pub(crate) fn not_sent(
+    ctx: &ThreadCtx,
+    pick: usize,
+    intended: Instant,
+    now: Instant,
+    lag: Duration,
+) {
+    let shared = &ctx.shared;
+    let warmup = intended < shared.measure_start;
+    let steps = if shared.is_flow() {
+        0..shared.requests.len()
+    } else {
+        pick..pick + 1
+    };
+    let mut rec = ctx.rec.borrow_mut();
+    let first = steps.start;
+    rec.record(
+        first,
+        &Sample {
+            latency: now - intended,
+            service: Duration::ZERO,
+            send_lag: Some(lag),
+            queue_wait: Some((now - intended).saturating_sub(lag)),
+            status: None,
+            error: Some(crate::metrics::ErrorKind::Timeout),
+            outcome: None,
+            bytes: 0,
+            warmup,
+        },
+    );
+    for later in first + 1..steps.end {
+        rec.skipped(later, warmup);
+    }
+}
+
 /// Runs one iteration on `conn`. `pick` is the weighted request (ignored for flows);
 /// `lag` is the open model's (send lag, queue wait) for the first step.
 pub(crate) async fn run_iteration(
@@ -139,7 +176,17 @@ pub(crate) async fn run_iteration(
         if step.rules.once && session.ready {
             continue;
         }
-        let (resp, sent, done) = ctx.send(conn, ep, &session.vars).await;
+        let deadline = due + shared.timeout;
+        let Some((resp, sent, done)) = ctx.send(conn, ep, &session.vars, deadline).await else {
+            let mut rec = ctx.rec.borrow_mut();
+            rec.invalid(ep, warmup);
+            for later in ep + 1..steps.end {
+                if !(shared.requests[later].rules.once && session.ready) {
+                    rec.skipped(later, warmup);
+                }
+            }
+            return;
+        };
         let (error, outcome) = step.judge(&resp, &mut session.vars);
         ctx.rec.borrow_mut().record(
             ep,

@@ -264,31 +264,39 @@ impl ThreadCtx {
         self.shared.pick(&mut self.rng.borrow_mut())
     }
 
-    /// Sends one request of endpoint `ep` on `conn`, rendered with `vars`. Returns the
-    /// response, when it was actually sent and when it completed.
+    /// Sends one request of endpoint `ep` on `conn`, rendered with `vars`, answered by
+    /// `deadline` or counted as a timeout. Returns the response, when it was actually sent
+    /// and when it completed; `None` when the request could not be built (a feeder or
+    /// environment value made its path or a header invalid): then nothing was sent.
     pub async fn send(
         &self,
         conn: &mut Slot,
         ep: usize,
         vars: &[String],
-    ) -> (Response, Instant, Instant) {
+        deadline: Instant,
+    ) -> Option<(Response, Instant, Instant)> {
         let prepared = &self.shared.requests[ep];
-        let req = prepared.build(&mut self.rng.borrow_mut(), &self.shared.seq, vars);
+        let build = || prepared.build(&mut self.rng.borrow_mut(), &self.shared.seq, vars);
+        let req = build()?;
         let sent = Instant::now();
-        let resp = match req {
-            Some(req) => {
-                conn.execute(
-                    req,
-                    prepared.origin,
-                    self.shared.addrs[prepared.origin],
-                    prepared.keep(),
-                    self.shared.timeout,
-                )
-                .await
+        if sent >= deadline {
+            // Its whole timeout went waiting for a connection: it is not sent late.
+            return Some((Response::failed(ErrorKind::Timeout), sent, sent));
+        }
+        let addr = self.shared.addrs[prepared.origin];
+        let mut resp = conn
+            .execute(req, prepared.origin, addr, prepared.keep(), deadline)
+            .await;
+        if resp.stale && prepared.idempotent() {
+            // The target closed the idle connection we reused; once more on a fresh one,
+            // as well-kept HTTP clients do. Not the target's error.
+            if let Some(req) = build() {
+                resp = conn
+                    .execute(req, prepared.origin, addr, prepared.keep(), deadline)
+                    .await;
             }
-            None => Response::failed(ErrorKind::Protocol),
-        };
-        (resp, sent, Instant::now())
+        }
+        Some((resp, sent, Instant::now()))
     }
 }
 

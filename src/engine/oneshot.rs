@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use super::request::{Keep, Prepared, Response};
 use super::transport::Transport;
-use crate::metrics::ErrorKind;
 
-/// Sends each of `requests` once, in order, to `addrs[request.origin]`.
+/// Sends each of `requests` once, in order, to `addrs[request.origin]`. `None`: the
+/// request could not be built from its templates, and was not sent.
 pub fn send_all(
     requests: &[Prepared],
     addrs: &[SocketAddr],
     timeout: Duration,
-) -> std::io::Result<Vec<Response>> {
+) -> std::io::Result<Vec<Option<Response>>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -32,12 +32,16 @@ pub fn send_all(
                         body: true,
                         headers: false,
                     };
-                    conn.execute(req, p.origin, addrs[p.origin], keep, timeout)
+                    let deadline = std::time::Instant::now() + timeout;
+                    conn.execute(req, p.origin, addrs[p.origin], keep, deadline)
                         .await
                 }
-                None => Response::failed(ErrorKind::Protocol),
+                None => {
+                    out.push(None);
+                    continue;
+                }
             };
-            out.push(resp);
+            out.push(Some(resp));
         }
         out
     }))

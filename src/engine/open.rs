@@ -11,6 +11,12 @@
 //! the oldest waiting request. Latency runs from the intended time, so waiting for a
 //! connection (the target's back-pressure) is part of it; `max_in_flight` bounds queued
 //! plus sent requests, beyond which a due request is counted as dropped.
+//!
+//! Every request is answered by `intended + timeout` or it is a timeout: one still waiting
+//! for a connection then is counted as a timeout with its full latency, never sent late.
+//! When the window closes nothing more is sent: what still waits is `unsent` (neither a
+//! request nor an error, counted and explained), so the run ends by
+//! `warmup + duration + timeout` plus the drain of the last interval.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -46,6 +52,8 @@ struct Pool {
     slots: Vec<Slot>,
     opened: Cell<usize>,
     closing: Cell<bool>,
+    /// The measured window is over: connections take no more waiting jobs.
+    window_closed: Cell<bool>,
 }
 
 impl Pool {
@@ -105,6 +113,7 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
         slots: (0..max_conns).map(|_| Slot::default()).collect(),
         opened: Cell::new(0),
         closing: Cell::new(false),
+        window_closed: Cell::new(false),
     });
     let mut tasks = Vec::with_capacity(max_conns);
     let total = schedule.total_requests();
@@ -115,6 +124,7 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
     while i < total && !shared.stopping() {
         let next = due(i);
         let now = Instant::now();
+        expire(&ctx, &pool, now);
         if next > now {
             sleep.until(next.min(now + STOP_POLL)).await;
             continue;
@@ -156,18 +166,51 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
         // Let connection tasks run before the next batch even under sustained overload.
         tokio::task::yield_now().await;
     }
-    if shared.stopping() {
-        // Interrupted: what waited for a connection will never be sent.
-        let mut rec = ctx.rec.borrow_mut();
-        for job in pool.backlog.borrow_mut().drain(..) {
-            rec.dropped(job.ep);
-            ctx.in_flight.set(ctx.in_flight.get() - 1);
+    // The window closes when the schedule ends: from then on nothing more is sent.
+    let close = shared.t0 + Duration::from_secs_f64(schedule.len().as_secs_f64());
+    while !shared.stopping() && !pool.backlog.borrow().is_empty() {
+        let now = Instant::now();
+        expire(&ctx, &pool, now);
+        if now >= close {
+            break;
         }
+        sleep.until(close.min(now + STOP_POLL)).await;
+    }
+    pool.window_closed.set(true);
+    // What waited for a connection when the window closed (or the run was interrupted)
+    // will never be sent: the target held every connection. Counted, and explained.
+    for job in pool.backlog.borrow_mut().drain(..) {
+        unsent(&ctx, &job);
     }
     pool.close();
     for t in tasks {
         let _ = t.await;
     }
+}
+
+/// Jobs that waited for a connection for their whole timeout: each is a timeout with its
+/// full latency, and is never sent late.
+fn expire(ctx: &ThreadCtx, pool: &Pool, now: Instant) {
+    let timeout = ctx.shared.timeout;
+    let mut backlog = pool.backlog.borrow_mut();
+    while backlog.front().is_some_and(|j| j.intended + timeout <= now) {
+        let job = backlog.pop_front().expect("front seen");
+        timed_out(ctx, &job, now);
+    }
+}
+
+/// A job the window closed on before a connection was free: never sent, so neither a
+/// request nor an error; counted apart and explained.
+fn unsent(ctx: &ThreadCtx, job: &Job) {
+    let warmup = job.intended < ctx.shared.measure_start;
+    ctx.rec.borrow_mut().unsent(job.ep, warmup);
+    ctx.in_flight.set(ctx.in_flight.get() - 1);
+}
+
+fn timed_out(ctx: &ThreadCtx, job: &Job, now: Instant) {
+    let lag = job.dispatched - job.intended;
+    super::flow::not_sent(ctx, job.ep, job.intended, now, lag);
+    ctx.in_flight.set(ctx.in_flight.get() - 1);
 }
 
 /// One connection: runs jobs until the pool closes.
@@ -192,7 +235,11 @@ async fn connection(ctx: Rc<ThreadCtx>, pool: Rc<Pool>, id: usize, first: Job, a
         ctx.end_session(slot, session);
         ctx.in_flight.set(ctx.in_flight.get() - 1);
 
-        let waiting = pool.backlog.borrow_mut().pop_front();
+        let waiting = if pool.window_closed.get() {
+            None
+        } else {
+            pool.backlog.borrow_mut().pop_front()
+        };
         match waiting {
             Some(next) => {
                 job = next;

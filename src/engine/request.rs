@@ -93,6 +93,14 @@ impl Prepared {
         self.keep
     }
 
+    /// Safe to send twice (RFC 9110, 9.2.2): what may be retried on a fresh connection.
+    pub fn idempotent(&self) -> bool {
+        matches!(
+            self.method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        )
+    }
+
     /// Judges an answer: a transport error stands; then declared outcomes (in order), then
     /// the expected status and body checks. On success, extracts into `vars`; a value that
     /// is not there is `extract_failed`.
@@ -216,6 +224,9 @@ pub struct Response {
     /// Kept only when the request's rules read it.
     pub body: Option<Vec<u8>>,
     pub headers: Option<HeaderMap>,
+    /// A reused connection failed before any byte of an answer: the target had most
+    /// likely closed it while idle, and never saw the request. Worth one retry.
+    pub stale: bool,
 }
 
 impl Response {

@@ -48,9 +48,17 @@ struct CountsOf {
     outcomes: [u64; MAX_OUTCOMES],
     dropped: u64,
     skipped: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    invalid: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    unsent: u64,
     bytes: u64,
     /// Non-zero status codes: `(code, n)`.
     status: Vec<(u16, u64)>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl CountsOf {
@@ -62,6 +70,8 @@ impl CountsOf {
             outcomes: c.outcomes,
             dropped: c.dropped,
             skipped: c.skipped,
+            invalid: c.invalid,
+            unsent: c.unsent,
             bytes: c.bytes,
             status: c
                 .status
@@ -80,6 +90,8 @@ impl CountsOf {
         c.outcomes = self.outcomes;
         c.dropped = self.dropped;
         c.skipped = self.skipped;
+        c.invalid = self.invalid;
+        c.unsent = self.unsent;
         c.bytes = self.bytes;
         for &(code, n) in &self.status {
             if let Some(slot) = c.status.get_mut(code as usize) {
@@ -249,12 +261,14 @@ pub fn read(path: &Path, names: &[String]) -> anyhow::Result<RunLog> {
         intervals: Vec::new(),
     };
     let mut deserializer = Deserializer::new();
+    let mut header = false;
     for (n, line) in text.lines().enumerate() {
         let n = n + 1;
         if let Some(json) = line.strip_prefix('#').and_then(|l| l.strip_prefix(PLANNED)) {
             let p: PlannedLine = serde_json::from_str(json)
                 .map_err(|e| bad(n, &format!("bad planned line: {e}")))?;
             log.planned = p.planned;
+            header = true;
             continue;
         }
         if let Some(json) = line.strip_prefix('#').and_then(|l| l.strip_prefix(COUNTS)) {
@@ -316,6 +330,12 @@ pub fn read(path: &Path, names: &[String]) -> anyhow::Result<RunLog> {
             t.add(&hist)
                 .map_err(|e| bad(n, &format!("histogram out of range: {e:?}")))?;
         }
+    }
+    if !header {
+        anyhow::bail!(
+            "{} is not a loadctl interval log (it is empty, cut short or written by another tool): it has no `#{PLANNED}` header line; re-run the scenario",
+            path.display()
+        );
     }
     Ok(log)
 }

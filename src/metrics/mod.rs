@@ -139,6 +139,13 @@ pub struct Counts {
     pub outcomes: [u64; MAX_OUTCOMES],
     /// Flow steps not sent because an earlier step of their iteration did not succeed.
     pub skipped: u64,
+    /// Requests that could not be built (a feeder or environment value made the path or a
+    /// header invalid): never sent, so neither requests nor errors of the target.
+    pub invalid: u64,
+    /// Open model: requests still waiting for a connection when the window closed (or the
+    /// run was interrupted): never sent, so neither requests nor errors; the target held
+    /// every connection.
+    pub unsent: u64,
     /// Responses by status code (index = code), whatever the outcome.
     pub status: Vec<u64>,
     pub bytes: u64,
@@ -155,6 +162,8 @@ impl Default for Counts {
             errors: [0; ERROR_KINDS],
             outcomes: [0; MAX_OUTCOMES],
             skipped: 0,
+            invalid: 0,
+            unsent: 0,
             status: vec![0; STATUS_SLOTS],
             bytes: 0,
             dropped: 0,
@@ -195,6 +204,8 @@ impl Counts {
         self.errors = [0; ERROR_KINDS];
         self.outcomes = [0; MAX_OUTCOMES];
         self.skipped = 0;
+        self.invalid = 0;
+        self.unsent = 0;
         self.status.fill(0);
         self.bytes = 0;
         self.dropped = 0;
@@ -209,6 +220,8 @@ impl Counts {
             *a += b;
         }
         self.skipped += o.skipped;
+        self.invalid += o.invalid;
+        self.unsent += o.unsent;
         for (a, b) in self.status.iter_mut().zip(&o.status) {
             *a += b;
         }

@@ -62,6 +62,16 @@ impl Recorder {
         self.slot(endpoint, warmup).counts.skipped += 1;
     }
 
+    /// An open-model request the window closed on before a connection was free.
+    pub fn unsent(&mut self, endpoint: usize, warmup: bool) {
+        self.slot(endpoint, warmup).counts.unsent += 1;
+    }
+
+    /// A request that could not be built: not sent, not the target's.
+    pub fn invalid(&mut self, endpoint: usize, warmup: bool) {
+        self.slot(endpoint, warmup).counts.invalid += 1;
+    }
+
     /// A request that came due but could not be sent (`max_in_flight` reached).
     pub fn dropped(&mut self, endpoint: usize) {
         self.current.endpoints[endpoint].counts.dropped += 1;

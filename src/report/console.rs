@@ -63,6 +63,47 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         t.requests,
     );
 
+    errors_and_outcomes(&mut o, s);
+    slo_and_websocket(&mut o, s);
+    if let Some(k) = &s.kube {
+        kube(&mut o, k);
+    }
+    if !s.verify.is_empty() {
+        let _ = writeln!(o, "\n  verification");
+        for c in &s.verify {
+            let _ = writeln!(
+                o,
+                "  {}  {}: {}  ({})",
+                if c.pass { "PASS" } else { "FAIL" },
+                c.name,
+                c.check,
+                c.observed
+            );
+        }
+    }
+    let g = &s.generator;
+    let _ = writeln!(
+        o,
+        "\n  generator  {} threads · send lag p99 {:.2} ms (max {:.2}) · queue wait p99 {:.2} ms · dropped {} ({:.3}%)",
+        g.threads,
+        g.send_lag_p99_ms,
+        g.send_lag_max_ms,
+        g.queue_wait_p99_ms,
+        g.dropped,
+        g.dropped_ratio * 100.0
+    );
+    if let Some(c) = &s.baseline {
+        let _ = writeln!(o, "\n  baseline comparison");
+        for line in super::compare::render_text(c).lines() {
+            let _ = writeln!(o, "  {line}");
+        }
+    }
+    let _ = writeln!(o, "  output     {out_dir}");
+    o
+}
+
+/// Errors by kind and declared outcomes, per request name.
+fn errors_and_outcomes(o: &mut String, s: &Summary) {
     let mut errors: Vec<String> = Vec::new();
     for e in &s.endpoints {
         for (kind, n) in e.errors_by_kind.iter().filter(|(_, n)| **n > 0) {
@@ -80,11 +121,26 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         if e.skipped > 0 {
             outcomes.push(format!("{}: skipped {}", e.name, e.skipped));
         }
+        if e.unsent > 0 {
+            outcomes.push(format!(
+                "{}: {} never sent: every connection was still busy when the window closed (the target's back-pressure; not counted as requests)",
+                e.name, e.unsent
+            ));
+        }
+        if e.request_invalid > 0 {
+            outcomes.push(format!(
+                "{}: {} not sent: a feeder or env value made the request invalid (request_invalid; not the target's error)",
+                e.name, e.request_invalid
+            ));
+        }
     }
     if !outcomes.is_empty() {
         let _ = writeln!(o, "  outcomes  {}", outcomes.join(" · "));
     }
+}
 
+/// Each SLO with what it observed; a chat run's delivery counters.
+fn slo_and_websocket(o: &mut String, s: &Summary) {
     if !s.slo.is_empty() {
         let _ = writeln!(o, "\n  SLO");
         let width = s
@@ -128,41 +184,6 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
             let _ = writeln!(o, "  disconnects by close code  {}", codes.join(" · "));
         }
     }
-    if let Some(k) = &s.kube {
-        kube(&mut o, k);
-    }
-    if !s.verify.is_empty() {
-        let _ = writeln!(o, "\n  verification");
-        for c in &s.verify {
-            let _ = writeln!(
-                o,
-                "  {}  {}: {}  ({})",
-                if c.pass { "PASS" } else { "FAIL" },
-                c.name,
-                c.check,
-                c.observed
-            );
-        }
-    }
-    let g = &s.generator;
-    let _ = writeln!(
-        o,
-        "\n  generator  {} threads · send lag p99 {:.2} ms (max {:.2}) · queue wait p99 {:.2} ms · dropped {} ({:.3}%)",
-        g.threads,
-        g.send_lag_p99_ms,
-        g.send_lag_max_ms,
-        g.queue_wait_p99_ms,
-        g.dropped,
-        g.dropped_ratio * 100.0
-    );
-    if let Some(c) = &s.baseline {
-        let _ = writeln!(o, "\n  baseline comparison");
-        for line in super::compare::render_text(c).lines() {
-            let _ = writeln!(o, "  {line}");
-        }
-    }
-    let _ = writeln!(o, "  output     {out_dir}");
-    o
 }
 
 fn secs(v: Option<f64>) -> String {

@@ -66,6 +66,8 @@ pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
         errors_by_kind: Default::default(),
         outcomes: s.outcomes.clone(),
         skipped: s.endpoints.iter().map(|e| e.skipped).sum(),
+        request_invalid: s.endpoints.iter().map(|e| e.request_invalid).sum(),
+        unsent: s.endpoints.iter().map(|e| e.unsent).sum(),
     };
     for e in s.endpoints.iter().chain(std::iter::once(&all)) {
         let l = &e.latency_ms;

@@ -59,14 +59,29 @@ fn write_each(
     Ok(())
 }
 
-/// Rebuilds a run's figures from `dir/summary.json` and `dir/histograms.hlog` and writes
-/// every derived report again (`loadctl report DIR`). Returns the summary.
-pub fn rerender(dir: &Path) -> anyhow::Result<Summary> {
+/// A run folder as saved: its summary and the figures rebuilt from its interval log.
+pub struct SavedRun {
+    pub summary: Summary,
+    pub series: Vec<crate::metrics::aggregate::SeriesRow>,
+    pub planned: crate::metrics::hlog::Planned,
+    pub totals: crate::metrics::IntervalData,
+}
+
+/// Reads and checks `dir/summary.json` and `dir/histograms.hlog` and rebuilds the run's
+/// figures, writing nothing: a folder that is not a run, or a damaged one, is refused here.
+pub fn load_run(dir: &Path) -> anyhow::Result<SavedRun> {
     use crate::metrics::aggregate::{Aggregator, IntervalReport};
     use crate::metrics::IntervalData;
-    let s = crate::summary::load_summary(dir)?;
-    let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
+    let summary = crate::summary::load_summary(dir)?;
+    let names: Vec<String> = summary.endpoints.iter().map(|e| e.name.clone()).collect();
     let log = crate::metrics::hlog::read(&dir.join("histograms.hlog"), &names)?;
+    if log.intervals.is_empty() && summary.totals.requests > 0 {
+        anyhow::bail!(
+            "{} holds no interval, but summary.json counts {} requests: the log is damaged; re-run the scenario",
+            dir.join("histograms.hlog").display(),
+            summary.totals.requests
+        );
+    }
     let mut agg = Aggregator::new(names.len(), 1);
     let mut ignore = |_: i64, _: &IntervalData| {};
     for (idx, data) in log.intervals {
@@ -80,14 +95,31 @@ pub fn rerender(dir: &Path) -> anyhow::Result<Summary> {
         );
     }
     let (totals, series) = agg.finish(&mut ignore);
+    Ok(SavedRun {
+        summary,
+        series,
+        planned: log.planned,
+        totals,
+    })
+}
+
+/// Writes every report derived from a saved run again.
+pub fn write_run(dir: &Path, run: &SavedRun) -> anyhow::Result<()> {
     write_derived(
         dir,
         &ReportInput {
-            summary: &s,
-            series: &series,
-            planned: &log.planned,
-            totals: &totals,
+            summary: &run.summary,
+            series: &run.series,
+            planned: &run.planned,
+            totals: &run.totals,
         },
-    )?;
-    Ok(s)
+    )
+}
+
+/// Rebuilds a run's figures from `dir/summary.json` and `dir/histograms.hlog` and writes
+/// every derived report again (`loadctl report DIR`). Returns the summary.
+pub fn rerender(dir: &Path) -> anyhow::Result<Summary> {
+    let run = load_run(dir)?;
+    write_run(dir, &run)?;
+    Ok(run.summary)
 }

@@ -46,6 +46,15 @@ fn checked(
         .context("cannot start the runtime for setup/verify requests")?;
     let mut out = Vec::new();
     for ((entry, p), resp) in entries.iter().zip(prepared).zip(answers) {
+        let Some(resp) = resp else {
+            out.extend(checks::judge(
+                &entry.request.name,
+                Err("not sent: a value made its path or a header invalid (request_invalid)".into()),
+                &[],
+                &entry.checks,
+            ));
+            continue;
+        };
         let status = match (resp.error, resp.status) {
             (Some(kind), _) => Err(kind.name().to_string()),
             (None, Some(code)) if p.expect.contains(code) => Ok(code),

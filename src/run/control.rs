@@ -3,6 +3,7 @@
 //! Ctrl-C / SIGTERM (stop sending, wait briefly for in-flight requests, then abort; a
 //! second interrupt exits at once).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -32,6 +33,23 @@ pub(super) struct Loop<'a> {
     pub handle_signals: bool,
     /// After an interrupt, how long in-flight requests may still complete.
     pub interrupt_grace: Duration,
+    /// The output folder, whose temporary files a second interrupt removes.
+    pub out_dir: &'a Path,
+}
+
+/// Removes the output folder's half-written files (`.name.tmp`): a second interrupt exits
+/// at once, and leaves no debris for `loadctl report` to trip on.
+fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 async fn recv(s: &mut Option<Signal>) {
@@ -49,13 +67,15 @@ impl Loop<'_> {
         &mut self,
         mut rx: mpsc::UnboundedReceiver<GeneratorMsg>,
     ) -> anyhow::Result<Ended> {
-        let (mut sigint, mut sigterm) = if self.handle_signals {
+        let (mut sigint, mut sigterm, mut sighup) = if self.handle_signals {
             (
                 Some(signal(SignalKind::interrupt()).context("cannot handle SIGINT")?),
                 Some(signal(SignalKind::terminate()).context("cannot handle SIGTERM")?),
+                // A closed terminal stops the run as Ctrl-C does, reports included.
+                Some(signal(SignalKind::hangup()).context("cannot handle SIGHUP")?),
             )
         } else {
-            (None, None)
+            (None, None, None)
         };
         let mut interrupted_at = None;
         let mut abort_at: Option<Instant> = None;
@@ -75,9 +95,10 @@ impl Loop<'_> {
                         break;
                     }
                 }
-                _ = async { tokio::select! { _ = recv(&mut sigint) => {}, _ = recv(&mut sigterm) => {} } } => {
+                _ = async { tokio::select! { _ = recv(&mut sigint) => {}, _ = recv(&mut sigterm) => {}, _ = recv(&mut sighup) => {} } } => {
                     if interrupted_at.is_some() {
                         // Second interrupt: the user wants out now.
+                        remove_temporaries(self.out_dir);
                         std::process::exit(130);
                     }
                     interrupted_at = Some(Instant::now());

@@ -87,6 +87,7 @@ pub(super) fn drive(
             progress: &progress,
             handle_signals: opts.handle_signals,
             interrupt_grace: opts.interrupt_grace,
+            out_dir,
         }
         .run(rx),
     );

@@ -32,7 +32,7 @@ impl Target {
     }
 }
 
-pub(super) fn resolve(plan: &Plan) -> anyhow::Result<Target> {
+pub(super) fn resolve(plan: &Plan) -> crate::error::Result<Target> {
     let (embedded, target_addr, text, base_path) = match &plan.target {
         TargetSpec::Embedded(e) => {
             let svc = Embedded::start(&e.service, &e.config, plan.generator.threads)
@@ -47,7 +47,7 @@ pub(super) fn resolve(plan: &Plan) -> anyhow::Result<Target> {
         }
         TargetSpec::Url { origin, base_path } => (
             None,
-            address(origin)?,
+            address(origin).map_err(crate::error::Error::Setup)?,
             format!("{origin}{base_path}"),
             base_path.clone(),
         ),
@@ -73,22 +73,26 @@ pub(super) fn resolve(plan: &Plan) -> anyhow::Result<Target> {
         };
         Ok(Prepared::new(r, idx, &host, prefix))
     };
+    let setup_err = crate::error::Error::Setup;
     let requests = plan
         .workload
         .requests()
         .iter()
         .map(&mut prepare)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(setup_err)?;
     let setup = plan
         .setup
         .iter()
         .map(|c| prepare(&c.request))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(setup_err)?;
     let verify = plan
         .verify
         .iter()
         .map(|c| prepare(&c.request))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(setup_err)?;
     Ok(Target {
         embedded,
         addrs: origins.iter().map(|(_, a)| *a).collect(),
@@ -104,7 +108,12 @@ fn address(origin: &Origin) -> anyhow::Result<SocketAddr> {
     let host = origin.host.trim_start_matches('[').trim_end_matches(']');
     let addr = (host, origin.port)
         .to_socket_addrs()
-        .with_context(|| format!("cannot resolve target host {}", origin.host))?
+        .with_context(|| {
+            format!(
+                "cannot resolve target host {}; check the name in `target` / --target",
+                origin.host
+            )
+        })?
         .next();
     match addr {
         Some(a) => Ok(a),

@@ -15,10 +15,16 @@ pub struct Diagnostic {
     /// Dotted path of the offending field (`load.rate`, `requests[1].path`), or empty for syntax errors.
     pub field: String,
     pub message: String,
+    /// Set when a command-line argument (`--set load.rate=…`, `--rate …`) brought the
+    /// value: the problem is blamed on it, not on a line of the file.
+    pub arg: Option<String>,
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(arg) = &self.arg {
+            return write!(f, "{arg}: {}: {}", self.field, self.message);
+        }
         if self.field.is_empty() {
             write!(f, "{}:{}: {}", self.line, self.column, self.message)
         } else {
@@ -68,12 +74,27 @@ impl<'a> Ctx<'a> {
             column,
             field: field.into(),
             message: message.into(),
+            arg: None,
         });
     }
 
     pub(crate) fn duration(&mut self, v: &Spanned<String>, field: &str) -> Option<Duration> {
         match humantime::parse_duration(v.get_ref().trim()) {
-            Ok(d) => Some(d),
+            Ok(d) => match super::limits::duration(field) {
+                Some((max, why)) if d > max => {
+                    self.err(
+                        v.span(),
+                        field,
+                        format!(
+                            "`{}` is longer than the {} this field allows ({why})",
+                            v.get_ref(),
+                            humantime::format_duration(max)
+                        ),
+                    );
+                    None
+                }
+                _ => Some(d),
+            },
             Err(_) => {
                 self.err(
                     v.span(),
@@ -90,7 +111,17 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn positive(&mut self, v: &Spanned<i64>, field: &str) -> Option<usize> {
         match usize::try_from(*v.get_ref()) {
-            Ok(n) if n > 0 => Some(n),
+            Ok(n) if n > 0 => match super::limits::count(field) {
+                Some((max, why)) if n as u64 > max => {
+                    self.err(
+                        v.span(),
+                        field,
+                        format!("{n} is above the {max} this field allows ({why})"),
+                    );
+                    None
+                }
+                _ => Some(n),
+            },
             _ => {
                 self.err(
                     v.span(),
@@ -99,6 +130,22 @@ impl<'a> Ctx<'a> {
                 );
                 None
             }
+        }
+    }
+
+    /// A valid rate per second within the bound of its field.
+    pub(crate) fn rate_bound(&mut self, v: &Spanned<f64>, field: &str) -> Option<f64> {
+        let r = *v.get_ref();
+        match super::limits::rate(field) {
+            Some((max, why)) if r > max => {
+                self.err(
+                    v.span(),
+                    field,
+                    format!("{r} is above the {max} per second this field allows ({why})"),
+                );
+                None
+            }
+            _ => Some(r),
         }
     }
 

@@ -9,6 +9,7 @@
 
 pub mod describe;
 pub mod diag;
+pub mod limits;
 pub mod plan;
 mod raw;
 pub mod template;
@@ -42,7 +43,10 @@ pub enum ScenarioError {
     Override { arg: String, reason: String },
     #[error("{} has {} error{}:\n{}", path.display(), diagnostics.len(),
         if diagnostics.len() == 1 { "" } else { "s" },
-        diagnostics.iter().map(|d| format!("  {}:{d}", path.display())).collect::<Vec<_>>().join("\n"))]
+        diagnostics.iter().map(|d| match d.arg {
+            Some(_) => format!("  {d}"),
+            None => format!("  {}:{d}", path.display()),
+        }).collect::<Vec<_>>().join("\n"))]
     Invalid {
         path: PathBuf,
         diagnostics: Vec<Diagnostic>,
@@ -65,15 +69,47 @@ pub struct Overrides {
     pub target: Option<String>,
     /// `--set key=value` pairs, plus the sugar flags (`--duration`, `--rate`, `--vus`) in order.
     pub set: Vec<(String, String)>,
+    /// How each of `set` was written on the command line (`--rate 2000`), for messages;
+    /// missing entries read `--set key=value`.
+    pub args: Vec<String>,
+}
+
+impl Overrides {
+    fn arg(&self, i: usize) -> String {
+        self.args.get(i).cloned().unwrap_or_else(|| {
+            let (k, v) = &self.set[i];
+            format!("--set {k}={v}")
+        })
+    }
 }
 
 /// Reads, overrides and validates a scenario file. Environment variables for
 /// `{{env.NAME}}` templates come from the process environment.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let good = std::str::from_utf8(&e.as_bytes()[..at]).unwrap_or_default();
+            let (line, column) = line_col(good, at);
+            return Err(ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                diagnostics: vec![Diagnostic {
+                    line,
+                    column,
+                    field: String::new(),
+                    message: format!(
+                        "not UTF-8 text (byte offset {at}); save the scenario as UTF-8"
+                    ),
+                    arg: None,
+                }],
+            });
+        }
+    };
     parse(path, &text, overrides, &|name| std::env::var(name).ok())
 }
 
@@ -86,46 +122,130 @@ pub fn parse(
 ) -> Result<Plan, ScenarioError> {
     // A file that is not valid TOML cannot be edited: parse it as it is, which reports
     // the syntax error with its position.
+    let text_orig = text;
     let text = match apply_overrides(text, &overrides.set) {
         Ok(t) => t,
         Err(None) => text.to_string(),
         Err(Some((arg, reason))) => return Err(ScenarioError::Override { arg, reason }),
     };
-    let raw: raw::RawScenario = match toml::from_str(&text) {
-        Ok(raw) => raw,
+    let raw: raw::RawScenario = match toml::from_str::<raw::RawFile>(&text) {
+        Ok(raw) => raw.located(&text),
         Err(err) => {
-            let (line, column) = err
-                .span()
-                .map(|s| line_col(&text, s.start))
-                .unwrap_or((1, 1));
+            let offset = err.span().map(|s| s.start);
+            let (line, column) = offset.map(|o| line_col(&text, o)).unwrap_or((1, 1));
+            let (field, message) = explain_serde(err.message(), &text, offset);
             return Err(ScenarioError::Invalid {
                 path: path.to_path_buf(),
                 diagnostics: vec![Diagnostic {
                     line,
                     column,
-                    field: String::new(),
-                    message: explain_serde(err.message()),
+                    field,
+                    message,
+                    arg: blame(text_orig, overrides),
                 }],
             });
         }
     };
-    validate::validate(raw, &text, overrides.target.as_deref(), path, env).map_err(|diagnostics| {
-        ScenarioError::Invalid {
-            path: path.to_path_buf(),
-            diagnostics,
-        }
+    validate::validate(raw, &text, overrides.target.as_deref(), path, env).map_err(
+        |mut diagnostics| {
+            for d in &mut diagnostics {
+                d.arg = overridden(&d.field, overrides);
+            }
+            ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                diagnostics,
+            }
+        },
+    )
+}
+
+/// The command-line argument that set `field`, if one did.
+fn overridden(field: &str, o: &Overrides) -> Option<String> {
+    (0..o.set.len()).rev().find_map(|i| {
+        let key = o.set[i].0.as_str();
+        // A chat run's --duration is its hold.
+        let also = if key == "load.duration" {
+            "load.hold"
+        } else {
+            key
+        };
+        let hit = [key, also].iter().any(|k| {
+            field == *k
+                || field.starts_with(&format!("{k}."))
+                || field.starts_with(&format!("{k}["))
+        });
+        hit.then(|| o.arg(i))
     })
 }
 
-/// serde's messages name Rust-side concepts; say what to change in the file instead.
-fn explain_serde(message: &str) -> String {
+/// The file parses without the overrides but not with them: the first override that
+/// breaks it is to blame.
+fn blame(original: &str, o: &Overrides) -> Option<String> {
+    if o.set.is_empty() || toml::from_str::<raw::RawFile>(original).is_err() {
+        return None;
+    }
+    (1..=o.set.len()).find_map(|n| {
+        let text = apply_overrides(original, &o.set[..n]).ok()?;
+        toml::from_str::<raw::RawFile>(&text)
+            .is_err()
+            .then(|| o.arg(n - 1))
+    })
+}
+
+/// serde's messages name Rust-side concepts; say what to change in the file instead, and
+/// which field (`table.key`) the error is at. Returns `(field, message)`.
+fn explain_serde(message: &str, text: &str, offset: Option<usize>) -> (String, String) {
     let mut msg = message.trim().to_string();
+    let mut field = String::new();
     if msg.starts_with("unknown field") {
         msg.push_str("; remove it or fix its spelling (see README.md, \"Scenario reference\")");
     } else if msg.starts_with("missing field") {
         msg.push_str("; add it (see README.md, \"Scenario reference\")");
+    } else if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let want = match expected.trim() {
+            "f64" | "a number" => "a number, such as 1000 or 0.5 (no quotes)",
+            "i64" | "u64" | "an integer" => "a whole number, such as 100 (no quotes)",
+            "a string" | "string" => {
+                "text in quotes; a duration is written \"30s\", a share \"0.1%\""
+            }
+            "a boolean" => "true or false (no quotes)",
+            "a sequence" => "a list in brackets, such as [200, 201]",
+            e if e.contains("borrowed string") || e.contains("map") || e.contains("struct") => {
+                "a table: a [section] or { key = value }"
+            }
+            other => other,
+        };
+        msg = format!("expects {want}, not {found}");
+        field = offset.map(|o| field_at(text, o)).unwrap_or_default();
     }
-    msg
+    (field, msg)
+}
+
+/// `table.key` of the line an offset falls on: the nearest `[table]` header above it and
+/// the key before the line's `=`.
+fn field_at(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = &text[line_start..line_end];
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .unwrap_or_default();
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    match (table, key.is_empty()) {
+        (_, true) => String::new(),
+        (Some(t), false) => format!("{t}.{key}"),
+        (None, false) => key,
+    }
 }
 
 /// Applies `key=value` overrides to the TOML document, keeping every untouched line where

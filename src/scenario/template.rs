@@ -145,6 +145,38 @@ impl Template {
         }
     }
 
+    /// A representative rendering for validation: functions give a value of their kind,
+    /// environment values are theirs, and each variable (a feeder or extracted value, known
+    /// only at run time) is `x`. What fails to parse here fails because of what the file
+    /// itself wrote.
+    pub fn render_sample(&self) -> String {
+        let mut rng = fastrand::Rng::with_seed(0);
+        let seq = AtomicU64::new(0);
+        let vars: Vec<String> = (0..self.var_slots()).map(|_| "x".to_string()).collect();
+        let mut out = String::new();
+        self.render_into(
+            &mut out,
+            &mut RenderCtx {
+                rng: &mut rng,
+                seq: &seq,
+                vars: &vars,
+            },
+        );
+        out
+    }
+
+    /// One more than the highest variable slot the template reads.
+    fn var_slots(&self) -> usize {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Var(i) => Some(i + 1),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Renders a static template (no random parts) without a context.
     pub fn render_static(&self) -> String {
         let mut rng = fastrand::Rng::with_seed(0);

@@ -72,5 +72,7 @@ pub fn endpoint_summary(
             .collect(),
         outcomes: outcome_counts(e, outcome_names),
         skipped: e.counts.skipped,
+        request_invalid: e.counts.invalid,
+        unsent: e.counts.unsent,
     }
 }

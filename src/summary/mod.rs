@@ -29,9 +29,18 @@ pub fn load_summary(dir: &Path) -> anyhow::Result<Summary> {
             dir.display()
         )
     })?;
+    let version = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("schema_version").and_then(serde_json::Value::as_u64));
+    if let Some(v) = version.filter(|v| *v != u64::from(SCHEMA_VERSION)) {
+        anyhow::bail!(
+            "{} has schema_version {v}; this loadctl reads schema_version {SCHEMA_VERSION} (README, \"summary.json\")",
+            path.display()
+        );
+    }
     serde_json::from_str(&text).with_context(|| {
         format!(
-            "{} is not a loadctl summary (schema_version 1)",
+            "{} is not a loadctl summary (schema_version {SCHEMA_VERSION})",
             path.display()
         )
     })

@@ -145,6 +145,14 @@ pub struct EndpointSummary {
     /// Flow steps not sent because an earlier step of their iteration did not succeed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub skipped: u64,
+    /// Requests that could not be built from their templates (a feeder or environment value
+    /// made the path or a header invalid): never sent, not counted against the target.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub request_invalid: u64,
+    /// Open model: due in the window but still waiting for a connection when it closed:
+    /// never sent, not counted as requests (the target held every connection).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unsent: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -603,7 +603,8 @@ fn report_command_rerenders_and_exits_with_the_runs_code() {
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let out = loadctl().arg("report").arg(&empty).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // Not a run folder: the user's to fix, like `compare` (exit 2), and nothing is written.
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("is") && err.contains("a loadctl run folder"),
@@ -625,11 +626,11 @@ name = "huge"
 service = "chat"
 [load]
 model = "connections"
-connections = 2000000
+connections = 600000
 connect_rate = 1000
 hold = "1s"
 [chat]
-groups = 100000
+groups = 30000
 members = 20
 publish_rate = 1
 "#,
@@ -642,6 +643,8 @@ publish_rate = 1
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("needs 4000512 open files"), "{err}");
+    // Twice the connections (the embedded gateway holds the other ends), beyond the
+    // kernel's ceiling even for root.
+    assert!(err.contains("needs 1200512 open files"), "{err}");
     assert!(err.contains("ulimit -n"), "{err}");
 }

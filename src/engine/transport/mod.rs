@@ -10,7 +10,7 @@
 mod http1;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::Request;
@@ -48,18 +48,18 @@ pub enum Slot {
 }
 
 impl Slot {
-    /// Sends `req` to origin `origin` (at `addr`) and reads the whole answer within
-    /// `timeout`, keeping what `keep` asks for.
+    /// Sends `req` to origin `origin` (at `addr`) and reads the whole answer by
+    /// `deadline`, keeping what `keep` asks for.
     pub async fn execute(
         &mut self,
         req: Request<Full<Bytes>>,
         origin: usize,
         addr: SocketAddr,
         keep: Keep,
-        timeout: Duration,
+        deadline: Instant,
     ) -> Response {
         match self {
-            Slot::Http1(c) => c.execute(req, origin, addr, keep, timeout).await,
+            Slot::Http1(c) => c.execute(req, origin, addr, keep, deadline).await,
         }
     }
 }

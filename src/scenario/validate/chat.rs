@@ -56,7 +56,9 @@ pub(super) fn connections_load(
         }
     };
     let connect_rate = match &l.connect_rate {
-        Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 => Some(*r.get_ref()),
+        Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 => {
+            cx.rate_bound(r, "load.connect_rate")
+        }
         Some(r) => {
             cx.err(
                 r.span(),
@@ -114,7 +116,9 @@ pub(super) fn chat_plan(
     let groups = need(cx, &c.groups, "groups");
     let members = need(cx, &c.members, "members");
     let publish_rate = match &c.publish_rate {
-        Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 => Some(*r.get_ref()),
+        Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 => {
+            cx.rate_bound(r, "chat.publish_rate")
+        }
         Some(r) => {
             cx.err(
                 r.span(),

@@ -188,8 +188,29 @@ pub(super) fn feeders(
     (out, vars)
 }
 
+/// A feeder is read whole into memory: at most this many bytes of CSV (its rows take a
+/// few times that once split into values).
+pub(crate) const MAX_FEEDER_BYTES: u64 = 64 << 20;
+/// And at most this many rows.
+pub(crate) const MAX_FEEDER_ROWS: usize = 2_000_000;
+
 fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
     let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| {
+        format!("cannot read `{shown}`: {e}; paths are relative to the scenario file")
+    })?;
+    if !meta.is_file() {
+        return Err(format!(
+            "`{shown}` is not a regular file (a device, a pipe or a folder); a feeder reads a CSV file"
+        ));
+    }
+    if meta.len() > MAX_FEEDER_BYTES {
+        return Err(format!(
+            "`{shown}` has {} MiB; a feeder is held in memory and may have at most {} MiB: split it, or keep the columns the scenario uses",
+            meta.len() >> 20,
+            MAX_FEEDER_BYTES >> 20
+        ));
+    }
     let mut r = csv::Reader::from_path(path).map_err(|e| {
         format!("cannot read `{shown}`: {e}; paths are relative to the scenario file")
     })?;
@@ -202,6 +223,11 @@ fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
     let mut rows = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| format!("`{shown}`: {e}"))?;
+        if rows.len() == MAX_FEEDER_ROWS {
+            return Err(format!(
+                "`{shown}` has more than {MAX_FEEDER_ROWS} rows, the most a feeder may hold in memory; split it"
+            ));
+        }
         rows.push(rec.iter().map(str::to_string).collect());
     }
     if rows.is_empty() {

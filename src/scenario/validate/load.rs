@@ -8,9 +8,10 @@ use toml::Spanned;
 
 use super::chat::connections_load;
 use crate::scenario::diag::Ctx;
+use crate::scenario::limits::MAX_RUN;
 use crate::scenario::plan::load::{GeneratorPlan, LoadPlan};
 use crate::scenario::plan::schedule::RateSchedule;
-use crate::scenario::raw::{RawGenerator, RawLoad};
+use crate::scenario::raw::{RawGenerator, RawLoad, RawStage};
 
 pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_CONNECTIONS: usize = 256;
@@ -166,19 +167,6 @@ fn open_load(
             max_in_flight = connections;
         }
     }
-    let rate_ok = |cx: &mut Ctx<'_>, v: &Spanned<f64>, field: &str, allow_zero: bool| {
-        let r = *v.get_ref();
-        if r.is_finite() && (r > 0.0 || (allow_zero && r == 0.0)) {
-            Some(r)
-        } else {
-            cx.err(
-                v.span(),
-                field,
-                format!("must be a positive number of requests per second, not {r}"),
-            );
-            None
-        }
-    };
     let schedule = match (&l.rate, &l.stages) {
         (Some(_), Some(stages)) => {
             cx.err(
@@ -213,68 +201,7 @@ fn open_load(
             rate.zip(duration)
                 .map(|(r, d)| (RateSchedule::constant(r, d).with_prefix(r, warmup), d))
         }
-        (None, Some(stages)) => {
-            if let Some(d) = &l.duration {
-                cx.err(d.span(), "load.duration", "cannot be combined with `stages`: the run lasts as long as the stages add up to");
-            }
-            let start = match &l.start_rate {
-                Some(s) => rate_ok(cx, s, "load.start_rate", true),
-                None => Some(0.0),
-            };
-            if stages.get_ref().is_empty() {
-                cx.err(
-                    stages.span(),
-                    "load.stages",
-                    "is empty; add at least one { duration = \"30s\", target = N }",
-                );
-            }
-            let mut pieces = Vec::new();
-            for (i, st) in stages.get_ref().iter().enumerate() {
-                let field = format!("load.stages[{i}]");
-                let s = st.get_ref();
-                let d = match &s.duration {
-                    Some(d) => cx.duration(d, &format!("{field}.duration")),
-                    None => {
-                        cx.err(st.span(), &field, "missing `duration`");
-                        None
-                    }
-                };
-                let t = match &s.target {
-                    Some(t) => rate_ok(cx, t, &format!("{field}.target"), true),
-                    None => {
-                        cx.err(
-                            st.span(),
-                            &field,
-                            "missing `target` (requests per second at the end of the stage)",
-                        );
-                        None
-                    }
-                };
-                if let (Some(d), Some(t)) = (d, t) {
-                    pieces.push((d, t));
-                }
-            }
-            if warmup > Duration::ZERO && start == Some(0.0) {
-                cx.err(
-                    l.warmup.as_ref().unwrap().span(),
-                    "load.warmup",
-                    "with `stages`, the warmup runs at `start_rate`; set start_rate above zero",
-                );
-            }
-            start.and_then(|s| {
-                let sched = RateSchedule::from_pieces(s, &pieces);
-                let d = sched.len();
-                if sched.is_empty() {
-                    cx.err(
-                        stages.span(),
-                        "load.stages",
-                        "plan no request at all; raise a target",
-                    );
-                    return None;
-                }
-                Some((sched.with_prefix(s, warmup), d))
-            })
-        }
+        (None, Some(stages)) => stages_schedule(cx, l, stages, warmup),
     };
     let (schedule, duration) = schedule?;
     Some(LoadPlan::Open {
@@ -334,5 +261,105 @@ fn closed_load(
         think_time,
         iterations,
         duration: duration?,
+    })
+}
+
+/// A rate as the open model takes it: finite, positive (or zero where a ramp may start or end
+/// at zero), within its bound.
+fn rate_ok(cx: &mut Ctx<'_>, v: &Spanned<f64>, field: &str, allow_zero: bool) -> Option<f64> {
+    let r = *v.get_ref();
+    if r.is_finite() && (r > 0.0 || (allow_zero && r == 0.0)) {
+        cx.rate_bound(v, field)
+    } else {
+        cx.err(
+            v.span(),
+            field,
+            format!("must be a positive number of requests per second, not {r}"),
+        );
+        None
+    }
+}
+
+/// The open model's ramp: `stages` from `start_rate`, after the warmup at `start_rate`.
+fn stages_schedule(
+    cx: &mut Ctx<'_>,
+    l: &RawLoad,
+    stages: &Spanned<Vec<Spanned<RawStage>>>,
+    warmup: Duration,
+) -> Option<(RateSchedule, Duration)> {
+    if let Some(d) = &l.duration {
+        cx.err(
+            d.span(),
+            "load.duration",
+            "cannot be combined with `stages`: the run lasts as long as the stages add up to",
+        );
+    }
+    let start = match &l.start_rate {
+        Some(s) => rate_ok(cx, s, "load.start_rate", true),
+        None => Some(0.0),
+    };
+    if stages.get_ref().is_empty() {
+        cx.err(
+            stages.span(),
+            "load.stages",
+            "is empty; add at least one { duration = \"30s\", target = N }",
+        );
+    }
+    let mut pieces = Vec::new();
+    for (i, st) in stages.get_ref().iter().enumerate() {
+        let field = format!("load.stages[{i}]");
+        let s = st.get_ref();
+        let d = match &s.duration {
+            Some(d) => cx.duration(d, &format!("{field}.duration")),
+            None => {
+                cx.err(st.span(), &field, "missing `duration`");
+                None
+            }
+        };
+        let t = match &s.target {
+            Some(t) => rate_ok(cx, t, &format!("{field}.target"), true),
+            None => {
+                cx.err(
+                    st.span(),
+                    &field,
+                    "missing `target` (requests per second at the end of the stage)",
+                );
+                None
+            }
+        };
+        if let (Some(d), Some(t)) = (d, t) {
+            pieces.push((d, t));
+        }
+    }
+    if warmup > Duration::ZERO && start == Some(0.0) {
+        cx.err(
+            l.warmup.as_ref().unwrap().span(),
+            "load.warmup",
+            "with `stages`, the warmup runs at `start_rate`; set start_rate above zero",
+        );
+    }
+    start.and_then(|s| {
+        let sched = RateSchedule::from_pieces(s, &pieces);
+        let d = sched.len();
+        if sched.is_empty() {
+            cx.err(
+                stages.span(),
+                "load.stages",
+                "plan no request at all; raise a target",
+            );
+            return None;
+        }
+        if d > MAX_RUN {
+            cx.err(
+                stages.span(),
+                "load.stages",
+                format!(
+                    "add up to {}, longer than the 24 h a run may last; run a longer soak as several runs",
+                    humantime::format_duration(d)
+                ),
+            );
+            return None;
+        }
+        Some((sched.with_prefix(s, warmup), d))
     })
 }

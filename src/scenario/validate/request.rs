@@ -159,7 +159,13 @@ fn request_path(
 ) -> (Option<Origin>, Option<Template>) {
     let text = p.get_ref();
     if text.starts_with('/') {
-        return (None, template(cx, p, field, scope));
+        let t = template(cx, p, field, scope);
+        if let Some(t) = &t {
+            if !path_ok(cx, p, field, t) {
+                return (None, None);
+            }
+        }
+        return (None, t);
     }
     if !text.contains("://") {
         cx.err(
@@ -181,6 +187,7 @@ fn request_path(
             }
             let t = Template::compile(&path, scope);
             match t {
+                Ok(t) if !path_ok(cx, p, field, &t) => (None, None),
                 Ok(t) => (Some(origin), Some(t)),
                 Err(e) => {
                     cx.err(p.span(), field, e.message);
@@ -193,6 +200,35 @@ fn request_path(
             (None, None)
         }
     }
+}
+
+/// The path as the file (and its environment values) writes it must be a valid request
+/// target: a space, a control character or a non-ASCII letter is refused here, with its
+/// position, rather than failing every request at run time.
+fn path_ok(cx: &mut Ctx<'_>, p: &Spanned<String>, field: &str, t: &Template) -> bool {
+    let sample = t.render_sample();
+    if http::uri::PathAndQuery::try_from(sample.as_str()).is_ok() {
+        return true;
+    }
+    let bad = p
+        .get_ref()
+        .char_indices()
+        .find(|(_, c)| {
+            !(c.is_ascii_graphic()) || matches!(c, '"' | '<' | '>' | '\\' | '^' | '`' | '|')
+        })
+        .map_or(0, |(i, _)| i);
+    let at = p.span().start + 1 + bad;
+    let what = if t.has_secret() {
+        "the path (with its environment values) is not a valid URL path"
+    } else {
+        "is not a valid URL path"
+    };
+    cx.err(
+        at..at,
+        field,
+        format!("{what}: spaces, control characters and non-ASCII letters must be percent-encoded (a space is %20)"),
+    );
+    false
 }
 
 fn body(

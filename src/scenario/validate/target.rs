@@ -74,6 +74,25 @@ pub(crate) fn parse_url(text: &str) -> Result<(Origin, String), String> {
             "`{text}` has no host (templates are not allowed in the host)"
         ));
     }
+    if authority.contains('@') {
+        return Err(format!(
+            "`{text}`: user information (`user@`) is not supported in a URL; name the host alone, and put credentials in a header"
+        ));
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if !bare
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+    {
+        return Err(format!(
+            "`{text}`: `{host}` is not a host name or IP address (letters, digits, `.`, `-`)"
+        ));
+    }
+    if http::uri::PathAndQuery::try_from(path).is_err() {
+        return Err(format!(
+            "`{text}`: the path is not a valid URL path; percent-encode spaces and control characters (a space is %20)"
+        ));
+    }
     let port = match port {
         Some(p) => p
             .parse::<u16>()

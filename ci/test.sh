@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the test suite on a fresh machine: installs what the tests need and is missing
+# (cargo-nextest; Debian's chromium, nginx-light and shellcheck: the report test opens
+# report.html in headless Chromium, the testbed's gateway configurations are checked with
+# `nginx -t` and its scripts with shellcheck), then runs every test.
+#
+# usage: ci/test.sh [EXTRA NEXTEST ARGS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo=sudo; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+export PATH="$PATH:/usr/sbin"
+
+exec cargo nextest run --locked --no-fail-fast "$@"

@@ -1,0 +1,110 @@
+//! The bounds of every scenario number, with why. Validation checks each value against
+//! the bound of its field (`load.vus`, `load.stages[2].duration` → `load.stages.duration`),
+//! so an absurd scenario is refused with its position and the bound instead of spinning,
+//! allocating gigabytes or writing a log that never ends. README lists the same table.
+
+use std::time::Duration;
+
+/// Whole numbers: `(field, most, why)`.
+pub const COUNTS: &[(&str, u64, &str)] = &[
+    ("load.vus", 100_000, "each virtual user holds a connection and a task; for more, use the open model or several generators"),
+    ("load.connections", 1_000_000, "each connection holds a socket, and the kernel's default ceiling on open files (fs.nr_open) is 1,048,576"),
+    ("load.max_in_flight", 1_000_000, "each waiting request is kept in memory"),
+    ("load.iterations", 1_000_000_000_000, "a count no run of at most 24 h reaches"),
+    ("generator.threads", 256, "one worker thread per core is what the generator needs"),
+    ("flow.sessions", 1_000_000, "each session keeps its variables in memory"),
+    ("chat.groups", 100_000, "each group is tracked per message"),
+    ("chat.members", 10_000, "each message fans out to every member"),
+    ("chat.payload", 1_048_576, "bytes of padding per message"),
+    ("embedded.items", 1_000_000, "the embedded shop keeps every item in memory"),
+    ("embedded.max_connections", 1_000_000, "the embedded gateway's connection limit"),
+];
+
+/// Durations: `(field, longest, why)`.
+pub const DURATIONS: &[(&str, Duration, &str)] = &[
+    (
+        "load.duration",
+        Duration::from_secs(86_400),
+        "24 h; run a longer soak as several runs (the interval log grows with the run)",
+    ),
+    (
+        "load.hold",
+        Duration::from_secs(86_400),
+        "24 h; run a longer soak as several runs",
+    ),
+    ("load.stages.duration", Duration::from_secs(86_400), "24 h"),
+    ("load.warmup", Duration::from_secs(3_600), "1 h"),
+    (
+        "load.timeout",
+        Duration::from_secs(600),
+        "10 min: a request is awaited that long, and the run's end with it",
+    ),
+    ("load.think_time", Duration::from_secs(3_600), "1 h"),
+    (
+        "generator.max_send_lag_p99",
+        Duration::from_secs(60),
+        "1 min",
+    ),
+    ("chat.grace", Duration::from_secs(600), "10 min"),
+    ("embedded.stall", Duration::from_secs(3_600), "1 h"),
+    ("embedded.stall_every", Duration::from_secs(3_600), "1 h"),
+];
+
+/// Rates per second: `(field, most, why)`.
+pub const RATES: &[(&str, f64, &str)] = &[
+    (
+        "load.rate",
+        10_000_000.0,
+        "requests per second; one generator core sends about 80,000",
+    ),
+    ("load.start_rate", 10_000_000.0, "requests per second"),
+    ("load.stages.target", 10_000_000.0, "requests per second"),
+    ("load.connect_rate", 100_000.0, "new connections per second"),
+    (
+        "chat.publish_rate",
+        10_000.0,
+        "messages per second per group",
+    ),
+];
+
+/// The longest a whole schedule (warmup and stages included) may last.
+pub const MAX_RUN: Duration = Duration::from_secs(86_400 + 3_600);
+
+/// `load.stages[2].duration` → `load.stages.duration`.
+pub fn key(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut skip = false;
+    for c in field.chars() {
+        match c {
+            '[' => skip = true,
+            ']' => skip = false,
+            c if !skip => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+pub fn count(field: &str) -> Option<(u64, &'static str)> {
+    let k = key(field);
+    COUNTS
+        .iter()
+        .find(|(f, ..)| *f == k)
+        .map(|(_, m, w)| (*m, *w))
+}
+
+pub fn duration(field: &str) -> Option<(Duration, &'static str)> {
+    let k = key(field);
+    DURATIONS
+        .iter()
+        .find(|(f, ..)| *f == k)
+        .map(|(_, m, w)| (*m, *w))
+}
+
+pub fn rate(field: &str) -> Option<(f64, &'static str)> {
+    let k = key(field);
+    RATES
+        .iter()
+        .find(|(f, ..)| *f == k)
+        .map(|(_, m, w)| (*m, *w))
+}
