@@ -37,6 +37,18 @@ pub(super) struct Loop<'a> {
     pub out_dir: &'a Path,
 }
 
+/// The load is over: from here on (verification, reports) an interrupt ends the process
+/// at once, as it would before the load started, instead of being swallowed by the
+/// handler this loop installed.
+fn default_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: restoring a signal's default disposition has no memory effects.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+}
+
 /// Removes the output folder's half-written files (`.name.tmp`): a second interrupt exits
 /// at once, and leaves no debris for `loadctl report` to trip on.
 fn remove_temporaries(dir: &Path) {
@@ -111,6 +123,9 @@ impl Loop<'_> {
                     self.generator.abort();
                 }
             }
+        }
+        if self.handle_signals {
+            default_signals();
         }
         Ok(Ended {
             at: Instant::now(),

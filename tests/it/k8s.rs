@@ -558,6 +558,7 @@ fn scripts_pass_shellcheck_and_bash_n() {
         root.join("k8s-testbed/up.sh"),
         root.join("k8s-testbed/down.sh"),
         root.join("ci/nightly-perf.sh"),
+        root.join("ci/test.sh"),
         root.join(".ci/run"),
     ];
     for s in &scripts {
