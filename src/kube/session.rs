@@ -117,10 +117,11 @@ async fn client(source: &Source) -> anyhow::Result<(Client, String)> {
     ))
 }
 
-/// The HPA's `behavior` with Kubernetes' defaults for what it leaves out.
-pub fn behavior_of(h: &HorizontalPodAutoscaler) -> Behavior {
+/// The HPA's `behavior` with Kubernetes' defaults for what it leaves out; `None` when
+/// the HPA has none (the controller then applies its legacy rule).
+pub fn behavior_of(h: &HorizontalPodAutoscaler) -> Option<Behavior> {
     let d = Behavior::default();
-    let b = h.spec.behavior.as_ref();
+    let b = Some(h.spec.behavior.as_ref()?);
     let rules = |r: Option<&HPAScalingRules>, d: Rules| -> Rules {
         let Some(r) = r else { return d };
         Rules {
@@ -146,12 +147,13 @@ pub fn behavior_of(h: &HorizontalPodAutoscaler) -> Behavior {
                     })
                     .collect()
             }),
+            tolerance: r.tolerance.as_ref().and_then(|q| q.0.parse::<f64>().ok()),
         }
     };
-    Behavior {
+    Some(Behavior {
         up: rules(b.and_then(|b| b.scale_up.as_ref()), d.up),
         down: rules(b.and_then(|b| b.scale_down.as_ref()), d.down),
-    }
+    })
 }
 
 /// Before the run: the expectations this HPA cannot meet, whatever the load does.
@@ -174,7 +176,8 @@ pub fn feasibility(
         let Expectation::ReplicasAtLeast { n, within, .. } = e.expectation else {
             continue;
         };
-        let best = hpa::best_case(min, max, &behavior, current, n).map(|b| b.div_f64(time_scale));
+        let best =
+            hpa::best_case(min, max, behavior.as_ref(), current, n).map(|b| b.div_f64(time_scale));
         match best {
             None if n > max => out.push(format!(
                 "hpa/{name}: `{}` cannot be met: maxReplicas is {max}",
@@ -188,7 +191,7 @@ pub fn feasibility(
                 "hpa/{name}: `{}` cannot be met: from {current} replicas its behavior (sync every {} s, scaleUp policies, stabilization {} s) reaches {n} {:.1} s after the load is seen at the earliest",
                 e.describe(),
                 hpa::SYNC_PERIOD.as_secs(),
-                behavior.up.stabilization.as_secs(),
+                behavior.as_ref().map_or(0, |b| b.up.stabilization.as_secs()),
                 best.as_secs_f64()
             )),
             Some(_) => {}

@@ -11,9 +11,11 @@
 //! [`crate::kube::hpa`], the documented algorithm, synced every 15 s of simulated time;
 //! `time_scale` runs the simulated clock faster than the wall clock so tests take seconds.
 //!
-//! Simplifications, stated: one HPA and one Deployment; CPU utilisation is the received
-//! rate over the replicas' capacity with not-yet-ready pods counted at 0 % (what the
-//! controller does on a scale-up); memory stays at 40 %; pods never crash on their own.
+//! Simplifications, stated: one HPA and one Deployment; each Ready pod's CPU is its share
+//! of the received rate over a replica's capacity, and pods still starting (`pod_start`:
+//! image pull, start, readiness probe) are unready, which the controller's replica
+//! calculator treats as upstream's does (left out on the way down, 0 % on the way up,
+//! never a reason to flip direction); memory stays at 40 %; pods never crash on their own.
 
 mod api;
 pub mod objects;
@@ -363,10 +365,31 @@ impl Cluster {
         if now >= st.next_sync {
             st.next_sync = now + SYNC_PERIOD;
             let current = Self::live(&st).count() as u32;
-            // Unready pods count as 0 % on the way up, as the controller treats them.
+            // Per pod, as the metrics API would report it: the Ready ones share the
+            // received rate (a request of 1000 millicores is 100 % at the replica's
+            // capacity); pods still starting are unready, and the controller's replica
+            // calculator treats them as upstream's does.
+            let ready_now = Self::live(&st).filter(|p| p.ready).count().max(1) as f64;
+            let per_pod = rate / ready_now / self.cfg.replica_capacity * 1000.0;
+            let pods: Vec<hpa::PodSample> = Self::live(&st)
+                .map(|p| match p.ready {
+                    true => hpa::PodSample::Ready {
+                        usage: per_pod.round() as u64,
+                        request: 1000,
+                    },
+                    false => hpa::PodSample::Unready { request: 1000 },
+                })
+                .collect();
             let cpu = 100.0 * rate / (f64::from(current.max(1)) * self.cfg.replica_capacity);
             let observed = [cpu, MEMORY_UTILIZATION];
-            let decision = st.controller.sync(now, current, &observed);
+            let decision = st.controller.sync_with(
+                now,
+                current,
+                &[
+                    hpa::Observed::Pods(&pods),
+                    hpa::Observed::Utilization(MEMORY_UTILIZATION),
+                ],
+            );
             if decision.desired != current {
                 st.last_scale = Some(Timestamp::now());
                 let mut d = st.deployment.clone();

@@ -203,12 +203,28 @@ pub fn hpa_status(
                 "ReadyForNewScale",
                 "recommended size matches current size".into(),
             ),
-            condition(
-                "ScalingActive",
-                true,
-                "ValidMetricFound",
-                "the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)".into(),
-            ),
+            if decision.active {
+                condition(
+                    "ScalingActive",
+                    true,
+                    "ValidMetricFound",
+                    "the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)".into(),
+                )
+            } else if current == 0 {
+                condition(
+                    "ScalingActive",
+                    false,
+                    "ScalingDisabled",
+                    "scaling is disabled since the replica count of the target is zero".into(),
+                )
+            } else {
+                condition(
+                    "ScalingActive",
+                    false,
+                    "FailedGetResourceMetric",
+                    "the HPA was unable to compute the replica count: did not receive metrics for targeted pods (pods might be unready)".into(),
+                )
+            },
             limited,
         ]),
         observed_generation: Some(1),
