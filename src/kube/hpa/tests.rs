@@ -688,3 +688,148 @@ fn desired_replicas_cap_at_int32() {
     let h = Hpa::legacy(1, u32::MAX, vec![1.0]);
     assert_eq!(h.raw(1_000_000, &[1e12]), i32::MAX as u32);
 }
+
+#[test]
+fn upstream_test_normalize_desired_replicas_with_behavior() {
+    // TestNormalizeDesiredReplicasWithBehavior: stabilizeRecommendationWithBehaviors with
+    // (age s, recommendation) history, current, prenormalized, up and down windows (s).
+    type Row<'a> = (&'a str, &'a [(u64, u32)], u32, u32, u64, u64, u32);
+    let rows: [Row<'_>; 11] = [
+        (
+            "empty recommendations for scaling down",
+            &[],
+            100,
+            5,
+            0,
+            0,
+            5,
+        ),
+        (
+            "simple scale down stabilization",
+            &[(120, 4), (60, 5)],
+            100,
+            3,
+            0,
+            180,
+            5,
+        ),
+        (
+            "simple scale up stabilization",
+            &[(120, 4), (60, 5)],
+            1,
+            7,
+            300,
+            0,
+            4,
+        ),
+        (
+            "no scale down stabilization",
+            &[(120, 1), (60, 2)],
+            100,
+            3,
+            300,
+            0,
+            3,
+        ),
+        (
+            "no scale up stabilization",
+            &[(120, 4), (60, 5)],
+            1,
+            3,
+            0,
+            300,
+            3,
+        ),
+        (
+            "no scale down stabilization, reuse recommendation element",
+            &[(600, 10), (540, 9)],
+            100,
+            3,
+            0,
+            0,
+            3,
+        ),
+        (
+            "no scale up stabilization, reuse recommendation element",
+            &[(600, 10), (540, 9)],
+            1,
+            100,
+            0,
+            0,
+            100,
+        ),
+        (
+            "scale down stabilization, reuse one of obsolete recommendation element",
+            &[(600, 10), (60, 4), (120, 5), (540, 9)],
+            100,
+            3,
+            0,
+            180,
+            5,
+        ),
+        (
+            "scale up stabilization, reuse one of obsolete recommendation element",
+            &[(6000, 10), (60, 6), (120, 5), (180, 9)],
+            1,
+            100,
+            300,
+            0,
+            5,
+        ),
+        (
+            "scale up and down stabilization, do not scale up when prenormalized rec goes down",
+            &[(6000, 2), (180, 3)],
+            2,
+            1,
+            300,
+            300,
+            2,
+        ),
+        (
+            "scale up and down stabilization, do not scale down when prenormalized rec goes up",
+            &[(6000, 2), (180, 1)],
+            2,
+            3,
+            300,
+            300,
+            2,
+        ),
+    ];
+    for (name, recs, current, raw, up, down, want) in rows {
+        let mut b = Behavior::default();
+        b.up.stabilization = secs(up);
+        b.down.stabilization = secs(down);
+        let mut h = Hpa::new(1, 1000, vec![50.0], b.clone()).seeded(NOW, Some(recs), &[], &[]);
+        assert_eq!(
+            h.stabilize(NOW, current, raw, &b),
+            want,
+            "TestNormalizeDesiredReplicasWithBehavior: {name}"
+        );
+    }
+}
+
+#[test]
+fn upstream_test_stabilize_downscale_and_one_metric_invalid() {
+    let at = |u: u64, r: u64| PodSample::Ready {
+        usage: u,
+        request: r,
+    };
+    // TestStabilizeDownscale: 3 pods at 50 % of 100 % ask for 2; the 4 of a minute ago holds.
+    let pods = [at(50, 100), at(50, 100), at(50, 100)];
+    let mut h = Hpa::legacy(1, 5, vec![100.0]).seeded(NOW, Some(&[(600, 10), (60, 4)]), &[], &[]);
+    assert_eq!(h.sync_with(NOW, 4, &[Observed::Pods(&pods)]).desired, 4);
+    // TestNoScaleDownOneMetricInvalid: CPU asks for 3 of 5, another metric cannot be read:
+    // no scale down, ScalingActive false.
+    let pods: Vec<PodSample> = [100, 300, 500, 250, 250]
+        .iter()
+        .map(|u| at(*u, 1000))
+        .collect();
+    let mut h = Hpa::legacy(2, 6, vec![50.0, 50.0]).seeded(NOW, Some(&[]), &[], &[]);
+    let d = h.sync_with(NOW, 5, &[Observed::Pods(&pods), Observed::Unavailable]);
+    assert_eq!((d.desired, d.active), (5, false));
+    // TestScaleUpOneMetricEmpty: CPU asks for 4 of 3 (40 % of 30 %): scaled up anyway.
+    let pods = [at(300, 1000), at(400, 1000), at(500, 1000)];
+    let mut h = Hpa::legacy(2, 6, vec![30.0, 50.0]);
+    let d = h.sync_with(NOW, 3, &[Observed::Pods(&pods), Observed::Unavailable]);
+    assert_eq!(d.desired, 4);
+}
