@@ -343,3 +343,41 @@ body = { token = "{{token}}" }
     }
     assert!(built > 0 && refused > 0, "built {built}, refused {refused}");
 }
+
+#[test]
+fn a_value_that_breaks_the_path_at_run_time_is_not_the_targets_error() {
+    // The login answers a token with a space: the next step's path cannot be built from
+    // it. Those requests are counted as request_invalid, not sent, not errors.
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/login",
+            get(|| async { axum::Json(serde_json::json!({"token": "a b"})) }),
+        )
+        .route("/items/{id}", get(|| async { "ok" }));
+    let addr = crate::support::serve(app);
+    let p = plan(&format!(
+        r#"
+name = "invalid"
+target = "http://{addr}"
+[load]
+rate = 20
+duration = "1s"
+[[flow.steps]]
+name = "login"
+path = "/login"
+extract = {{ token = {{ json = "/token" }} }}
+[[flow.steps]]
+name = "item"
+path = "/items/{{{{token}}}}"
+"#
+    ));
+    let (out, _dir) = crate::support::run_plan(&p);
+    let s = &out.summary;
+    let (login, item) = (&s.endpoints[0], &s.endpoints[1]);
+    assert_eq!(login.ok, 20);
+    assert_eq!(item.request_invalid, 20, "{item:?}");
+    assert_eq!((item.requests, item.errors, s.totals.errors), (0, 0, 0));
+    let console = loadctl::report::console::render(s, "out");
+    assert!(console.contains("request_invalid"), "{console}");
+}
