@@ -9,12 +9,19 @@
 //! latency from the intended time (coordinated omission corrected, like HTTP), and tell
 //! duplicates and out-of-order arrivals from a small per-connection window.
 //!
-//! Metrics reuse the HTTP machinery as four "endpoints": `connect` (latency from the
-//! intended connect time to the open socket; failures by kind), `publish` (the generator's
+//! The frames are the scenario's protocol (`[chat.protocol]`, or the reference gateway's
+//! preset): a join frame and the acknowledgement it waits for, a publish frame carrying
+//! loadctl's marker, an optional heartbeat. A received frame is searched for markers, not
+//! parsed: any envelope a server wraps the text in is measured.
+//!
+//! Metrics reuse the HTTP machinery as "endpoints": `connect` (latency from the intended
+//! connect time to the open socket; failures by kind), `publish` (the generator's
 //! lateness, also its send lag), `delivery` (publish → each receiver; a duplicate is the
-//! `duplicate` outcome) and `fanout` (publish → the last member). Counters a histogram
-//! cannot hold (expected and delivered messages, disconnects by close code) are summed per
-//! thread and sent once at the end.
+//! `duplicate` outcome), `fanout` (publish → the last member), `joined` (open socket →
+//! the join's acknowledgement) and `echo` (publish → the sender itself, when the server
+//! echoes: not a delivery). Counters a histogram cannot hold (expected and delivered
+//! messages, disconnects by close code, frames without a marker, markers that do not
+//! parse) are summed per thread and sent once at the end.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -23,7 +30,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -31,13 +37,15 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use super::timer::PreciseSleep;
 use super::ThreadCtx;
 use crate::metrics::{ErrorKind, Sample};
-use crate::scenario::plan::chat::ChatPlan;
+use crate::scenario::plan::chat::{ChatPlan, Marker};
 
 pub use crate::scenario::plan::chat::{ENDPOINTS, OUTCOMES};
 const CONNECT: usize = 0;
 const PUBLISH: usize = 1;
 const DELIVERY: usize = 2;
 const FANOUT: usize = 3;
+const JOINED: usize = 4;
+const ECHO: usize = 5;
 const DUPLICATE: u8 = 0;
 
 /// How often the thread's controller looks at the stop flag.
@@ -103,18 +111,6 @@ impl SeqWindow {
     }
 }
 
-#[derive(Deserialize)]
-struct Incoming<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    body: Option<Body>,
-}
-
-#[derive(Deserialize)]
-struct Body {
-    seq: u64,
-    t: u64,
-}
 
 pub(super) async fn run(ctx: Rc<ThreadCtx>, chat: ChatPlan, connect_rate: f64, hold: Duration) {
     let shared = ctx.shared.clone();
@@ -186,8 +182,9 @@ async fn publish(ctx: Rc<ThreadCtx>, groups: Vec<Rc<Group>>, chat: ChatPlan, end
     }
     let shared = ctx.shared.clone();
     let n = groups.len() as u64;
-    let pad = "x".repeat(chat.payload);
     let sleep = PreciseSleep::new();
+    // user, group, marker: reused from message to message.
+    let mut vars = vec![String::new(), String::new(), String::new()];
     let mut k = 0u64;
     loop {
         let (round, gi) = (k / n, (k % n) as usize);
@@ -219,11 +216,20 @@ async fn publish(ctx: Rc<ThreadCtx>, groups: Vec<Rc<Group>>, chat: ChatPlan, end
             t.published += 1;
             t.expected += u64::from(owed);
         }
-        let t_ns = (intended - shared.t0).as_nanos() as u64;
-        let text = format!(
-            r#"{{"type":"send","group":"g{}","body":{{"seq":{seq},"t":{t_ns},"from":{},"pad":"{pad}"}}}}"#,
-            g.id, sender.index
-        );
+        let marker = Marker {
+            group: g.id as u64,
+            seq,
+            t_ns: (intended - shared.t0).as_nanos() as u64,
+            from: sender.index as u64,
+        };
+        for v in &mut vars {
+            v.clear();
+        }
+        use std::fmt::Write as _;
+        let _ = write!(vars[0], "u{}", sender.index);
+        let _ = write!(vars[1], "g{}", g.id);
+        marker.write(&mut vars[2], chat.payload);
+        let text = ctx.render(&chat.protocol.publish, &vars);
         if let Some(out) = sender.outbox.borrow().as_ref() {
             let _ = out.send((text, intended));
         }
@@ -254,7 +260,7 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 async fn open(
     addr: SocketAddr,
-    uri: &str,
+    request: tungstenite::handshake::client::Request,
     timeout: Duration,
 ) -> Result<Ws, (Option<u16>, ErrorKind)> {
     let config = WebSocketConfig::default()
@@ -265,7 +271,7 @@ async fn open(
             .await
             .map_err(|_| (None, ErrorKind::Connect))?;
         let _ = tcp.set_nodelay(true);
-        match tokio_tungstenite::client_async_with_config(uri, tcp, Some(config)).await {
+        match tokio_tungstenite::client_async_with_config(request, tcp, Some(config)).await {
             Ok((ws, _)) => Ok(ws),
             Err(tungstenite::Error::Http(resp)) => {
                 let code = resp.status().as_u16();
@@ -288,6 +294,65 @@ async fn open(
     }
 }
 
+/// The upgrade request of member `me` of `group`: the path and headers rendered, the
+/// subprotocol offered.
+fn upgrade_request(
+    ctx: &ThreadCtx,
+    chat: &ChatPlan,
+    vars: &[String],
+) -> Option<tungstenite::handshake::client::Request> {
+    use tungstenite::client::IntoClientRequest;
+    let mut path = ctx.render(&chat.path, vars);
+    if !chat.path.uses_var(0) {
+        // The reference gateway names its users in the query.
+        path.push(if path.contains('?') { '&' } else { '?' });
+        path.push_str("user=");
+        path.push_str(&vars[0]);
+    }
+    let uri = format!("ws://{}{path}", ctx.shared.authority);
+    let mut req = uri.into_client_request().ok()?;
+    if let Some(p) = &chat.subprotocol {
+        req.headers_mut()
+            .insert("sec-websocket-protocol", p.parse().ok()?);
+    }
+    for (name, t) in &chat.headers {
+        req.headers_mut()
+            .insert(name.clone(), ctx.render(t, vars).parse().ok()?);
+    }
+    Some(req)
+}
+
+fn frame(text: String, binary: bool) -> Message {
+    if binary {
+        Message::Binary(text.into_bytes().into())
+    } else {
+        Message::Text(text.into())
+    }
+}
+
+/// Sends the join frame and waits for its acknowledgement (when the protocol names one).
+async fn join(ws: &mut Ws, ctx: &ThreadCtx, chat: &ChatPlan, vars: &[String]) -> Option<()> {
+    let p = &chat.protocol;
+    if let Some(j) = &p.join {
+        ws.send(frame(ctx.render(j, vars), p.binary)).await.ok()?;
+    }
+    let Some(rule) = &p.joined else {
+        return Some(());
+    };
+    loop {
+        let bytes = match ws.next().await {
+            Some(Ok(Message::Text(t))) => t.as_bytes().to_vec(),
+            Some(Ok(Message::Binary(b))) => b.to_vec(),
+            Some(Ok(_)) => continue,
+            _ => return None,
+        };
+        if rule.matches(&bytes) {
+            return Some(());
+        }
+        ctx.chat_totals.borrow_mut().other += 1;
+    }
+}
+
 async fn connection(
     ctx: Rc<ThreadCtx>,
     group: Rc<Group>,
@@ -302,13 +367,12 @@ async fn connection(
         return;
     }
     let origin = &shared.addrs[0];
-    let sep = if chat.path.contains('?') { '&' } else { '?' };
-    let uri = format!(
-        "ws://{}{}{sep}user=u{}",
-        shared.authority, chat.path, me.index
-    );
+    let vars = vec![format!("u{}", me.index), format!("g{}", group.id), String::new()];
     let started = Instant::now();
-    let ws = open(*origin, &uri, shared.timeout).await;
+    let ws = match upgrade_request(&ctx, &chat, &vars) {
+        Some(req) => open(*origin, req, shared.timeout).await,
+        None => Err((None, ErrorKind::Protocol)),
+    };
     let opened = Instant::now();
     let mut ws = match ws {
         Ok(ws) => {
@@ -338,41 +402,40 @@ async fn connection(
         }
     };
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let join = format!(r#"{{"type":"join","group":"g{}"}}"#, group.id);
-    let joined = async {
-        ws.send(Message::Text(join.into())).await.ok()?;
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(t))) if t.as_str().contains(r#""type":"joined""#) => {
-                    return Some(())
-                }
-                Some(Ok(_)) => continue,
-                _ => return None,
-            }
-        }
-    };
-    if tokio::time::timeout(shared.timeout, joined)
-        .await
-        .ok()
-        .flatten()
-        .is_none()
-    {
+    let joined = tokio::time::timeout(shared.timeout, join(&mut ws, &ctx, &chat, &vars)).await;
+    let acked = Instant::now();
+    let s = sample(acked - opened, acked - opened);
+    if joined.ok().flatten().is_none() {
+        record(&ctx, JOINED, Sample { error: Some(ErrorKind::Timeout), ..s });
         ctx.in_flight.set(ctx.in_flight.get() - 1);
         let mut t = ctx.chat_totals.borrow_mut();
         *t.disconnects.entry(1006).or_insert(0) += 1;
         return;
     }
+    record(&ctx, JOINED, s);
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, Instant)>();
     *me.outbox.borrow_mut() = Some(tx);
     group.joined.set(group.joined.get() + 1);
     ctx.chat_totals.borrow_mut().connected += 1;
     let mut window = SeqWindow::default();
+    let binary = chat.protocol.binary;
+    let beat = chat.protocol.heartbeat.as_ref().map(|(_, every)| *every);
+    let mut heartbeat = tokio::time::interval(beat.unwrap_or(Duration::from_secs(3600)));
+    heartbeat.tick().await;
     loop {
         tokio::select! {
             _ = stop.changed() => break,
+            _ = heartbeat.tick(), if beat.is_some() => {
+                if let Some((t, _)) = &chat.protocol.heartbeat {
+                    if ws.send(frame(ctx.render(t, &vars), binary)).await.is_err() {
+                        *ctx.chat_totals.borrow_mut().disconnects.entry(1006).or_insert(0) += 1;
+                        break;
+                    }
+                }
+            }
             out = rx.recv() => {
                 let Some((text, intended)) = out else { break };
-                let ok = ws.send(Message::Text(text.into())).await.is_ok();
+                let ok = ws.send(frame(text, binary)).await.is_ok();
                 let now = Instant::now();
                 let lag = now.saturating_duration_since(intended);
                 let s = sample(lag, Duration::ZERO);
@@ -383,7 +446,8 @@ async fn connection(
                 );
             }
             incoming = ws.next() => match incoming {
-                Some(Ok(Message::Text(t))) => delivered(&ctx, &group, &mut window, t.as_str()),
+                Some(Ok(Message::Text(t))) => received(&ctx, &group, &me, &mut window, t.as_bytes()),
+                Some(Ok(Message::Binary(b))) => received(&ctx, &group, &me, &mut window, &b),
                 Some(Ok(Message::Close(frame))) => {
                     let code = frame.map_or(1005, |f| u16::from(f.code));
                     *ctx.chat_totals.borrow_mut().disconnects.entry(code).or_insert(0) += 1;
@@ -405,18 +469,35 @@ async fn connection(
     }
 }
 
-fn delivered(ctx: &ThreadCtx, group: &Group, window: &mut SeqWindow, text: &str) {
+/// A received frame: each marker in it is a delivery (or an echo of this member's own
+/// message, or a duplicate); a frame without one is `other`, a marker that does not parse
+/// `corrupt`.
+fn received(ctx: &ThreadCtx, group: &Group, me: &Member, window: &mut SeqWindow, frame: &[u8]) {
     let now = Instant::now();
-    let Ok(Incoming {
-        kind: "msg",
-        body: Some(body),
-    }) = serde_json::from_str::<Incoming<'_>>(text)
-    else {
-        return;
-    };
-    let intended = ctx.shared.t0 + Duration::from_nanos(body.t);
+    let mut any = false;
+    for m in Marker::find_all(frame) {
+        any = true;
+        match m {
+            Err(()) => ctx.chat_totals.borrow_mut().corrupt += 1,
+            Ok(m) if m.group != group.id as u64 => ctx.chat_totals.borrow_mut().other += 1,
+            Ok(m) if m.from == me.index as u64 => {
+                let intended = ctx.shared.t0 + Duration::from_nanos(m.t_ns);
+                let rtt = now.saturating_duration_since(intended);
+                record(ctx, ECHO, sample(rtt, rtt));
+                ctx.chat_totals.borrow_mut().echoes += 1;
+            }
+            Ok(m) => delivered(ctx, group, window, m, now),
+        }
+    }
+    if !any {
+        ctx.chat_totals.borrow_mut().other += 1;
+    }
+}
+
+fn delivered(ctx: &ThreadCtx, group: &Group, window: &mut SeqWindow, m: Marker, now: Instant) {
+    let intended = ctx.shared.t0 + Duration::from_nanos(m.t_ns);
     let latency = now.saturating_duration_since(intended);
-    let arrival = window.arrive(body.seq);
+    let arrival = window.arrive(m.seq);
     let dup = arrival == Arrival::Duplicate;
     let s = sample(latency, latency);
     record(
@@ -437,11 +518,11 @@ fn delivered(ctx: &ThreadCtx, group: &Group, window: &mut SeqWindow, text: &str)
         t.out_of_order += 1;
     }
     let mut pending = group.pending.borrow_mut();
-    if let Some((intended, owed)) = pending.get_mut(&body.seq) {
+    if let Some((intended, owed)) = pending.get_mut(&m.seq) {
         *owed -= 1;
         if *owed == 0 {
             let fan = now.saturating_duration_since(*intended);
-            pending.remove(&body.seq);
+            pending.remove(&m.seq);
             drop(t);
             record(ctx, FANOUT, sample(fan, fan));
         }

@@ -264,6 +264,20 @@ impl ThreadCtx {
         self.shared.pick(&mut self.rng.borrow_mut())
     }
 
+    /// Renders `t` with this thread's random generator and the run's sequence.
+    pub(crate) fn render(&self, t: &crate::scenario::Template, vars: &[String]) -> String {
+        let mut out = String::new();
+        t.render_into(
+            &mut out,
+            &mut crate::scenario::template::RenderCtx {
+                rng: &mut self.rng.borrow_mut(),
+                seq: &self.shared.seq,
+                vars,
+            },
+        );
+        out
+    }
+
     /// Sends one request of endpoint `ep` on `conn`, rendered with `vars`, answered by
     /// `deadline` or counted as a timeout. Returns the response, when it was actually sent
     /// and when it completed; `None` when the request could not be built (a feeder or

@@ -19,6 +19,13 @@ pub struct ChatTotals {
     pub lost: u64,
     /// Closes the gateway initiated during the run, by close code (1006: no close frame).
     pub disconnects: BTreeMap<u16, u64>,
+    /// Frames without a marker (presence, heartbeats, acks, history), and markers of
+    /// another group.
+    pub other: u64,
+    /// Markers that did not parse.
+    pub corrupt: u64,
+    /// A member's own message echoed back to it (not a delivery).
+    pub echoes: u64,
 }
 
 impl ChatTotals {
@@ -30,6 +37,9 @@ impl ChatTotals {
         self.duplicates += o.duplicates;
         self.out_of_order += o.out_of_order;
         self.lost += o.lost;
+        self.other += o.other;
+        self.corrupt += o.corrupt;
+        self.echoes += o.echoes;
         for (code, n) in &o.disconnects {
             *self.disconnects.entry(*code).or_insert(0) += n;
         }

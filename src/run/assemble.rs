@@ -72,7 +72,9 @@ fn endpoints(plan: &Plan, m: &Measured, window_s: f64) -> Vec<EndpointSummary> {
             .endpoint_names()
             .iter()
             .zip(&m.totals.endpoints)
-            .map(|(n, e)| endpoint_summary(n, "WS", &c.path, e, window_s, &plan.outcomes))
+            .map(|(n, e)| {
+                endpoint_summary(n, "WS", c.path.source(), e, window_s, &plan.outcomes)
+            })
             .collect(),
         w => w
             .requests()
@@ -159,5 +161,8 @@ fn ws(plan: &Plan, c: &ChatPlan, t: &ChatTotals) -> WsSummary {
             .iter()
             .map(|(code, n)| (code.to_string(), *n))
             .collect(),
+        other: t.other,
+        corrupt: t.corrupt,
+        echoes: t.echoes,
     }
 }

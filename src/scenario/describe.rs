@@ -4,10 +4,12 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::scenario::plan::chat::{ChatPlan, Marker};
 use crate::scenario::plan::load::LoadPlan;
 use crate::scenario::plan::request::RequestPlan;
 use crate::scenario::plan::target::TargetSpec;
 use crate::scenario::plan::{Plan, Workload};
+use crate::scenario::template::{RenderCtx, Template};
 
 fn d(d: Duration) -> String {
     humantime::format_duration(d).to_string()
@@ -143,7 +145,7 @@ fn load(o: &mut String, plan: &Plan) {
                 c.publish_rate,
                 c.publish_rate * c.groups as f64,
                 c.payload,
-                c.path,
+                c.path.source(),
                 d(c.grace)
             );
                 let _ = writeln!(
@@ -152,6 +154,7 @@ fn load(o: &mut String, plan: &Plan) {
                     c.deliveries_per_second(),
                     c.members - 1
                 );
+                protocol(o, c);
             }
         }
         LoadPlan::Closed {
@@ -179,6 +182,77 @@ fn load(o: &mut String, plan: &Plan) {
                 }
             }
         }
+    }
+}
+
+/// A chat template rendered for member `u0` of group `g0`, with an example marker.
+fn example(t: &Template, payload: usize) -> String {
+    let mut marker = String::new();
+    Marker {
+        group: 0,
+        seq: 42,
+        t_ns: 1_500_000_000,
+        from: 0,
+    }
+    .write(&mut marker, payload.min(8));
+    let vars = ["u0".to_string(), "g0".to_string(), marker];
+    let mut rng = fastrand::Rng::with_seed(0);
+    let seq = std::sync::atomic::AtomicU64::new(0);
+    let mut out = String::new();
+    t.render_into(
+        &mut out,
+        &mut RenderCtx {
+            rng: &mut rng,
+            seq: &seq,
+            vars: &vars,
+        },
+    );
+    out
+}
+
+/// The chat protocol and one example of each frame.
+fn protocol(o: &mut String, c: &ChatPlan) {
+    let p = &c.protocol;
+    let _ = writeln!(
+        o,
+        "protocol   {} ({} frames){}{}",
+        if p.custom { "[chat.protocol]" } else { "the reference gateway's" },
+        if p.binary { "binary" } else { "text" },
+        c.subprotocol
+            .as_ref()
+            .map_or(String::new(), |s| format!(", subprotocol {s}")),
+        if c.headers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", headers {}",
+                c.headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    let _ = writeln!(o, "  upgrade  {}", example(&c.path, 0));
+    match &p.join {
+        Some(j) => {
+            let _ = writeln!(o, "  join     {}", example(j, 0));
+        }
+        None => {
+            let _ = writeln!(o, "  join     (no frame)");
+        }
+    }
+    let _ = writeln!(
+        o,
+        "  joined   {}",
+        p.joined
+            .as_ref()
+            .map_or("once the join is written".to_string(), |j| j.describe())
+    );
+    let _ = writeln!(o, "  publish  {}", example(&p.publish, c.payload));
+    if let Some((h, every)) = &p.heartbeat {
+        let _ = writeln!(o, "  heartbeat {} every {}", example(h, 0), d(*every));
     }
 }
 

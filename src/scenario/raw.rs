@@ -151,6 +151,42 @@ pub struct RawChat {
     pub payload: Option<Spanned<i64>>,
     pub path: Option<Spanned<String>>,
     pub grace: Option<Spanned<String>>,
+    /// `Sec-WebSocket-Protocol` to offer.
+    pub subprotocol: Option<Spanned<String>>,
+    /// Upgrade request headers (templates).
+    #[serde(default)]
+    pub headers: IndexMap<String, Spanned<String>>,
+    /// The server's protocol; absent: the reference gateway's.
+    pub protocol: Option<RawChatProtocol>,
+}
+
+/// `[chat.protocol]`: the frames a chat server expects and sends.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChatProtocol {
+    pub join: Option<Spanned<String>>,
+    pub joined: Option<Spanned<RawJoined>>,
+    pub publish: Option<Spanned<String>>,
+    pub heartbeat: Option<Spanned<RawHeartbeat>>,
+    /// `text` (default) or `binary`.
+    pub frame: Option<Spanned<String>>,
+}
+
+/// How the join's acknowledgement is recognised.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJoined {
+    pub json: Option<Spanned<String>>,
+    pub equals: Option<toml::Value>,
+    pub regex: Option<Spanned<String>>,
+}
+
+/// An application-level keepalive.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeartbeat {
+    pub frame: Option<Spanned<String>>,
+    pub every: Option<Spanned<String>>,
 }
 
 /// An iteration as ordered steps (instead of weighted `[[requests]]`).

@@ -165,6 +165,11 @@ impl Template {
         out
     }
 
+    /// Whether rendering reads variable slot `slot`.
+    pub fn uses_var(&self, slot: usize) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Var(i) if *i == slot))
+    }
+
     /// One more than the highest variable slot the template reads.
     fn var_slots(&self) -> usize {
         self.parts

@@ -85,6 +85,15 @@ pub struct WsSummary {
     pub out_of_order: u64,
     /// Closes the gateway initiated during the run, by close code.
     pub disconnects: BTreeMap<String, u64>,
+    /// Frames without loadctl's marker (presence, heartbeats, acks), or of another group.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub other: u64,
+    /// Markers that did not parse.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub corrupt: u64,
+    /// Own messages the server echoed back (not deliveries; their latency is `echo`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub echoes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
