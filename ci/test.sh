@@ -2,7 +2,8 @@
 # Runs the test suite on a fresh machine: installs what the tests need and is missing
 # (cargo-nextest; Debian's chromium, nginx-light and shellcheck: the report test opens
 # report.html in headless Chromium, the testbed's gateway configurations are checked with
-# `nginx -t` and its scripts with shellcheck), then runs every test.
+# `nginx -t` and its scripts with shellcheck; Python's `websockets` package: a chat test runs a
+# relay on it), then runs every test.
 #
 # usage: ci/test.sh [EXTRA NEXTEST ARGS]
 set -euo pipefail
@@ -23,5 +24,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 export PATH="$PATH:/usr/sbin"
+
+# A chat test runs a relay written in Python on the `websockets` package.
+if ! python3 -c "import websockets" >/dev/null 2>&1; then
+  python3 -m pip install --quiet websockets
+fi
 
 exec cargo nextest run --locked --no-fail-fast "$@"

@@ -110,7 +110,7 @@ pub enum TestbedCommand {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Which service: activities (seed 000's volunteer platform), flash-sale (seed 003) or chat (seed 004's gateway).
+    /// Which service: activities (seed 000's volunteer platform), flash-sale (seed 003), chat (seed 004's gateway) or relay (a chat server with another protocol).
     pub service: String,
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,

@@ -111,7 +111,6 @@ impl SeqWindow {
     }
 }
 
-
 pub(super) async fn run(ctx: Rc<ThreadCtx>, chat: ChatPlan, connect_rate: f64, hold: Duration) {
     let shared = ctx.shared.clone();
     let groups: Vec<Rc<Group>> = (ctx.index..chat.groups)
@@ -367,7 +366,11 @@ async fn connection(
         return;
     }
     let origin = &shared.addrs[0];
-    let vars = vec![format!("u{}", me.index), format!("g{}", group.id), String::new()];
+    let vars = vec![
+        format!("u{}", me.index),
+        format!("g{}", group.id),
+        String::new(),
+    ];
     let started = Instant::now();
     let ws = match upgrade_request(&ctx, &chat, &vars) {
         Some(req) => open(*origin, req, shared.timeout).await,
@@ -406,7 +409,14 @@ async fn connection(
     let acked = Instant::now();
     let s = sample(acked - opened, acked - opened);
     if joined.ok().flatten().is_none() {
-        record(&ctx, JOINED, Sample { error: Some(ErrorKind::Timeout), ..s });
+        record(
+            &ctx,
+            JOINED,
+            Sample {
+                error: Some(ErrorKind::Timeout),
+                ..s
+            },
+        );
         ctx.in_flight.set(ctx.in_flight.get() - 1);
         let mut t = ctx.chat_totals.borrow_mut();
         *t.disconnects.entry(1006).or_insert(0) += 1;

@@ -356,7 +356,12 @@ fn scheduler(ctx: &Rc<ThreadCtx>) -> Pin<Box<dyn Future<Output = ()>>> {
                 connect_rate, hold, ..
             },
             Workload::Chat(chat),
-        ) => Box::pin(chat::run(ctx.clone(), chat.clone(), *connect_rate, *hold)),
+        ) => Box::pin(chat::run(
+            ctx.clone(),
+            (**chat).clone(),
+            *connect_rate,
+            *hold,
+        )),
         // Validation pairs the connections model with [chat] and the others with
         // requests; any other pairing has nothing to send.
         _ => Box::pin(async {}),

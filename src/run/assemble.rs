@@ -72,9 +72,7 @@ fn endpoints(plan: &Plan, m: &Measured, window_s: f64) -> Vec<EndpointSummary> {
             .endpoint_names()
             .iter()
             .zip(&m.totals.endpoints)
-            .map(|(n, e)| {
-                endpoint_summary(n, "WS", c.path.source(), e, window_s, &plan.outcomes)
-            })
+            .map(|(n, e)| endpoint_summary(n, "WS", c.path.source(), e, window_s, &plan.outcomes))
             .collect(),
         w => w
             .requests()

@@ -216,7 +216,11 @@ fn protocol(o: &mut String, c: &ChatPlan) {
     let _ = writeln!(
         o,
         "protocol   {} ({} frames){}{}",
-        if p.custom { "[chat.protocol]" } else { "the reference gateway's" },
+        if p.custom {
+            "[chat.protocol]"
+        } else {
+            "the reference gateway's"
+        },
         if p.binary { "binary" } else { "text" },
         c.subprotocol
             .as_ref()
@@ -234,7 +238,12 @@ fn protocol(o: &mut String, c: &ChatPlan) {
             )
         }
     );
-    let _ = writeln!(o, "  upgrade  {}", example(&c.path, 0));
+    let mut path = example(&c.path, 0);
+    if !c.path.uses_var(0) {
+        path.push(if path.contains('?') { '&' } else { '?' });
+        path.push_str("user=u0");
+    }
+    let _ = writeln!(o, "  upgrade  {path}");
     match &p.join {
         Some(j) => {
             let _ = writeln!(o, "  join     {}", example(j, 0));

@@ -167,7 +167,9 @@ impl Template {
 
     /// Whether rendering reads variable slot `slot`.
     pub fn uses_var(&self, slot: usize) -> bool {
-        self.parts.iter().any(|p| matches!(p, Part::Var(i) if *i == slot))
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Var(i) if *i == slot))
     }
 
     /// One more than the highest variable slot the template reads.

@@ -12,6 +12,7 @@ pub mod chat;
 pub mod cluster;
 pub mod flash_sale;
 mod limits;
+pub mod relay;
 pub mod serve;
 
 use std::net::SocketAddr;
@@ -94,6 +95,7 @@ pub fn router(
         "activities" => activities::router(),
         "flash-sale" => flash_sale::router(cfg.flash.clone()),
         "chat" => chat::router(cfg.chat.clone()),
+        "relay" => relay::router(cfg.chat.clone()),
         other => {
             return Err(format!(
                 "unknown reference service `{other}`; available: {SERVICES}"

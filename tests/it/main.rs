@@ -3,6 +3,7 @@
 
 mod arch;
 mod chat;
+mod chat_protocol;
 mod cli;
 mod engine;
 mod flow;

@@ -136,3 +136,222 @@ pub fn replicas(
 pub(super) fn clamp(x: f64) -> u32 {
     x.ceil().clamp(0.0, f64::from(i32::MAX)) as u32
 }
+
+#[cfg(test)]
+mod tests {
+    //! Upstream's `TestReplicaCalc*` rows (`replica_calculator_test.go`) the model can
+    //! express, with upstream's expected replicas and utilisation; requests of 1000 unless
+    //! a row says otherwise.
+    use super::*;
+
+    #[test]
+    fn upstream_replica_calc_rows() {
+        let ready = |u: u64| PodSample::Ready {
+            usage: u,
+            request: 1000,
+        };
+        let unready = PodSample::Unready { request: 1000 };
+        let t = Tolerances::default();
+        // (test, current, pods, target, replicas, utilisation)
+        type Row = (&'static str, u32, Vec<PodSample>, u32, u32, i64);
+        let rows: Vec<Row> = vec![
+            (
+                "TestReplicaCalcScaleUp",
+                3,
+                vec![ready(300), ready(500), ready(700)],
+                30,
+                5,
+                50,
+            ),
+            (
+                "TestReplicaCalcScaleUpUnreadyLessScale",
+                3,
+                vec![unready, ready(500), ready(700)],
+                30,
+                4,
+                60,
+            ),
+            (
+                "TestReplicaCalcScaleUpUnreadyNoScale",
+                3,
+                vec![ready(400), unready, unready],
+                30,
+                3,
+                40,
+            ),
+            (
+                "TestReplicaCalcScaleUpIgnoresFailedPods",
+                2,
+                vec![
+                    ready(500),
+                    ready(700),
+                    PodSample::Ignored,
+                    PodSample::Ignored,
+                ],
+                30,
+                4,
+                60,
+            ),
+            (
+                "TestReplicaCalcScaleUpIgnoresDeletionPods",
+                2,
+                vec![
+                    ready(500),
+                    ready(700),
+                    PodSample::Ignored,
+                    PodSample::Ignored,
+                ],
+                30,
+                4,
+                60,
+            ),
+            (
+                "TestReplicaCalcScaleDown",
+                5,
+                vec![ready(100), ready(300), ready(500), ready(250), ready(250)],
+                50,
+                3,
+                28,
+            ),
+            (
+                "TestReplicaCalcScaleDownExcludeUnreadyPods",
+                5,
+                vec![ready(100), ready(300), ready(500), unready, unready],
+                50,
+                2,
+                30,
+            ),
+            (
+                "TestReplicaCalcScaleDownExcludeUnscheduledPods",
+                5,
+                vec![ready(100), unready, unready, unready, unready],
+                50,
+                1,
+                10,
+            ),
+            (
+                "TestReplicaCalcTolerance",
+                3,
+                vec![
+                    PodSample::Ready {
+                        usage: 1010,
+                        request: 900,
+                    },
+                    ready(1030),
+                    PodSample::Ready {
+                        usage: 1020,
+                        request: 1100,
+                    },
+                ],
+                100,
+                3,
+                102,
+            ),
+            (
+                "TestReplicaCalcSuperfluousMetrics",
+                4,
+                vec![ready(4000), ready(9500), ready(3000), ready(7000)],
+                100,
+                24,
+                587,
+            ),
+            (
+                "TestReplicaCalcMissingMetrics",
+                4,
+                vec![
+                    ready(400),
+                    ready(95),
+                    PodSample::Missing { request: 1000 },
+                    PodSample::Missing { request: 1000 },
+                ],
+                100,
+                3,
+                24,
+            ),
+            (
+                "TestReplicaCalcMissingMetricsScaleDownTargetOver100",
+                4,
+                vec![
+                    unready,
+                    ready(100),
+                    PodSample::Ready {
+                        usage: 100,
+                        request: 2000,
+                    },
+                    PodSample::Missing { request: 2000 },
+                ],
+                300,
+                2,
+                6,
+            ),
+            (
+                "TestReplicaCalcDuringRollingUpdateWithMaxSurge",
+                2,
+                vec![ready(100), ready(100), PodSample::Missing { request: 1000 }],
+                50,
+                2,
+                10,
+            ),
+            (
+                "TestReplicaCalcMissingMetricsNoChangeEq",
+                2,
+                vec![ready(1000), PodSample::Missing { request: 1000 }],
+                100,
+                2,
+                100,
+            ),
+            (
+                "TestReplicaCalcMissingMetricsNoChangeGt",
+                2,
+                vec![ready(1900), PodSample::Missing { request: 1000 }],
+                100,
+                2,
+                190,
+            ),
+            (
+                "TestReplicaCalcMissingMetricsNoChangeLt",
+                2,
+                vec![ready(600), PodSample::Missing { request: 1000 }],
+                100,
+                2,
+                60,
+            ),
+            (
+                "TestReplicaCalcMissingMetricsUnreadyChange",
+                3,
+                vec![unready, ready(450), PodSample::Missing { request: 1000 }],
+                50,
+                3,
+                45,
+            ),
+            (
+                "TestReplicaCalcMissingMetricsUnreadyScaleUp",
+                3,
+                vec![unready, ready(2000), PodSample::Missing { request: 1000 }],
+                50,
+                4,
+                200,
+            ),
+            (
+                "TestReplicaCalcMissingMetricsUnreadyScaleDown",
+                4,
+                vec![
+                    unready,
+                    ready(100),
+                    ready(100),
+                    PodSample::Missing { request: 1000 },
+                ],
+                50,
+                3,
+                10,
+            ),
+        ];
+        for (name, current, pods, target, want, util) in rows {
+            let c =
+                replicas(current, &pods, target, t).unwrap_or_else(|| panic!("{name}: no metrics"));
+            assert_eq!((c.replicas, c.utilization), (want, util), "{name}");
+        }
+        // TestReplicaCalcEmptyMetrics: no sample at all is an error, not a count.
+        assert_eq!(replicas(4, &[unready, unready], 100, t), None);
+    }
+}

@@ -60,7 +60,7 @@ pub struct ServiceConfig {
     pub cluster: Option<ClusterConfig>,
 }
 
-pub const SERVICES: &str = "activities, flash-sale, chat";
+pub const SERVICES: &str = "activities, flash-sale, chat, relay";
 
 /// How the gateway behaves.
 #[derive(Debug, Clone, PartialEq)]

@@ -62,7 +62,7 @@ pub enum Workload {
         steps: Vec<RequestPlan>,
     },
     /// WebSocket chat fan-out (`[chat]`, with the connections load model).
-    Chat(ChatPlan),
+    Chat(Box<ChatPlan>),
 }
 
 impl Workload {

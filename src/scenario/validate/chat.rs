@@ -108,7 +108,11 @@ fn protocol(
                 .duration(e, "chat.protocol.heartbeat.every")
                 .filter(|d| !d.is_zero()),
             None => {
-                cx.err(h.span(), "chat.protocol.heartbeat", "missing `every` (such as \"20s\")");
+                cx.err(
+                    h.span(),
+                    "chat.protocol.heartbeat",
+                    "missing `every` (such as \"20s\")",
+                );
                 None
             }
         };
@@ -149,7 +153,10 @@ fn joined(cx: &mut Ctx<'_>, j: &Spanned<crate::scenario::raw::RawJoined>) -> Opt
                 cx.err(
                     ptr.span(),
                     field,
-                    format!("`{}` is not a JSON pointer; write it as \"/op\"", ptr.get_ref()),
+                    format!(
+                        "`{}` is not a JSON pointer; write it as \"/op\"",
+                        ptr.get_ref()
+                    ),
                 );
                 return None;
             }
@@ -316,9 +323,7 @@ pub(super) fn chat_plan(
     };
     let path = match &c.path {
         None => Template::compile("/ws", &scope).ok(),
-        Some(p) if p.get_ref().starts_with('/') => {
-            chat_template(cx, p, "chat.path", &scope, false)
-        }
+        Some(p) if p.get_ref().starts_with('/') => chat_template(cx, p, "chat.path", &scope, false),
         Some(p) => {
             cx.err(
                 p.span(),
@@ -341,14 +346,24 @@ pub(super) fn chat_plan(
                     headers.push((h, t));
                 }
             }
-            Err(_) => cx.err(v.span(), &field, format!("`{name}` is not a valid header name")),
+            Err(_) => cx.err(
+                v.span(),
+                &field,
+                format!("`{name}` is not a valid header name"),
+            ),
         }
     }
     let subprotocol = c.subprotocol.as_ref().and_then(|s| {
         let ok = !s.get_ref().is_empty()
-            && s.get_ref().bytes().all(|b| b.is_ascii_graphic() && b != b',');
+            && s.get_ref()
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b',');
         if !ok {
-            cx.err(s.span(), "chat.subprotocol", "a subprotocol is one token, such as \"relay.v2\"");
+            cx.err(
+                s.span(),
+                "chat.subprotocol",
+                "a subprotocol is one token, such as \"relay.v2\"",
+            );
         }
         ok.then(|| s.get_ref().clone())
     });

@@ -70,11 +70,11 @@ pub(super) fn validate(
         (&mut vars, &mut outcomes),
     );
     if let (Some(Workload::Chat(_)), Some(TargetSpec::Embedded(e))) = (&workload, &target) {
-        if e.service != "chat" {
+        if e.service != "chat" && e.service != "relay" {
             cx.err(
                 0..0,
                 "embedded.service",
-                "a [chat] scenario against the embedded service needs `service = \"chat\"` in [embedded]",
+                "a [chat] scenario against the embedded service needs `service = \"chat\"` (or \"relay\") in [embedded]",
             );
         }
     }
@@ -213,9 +213,7 @@ fn workload(
     }
     let requests = flow::requests(cx, &raw.requests, "requests", explicit, env, vars, outcomes);
     let chat = match (&raw.chat, load) {
-        (Some(c), Some(l @ LoadPlan::Connections { .. })) => {
-            chat::chat_plan(cx, c, Some(l), env)
-        }
+        (Some(c), Some(l @ LoadPlan::Connections { .. })) => chat::chat_plan(cx, c, Some(l), env),
         (Some(c), None) => chat::chat_plan(cx, c, None, env),
         (Some(c), Some(_)) => {
             cx.err(
@@ -235,5 +233,5 @@ fn workload(
         }
         (None, _) => return Some(Workload::Requests(requests)),
     };
-    chat.map(Workload::Chat)
+    chat.map(|c| Workload::Chat(Box::new(c)))
 }
