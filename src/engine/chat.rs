@@ -37,7 +37,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use super::timer::PreciseSleep;
 use super::ThreadCtx;
 use crate::metrics::{ErrorKind, Sample};
-use crate::scenario::plan::chat::{ChatPlan, Marker};
+use crate::scenario::plan::chat::{ChatPlan, Marker, VARS};
 
 pub use crate::scenario::plan::chat::{ENDPOINTS, OUTCOMES};
 const CONNECT: usize = 0;
@@ -366,11 +366,13 @@ async fn connection(
         return;
     }
     let origin = &shared.addrs[0];
-    let vars = vec![
-        format!("u{}", me.index),
-        format!("g{}", group.id),
-        String::new(),
-    ];
+    let mut vars = vec![String::new(); VARS.len() + shared.vars_len()];
+    vars[0] = format!("u{}", me.index);
+    vars[1] = format!("g{}", group.id);
+    // A row of each feeder for this connection's path and headers.
+    if !super::flow::feed_into(&ctx, &mut vars, VARS.len()) {
+        return;
+    }
     let started = Instant::now();
     let ws = match upgrade_request(&ctx, &chat, &vars) {
         Some(req) => open(*origin, req, shared.timeout).await,

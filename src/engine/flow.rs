@@ -94,6 +94,17 @@ fn feed(ctx: &ThreadCtx, session: &mut Session) -> bool {
     if session.fed {
         return true;
     }
+    if !feed_into(ctx, &mut session.vars, 0) {
+        return false;
+    }
+    session.fed = true;
+    true
+}
+
+/// Draws a row of every feeder into `vars`, feeder columns from slot `offset` on (a chat
+/// connection's variables start after `user`, `group` and `marker`); `false` when a
+/// feeder is used up, which stops the load.
+pub(crate) fn feed_into(ctx: &ThreadCtx, vars: &mut [String], offset: usize) -> bool {
     for f in &ctx.shared.feeders {
         let row = {
             let mut rng = ctx.rng.borrow_mut();
@@ -105,10 +116,9 @@ fn feed(ctx: &ThreadCtx, session: &mut Session) -> bool {
             return false;
         };
         for (k, v) in row.into_iter().enumerate() {
-            session.vars[f.plan.first_var + k] = v;
+            vars[offset + f.plan.first_var + k] = v;
         }
     }
-    session.fed = true;
     true
 }
 

@@ -136,6 +136,11 @@ impl Shared {
         self.stop.store(true, Ordering::Relaxed);
     }
 
+    /// Variable slots of a session (feeder columns, then extracted values).
+    pub(crate) fn vars_len(&self) -> usize {
+        self.vars
+    }
+
     pub(crate) fn new_session(&self) -> Session {
         Session::new(self.vars)
     }

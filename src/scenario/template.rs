@@ -173,7 +173,7 @@ impl Template {
     }
 
     /// One more than the highest variable slot the template reads.
-    fn var_slots(&self) -> usize {
+    pub(crate) fn var_slots(&self) -> usize {
         self.parts
             .iter()
             .filter_map(|p| match p {

@@ -56,11 +56,10 @@ fn a_second_protocol_is_measured_echoes_apart_and_heartbeats_tolerated() {
         assert_eq!(ws.connected, 20, "{frame}: {:?}", s.reasons);
         assert!(ws.published > 50, "{frame}: {ws:?}");
         assert_eq!(ws.expected, ws.published * 4, "{frame}");
-        assert_eq!(
-            (ws.delivered, ws.lost, ws.corrupt),
-            (ws.expected, 0, 0),
-            "{frame}: {ws:?}"
-        );
+        // Every owed delivery arrives (a member whose acknowledgement was still on its way
+        // when a message went out may get one more than it was owed).
+        assert!(ws.delivered >= ws.expected, "{frame}: {ws:?}");
+        assert_eq!((ws.lost, ws.corrupt), (0, 0), "{frame}: {ws:?}");
         // Every message came back to its sender once: an echo, not a delivery.
         assert_eq!(ws.echoes, ws.published, "{frame}");
         // The server's pings are frames without a marker.
@@ -136,11 +135,8 @@ publish = '{{"say":"{{{{marker}}}}"}}'
     let ws = out.summary.ws.unwrap();
     assert_eq!(ws.connected, 12, "{ws:?}");
     assert!(ws.published > 20);
-    assert_eq!(
-        (ws.delivered, ws.lost, ws.duplicates, ws.corrupt),
-        (ws.expected, 0, 0, 0),
-        "{ws:?}"
-    );
+    assert!(ws.delivered >= ws.expected, "{ws:?}");
+    assert_eq!((ws.lost, ws.duplicates, ws.corrupt), (0, 0, 0), "{ws:?}");
     assert_eq!(ws.expected, ws.published * 3);
 }
 
@@ -194,4 +190,70 @@ fn protocol_mistakes_are_reported_with_their_position() {
             "expected {at} … {says}:\n{err}"
         );
     }
+}
+
+#[test]
+fn feeder_columns_name_the_connections() {
+    // Each connection takes a row: its token goes in the upgrade header, its name in the path.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    let mut rows = String::from("name,token\n");
+    for i in 0..8 {
+        rows.push_str(&format!("person{i},t{i}\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let addr = relay(0.0);
+    let text = format!(
+        r#"
+name = "fed"
+target = "ws://{addr}"
+[load]
+model = "connections"
+connections = 8
+connect_rate = 100
+hold = "2s"
+timeout = "5s"
+[generator]
+max_send_lag_p99 = "1s"
+[[feeders]]
+name = "people"
+file = "{}"
+mode = "unique"
+[chat]
+groups = 2
+members = 4
+publish_rate = 4
+path = "/rooms?name={{{{name}}}}"
+subprotocol = "relay.v2"
+headers = {{ Authorization = "Bearer {{{{token}}}}" }}
+[chat.protocol]
+join = '{{"op":"subscribe","room":"{{{{group}}}}","who":"{{{{name}}}}"}}'
+joined = {{ json = "/op", equals = "subscribed" }}
+publish = '{{"op":"say","room":"{{{{group}}}}","text":"{{{{marker}}}}"}}'
+"#,
+        csv.display()
+    );
+    let (out, _dir) = run_plan(&plan(&text));
+    let ws = out.summary.ws.unwrap();
+    assert_eq!(ws.connected, 8, "{ws:?}");
+    // (A member that subscribed while a message was on its way may get one it was not yet
+    // owed: at least every owed delivery arrives.)
+    assert!(
+        ws.lost == 0 && ws.delivered >= ws.expected && ws.expected > 30,
+        "{ws:?}"
+    );
+    // A feeder column in the publish frame is refused: the publisher has no row.
+    let bad = text.replace(r#""text":"{{marker}}""#, r#""text":"{{marker}} {{name}}""#);
+    let err = loadctl::scenario::parse(
+        std::path::Path::new("f.toml"),
+        &bad,
+        &Default::default(),
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("chat.protocol.publish") && err.contains("feeder columns"),
+        "{err}"
+    );
 }

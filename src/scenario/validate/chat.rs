@@ -38,6 +38,14 @@ fn chat_template(
             );
             None
         }
+        Ok(t) if marker && t.var_slots() > VARS.len() => {
+            cx.err(
+                v.span(),
+                field,
+                "the publish frame may use {{user}}, {{group}} and {{marker}}; feeder columns go in the path, the headers, the join or the heartbeat",
+            );
+            None
+        }
         Ok(t) if marker && !t.uses_var(MARKER) => {
             cx.err(
                 v.span(),
@@ -273,9 +281,15 @@ pub(super) fn chat_plan(
     raw: &Spanned<RawChat>,
     load: Option<&LoadPlan>,
     env: &dyn Fn(&str) -> Option<String>,
+    feeder_columns: &[String],
 ) -> Option<ChatPlan> {
     let c = raw.get_ref();
-    let vars: Vec<String> = VARS.iter().map(|v| v.to_string()).collect();
+    // user, group, marker, then the feeders' columns (one row per connection).
+    let vars: Vec<String> = VARS
+        .iter()
+        .map(|v| v.to_string())
+        .chain(feeder_columns.iter().cloned())
+        .collect();
     let scope = Scope { env, vars: &vars };
     let need = |cx: &mut Ctx<'_>, v: &Option<Spanned<i64>>, key: &str| match v {
         Some(v) => cx.positive(v, &format!("chat.{key}")),

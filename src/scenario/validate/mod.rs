@@ -213,8 +213,10 @@ fn workload(
     }
     let requests = flow::requests(cx, &raw.requests, "requests", explicit, env, vars, outcomes);
     let chat = match (&raw.chat, load) {
-        (Some(c), Some(l @ LoadPlan::Connections { .. })) => chat::chat_plan(cx, c, Some(l), env),
-        (Some(c), None) => chat::chat_plan(cx, c, None, env),
+        (Some(c), Some(l @ LoadPlan::Connections { .. })) => {
+            chat::chat_plan(cx, c, Some(l), env, vars)
+        }
+        (Some(c), None) => chat::chat_plan(cx, c, None, env, vars),
         (Some(c), Some(_)) => {
             cx.err(
                 c.span(),
