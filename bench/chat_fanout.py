@@ -14,7 +14,11 @@
 
 Traffic goes to 127.0.0.1 only; every run is bounded in time. Not run by CI.
 
-usage: bench/chat_fanout.py [--hold 60] [--quick]
+4. `scenarios/chat-relay.toml` (the same numbers, another protocol: subscribe/say/message,
+   pings, an echo to the sender) against `loadctl testbed serve relay` in its own process.
+5. With `--old OLD_LOADCTL`: run 2 again with that build, back to back, for new/old ratios.
+
+usage: bench/chat_fanout.py [--hold 60] [--quick] [--old OLD_LOADCTL]
 """
 
 import argparse
@@ -32,10 +36,13 @@ PORT = 18082
 SCENARIO = os.path.join(ROOT, "scenarios", "chat-fanout.toml")
 
 
-def run(loadctl, tmp, tag, hold, target=None, groups=None):
+RELAY = os.path.join(ROOT, "scenarios", "chat-relay.toml")
+
+
+def run(loadctl, tmp, tag, hold, target=None, groups=None, scenario=SCENARIO):
     """Runs the scenario; `groups` (of 20) overrides the size."""
     out_dir = os.path.join(tmp, f"out-{tag}")
-    cmd = [loadctl, "run", SCENARIO, "--no-progress", "--out", out_dir, "--set", f'load.hold="{hold}s"']
+    cmd = [loadctl, "run", scenario, "--no-progress", "--out", out_dir, "--set", f'load.hold="{hold}s"']
     if target:
         cmd += ["--target", target]
     if groups:
@@ -68,6 +75,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hold", type=int, default=60)
     ap.add_argument("--quick", action="store_true", help="20 s holds")
+    ap.add_argument("--old", metavar="OLD_LOADCTL", help="also run the separate-process run with this build")
+    ap.add_argument("--skip-embedded", action="store_true", help="leave out the one-process run")
     ap.add_argument("--embedded-groups", type=int, default=475,
                     help="groups of 20 in the one-process run (default 475: 9,500 connections)")
     args = ap.parse_args()
@@ -76,9 +85,10 @@ def main():
     loadctl = os.path.join(ROOT, "target", "release", "loadctl")
     with tempfile.TemporaryDirectory() as tmp:
         g = args.embedded_groups
-        s, cpu, rss = run(loadctl, tmp, "embedded", hold, groups=None if g == 500 else g)
-        report(f"chat-fanout, embedded gateway in the same process, {g * 20} connections, hold {hold} s",
-               s, cpu, rss)
+        if not args.skip_embedded:
+            s, cpu, rss = run(loadctl, tmp, "embedded", hold, groups=None if g == 500 else g)
+            report(f"chat-fanout, embedded gateway in the same process, {g * 20} connections, hold {hold} s",
+                   s, cpu, rss)
 
         gw = subprocess.Popen([loadctl, "testbed", "serve", "chat", "--listen", f"127.0.0.1:{PORT}",
                                "--max-connections", "10000"],
@@ -93,9 +103,29 @@ def main():
             s_small, _, rss_small = run(loadctl, tmp, "small", hold, target=target, groups=5)
             print(f"\n100 connections (5 groups × 20) against the same gateway: peak RSS {rss_small / 1024:.1f} MiB, "
                   f"status {s_small['status']}")
+            if args.old:
+                s_old, cpu_old, rss_old = run(os.path.abspath(args.old), tmp, "old", hold, target=target)
+                old_per_msg = report(f"the same with the old build ({args.old})", s_old, cpu_old, rss_old)
+                print(f"\nnew/old: CPU per delivered message {per_msg / old_per_msg:.3f}, peak RSS {rss_big / rss_old:.3f}")
         finally:
             gw.terminate()
             gw.wait()
+        relay = subprocess.Popen([loadctl, "testbed", "serve", "relay", "--listen", f"127.0.0.1:{PORT + 1}"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 preexec_fn=lambda: __import__("resource").setrlimit(
+                                     __import__("resource").RLIMIT_NOFILE, (20000, 20000)))
+        try:
+            time.sleep(0.5)
+            s, cpu, rss_relay = run(loadctl, tmp, "relay", hold, target=f"ws://127.0.0.1:{PORT + 1}", scenario=RELAY)
+            relay_per_msg = report(f"chat-relay (another protocol), server in its own process: generator only, hold {hold} s",
+                                   s, cpu, rss_relay)
+            print(f"echoes {s['ws'].get('echoes', 0)}, other frames {s['ws'].get('other', 0)}, corrupt {s['ws'].get('corrupt', 0)}")
+        finally:
+            relay.terminate()
+            relay.wait()
+        print(f"relay: memory per connection ({rss_relay / 1024:.1f} − {rss_small / 1024:.1f} MiB) / 9,900 = "
+              f"{(rss_relay - rss_small) * 1024 / 9_900 / 1024:.2f} KiB; CPU per delivered message {relay_per_msg * 1e6:.2f} µs "
+              f"(it also reads an echo and a ping per member)")
         per_conn = (rss_big - rss_small) * 1024 / (10_000 - 100)
         print("\n## Per connection and per message (generator only)\n")
         print(f"memory per connection: ({rss_big / 1024:.1f} − {rss_small / 1024:.1f} MiB) / 9,900 = "

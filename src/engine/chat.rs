@@ -112,6 +112,8 @@ impl SeqWindow {
 }
 
 pub(super) async fn run(ctx: Rc<ThreadCtx>, chat: ChatPlan, connect_rate: f64, hold: Duration) {
+    // One copy for the thread's connections: its templates are not small.
+    let chat = Rc::new(chat);
     let shared = ctx.shared.clone();
     let groups: Vec<Rc<Group>> = (ctx.index..chat.groups)
         .step_by(shared.threads)
@@ -175,7 +177,7 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>, chat: ChatPlan, connect_rate: f64, h
 /// Publishes for this thread's groups: message `k` goes to group `k mod n` at
 /// `measure_start + (k div n + (k mod n) / n) / rate`, so each group gets `rate` messages a
 /// second and the groups are spread evenly across each second.
-async fn publish(ctx: Rc<ThreadCtx>, groups: Vec<Rc<Group>>, chat: ChatPlan, end: Instant) {
+async fn publish(ctx: Rc<ThreadCtx>, groups: Vec<Rc<Group>>, chat: Rc<ChatPlan>, end: Instant) {
     if groups.is_empty() {
         return;
     }
@@ -358,7 +360,7 @@ async fn connection(
     me: Rc<Member>,
     due: Instant,
     mut stop: watch::Receiver<bool>,
-    chat: ChatPlan,
+    chat: Rc<ChatPlan>,
 ) {
     let shared = ctx.shared.clone();
     tokio::time::sleep_until(due.into()).await;
@@ -375,7 +377,9 @@ async fn connection(
     }
     let started = Instant::now();
     let ws = match upgrade_request(&ctx, &chat, &vars) {
-        Some(req) => open(*origin, req, shared.timeout).await,
+        // Boxed: the handshake's state is ~3 KiB and lives only until the socket is open;
+        // inline, every connection's task would keep that size for the whole hold.
+        Some(req) => Box::pin(open(*origin, req, shared.timeout)).await,
         None => Err((None, ErrorKind::Protocol)),
     };
     let opened = Instant::now();
@@ -431,18 +435,24 @@ async fn connection(
     ctx.chat_totals.borrow_mut().connected += 1;
     let mut window = SeqWindow::default();
     let binary = chat.protocol.binary;
-    let beat = chat.protocol.heartbeat.as_ref().map(|(_, every)| *every);
-    let mut heartbeat = tokio::time::interval(beat.unwrap_or(Duration::from_secs(3600)));
-    heartbeat.tick().await;
+    // Rendered once: a connection's variables do not change, and 10,000 idle connections
+    // should not each hold their variables and a timer they never use.
+    let mut heartbeat = match &chat.protocol.heartbeat {
+        Some((t, every)) => {
+            let mut i = tokio::time::interval(*every);
+            i.tick().await;
+            Some((ctx.render(t, &vars), i))
+        }
+        None => None,
+    };
+    drop(vars);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            _ = heartbeat.tick(), if beat.is_some() => {
-                if let Some((t, _)) = &chat.protocol.heartbeat {
-                    if ws.send(frame(ctx.render(t, &vars), binary)).await.is_err() {
-                        *ctx.chat_totals.borrow_mut().disconnects.entry(1006).or_insert(0) += 1;
-                        break;
-                    }
+            beat = tick(&mut heartbeat), if heartbeat.is_some() => {
+                if ws.send(frame(beat, binary)).await.is_err() {
+                    *ctx.chat_totals.borrow_mut().disconnects.entry(1006).or_insert(0) += 1;
+                    break;
                 }
             }
             out = rx.recv() => {
@@ -478,6 +488,17 @@ async fn connection(
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     if *stop.borrow() {
         let _ = tokio::time::timeout(Duration::from_millis(200), ws.close(None)).await;
+    }
+}
+
+/// The heartbeat's next frame, when it is due; never when there is no heartbeat.
+async fn tick(heartbeat: &mut Option<(String, tokio::time::Interval)>) -> String {
+    match heartbeat {
+        Some((text, every)) => {
+            every.tick().await;
+            text.clone()
+        }
+        None => std::future::pending().await,
     }
 }
 

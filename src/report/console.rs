@@ -183,6 +183,13 @@ fn slo_and_websocket(o: &mut String, s: &Summary) {
                 .collect();
             let _ = writeln!(o, "  disconnects by close code  {}", codes.join(" · "));
         }
+        if w.echoes + w.other + w.corrupt > 0 {
+            let _ = writeln!(
+                o,
+                "  echoes {} (own messages sent back, not deliveries) · frames without a marker {} · corrupt markers {}",
+                w.echoes, w.other, w.corrupt
+            );
+        }
     }
 }
 

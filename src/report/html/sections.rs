@@ -191,10 +191,19 @@ pub(super) fn websocket(o: &mut String, s: &Summary) {
             },
         ),
     ];
-    for (k, v) in rows {
+    let extra = [
+        ("echoes (own messages sent back)", w.echoes),
+        ("frames without a marker", w.other),
+        ("markers that did not parse", w.corrupt),
+    ];
+    let extra = extra
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (*k, n.to_string()));
+    for (k, v) in rows.into_iter().chain(extra) {
         let _ = write!(o, "<tr><th>{k}</th><td class=\"n\">{}</td></tr>", esc(&v));
     }
-    o.push_str("</tbody></table><p class=\"muted\">Latencies: the <code>connect</code>, <code>delivery</code> (publish → each member) and <code>fanout</code> (publish → last member) rows of the per-request table and charts.</p>\n");
+    o.push_str("</tbody></table><p class=\"muted\">Latencies: the <code>connect</code>, <code>joined</code>, <code>delivery</code> (publish → each member), <code>fanout</code> (publish → last member) and <code>echo</code> rows of the per-request table and charts.</p>\n");
 }
 
 pub(super) fn verification(o: &mut String, s: &Summary) {

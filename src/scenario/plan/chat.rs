@@ -138,14 +138,9 @@ impl Marker {
     /// Every marker in `frame`, in order: `Ok` for one that parses, `Err(())` for one that
     /// starts like a marker and does not.
     pub fn find_all(frame: &[u8]) -> impl Iterator<Item = Result<Marker, ()>> + '_ {
-        let mut at = 0;
-        std::iter::from_fn(move || {
-            let rest = frame.get(at..)?;
-            let i = memfind(rest, MARKER_PREFIX)?;
-            let start = at + i + MARKER_PREFIX.len();
-            at = start;
-            Some(Self::parse(&frame[start..]))
-        })
+        // memchr's vectorised search: every delivered byte passes through here.
+        memchr::memmem::find_iter(frame, MARKER_PREFIX)
+            .map(move |i| Self::parse(&frame[i + MARKER_PREFIX.len()..]))
     }
 
     fn parse(mut s: &[u8]) -> Result<Marker, ()> {
@@ -171,20 +166,6 @@ impl Marker {
             from: field(b'f')?,
         })
     }
-}
-
-/// The first position of `needle` in `hay`.
-fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let first = needle[0];
-    let mut from = 0;
-    while let Some(i) = hay[from..].iter().position(|b| *b == first) {
-        let at = from + i;
-        if hay[at..].starts_with(needle) {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
 }
 
 impl ChatPlan {
