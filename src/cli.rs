@@ -150,6 +150,12 @@ pub struct ServeArgs {
     /// chat: delay before each fan-out: 5ms, 1ms..10ms or exp:5ms.
     #[arg(long)]
     pub relay_latency: Option<String>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 over ALPN; wss:// for chat) with a certificate for localhost, 127.0.0.1 and ::1 signed by a CA made now; the CA is written to --tls-dir.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: the folder the CA certificate is written to (`ca.pem`; no key is written).
+    #[arg(long, default_value = "testbed-tls", requires = "tls")]
+    pub tls_dir: std::path::PathBuf,
     /// Apply seed 002's rate limits (global 10,000/60 s, API 5,000/60 s, auth 500/60 s): 429 beyond them.
     #[arg(long)]
     pub rate_limits: bool,

@@ -25,7 +25,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +35,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::timer::PreciseSleep;
 use super::ThreadCtx;
-use crate::metrics::{ErrorKind, Sample};
+use crate::metrics::connection::Phase;
+use crate::metrics::{ConnSample, ErrorKind, Sample};
 use crate::scenario::plan::chat::{ChatPlan, Marker, VARS};
 
 pub use crate::scenario::plan::chat::{ENDPOINTS, OUTCOMES};
@@ -239,6 +239,7 @@ async fn publish(ctx: Rc<ThreadCtx>, groups: Vec<Rc<Group>>, chat: Rc<ChatPlan>,
 
 fn sample(latency: Duration, service: Duration) -> Sample {
     Sample {
+        conn: Default::default(),
         latency,
         service,
         send_lag: None,
@@ -257,22 +258,28 @@ fn record(ctx: &ThreadCtx, ep: usize, s: Sample) {
     ctx.rec.borrow_mut().record(ep, &s);
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+type Ws = tokio_tungstenite::WebSocketStream<super::transport::io::Io>;
 
+/// Opens the WebSocket on the target (origin 0): over TLS for `wss://`.
 async fn open(
-    addr: SocketAddr,
+    net: &super::transport::Connector,
     request: tungstenite::handshake::client::Request,
     timeout: Duration,
+    conn: &mut ConnSample,
 ) -> Result<Ws, (Option<u16>, ErrorKind)> {
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0);
     let attempt = async {
-        let tcp = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|_| (None, ErrorKind::Connect))?;
-        let _ = tcp.set_nodelay(true);
-        match tokio_tungstenite::client_async_with_config(request, tcp, Some(config)).await {
+        let io = net.open(0, &mut conn.phases, None).await.map_err(|e| {
+            conn.tls = e.tls;
+            (None, e.kind)
+        })?;
+        // The upgrade's answer is the connection's first byte: its wait is the `ttfb`.
+        let upgrade = Instant::now();
+        let r = tokio_tungstenite::client_async_with_config(request, io, Some(config)).await;
+        conn.phases.set(Phase::Ttfb, upgrade.elapsed());
+        match r {
             Ok((ws, _)) => Ok(ws),
             Err(tungstenite::Error::Http(resp)) => {
                 let code = resp.status().as_u16();
@@ -286,6 +293,7 @@ async fn open(
             Err(tungstenite::Error::Io(_)) | Err(tungstenite::Error::ConnectionClosed) => {
                 Err((None, ErrorKind::Reset))
             }
+            Err(tungstenite::Error::Tls(_)) => Err((None, ErrorKind::Tls)),
             Err(_) => Err((None, ErrorKind::Protocol)),
         }
     };
@@ -367,7 +375,6 @@ async fn connection(
     if shared.stopping() {
         return;
     }
-    let origin = &shared.addrs[0];
     let mut vars = vec![String::new(); VARS.len() + shared.vars_len()];
     vars[0] = format!("u{}", me.index);
     vars[1] = format!("g{}", group.id);
@@ -376,16 +383,20 @@ async fn connection(
         return;
     }
     let started = Instant::now();
+    let mut conn = ConnSample::default();
     let ws = match upgrade_request(&ctx, &chat, &vars) {
         // Boxed: the handshake's state is ~3 KiB and lives only until the socket is open;
         // inline, every connection's task would keep that size for the whole hold.
-        Some(req) => Box::pin(open(*origin, req, shared.timeout)).await,
+        Some(req) => Box::pin(open(&shared.net, req, shared.timeout, &mut conn)).await,
         None => Err((None, ErrorKind::Protocol)),
     };
     let opened = Instant::now();
     let mut ws = match ws {
         Ok(ws) => {
-            let s = sample(opened - due, opened - started);
+            let s = Sample {
+                conn,
+                ..sample(opened - due, opened - started)
+            };
             record(
                 &ctx,
                 CONNECT,
@@ -397,7 +408,10 @@ async fn connection(
             ws
         }
         Err((status, kind)) => {
-            let s = sample(opened - due, opened - started);
+            let s = Sample {
+                conn,
+                ..sample(opened - due, opened - started)
+            };
             record(
                 &ctx,
                 CONNECT,

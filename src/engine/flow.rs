@@ -152,6 +152,7 @@ pub(crate) fn not_sent(
             outcome: None,
             bytes: 0,
             warmup,
+            conn: Default::default(),
         },
     );
     for later in first + 1..steps.end {
@@ -210,6 +211,7 @@ pub(crate) async fn run_iteration(
                 outcome,
                 bytes: resp.bytes,
                 warmup,
+                conn: resp.conn,
             },
         );
         lag = None;

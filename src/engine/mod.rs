@@ -21,7 +21,6 @@ pub mod transport;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,13 +38,14 @@ use crate::scenario::plan::load::LoadPlan;
 use crate::scenario::plan::{Plan, Workload};
 use flow::{Exhaustion, Feeder, Session};
 use request::{Prepared, Response};
-use transport::{Slot, Transport};
+use transport::{Connector, Slot, Slots, Transport};
 
 /// What every worker thread reads; written only through atomics.
 #[derive(Debug)]
 pub struct Shared {
     pub requests: Vec<Prepared>,
-    pub addrs: Vec<SocketAddr>,
+    /// The origins (0: the target) and how to connect to them.
+    pub net: Connector,
     cumulative_weights: Vec<f64>,
     pub timeout: Duration,
     pub load: LoadPlan,
@@ -70,14 +70,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The run of `plan`: `requests` prepared from its workload's requests, `addrs` by
-    /// origin (0: the target, whose `Host` is `authority`).
-    pub fn new(
-        plan: &Plan,
-        requests: Vec<Prepared>,
-        addrs: Vec<SocketAddr>,
-        authority: String,
-    ) -> Self {
+    /// The run of `plan`: `requests` prepared from its workload's requests, `net` the
+    /// origins by index (0: the target, whose `Host` is `authority`).
+    pub fn new(plan: &Plan, requests: Vec<Prepared>, net: Connector, authority: String) -> Self {
         let mut acc = 0.0;
         let cumulative_weights = plan
             .workload
@@ -96,12 +91,12 @@ impl Shared {
         let t0 = Instant::now() + Duration::from_millis(50);
         Shared {
             requests,
-            addrs,
+            net,
             cumulative_weights,
             timeout: plan.timeout,
             load: plan.load.clone(),
             workload: plan.workload.clone(),
-            transport: Transport::default(),
+            transport: Transport::of(&plan.http),
             threads: plan.generator.threads,
             t0,
             measure_start: t0 + plan.warmup,
@@ -240,6 +235,8 @@ pub(crate) struct ThreadCtx {
     pub rec: RefCell<Recorder>,
     /// Requests due and not complete on this thread (queued + on the wire).
     pub in_flight: Cell<u64>,
+    /// Makes this thread's connection slots (HTTP/2 slots share connections).
+    pub slots: Slots,
     rng: RefCell<fastrand::Rng>,
     /// Open model with `flow.sessions`: this thread's share of the persistent sessions.
     sessions: Vec<RefCell<Session>>,
@@ -302,17 +299,21 @@ impl ThreadCtx {
             // Its whole timeout went waiting for a connection: it is not sent late.
             return Some((Response::failed(ErrorKind::Timeout), sent, sent));
         }
-        let addr = self.shared.addrs[prepared.origin];
+        let net = &self.shared.net;
         let mut resp = conn
-            .execute(req, prepared.origin, addr, prepared.keep(), deadline)
+            .execute(req, net, prepared.origin, prepared.keep(), deadline)
             .await;
-        if resp.stale && prepared.idempotent() {
-            // The target closed the idle connection we reused; once more on a fresh one,
-            // as well-kept HTTP clients do. Not the target's error.
+        if (resp.stale && prepared.idempotent()) || resp.refused {
+            // The target closed the idle connection we reused, or refused the HTTP/2
+            // stream unprocessed; once more on a fresh one, as well-kept HTTP clients do.
+            // Not the target's error, nor its latency alone (the retry's is what counts).
+            let (first, refused) = (resp.conn, resp.refused);
             if let Some(req) = build() {
                 resp = conn
-                    .execute(req, prepared.origin, addr, prepared.keep(), deadline)
+                    .execute(req, net, prepared.origin, prepared.keep(), deadline)
                     .await;
+                resp.conn.phases.take_connection(&first.phases);
+                resp.conn.refused += first.refused + u32::from(refused);
             }
         }
         Some((resp, sent, Instant::now()))
@@ -395,6 +396,7 @@ fn worker_thread(
         let ctx = Rc::new(ThreadCtx {
             rec: RefCell::new(Recorder::new(shared.endpoints())),
             in_flight: Cell::new(0),
+            slots: Slots::new(shared.transport),
             rng: RefCell::new(fastrand::Rng::with_seed(0x010a_dc71 + index as u64)),
             sessions: match (&shared.workload, &shared.load) {
                 (
@@ -461,7 +463,7 @@ mod tests {
             &|_| None,
         )
         .unwrap();
-        let s = Shared::new(&plan, vec![], vec![], String::new());
+        let s = Shared::new(&plan, vec![], Connector::default(), String::new());
         let mut rng = fastrand::Rng::with_seed(1);
         let mut counts = [0; 2];
         for _ in 0..40_000 {

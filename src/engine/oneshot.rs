@@ -2,18 +2,18 @@
 //! go through the same HTTP path as the load (one connection, the same request building)
 //! on a runtime of their own, one after the other.
 
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use super::request::{Keep, Prepared, Response};
-use super::transport::Transport;
+use super::transport::{Connector, Slots, Transport};
 
-/// Sends each of `requests` once, in order, to `addrs[request.origin]`. `None`: the
-/// request could not be built from its templates, and was not sent.
+/// Sends each of `requests` once, in order, to its origin in `net`, over `transport`.
+/// `None`: the request could not be built from its templates, and was not sent.
 pub fn send_all(
     requests: &[Prepared],
-    addrs: &[SocketAddr],
+    net: &Connector,
+    transport: Transport,
     timeout: Duration,
 ) -> std::io::Result<Vec<Option<Response>>> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -21,7 +21,7 @@ pub fn send_all(
         .build()?;
     let local = tokio::task::LocalSet::new();
     Ok(local.block_on(&rt, async {
-        let mut conn = Transport::default().slot();
+        let mut conn = Slots::new(transport).slot();
         let mut rng = fastrand::Rng::with_seed(0x5e70b);
         let seq = AtomicU64::new(0);
         let mut out = Vec::with_capacity(requests.len());
@@ -33,8 +33,7 @@ pub fn send_all(
                         headers: false,
                     };
                     let deadline = std::time::Instant::now() + timeout;
-                    conn.execute(req, p.origin, addrs[p.origin], keep, deadline)
-                        .await
+                    conn.execute(req, net, p.origin, keep, deadline).await
                 }
                 None => {
                     out.push(None);

@@ -215,7 +215,7 @@ fn timed_out(ctx: &ThreadCtx, job: &Job, now: Instant) {
 
 /// One connection: runs jobs until the pool closes.
 async fn connection(ctx: Rc<ThreadCtx>, pool: Rc<Pool>, id: usize, first: Job, assigned: Instant) {
-    let mut conn = ctx.shared.transport.slot();
+    let mut conn = ctx.slots.slot();
     let (mut job, mut assigned) = (first, assigned);
     loop {
         // Lateness that is the generator's own: the scheduler's wake-up and this task's

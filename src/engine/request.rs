@@ -10,7 +10,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use http::{Method, Request, Uri};
 use http_body_util::Full;
 
-use crate::metrics::ErrorKind;
+use crate::metrics::{ConnSample, ErrorKind};
 use crate::scenario::plan::request::{Extractor, RequestPlan, StatusSet, StepRules};
 use crate::scenario::template::{RenderCtx, Template};
 
@@ -227,6 +227,11 @@ pub struct Response {
     /// A reused connection failed before any byte of an answer: the target had most
     /// likely closed it while idle, and never saw the request. Worth one retry.
     pub stale: bool,
+    /// HTTP/2: the server refused the stream (never processed it). Safe to send again,
+    /// whatever the method.
+    pub refused: bool,
+    /// The request's phases, its connection, a TLS failure's reason.
+    pub conn: ConnSample,
 }
 
 impl Response {

@@ -143,6 +143,7 @@ mod tests {
                     outcome: None,
                     bytes: 0,
                     warmup: idx < 0,
+                    conn: Default::default(),
                 },
             );
         }

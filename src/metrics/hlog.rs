@@ -3,7 +3,8 @@
 //! file that is renamed into place at the end.
 //!
 //! Tags: `lat.<request>` (latency from the intended start), `svc.<request>` (service
-//! time), `send_lag` and `queue_wait` (generator health), all for requests intended in the
+//! time), `dns.<request>` … `download.<request>` (the request's phases, see
+//! [`super::connection`]), `send_lag` and `queue_wait` (generator health), all for requests intended in the
 //! measured window, and `warmup.<request>` (latency of warmup requests). Values are
 //! microseconds.
 //! Timestamps count from `StartTime`, the start of the run's schedule.
@@ -26,8 +27,9 @@ use hdrhistogram::Histogram;
 
 use serde::{Deserialize, Serialize};
 
+use super::connection::{ConnCounts, Phase, TLS_REASONS};
 use super::sink::{Final, IntervalSink};
-use super::{EndpointData, IntervalData, ERROR_KINDS, MAX_OUTCOMES};
+use super::{EndpointData, IntervalData, MAX_OUTCOMES};
 
 const PLANNED: &str = "loadctl-planned ";
 const COUNTS: &str = "loadctl-counts ";
@@ -44,7 +46,9 @@ struct PlannedLine {
 #[derive(Serialize, Deserialize, Default)]
 struct CountsOf {
     ok: u64,
-    errors: [u64; ERROR_KINDS],
+    /// By `ErrorKind` in order; logs of older versions have fewer kinds (new ones are
+    /// appended), so this reads any length.
+    errors: Vec<u64>,
     outcomes: [u64; MAX_OUTCOMES],
     dropped: u64,
     skipped: u64,
@@ -55,6 +59,17 @@ struct CountsOf {
     bytes: u64,
     /// Non-zero status codes: `(code, n)`.
     status: Vec<(u16, u64)>,
+    /// Connections opened, sessions resumed, refused streams, TLS failures by reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conn: Option<ConnLine>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct ConnLine {
+    opened: u64,
+    resumed: u64,
+    refused: u64,
+    tls: Vec<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -66,7 +81,7 @@ impl CountsOf {
         let c = &e.counts;
         CountsOf {
             ok: c.ok,
-            errors: c.errors,
+            errors: c.errors.to_vec(),
             outcomes: c.outcomes,
             dropped: c.dropped,
             skipped: c.skipped,
@@ -80,13 +95,29 @@ impl CountsOf {
                 .filter(|(_, n)| **n > 0)
                 .map(|(code, n)| (code as u16, *n))
                 .collect(),
+            conn: (c.conn != ConnCounts::default()).then(|| ConnLine {
+                opened: c.conn.opened,
+                resumed: c.conn.resumed,
+                refused: c.conn.refused,
+                tls: c.conn.tls.to_vec(),
+            }),
         }
     }
 
     fn apply(&self, e: &mut EndpointData) {
         let c = &mut e.counts;
         c.ok = self.ok;
-        c.errors = self.errors;
+        for (a, b) in c.errors.iter_mut().zip(&self.errors) {
+            *a = *b;
+        }
+        if let Some(l) = &self.conn {
+            c.conn.opened = l.opened;
+            c.conn.resumed = l.resumed;
+            c.conn.refused = l.refused;
+            for (a, b) in c.conn.tls.iter_mut().zip(l.tls.iter().take(TLS_REASONS)) {
+                *a = *b;
+            }
+        }
         c.outcomes = self.outcomes;
         c.dropped = self.dropped;
         c.skipped = self.skipped;
@@ -154,7 +185,7 @@ impl HlogSink {
         let mut builder = IntervalLogWriterBuilder::new();
         builder
             .add_comment(&format!("loadctl {} interval log; values in microseconds", env!("CARGO_PKG_VERSION")))
-            .add_comment("tags: lat.<request> latency from intended start, svc.<request> service time, send_lag, queue_wait; warmup.<request> latency of warmup requests")
+            .add_comment("tags: lat.<request> latency from intended start, svc.<request> service time, dns|connect|tls|ttfb|download.<request> phases, send_lag, queue_wait; warmup.<request> latency of warmup requests")
             .add_comment(&format!(
                 "{PLANNED}{}",
                 serde_json::to_string(&PlannedLine {
@@ -180,6 +211,11 @@ impl HlogSink {
         for (name, e) in self.names.iter().zip(&data.endpoints) {
             entries.push((format!("lat.{name}"), &e.latency));
             entries.push((format!("svc.{name}"), &e.service));
+            if let Some(ph) = &e.phases {
+                for p in Phase::ALL {
+                    entries.push((format!("{}.{name}", p.name()), ph.of(p)));
+                }
+            }
         }
         if let Some(warm) = &data.warmup {
             for (name, e) in self.names.iter().zip(warm) {
@@ -324,7 +360,10 @@ pub fn read(path: &Path, names: &[String]) -> anyhow::Result<RunLog> {
         } else if let Some(i) = endpoint("warmup.") {
             data.warmup.as_mut().map(|w| &mut w[i].latency)
         } else {
-            None
+            let found = Phase::ALL
+                .into_iter()
+                .find_map(|p| Some((p, endpoint(&format!("{}.", p.name()))?)));
+            found.map(|(p, i)| data.endpoints[i].phases_mut().of_mut(p))
         };
         if let Some(t) = target {
             t.add(&hist)

@@ -10,6 +10,7 @@
 
 pub mod aggregate;
 pub mod chat;
+pub mod connection;
 pub mod hlog;
 pub mod recorder;
 pub mod series;
@@ -18,6 +19,8 @@ pub mod sink;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+
+use connection::{ConnCounts, PhaseHists, Phases, TlsReason};
 
 /// Histogram bounds: 1 µs to one hour, 3 significant digits. Longer values saturate.
 pub const HIST_MAX_US: u64 = 3_600_000_000;
@@ -54,10 +57,15 @@ pub enum ErrorKind {
     ExtractFailed,
     /// An expected status whose body failed the step's `check`.
     CheckFailed,
+    /// The TLS handshake failed (the reason is counted beside it).
+    Tls,
+    /// HTTP/2: the server reset the stream (RST_STREAM other than REFUSED_STREAM) or
+    /// ended the connection with an error GOAWAY after it had taken the stream.
+    StreamReset,
 }
 
 /// Kinds of error there are; the length of [`Counts::errors`].
-pub const ERROR_KINDS: usize = 10;
+pub const ERROR_KINDS: usize = 12;
 
 /// Named outcomes a scenario may declare (`sold_out = 409`); the length of
 /// [`Counts::outcomes`]. Fixed so that counting one costs an array slot, not a lookup.
@@ -75,6 +83,8 @@ impl ErrorKind {
         ErrorKind::HttpOther,
         ErrorKind::ExtractFailed,
         ErrorKind::CheckFailed,
+        ErrorKind::Tls,
+        ErrorKind::StreamReset,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +99,8 @@ impl ErrorKind {
             ErrorKind::HttpOther => "http_other",
             ErrorKind::ExtractFailed => "extract_failed",
             ErrorKind::CheckFailed => "check_failed",
+            ErrorKind::Tls => "tls",
+            ErrorKind::StreamReset => "stream_reset",
         }
     }
 
@@ -128,6 +140,17 @@ pub struct Sample {
     pub bytes: u64,
     /// Intended to start before the measured window.
     pub warmup: bool,
+    /// Phases and connection of the request, as its transport measured them.
+    pub conn: ConnSample,
+}
+
+/// What a request's transport measured beside its latency.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ConnSample {
+    pub phases: Phases,
+    pub tls: Option<TlsReason>,
+    /// HTTP/2 streams refused before this request was taken (each sent again).
+    pub refused: u32,
 }
 
 /// Counters of one endpoint over some time.
@@ -151,6 +174,8 @@ pub struct Counts {
     pub bytes: u64,
     /// Requests that came due while `max_in_flight` were outstanding: never sent.
     pub dropped: u64,
+    /// Connections opened, TLS sessions resumed, refused streams, TLS failures by reason.
+    pub conn: ConnCounts,
 }
 
 const STATUS_SLOTS: usize = 600;
@@ -167,6 +192,7 @@ impl Default for Counts {
             status: vec![0; STATUS_SLOTS],
             bytes: 0,
             dropped: 0,
+            conn: ConnCounts::default(),
         }
     }
 }
@@ -209,6 +235,7 @@ impl Counts {
         self.status.fill(0);
         self.bytes = 0;
         self.dropped = 0;
+        self.conn = ConnCounts::default();
     }
 
     fn merge(&mut self, o: &Counts) {
@@ -227,6 +254,7 @@ impl Counts {
         }
         self.bytes += o.bytes;
         self.dropped += o.dropped;
+        self.conn.merge(&o.conn);
     }
 }
 
@@ -236,6 +264,8 @@ pub struct EndpointData {
     pub latency: Histogram<u64>,
     pub service: Histogram<u64>,
     pub counts: Counts,
+    /// Allocated on the first phase recorded (an endpoint of a chat run has none).
+    pub phases: Option<Box<PhaseHists>>,
 }
 
 /// Counts and rates of one endpoint (or all merged) over a window of the run.
@@ -288,6 +318,7 @@ impl EndpointData {
             latency: new_histogram(),
             service: new_histogram(),
             counts: Counts::default(),
+            phases: None,
         }
     }
 
@@ -295,12 +326,31 @@ impl EndpointData {
         self.latency.reset();
         self.service.reset();
         self.counts.reset();
+        if let Some(p) = &mut self.phases {
+            p.reset();
+        }
     }
 
     pub fn merge(&mut self, o: &EndpointData) {
         self.latency.add(&o.latency).expect("same bounds");
         self.service.add(&o.service).expect("same bounds");
         self.counts.merge(&o.counts);
+        if let Some(theirs) = &o.phases {
+            self.phases_mut().merge(theirs);
+        }
+    }
+
+    /// The phase histograms, allocated when first needed.
+    pub fn phases_mut(&mut self) -> &mut PhaseHists {
+        self.phases.get_or_insert_with(Default::default)
+    }
+
+    /// The histogram of phase `p`, when any request recorded one.
+    pub fn phase(&self, p: connection::Phase) -> Option<&Histogram<u64>> {
+        self.phases
+            .as_deref()
+            .map(|h| h.of(p))
+            .filter(|h| !h.is_empty())
     }
 }
 

@@ -46,6 +46,11 @@ impl Recorder {
             (None, None) => e.counts.ok += 1,
         }
         e.counts.bytes += s.bytes;
+        let c = &s.conn;
+        e.counts.conn.record(&c.phases, c.tls, c.refused);
+        if c.phases.times.iter().any(Option::is_some) {
+            e.phases_mut().record(&c.phases);
+        }
         if s.warmup {
             return;
         }
@@ -111,6 +116,7 @@ mod tests {
             outcome: None,
             bytes: 10,
             warmup: false,
+            conn: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use crate::metrics::connection::{Phase, TlsReason};
 use crate::metrics::LatencyStats;
 use crate::summary::kube::KubeSummary;
 use crate::summary::Summary;
@@ -27,6 +28,12 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     }
     for n in &s.notes {
         let _ = writeln!(o, "  note: {n}");
+    }
+    if s.transport.as_ref().is_some_and(|t| t.insecure) {
+        let _ = writeln!(
+            o,
+            "  !! TLS certificates were NOT verified (tls.insecure = true): anyone could have answered"
+        );
     }
     let t = &s.totals;
     let _ = writeln!(
@@ -63,6 +70,7 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         t.requests,
     );
 
+    phases(&mut o, s);
     errors_and_outcomes(&mut o, s);
     slo_and_websocket(&mut o, s);
     if let Some(k) = &s.kube {
@@ -100,6 +108,64 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     }
     let _ = writeln!(o, "  output     {out_dir}");
     o
+}
+
+/// Where the time went, per request (p50 / p99 of each phase that occurred), then the
+/// connections and TLS failures with what to do about them.
+fn phases(o: &mut String, s: &Summary) {
+    let present: Vec<Phase> = Phase::ALL
+        .into_iter()
+        .filter(|p| s.phases_ms.contains_key(p.name()))
+        .collect();
+    if !present.is_empty() {
+        let _ = write!(o, "\n  phases in ms, p50 / p99  {:<14}", "");
+        for p in &present {
+            let _ = write!(o, " {:>17}", p.name());
+        }
+        let _ = writeln!(o);
+        let rows = std::iter::once(("all", &s.phases_ms))
+            .chain(s.endpoints.iter().map(|e| (e.name.as_str(), &e.phases_ms)));
+        for (name, phases) in rows {
+            let _ = write!(o, "  {name:<39}");
+            for p in &present {
+                let cell = phases
+                    .get(p.name())
+                    .map_or("—".into(), |l| format!("{:.2} / {:.2}", l.p50, l.p99));
+                let _ = write!(o, " {cell:>17}");
+            }
+            let _ = writeln!(o);
+        }
+    }
+    let Some(t) = &s.transport else { return };
+    let c = &t.connections;
+    let proto = match (t.http.as_str(), t.tls) {
+        ("1.1", false) => "HTTP/1.1",
+        ("1.1", true) => "HTTP/1.1 over TLS",
+        ("h2c", _) => "HTTP/2 (h2c)",
+        _ => "HTTP/2 over TLS",
+    };
+    let mut line = format!("\n  connections  {proto} · {} opened", c.opened);
+    if t.tls {
+        let _ = write!(line, " · {} TLS sessions resumed", c.resumed);
+    }
+    if t.no_keep_alive {
+        line.push_str(" · a new connection per request (keep_alive = false)");
+    }
+    if c.refused_streams > 0 {
+        let _ = write!(
+            line,
+            " · {} HTTP/2 streams refused unprocessed and sent again",
+            c.refused_streams
+        );
+    }
+    let _ = writeln!(o, "{line}");
+    for (reason, n) in &c.tls_errors {
+        let hint = TlsReason::ALL
+            .into_iter()
+            .find(|r| r.name() == reason)
+            .map_or("", |r| r.hint());
+        let _ = writeln!(o, "  tls error  {reason} × {n}: {hint}");
+    }
 }
 
 /// Errors by kind and declared outcomes, per request name.

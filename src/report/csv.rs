@@ -1,4 +1,4 @@
-//! `summary.csv` (one row per request name, then `all`) and `timeseries.csv` (one row per
+//! `summary.csv` (one row per request name, then `all`; phases p50/p99 where they occurred) and `timeseries.csv` (one row per
 //! second per request name and `all`), written with the csv crate.
 
 use std::path::Path;
@@ -8,6 +8,7 @@ use anyhow::Context;
 use super::exporter::{Exporter, ReportInput};
 use crate::files::write_atomic;
 use crate::metrics::aggregate::{RowStats, SeriesRow};
+use crate::metrics::connection::Phase;
 use crate::summary::kube::KubeSummary;
 use crate::summary::{EndpointSummary, Summary};
 
@@ -25,7 +26,7 @@ fn opt(v: Option<f64>) -> String {
 
 pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    let header = [
         "endpoint",
         "method",
         "path",
@@ -47,7 +48,14 @@ pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
         "service_p99_ms",
         "outcomes",
         "skipped",
-    ])?;
+    ];
+    let mut header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for p in Phase::ALL {
+        header.push(format!("{}_p50_ms", p.name()));
+        header.push(format!("{}_p99_ms", p.name()));
+    }
+    header.extend(["connections_opened", "connections_resumed", "tls_errors"].map(String::from));
+    w.write_record(&header)?;
     let all = EndpointSummary {
         name: "all".into(),
         method: String::new(),
@@ -68,10 +76,12 @@ pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
         skipped: s.endpoints.iter().map(|e| e.skipped).sum(),
         request_invalid: s.endpoints.iter().map(|e| e.request_invalid).sum(),
         unsent: s.endpoints.iter().map(|e| e.unsent).sum(),
+        phases_ms: s.phases_ms.clone(),
+        connections: s.transport.as_ref().map(|t| t.connections.clone()),
     };
     for e in s.endpoints.iter().chain(std::iter::once(&all)) {
         let l = &e.latency_ms;
-        w.write_record([
+        let mut row = vec![
             e.name.clone(),
             e.method.clone(),
             e.path.clone(),
@@ -93,7 +103,17 @@ pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
             format!("{:.3}", e.service_latency_ms.p99),
             e.outcomes.values().sum::<u64>().to_string(),
             e.skipped.to_string(),
-        ])?;
+        ];
+        for p in Phase::ALL {
+            let stats = e.phases_ms.get(p.name());
+            row.push(opt(stats.map(|s| s.p50)));
+            row.push(opt(stats.map(|s| s.p99)));
+        }
+        let c = e.connections.clone().unwrap_or_default();
+        row.push(c.opened.to_string());
+        row.push(c.resumed.to_string());
+        row.push(c.tls_errors.values().sum::<u64>().to_string());
+        w.write_record(&row)?;
     }
     finish(w, &dir.join("summary.csv"))
 }

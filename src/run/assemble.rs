@@ -5,9 +5,10 @@ use super::drive::Measured;
 use super::judge::Judged;
 use super::target::Target;
 use crate::metrics::chat::ChatTotals;
-use crate::metrics::LatencyStats;
+use crate::metrics::{EndpointData, LatencyStats};
 use crate::scenario::{ChatPlan, LoadPlan, Plan, Workload};
 use crate::slo;
+use crate::summary::connection::{phases_ms, ConnSummary, TransportSummary};
 use crate::summary::{
     endpoint_summary, figures, outcome_counts, EndpointSummary, GeneratorSummary, LoadSummary,
     Summary, WsSummary, SCHEMA_VERSION,
@@ -40,6 +41,8 @@ pub(super) fn summary(plan: &Plan, target: &Target, m: &Measured, j: Judged) -> 
         outcomes: outcome_counts(&overall, &plan.outcomes),
         latency_ms: LatencyStats::of(&overall.latency),
         service_latency_ms: LatencyStats::of(&overall.service),
+        phases_ms: phases_ms(&overall),
+        transport: Some(transport(plan, target, &overall)),
         endpoints: endpoints(plan, m, j.window_s),
         slo: j.slo,
         generator: GeneratorSummary {
@@ -63,6 +66,16 @@ pub(super) fn summary(plan: &Plan, target: &Target, m: &Measured, j: Judged) -> 
             _ => None,
         },
         kube: j.kube,
+    }
+}
+
+fn transport(plan: &Plan, target: &Target, overall: &EndpointData) -> TransportSummary {
+    TransportSummary {
+        http: plan.http.version.name().into(),
+        tls: target.net.tls.is_some(),
+        insecure: target.net.tls.is_some() && plan.tls.insecure,
+        no_keep_alive: !plan.http.keep_alive,
+        connections: ConnSummary::of(&overall.counts.conn),
     }
 }
 

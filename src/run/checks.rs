@@ -1,13 +1,11 @@
 //! Stages 2 and 7: the `[[setup]]` requests before the load (a failure stops the run
 //! before any load is sent) and the `[[verify]]` requests after it.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use anyhow::{bail, Context};
 
 use super::target::Target;
 use crate::engine::request::Prepared;
+use crate::engine::transport::{Connector, Transport};
 use crate::scenario::{CheckedRequest, Plan};
 use crate::slo::checks::{self, CheckResult};
 
@@ -16,7 +14,7 @@ pub(super) fn setup(plan: &Plan, target: &Target) -> anyhow::Result<()> {
     if target.setup.is_empty() {
         return Ok(());
     }
-    let results = checked(&plan.setup, &target.setup, &target.addrs, plan.timeout)?;
+    let results = checked(plan, &plan.setup, &target.setup, &target.net)?;
     if let Some(bad) = results.iter().find(|r| !r.pass) {
         bail!(
             "setup request `{}` failed: {} ({}); nothing was sent to the load",
@@ -33,16 +31,17 @@ pub(super) fn verify(plan: &Plan, target: &Target) -> anyhow::Result<Vec<CheckRe
     if target.verify.is_empty() {
         return Ok(Vec::new());
     }
-    checked(&plan.verify, &target.verify, &target.addrs, plan.timeout)
+    checked(plan, &plan.verify, &target.verify, &target.net)
 }
 
 fn checked(
+    plan: &Plan,
     entries: &[CheckedRequest],
     prepared: &[Prepared],
-    addrs: &[SocketAddr],
-    timeout: Duration,
+    net: &Connector,
 ) -> anyhow::Result<Vec<CheckResult>> {
-    let answers = crate::engine::oneshot::send_all(prepared, addrs, timeout)
+    let transport = Transport::of(&plan.http);
+    let answers = crate::engine::oneshot::send_all(prepared, net, transport, plan.timeout)
         .context("cannot start the runtime for setup/verify requests")?;
     let mut out = Vec::new();
     for ((entry, p), resp) in entries.iter().zip(prepared).zip(answers) {

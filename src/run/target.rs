@@ -1,12 +1,15 @@
 //! Stage 1: where the traffic goes. Starts the embedded reference service when the plan
 //! names no target, resolves the target's and every full-URL request's address, and
-//! prepares each request once (origin index, `Host`, path prefix).
+//! prepares each request once (origin index, `Host`, path prefix). With an `https://` or
+//! `wss://` origin it builds the run's TLS configuration, and for HTTP/2 over TLS it checks
+//! once, before any load, that the server agrees to HTTP/2.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use anyhow::{bail, Context};
 
 use crate::engine::request::Prepared;
+use crate::engine::transport::{tls, Connector, Endpoint, Transport};
 use crate::scenario::{Origin, Plan, RequestPlan, TargetSpec};
 use crate::testbed::Embedded;
 
@@ -15,7 +18,7 @@ pub(super) struct Target {
     /// Kept alive for the whole run; dropping it stops the embedded service.
     embedded: Option<Embedded>,
     /// By origin: 0 is the target, full-URL requests add theirs.
-    pub addrs: Vec<SocketAddr>,
+    pub net: Connector,
     /// The target as the reports name it.
     pub text: String,
     /// `Host` of the target.
@@ -95,12 +98,67 @@ pub(super) fn resolve(plan: &Plan) -> crate::error::Result<Target> {
         .map_err(setup_err)?;
     Ok(Target {
         embedded,
-        addrs: origins.iter().map(|(_, a)| *a).collect(),
+        net: connector(plan, &origins, target_addr)?,
         text,
         authority,
         requests,
         setup,
         verify,
+    })
+}
+
+/// The origins as the engine connects to them, with the run's TLS configuration when one
+/// of them speaks TLS.
+fn connector(
+    plan: &Plan,
+    origins: &[(Option<Origin>, SocketAddr)],
+    target_addr: SocketAddr,
+) -> crate::error::Result<Connector> {
+    let setup = crate::error::Error::Setup;
+    let target = match &plan.target {
+        TargetSpec::Url { origin, .. } => origin.clone(),
+        TargetSpec::Embedded(_) => Origin {
+            host: target_addr.ip().to_string(),
+            port: target_addr.port(),
+            tls: false,
+        },
+    };
+    let mut endpoints = Vec::with_capacity(origins.len());
+    for (o, addr) in origins {
+        let o = o.as_ref().unwrap_or(&target);
+        let bare = o.host.trim_start_matches('[').trim_end_matches(']');
+        let is_ip = bare.parse::<std::net::IpAddr>().is_ok();
+        let authority = http::uri::Authority::try_from(o.authority().as_str()).map_err(|e| {
+            setup(anyhow::anyhow!(
+                "{}: not a valid authority: {e}",
+                o.authority()
+            ))
+        })?;
+        endpoints.push(Endpoint {
+            addr: *addr,
+            name: (!is_ip).then(|| bare.to_string()),
+            tls: if o.tls {
+                Some(tls::server_name(&plan.tls, &o.host).map_err(setup)?)
+            } else {
+                None
+            },
+            scheme: if o.tls {
+                http::uri::Scheme::HTTPS
+            } else {
+                http::uri::Scheme::HTTP
+            },
+            authority,
+        });
+    }
+    let config = if endpoints.iter().any(|e| e.tls.is_some()) {
+        let alpn = Transport::of(&plan.http).alpn();
+        Some(tls::client_config(&plan.tls, alpn).map_err(setup)?)
+    } else {
+        None
+    };
+    Ok(Connector {
+        endpoints,
+        tls: config,
     })
 }
 

@@ -67,7 +67,15 @@ fn malformed_files_name_line_column_and_fix() {
         (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[slo]\n\"checkout.p99\" = \"< 1ms\"\n"), "9:18:", "not a request name"),
         (format!("name = \"x\"\n{GOOD_LOAD}[[requests]]\nname = \"a\"\npath = \"/\"\nexpect_status = 42\n"), "8:17: requests[0].expect_status:", "not an HTTP status"),
         (format!("name = \"x\"\n{GOOD_LOAD}[[requests]]\nname = \"a\"\npath = \"/\"\nweight = 0\n"), "8:10: requests[0].weight:", "positive"),
-        (format!("name = \"x\"\ntarget = \"https://127.0.0.1\"\n{GOOD_LOAD}{GOOD_REQ}"), "2:10: target:", "not supported yet"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[http]\nversion = \"3\"\n"), "9:11: http.version:", "not an HTTP version; use \"1.1\", \"2\""),
+        (format!("name = \"x\"\ntarget = \"http://127.0.0.1:1\"\n{GOOD_LOAD}{GOOD_REQ}[http]\nversion = \"2\"\n"), "9:1: http.version:", "or version = \"h2c\""),
+        (format!("name = \"x\"\ntarget = \"https://127.0.0.1:1\"\n{GOOD_LOAD}{GOOD_REQ}[http]\nversion = \"h2c\"\n"), "9:1: http.version:", "use version = \"2\""),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[http]\nmax_streams = 5000\n"), "9:15: http.max_streams:", "above the 1000"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[http]\nkeep_alive = \"no\"\n"), "9:14: http.keep_alive:", "true or false"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[tls]\nca = \"no-such-ca.pem\"\n"), "9:6: tls.ca:", "cannot read"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[tls]\nclient_cert = \"c.pem\"\n"), "9:15: tls.client_cert:", "needs `client_key` too"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[tls]\nserver_name = \"not a name\"\n"), "9:15: tls.server_name:", "not a DNS name"),
+        (format!("name = \"x\"\n{GOOD_LOAD}{GOOD_REQ}[tls]\nverify = false\n"), "9:1:", "unknown field `verify`, expected one of `ca`, `insecure`"),
         (format!("name = \"x\"\n[load]\nrate = 3\niterations = 5\nduration = \"1s\"\n{GOOD_REQ}"), "4:14: load.iterations:", "only applies to model = \"closed\""),
         (format!("name = \"x\"\n[load]\nvus = 2\niterations = 5\nwarmup = \"1s\"\n{GOOD_REQ}"), "5:10: load.warmup:", "cannot be combined with `iterations`"),
         (format!("name = \"x\"\n[load]\nrate = \"fast\"\nduration = \"1s\"\n{GOOD_REQ}"), "3:8: load.rate:", "expects a number, such as 1000"),
@@ -202,7 +210,7 @@ fn overrides_are_checked_like_the_file() {
     let e = parse(Path::new("t.toml"), &text, &o, &env).unwrap_err();
     assert!(
         e.to_string()
-            .contains("--target: `ftp://x` is not an http:// (or ws://) URL"),
+            .contains("--target: `ftp://x` is not an http://, https://, ws:// or wss:// URL"),
         "{e}"
     );
 }

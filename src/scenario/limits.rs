@@ -12,6 +12,7 @@ pub const COUNTS: &[(&str, u64, &str)] = &[
     ("load.max_in_flight", 1_000_000, "each waiting request is kept in memory"),
     ("load.iterations", 1_000_000_000_000, "a count no run of at most 24 h reaches"),
     ("generator.threads", 256, "one worker thread per core is what the generator needs"),
+    ("http.max_streams", 1_000, "concurrent streams per HTTP/2 connection; servers advertise 100 to 1,000"),
     ("flow.sessions", 1_000_000, "each session keeps its variables in memory"),
     ("chat.groups", 100_000, "each group is tracked per message"),
     ("chat.members", 10_000, "each message fans out to every member"),

@@ -36,6 +36,29 @@ pub struct RawFile {
     pub compare: Option<RawCompare>,
     pub chat: Option<RawChat>,
     pub kube: Option<RawKube>,
+    pub http: Option<RawHttp>,
+    pub tls: Option<RawTls>,
+}
+
+/// `[http]`: the protocol version and connection reuse.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub version: Option<Spanned<toml::Value>>,
+    pub max_streams: Option<Spanned<i64>>,
+    pub keep_alive: Option<Spanned<bool>>,
+}
+
+/// `[tls]`: verification and client identity; paths relative to the scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca: Option<Spanned<String>>,
+    pub insecure: Option<Spanned<bool>>,
+    pub client_cert: Option<Spanned<String>>,
+    pub client_key: Option<Spanned<String>>,
+    pub server_name: Option<Spanned<String>>,
+    pub resumption: Option<Spanned<bool>>,
 }
 
 /// The file with every table located: what validation reads.
@@ -57,6 +80,8 @@ pub struct RawScenario {
     pub compare: Option<RawCompare>,
     pub chat: Option<Spanned<RawChat>>,
     pub kube: Option<Spanned<RawKube>>,
+    pub http: Option<Spanned<RawHttp>>,
+    pub tls: Option<Spanned<RawTls>>,
 }
 
 impl RawFile {
@@ -81,6 +106,8 @@ impl RawFile {
             compare: self.compare,
             chat: self.chat.map(|v| at(v, text, "chat")),
             kube: self.kube.map(|v| at(v, text, "kube")),
+            http: self.http.map(|v| at(v, text, "http")),
+            tls: self.tls.map(|v| at(v, text, "tls")),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! scenario's `[slo]` table, and their evaluation against a finished run.
 //!
 //! Keys name a metric, optionally scoped to one request: `p95`, `p99.9`, `max`, `mean`,
-//! `error_rate`, `availability`, `rps`, `list_activities.p99`. Values are a comparison
+//! `error_rate`, `availability`, `rps`, `list_activities.p99`, and a phase of the
+//! requests' time: `ttfb.p99`, `tls.p95`, `list_activities.ttfb.p99`. Values are a comparison
 //! and a threshold with its unit: `< 100ms`, `< 0.1%`, `>= 99.9%`, `>= 1000`.
 //! Thresholds are stored in the metric's canonical unit (milliseconds, fraction, req/s).
 
@@ -12,6 +13,8 @@ pub mod observe;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::metrics::connection::Phase;
 
 /// A latency statistic.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +29,9 @@ pub enum Stat {
 pub enum Metric {
     /// Latency from the intended start (coordinated-omission corrected), in ms.
     Latency(Stat),
+    /// One phase of the requests' time (`ttfb.p99`, `tls.p95`), in ms, over the requests
+    /// that had it (handshake phases: those that opened a connection).
+    Phase(Phase, Stat),
     /// Errors over completed requests (fraction).
     ErrorRate,
     /// Requests that were neither a transport error nor a 5xx, over completed requests (fraction).
@@ -88,6 +94,7 @@ impl Metric {
             Metric::Latency(Stat::Percentile(p)) => format!("p{}", fmt_pct(*p)),
             Metric::Latency(Stat::Max) => "max".into(),
             Metric::Latency(Stat::Mean) => "mean".into(),
+            Metric::Phase(p, stat) => format!("{}.{}", p.name(), Metric::Latency(*stat).key()),
             Metric::ErrorRate => "error_rate".into(),
             Metric::Availability => "availability".into(),
             Metric::Rps => "rps".into(),
@@ -99,7 +106,7 @@ impl Metric {
     /// Unit the observed value is shown in.
     pub fn unit(&self) -> &'static str {
         match self {
-            Metric::Latency(_) => "ms",
+            Metric::Latency(_) | Metric::Phase(..) => "ms",
             Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) | Metric::LossRate => "%",
             Metric::Rps => "req/s",
         }
@@ -152,7 +159,7 @@ pub fn parse_with_outcomes(
             format!(", a declared outcome ({})", outcomes.join(", "))
         };
         format!(
-            "unknown metric `{metric_key}`; use p50, p90, p95, p99, p99.9 (any pNN), max, mean, error_rate, availability, rps, loss_rate (chat){declared}, optionally after a request name (`list_activities.p99`)"
+            "unknown metric `{metric_key}`; use p50, p90, p95, p99, p99.9 (any pNN), max, mean, a phase's latency (dns, connect, tls, ttfb, download: `ttfb.p99`), error_rate, availability, rps, loss_rate (chat){declared}, optionally after a request name (`list_activities.p99`)"
         )
     })?;
     let (op, threshold) = parse_threshold(value, metric)?;
@@ -185,6 +192,14 @@ fn split_scope<'k>(key: &'k str, requests: &[&str]) -> Result<(Option<&'k str>, 
 }
 
 fn parse_metric(key: &str) -> Option<Metric> {
+    if let Some((phase, stat)) = key.split_once('.') {
+        if let Some(phase) = Phase::parse(phase) {
+            return match parse_metric(stat)? {
+                Metric::Latency(s) => Some(Metric::Phase(phase, s)),
+                _ => None,
+            };
+        }
+    }
     match key {
         "max" => Some(Metric::Latency(Stat::Max)),
         "mean" => Some(Metric::Latency(Stat::Mean)),
@@ -230,7 +245,7 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
         .map_err(|_| format!("`{rest}` does not start with a number"))?;
     let unit = unit.trim();
     let canonical = match metric {
-        Metric::Latency(_) => match unit {
+        Metric::Latency(_) | Metric::Phase(..) => match unit {
             "us" | "µs" => n / 1000.0,
             "ms" => n,
             "s" => n * 1000.0,

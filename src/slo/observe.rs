@@ -20,6 +20,14 @@ pub fn value(metric: Metric, scope: &Scope<'_>, loss_rate: Option<f64>) -> Optio
         Metric::Latency(Stat::Percentile(p)) => percentile_ms(&e.latency, p),
         Metric::Latency(Stat::Max) => any.then(|| LatencyStats::of(&e.latency).max),
         Metric::Latency(Stat::Mean) => any.then(|| LatencyStats::of(&e.latency).mean),
+        Metric::Phase(p, stat) => {
+            let h = e.phase(p)?;
+            match stat {
+                Stat::Percentile(q) => percentile_ms(h, q),
+                Stat::Max => Some(LatencyStats::of(h).max),
+                Stat::Mean => Some(LatencyStats::of(h).mean),
+            }
+        }
         Metric::ErrorRate => any.then_some(f.error_rate),
         Metric::Availability => any.then_some(f.availability),
         Metric::Rps => Some(f.rps),

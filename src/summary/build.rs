@@ -74,5 +74,8 @@ pub fn endpoint_summary(
         skipped: e.counts.skipped,
         request_invalid: e.counts.invalid,
         unsent: e.counts.unsent,
+        phases_ms: super::connection::phases_ms(e),
+        connections: Some(super::connection::ConnSummary::of(&e.counts.conn))
+            .filter(|c| !c.is_empty()),
     }
 }

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod compare;
 pub mod comparison;
+pub mod connection;
 pub mod kube;
 pub mod schema;
 

@@ -39,6 +39,13 @@ pub struct Summary {
     pub latency_ms: LatencyStats,
     /// From the actual send.
     pub service_latency_ms: LatencyStats,
+    /// All requests' time by phase (`dns`, `connect`, `tls`, `ttfb`, `download`): only the
+    /// phases that occurred; handshake phases count the requests that opened a connection.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phases_ms: BTreeMap<String, LatencyStats>,
+    /// The protocol spoken and what the connections cost (HTTP runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<super::connection::TransportSummary>,
     pub endpoints: Vec<EndpointSummary>,
     pub slo: Vec<SloResult>,
     pub generator: GeneratorSummary,
@@ -162,6 +169,12 @@ pub struct EndpointSummary {
     /// never sent, not counted as requests (the target held every connection).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unsent: u64,
+    /// This request's time by phase, as [`Summary::phases_ms`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phases_ms: BTreeMap<String, LatencyStats>,
+    /// Connections this request's sends opened, resumed sessions, TLS failures by reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<super::connection::ConnSummary>,
 }
 
 fn is_zero(n: &u64) -> bool {

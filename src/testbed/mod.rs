@@ -14,6 +14,7 @@ pub mod flash_sale;
 mod limits;
 pub mod relay;
 pub mod serve;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

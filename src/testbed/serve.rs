@@ -29,6 +29,22 @@ pub fn cluster_config(time_scale: f64, replica_capacity: f64) -> Result<ClusterC
     })
 }
 
+/// `--tls`: a fresh CA and server certificate; the CA's PEM goes to `--tls-dir/ca.pem`.
+fn tls_files(args: &ServeArgs) -> anyhow::Result<std::sync::Arc<rustls::ServerConfig>> {
+    let host = args.listen.ip().to_string();
+    let (ca, config) = super::tls::self_signed(&[host.as_str()])?;
+    std::fs::create_dir_all(&args.tls_dir)
+        .with_context(|| format!("cannot create --tls-dir {}", args.tls_dir.display()))?;
+    let path = args.tls_dir.join("ca.pem");
+    crate::files::write_atomic(&path, ca.as_bytes())?;
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    eprintln!(
+        "TLS: certificate for localhost, 127.0.0.1, ::1 and {host}; trust its CA with --set tls.ca={}",
+        path.display()
+    );
+    Ok(config)
+}
+
 /// `loadctl testbed serve`: the reference service on `--listen` until Ctrl-C.
 pub fn serve(args: &ServeArgs) -> crate::error::Result<()> {
     let mut faults = Faults::default();
@@ -95,10 +111,20 @@ pub fn serve(args: &ServeArgs) -> crate::error::Result<()> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let tls = match args.tls {
+            true => Some(tls_files(args)?),
+            false => None,
+        };
         eprintln!(
-            "serving {} on http://{} (Ctrl-C to stop)",
+            "serving {} on {}://{} (Ctrl-C to stop; HTTP/1.1 and HTTP/2{})",
             args.service,
-            listener.local_addr()?
+            if tls.is_some() { "https" } else { "http" },
+            listener.local_addr()?,
+            if tls.is_some() {
+                " over ALPN"
+            } else {
+                " with prior knowledge"
+            },
         );
         if let Some(c) = &sim {
             let api = tokio::net::TcpListener::bind(args.kube_listen)
@@ -118,10 +144,13 @@ pub fn serve(args: &ServeArgs) -> crate::error::Result<()> {
                 args.kubeconfig.display()
             );
         }
-        super::serve(listener, router, async {
+        let stop = async {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        };
+        match tls {
+            Some(config) => super::tls::serve(listener, router, config, stop).await,
+            None => super::serve(listener, router, stop).await,
+        }
         .map_err(|e| anyhow!(e))
     })?;
     Ok(())

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use loadctl::metrics::connection::{Phase, Phases, TlsReason};
 use loadctl::metrics::{EndpointData, ErrorKind};
 use loadctl::slo;
+use loadctl::summary::connection::{phases_ms, ConnSummary, TransportSummary};
 use loadctl::summary::{
     endpoint_summary, figures, GeneratorSummary, LoadSummary, Status, Summary, SCHEMA_VERSION,
 };
@@ -23,7 +25,21 @@ pub fn synthetic() -> Summary {
             e.counts.ok += 1;
         }
         e.counts.bytes += 100;
+        // Every request has its ttfb and download; one in a hundred opened a connection.
+        let mut ph = Phases::default();
+        ph.set(Phase::Ttfb, Duration::from_micros(i * 400));
+        ph.set(Phase::Download, Duration::from_micros(i * 100));
+        if i % 100 == 1 {
+            ph.set(Phase::Connect, Duration::from_micros(200 + i));
+            ph.set(Phase::Tls, Duration::from_micros(1500 + i));
+            ph.opened = true;
+            ph.resumed = i > 1;
+        }
+        e.phases_mut().record(&ph);
+        e.counts.conn.record(&ph, None, 0);
     }
+    e.counts.conn.tls[TlsReason::UnknownIssuer as usize] = 2;
+    e.counts.conn.refused = 3;
     let window = 10.0;
     let slos = vec![
         slo::parse("p95", "< 100ms", &["list"]).unwrap(),
@@ -52,7 +68,7 @@ pub fn synthetic() -> Summary {
         started_at: "2026-11-23T08:00:00Z".into(),
         duration_s: window,
         warmup_s: 0.0,
-        target: "http://127.0.0.1:8000".into(),
+        target: "https://127.0.0.1:8443".into(),
         load: LoadSummary {
             model: "open".into(),
             peak_rate: Some(100.0),
@@ -69,6 +85,14 @@ pub fn synthetic() -> Summary {
         outcomes: Default::default(),
         latency_ms: ep.latency_ms,
         service_latency_ms: ep.service_latency_ms,
+        phases_ms: phases_ms(&e),
+        transport: Some(TransportSummary {
+            http: "2".into(),
+            tls: true,
+            insecure: false,
+            no_keep_alive: false,
+            connections: ConnSummary::of(&e.counts.conn),
+        }),
         endpoints: vec![ep],
         slo: results,
         generator: GeneratorSummary {

@@ -1,54 +1,52 @@
-//! HTTP/1.1: one keep-alive connection per slot, built on hyper's client connection API.
+//! HTTP/1.1 (over TCP or TLS): one keep-alive connection per slot, built on hyper's client
+//! connection API.
 //!
 //! reqwest (the user's named client) sits on the same hyper code but adds a shared pool
 //! with a mutex taken on every request, plus per-request URL parsing; here every task owns
 //! its connection and the pool is the task. See `bench/README.md` for the numbers.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
+use http::header::{HeaderValue, CONNECTION};
 use http::Request;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
+use super::answer;
+use super::io::{Backoff, ConnectError, Connector};
 use crate::engine::request::{Keep, Response};
+use crate::metrics::connection::Phases;
 use crate::metrics::ErrorKind;
-
-/// Bodies kept for outcome checks and extraction are cut here: a flow reads tokens and
-/// ids, not downloads, and a runaway answer must not grow the generator's memory.
-const MAX_KEPT_BODY: usize = 1 << 20;
-
-/// After a failed connect a slot waits this long before its next attempt, doubling up to
-/// [`RECONNECT_MAX`]: a refusing target gets at most 20 connects per second per slot at
-/// first and one per second at last, instead of a storm. The errors are still counted.
-const RECONNECT_MIN: Duration = Duration::from_millis(50);
-const RECONNECT_MAX: Duration = Duration::from_secs(1);
 
 /// One keep-alive connection slot, reconnected on demand.
 #[derive(Default)]
 pub struct Conn {
     sender: Option<(usize, SendRequest<Full<Bytes>>)>,
-    /// No connect attempt before this (after a failed one).
-    retry_at: Option<Instant>,
-    backoff: Duration,
+    backoff: Backoff,
+    /// `[http] keep_alive = false`: a connection per request.
+    pub close: bool,
 }
 
 impl Conn {
-    /// Sends `req` to `origins[origin]` and reads the whole response by `deadline`.
+    /// Sends `req` to origin `origin` and reads the whole response by `deadline`.
     pub async fn execute(
         &mut self,
-        req: Request<Full<Bytes>>,
+        mut req: Request<Full<Bytes>>,
+        net: &Connector,
         origin: usize,
-        addr: SocketAddr,
         keep: Keep,
         deadline: Instant,
     ) -> Response {
-        let exchange = self.exchange(req, origin, addr, keep);
+        if self.close {
+            req.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        let exchange = self.exchange(req, net, origin, keep);
         match tokio::time::timeout_at(deadline.into(), exchange).await {
             Ok(r) => {
-                if r.error.is_some_and(|e| e.is_transport()) {
+                if self.close || r.error.is_some_and(|e| e.is_transport()) {
                     self.sender = None;
                 }
                 r
@@ -61,23 +59,35 @@ impl Conn {
         }
     }
 
-    /// Opens a connection to `addr`, waiting out the backoff of a previous failure.
-    async fn connect(&mut self, origin: usize, addr: SocketAddr) -> Result<(), ErrorKind> {
-        if let Some(at) = self.retry_at {
-            tokio::time::sleep_until(at.into()).await;
-        }
-        match open(addr).await {
+    /// Opens a connection to `origin`, waiting out the backoff of a previous failure.
+    async fn connect(
+        &mut self,
+        net: &Connector,
+        origin: usize,
+        phases: &mut Phases,
+    ) -> Result<(), ConnectError> {
+        self.backoff.wait().await;
+        self.sender = None;
+        let opened = async {
+            let io = net.open(origin, phases, None).await?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+                .await
+                .map_err(|_| ConnectError::from(ErrorKind::Connect))?;
+            // The connection driver runs beside the task; it ends when the sender is dropped.
+            tokio::task::spawn_local(async move {
+                let _ = conn.await;
+            });
+            Ok::<_, ConnectError>(sender)
+        };
+        match opened.await {
             Ok(s) => {
                 self.sender = Some((origin, s));
-                self.retry_at = None;
-                self.backoff = Duration::ZERO;
+                self.backoff.succeeded();
                 Ok(())
             }
-            Err(kind) => {
-                self.sender = None;
-                self.backoff = (self.backoff * 2).clamp(RECONNECT_MIN, RECONNECT_MAX);
-                self.retry_at = Some(Instant::now() + self.backoff);
-                Err(kind)
+            Err(e) => {
+                self.backoff.failed();
+                Err(e)
             }
         }
     }
@@ -85,38 +95,43 @@ impl Conn {
     async fn exchange(
         &mut self,
         req: Request<Full<Bytes>>,
+        net: &Connector,
         origin: usize,
-        addr: SocketAddr,
         keep: Keep,
     ) -> Response {
-        let fail = Response::failed;
+        let mut phases = Phases::default();
         let reused = match &mut self.sender {
             Some((o, s)) if *o == origin => s.ready().await.is_ok(),
             _ => false,
         };
         if !reused {
-            if let Err(kind) = self.connect(origin, addr).await {
-                return fail(kind);
+            if let Err(e) = self.connect(net, origin, &mut phases).await {
+                return connect_failed(e, phases);
             }
         }
         let sender = &mut self.sender.as_mut().expect("connected above").1;
+        let mut written = Instant::now();
         let resp = match sender.try_send_request(req).await {
             Ok(r) => r,
             Err(mut e) => match e.take_message() {
                 // Not written at all: the connection was gone. Once more on a fresh one.
                 Some(req) if reused => {
-                    self.sender = None;
-                    if let Err(kind) = self.connect(origin, addr).await {
-                        return fail(kind);
+                    if let Err(e) = self.connect(net, origin, &mut phases).await {
+                        return connect_failed(e, phases);
                     }
                     let sender = &mut self.sender.as_mut().expect("connected above").1;
+                    written = Instant::now();
                     match sender.send_request(req).await {
                         Ok(r) => r,
-                        Err(e) => return fail(classify(&e)),
+                        Err(e) => return answer::failed(classify(&e), phases),
                     }
                 }
                 _ => {
-                    let mut r = fail(classify(e.error()));
+                    let mut r = answer::failed(classify(e.error()), phases);
+                    if let Some(reason) = super::tls::reason(e.error()) {
+                        r.error = Some(ErrorKind::Tls);
+                        r.conn.tls = Some(reason);
+                    }
                     // No byte of an answer on a connection we reused: the target closed
                     // it while idle; the caller may retry once.
                     r.stale = reused && closed_before_answer(e.error());
@@ -124,33 +139,14 @@ impl Conn {
                 }
             },
         };
-        let code = resp.status().as_u16();
-        let (parts, mut body) = resp.into_parts();
-        let mut out = Response {
-            status: Some(code),
-            headers: keep.headers.then_some(parts.headers),
-            body: keep.body.then(Vec::new),
-            ..Default::default()
-        };
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(f) => {
-                    if let Some(d) = f.data_ref() {
-                        out.bytes += d.len() as u64;
-                        if let Some(kept) = &mut out.body {
-                            let room = MAX_KEPT_BODY.saturating_sub(kept.len());
-                            kept.extend_from_slice(&d[..d.len().min(room)]);
-                        }
-                    }
-                }
-                Err(_) => {
-                    out.error = Some(ErrorKind::Body);
-                    return out;
-                }
-            }
-        }
-        out
+        answer::read(resp, keep, written, Instant::now(), phases).await
     }
+}
+
+fn connect_failed(e: ConnectError, phases: Phases) -> Response {
+    let mut r = answer::failed(e.kind, phases);
+    r.conn.tls = e.tls;
+    r
 }
 
 /// The connection ended (closed, reset, broken pipe) before the answer's head: nothing in
@@ -176,21 +172,6 @@ fn closed_before_answer(e: &hyper::Error) -> bool {
         source = s.source();
     }
     false
-}
-
-async fn open(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, ErrorKind> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|_| ErrorKind::Connect)?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| ErrorKind::Connect)?;
-    // The connection driver runs beside the task; it ends when the sender is dropped.
-    tokio::task::spawn_local(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
 }
 
 fn classify(e: &hyper::Error) -> ErrorKind {

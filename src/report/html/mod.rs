@@ -4,13 +4,14 @@
 //!
 //! Top to bottom, in the order a reviewer asks: did it pass and why not (banner), what ran
 //! (facts), the SLOs, the charts (with the replicas under the RPS chart when Kubernetes was
-//! watched), the Kubernetes section, chat delivery, verification, the per-request table,
+//! watched), where the time went (phases, connections, TLS), the Kubernetes section, chat delivery, verification, the per-request table,
 //! the baseline comparison. Each part is a file of this folder.
 
 mod charts;
 mod data;
 mod kube;
 mod page;
+mod phases;
 mod sections;
 pub mod svg;
 
@@ -43,6 +44,7 @@ pub fn render(d: &ReportData<'_>) -> String {
     sections::facts(&mut o, s);
     sections::slo_table(&mut o, s);
     charts::charts(&mut o, d);
+    phases::section(&mut o, s);
     if let Some(k) = &s.kube {
         kube::section(&mut o, k);
     }

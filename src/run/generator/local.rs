@@ -23,7 +23,7 @@ impl Local {
         Local::Ready(Box::new(Shared::new(
             plan,
             target.requests.clone(),
-            target.addrs.clone(),
+            target.net.clone(),
             target.authority.clone(),
         )))
     }

@@ -8,6 +8,7 @@ pub mod embedded;
 pub mod flow;
 pub mod kube;
 pub mod load;
+pub mod net;
 pub mod request;
 pub mod schedule;
 pub mod target;
@@ -19,6 +20,7 @@ use self::compare::Tolerances;
 use self::flow::{CheckedRequest, FeederPlan, FlowPlan};
 use self::kube::KubePlan;
 use self::load::{GeneratorPlan, LoadPlan};
+use self::net::{HttpPlan, TlsPlan};
 use self::request::RequestPlan;
 use self::target::TargetSpec;
 use crate::slo::Slo;
@@ -49,6 +51,10 @@ pub struct Plan {
     pub verify: Vec<CheckedRequest>,
     /// Kubernetes objects to watch and faults to inject during the run.
     pub kube: Option<KubePlan>,
+    /// The HTTP version and connection reuse (`[http]`).
+    pub http: HttpPlan,
+    /// Verification and client identity for `https://` and `wss://` origins (`[tls]`).
+    pub tls: TlsPlan,
 }
 
 /// What an iteration of the load is: exactly one of these per plan.

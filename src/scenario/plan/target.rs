@@ -19,11 +19,13 @@ pub struct EmbeddedPlan {
     pub config: ServiceConfig,
 }
 
-/// `http://host:port` of a target.
+/// `http[s]://host:port` of a target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Origin {
     pub host: String,
     pub port: u16,
+    /// `https://` or `wss://`: spoken over TLS.
+    pub tls: bool,
 }
 
 impl Origin {
@@ -46,7 +48,8 @@ impl Origin {
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}:{}", self.host, self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
     }
 }
 
@@ -59,6 +62,7 @@ mod tests {
         let o = |h: &str| Origin {
             host: h.into(),
             port: 80,
+            tls: false,
         };
         assert!(o("127.0.0.1").is_loopback());
         assert!(o("127.3.2.1").is_loopback());

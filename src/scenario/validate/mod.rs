@@ -8,6 +8,7 @@ mod chat;
 mod flow;
 mod kube;
 mod load;
+mod net;
 mod request;
 mod slo;
 mod target;
@@ -19,6 +20,7 @@ use crate::scenario::diag::{Ctx, Diagnostic};
 use crate::scenario::plan::compare::Tolerances;
 use crate::scenario::plan::kube::FAULT_SCOPE;
 use crate::scenario::plan::load::LoadPlan;
+use crate::scenario::plan::net::{HttpPlan, HttpVersion};
 use crate::scenario::plan::target::{Origin, TargetSpec};
 use crate::scenario::plan::{chat as chat_plan, Plan, Workload};
 use crate::scenario::raw::{RawCompare, RawScenario};
@@ -104,6 +106,16 @@ pub(super) fn validate(
         names.push(FAULT_SCOPE);
     }
     let slos = slo::slos(&mut cx, &raw.slo, &names, &outcomes);
+    let http = net::http(&mut cx, raw.http.as_ref());
+    let tls = net::tls(&mut cx, raw.tls.as_ref(), base_dir);
+    let http_span = raw.http.as_ref().map_or(0..0, |h| h.span());
+    protocol_fits(
+        &mut cx,
+        (&http, http_span),
+        raw.chat.is_some(),
+        target.as_ref(),
+        load.as_ref(),
+    );
 
     let diags = cx.finish();
     if !diags.is_empty() {
@@ -126,7 +138,55 @@ pub(super) fn validate(
         setup,
         verify,
         kube,
+        http,
+        tls,
     })
+}
+
+/// `[http]` against the target and the load: HTTP/2 needs TLS (h2c does not), a chat
+/// upgrades over HTTP/1.1, and connections × streams stay within what memory holds.
+fn protocol_fits(
+    cx: &mut Ctx<'_>,
+    (http, span): (&HttpPlan, std::ops::Range<usize>),
+    chat: bool,
+    target: Option<&TargetSpec>,
+    load: Option<&LoadPlan>,
+) {
+    let tls = match target {
+        Some(TargetSpec::Url { origin, .. }) => Some(origin.tls),
+        Some(TargetSpec::Embedded(_)) => Some(false),
+        None => None,
+    };
+    match (http.version, tls) {
+        (HttpVersion::Http2, Some(false)) => cx.err(
+            span.clone(),
+            "http.version",
+            "\"2\" is HTTP/2 over TLS (agreed with ALPN) and the target is plain http://; use an https:// target, or version = \"h2c\" for HTTP/2 with prior knowledge over TCP",
+        ),
+        (HttpVersion::H2c, Some(true)) => cx.err(
+            span.clone(),
+            "http.version",
+            "\"h2c\" is HTTP/2 over plain TCP and the target is https://; use version = \"2\"",
+        ),
+        _ => {}
+    }
+    if chat && http.version.is_h2() {
+        cx.err(
+            span.clone(),
+            "http.version",
+            "a [chat] load opens WebSockets with an HTTP/1.1 upgrade; remove `version` or set it to \"1.1\"",
+        );
+    }
+    if let Some(LoadPlan::Open { connections, .. }) = load {
+        let slots = connections.saturating_mul(http.streams_per_connection());
+        if slots > 1_000_000 {
+            cx.err(
+                span,
+                "http.max_streams",
+                format!("load.connections × http.max_streams is {slots}; at most 1000000 requests can be in flight (each is kept in memory)"),
+            );
+        }
+    }
 }
 
 fn name(cx: &mut Ctx<'_>, raw: &RawScenario, path: &Path) -> String {

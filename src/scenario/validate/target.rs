@@ -1,4 +1,5 @@
-//! Validation of where traffic goes: `target =` or `--target` (an http:// or ws:// URL),
+//! Validation of where traffic goes: `target =` or `--target` (an http://, https://, ws://
+//! or wss:// URL),
 //! or, with neither, the `[embedded]` reference service and its faults.
 
 use toml::Spanned;
@@ -35,24 +36,14 @@ pub(super) fn target(
     }
 }
 
-/// Splits `http://host[:port][/path]`. Templates are not allowed in the origin.
+/// Splits `http[s]://host[:port][/path]` (or `ws[s]://`). Templates are not allowed in the origin.
 pub(crate) fn parse_url(text: &str) -> Result<(Origin, String), String> {
-    if text.starts_with("https://") {
-        return Err(format!(
-            "`{text}`: https targets are not supported yet; use http:// (TLS termination in front of the target, or a plain-HTTP NodePort)"
-        ));
-    }
-    if text.starts_with("wss://") {
-        return Err(format!(
-            "`{text}`: wss targets are not supported yet; use ws:// (TLS termination in front of the target)"
-        ));
-    }
     // A WebSocket URL names the same origin; the chat load upgrades on it.
-    let rest = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("ws://"))
+    let (rest, tls) = [("http://", false), ("ws://", false), ("https://", true), ("wss://", true)]
+        .iter()
+        .find_map(|(scheme, tls)| text.strip_prefix(scheme).map(|r| (r, *tls)))
         .ok_or_else(|| {
-            format!("`{text}` is not an http:// (or ws://) URL; write it as http://127.0.0.1:8080")
+            format!("`{text}` is not an http://, https://, ws:// or wss:// URL; write it as http://127.0.0.1:8080")
         })?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -97,9 +88,10 @@ pub(crate) fn parse_url(text: &str) -> Result<(Origin, String), String> {
         Some(p) => p
             .parse::<u16>()
             .map_err(|_| format!("`{text}`: `{p}` is not a port number"))?,
+        None if tls => 443,
         None => 80,
     };
-    Ok((Origin { host, port }, path.to_string()))
+    Ok((Origin { host, port, tls }, path.to_string()))
 }
 
 fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<EmbeddedPlan> {
@@ -265,9 +257,11 @@ mod tests {
         );
         let (o, p) = parse_url("http://[::1]:8080").unwrap();
         assert_eq!((o.host.as_str(), o.port, p.as_str()), ("[::1]", 8080, "/"));
-        assert!(parse_url("https://x")
-            .unwrap_err()
-            .contains("not supported"));
+        let (o, _) = parse_url("https://example.test").unwrap();
+        assert_eq!((o.port, o.tls), (443, true));
+        let (o, _) = parse_url("wss://127.0.0.1:8443/ws").unwrap();
+        assert_eq!((o.port, o.tls), (8443, true));
+        assert!(!parse_url("ws://127.0.0.1/ws").unwrap().0.tls);
         assert!(parse_url("ftp://x").is_err());
         assert!(parse_url("http://x:99999").is_err());
     }

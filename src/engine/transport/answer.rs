@@ -1,0 +1,69 @@
+//! Reading an answer, whatever the protocol carried it: the status, the headers and body a
+//! request's rules keep (bounded), and the `ttfb` and `download` phases.
+
+use std::time::Instant;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::engine::request::{Keep, Response};
+use crate::metrics::connection::{Phase, Phases};
+use crate::metrics::{ConnSample, ErrorKind};
+
+/// Bodies kept for outcome checks and extraction are cut here: a flow reads tokens and
+/// ids, not downloads, and a runaway answer must not grow the generator's memory.
+const MAX_KEPT_BODY: usize = 1 << 20;
+
+/// Reads `resp` to its end. `written` is when the request was handed to the connection,
+/// `head` when the answer's head arrived; `phases` holds the connection's, if one opened.
+pub async fn read(
+    resp: http::Response<Incoming>,
+    keep: Keep,
+    written: Instant,
+    head: Instant,
+    mut phases: Phases,
+) -> Response {
+    let code = resp.status().as_u16();
+    let (parts, mut body) = resp.into_parts();
+    let mut out = Response {
+        status: Some(code),
+        headers: keep.headers.then_some(parts.headers),
+        body: keep.body.then(Vec::new),
+        ..Default::default()
+    };
+    phases.set(Phase::Ttfb, head - written);
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Some(d) = f.data_ref() {
+                    out.bytes += d.len() as u64;
+                    if let Some(kept) = &mut out.body {
+                        let room = MAX_KEPT_BODY.saturating_sub(kept.len());
+                        kept.extend_from_slice(&d[..d.len().min(room)]);
+                    }
+                }
+            }
+            Err(_) => {
+                out.error = Some(ErrorKind::Body);
+                out.conn = ConnSample {
+                    phases,
+                    ..Default::default()
+                };
+                return out;
+            }
+        }
+    }
+    phases.set(Phase::Download, head.elapsed());
+    out.conn = ConnSample {
+        phases,
+        ..Default::default()
+    };
+    out
+}
+
+/// A failure before any answer, carrying the phases of a connection opened for it.
+pub fn failed(kind: ErrorKind, phases: Phases) -> Response {
+    let mut r = Response::failed(kind);
+    r.conn.phases = phases;
+    r
+}

@@ -1,0 +1,270 @@
+//! What a request's time was spent on, and what its connection cost: the phases (`dns`,
+//! `connect`, `tls`, `ttfb`, `download`) recorded per request name as HDR histograms like
+//! the totals, the connections opened and TLS sessions resumed, and why a TLS handshake
+//! failed.
+//!
+//! Handshake phases occur only on requests that opened a connection, so a keep-alive run
+//! has few of them: each histogram counts the requests it describes, and a phase that never
+//! occurred is absent, not zero. The histograms are allocated on the first phase an
+//! endpoint records, once per interval and thread, never per request.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::{micros, new_histogram};
+
+/// Where a request's time went, in the order it is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Resolving the target's host name (only when the target is a name, not an address).
+    Dns,
+    /// TCP connect.
+    Connect,
+    /// TLS handshake.
+    Tls,
+    /// Request written → first byte of the answer.
+    Ttfb,
+    /// First byte → last byte of the answer.
+    Download,
+}
+
+pub const PHASES: usize = 5;
+
+impl Phase {
+    pub const ALL: [Phase; PHASES] = [
+        Phase::Dns,
+        Phase::Connect,
+        Phase::Tls,
+        Phase::Ttfb,
+        Phase::Download,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Dns => "dns",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Ttfb => "ttfb",
+            Phase::Download => "download",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+/// One request's phases as its transport measured them, and what its connection was.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    pub times: [Option<Duration>; PHASES],
+    /// The request opened a new connection (its handshake phases are in `times`).
+    pub opened: bool,
+    /// That connection's TLS session was resumed (an abbreviated handshake).
+    pub resumed: bool,
+}
+
+impl Phases {
+    pub fn set(&mut self, p: Phase, d: Duration) {
+        self.times[p as usize] = Some(d);
+    }
+
+    pub fn get(&self, p: Phase) -> Option<Duration> {
+        self.times[p as usize]
+    }
+
+    /// The connection part of `other` (a connect that happened for this request).
+    pub fn take_connection(&mut self, other: &Phases) {
+        for p in [Phase::Dns, Phase::Connect, Phase::Tls] {
+            if let Some(d) = other.get(p) {
+                self.set(p, d);
+            }
+        }
+        self.opened |= other.opened;
+        self.resumed |= other.resumed;
+    }
+}
+
+/// Phase histograms of one endpoint over an interval or the run.
+#[derive(Debug, Clone)]
+pub struct PhaseHists(pub [Histogram<u64>; PHASES]);
+
+impl PhaseHists {
+    pub fn new() -> Self {
+        PhaseHists(std::array::from_fn(|_| new_histogram()))
+    }
+
+    pub fn record(&mut self, p: &Phases) {
+        for (h, t) in self.0.iter_mut().zip(&p.times) {
+            if let Some(t) = t {
+                h.saturating_record(micros(*t));
+            }
+        }
+    }
+
+    pub fn of(&self, p: Phase) -> &Histogram<u64> {
+        &self.0[p as usize]
+    }
+
+    pub fn of_mut(&mut self, p: Phase) -> &mut Histogram<u64> {
+        &mut self.0[p as usize]
+    }
+
+    pub fn reset(&mut self) {
+        self.0.iter_mut().for_each(Histogram::reset);
+    }
+
+    pub fn merge(&mut self, o: &PhaseHists) {
+        for (a, b) in self.0.iter_mut().zip(&o.0) {
+            a.add(b).expect("same bounds");
+        }
+    }
+}
+
+impl Default for PhaseHists {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a TLS handshake failed, as a user fixes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsReason {
+    /// The certificate chain does not lead to a trusted root (`[tls] ca` names the CA).
+    UnknownIssuer,
+    /// The certificate has expired or is not valid yet.
+    Expired,
+    /// The certificate is not for the name connected to (`[tls] server_name`).
+    NameMismatch,
+    /// The server wants a client certificate (`[tls] client_cert` and `client_key`), or
+    /// refused the one sent.
+    ClientCert,
+    /// No protocol version both sides speak.
+    ProtocolVersion,
+    /// HTTP/2 was asked for and the server did not agree to it over ALPN.
+    NoH2,
+    /// Anything else: a bad certificate, an alert, a broken handshake.
+    Handshake,
+}
+
+pub const TLS_REASONS: usize = 7;
+
+impl TlsReason {
+    pub const ALL: [TlsReason; TLS_REASONS] = [
+        TlsReason::UnknownIssuer,
+        TlsReason::Expired,
+        TlsReason::NameMismatch,
+        TlsReason::ClientCert,
+        TlsReason::ProtocolVersion,
+        TlsReason::NoH2,
+        TlsReason::Handshake,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsReason::UnknownIssuer => "unknown_issuer",
+            TlsReason::Expired => "expired",
+            TlsReason::NameMismatch => "name_mismatch",
+            TlsReason::ClientCert => "client_cert",
+            TlsReason::ProtocolVersion => "protocol_version",
+            TlsReason::NoH2 => "no_h2",
+            TlsReason::Handshake => "handshake_failure",
+        }
+    }
+
+    /// What a user does about it, for the console.
+    pub fn hint(self) -> &'static str {
+        match self {
+            TlsReason::UnknownIssuer => {
+                "the certificate's issuer is not trusted: name its CA with [tls] ca = \"ca.pem\" (or insecure = true to skip verification)"
+            }
+            TlsReason::Expired => "the server's certificate has expired or is not valid yet",
+            TlsReason::NameMismatch => {
+                "the certificate is not for this host name: set [tls] server_name to a name it covers"
+            }
+            TlsReason::ClientCert => {
+                "the server requires a client certificate: set [tls] client_cert and client_key (PEM)"
+            }
+            TlsReason::ProtocolVersion => {
+                "no TLS version in common (loadctl speaks TLS 1.2 and 1.3)"
+            }
+            TlsReason::NoH2 => {
+                "the server does not offer HTTP/2 over ALPN: set [http] version = \"1.1\""
+            }
+            TlsReason::Handshake => "the TLS handshake failed",
+        }
+    }
+}
+
+/// Connections and TLS failures of one endpoint over some time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ConnCounts {
+    /// Connections opened by this endpoint's requests.
+    pub opened: u64,
+    /// Of those, with a resumed TLS session.
+    pub resumed: u64,
+    /// HTTP/2 streams the server refused (REFUSED_STREAM, or beyond a GOAWAY's last
+    /// stream): never processed, so sent again and not the target's latency or error.
+    pub refused: u64,
+    /// TLS handshake failures by reason.
+    pub tls: [u64; TLS_REASONS],
+}
+
+impl ConnCounts {
+    pub fn record(&mut self, p: &Phases, tls: Option<TlsReason>, refused: u32) {
+        self.opened += u64::from(p.opened);
+        self.resumed += u64::from(p.resumed);
+        self.refused += u64::from(refused);
+        if let Some(r) = tls {
+            self.tls[r as usize] += 1;
+        }
+    }
+
+    pub fn merge(&mut self, o: &ConnCounts) {
+        self.opened += o.opened;
+        self.resumed += o.resumed;
+        self.refused += o.refused;
+        for (a, b) in self.tls.iter_mut().zip(&o.tls) {
+            *a += b;
+        }
+    }
+
+    pub fn tls_failures(&self) -> u64 {
+        self.tls.iter().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_record_only_what_occurred() {
+        let mut h = PhaseHists::new();
+        let mut p = Phases::default();
+        p.set(Phase::Ttfb, Duration::from_millis(3));
+        p.set(Phase::Download, Duration::from_micros(40));
+        h.record(&p);
+        assert_eq!(h.of(Phase::Ttfb).len(), 1);
+        assert_eq!(h.of(Phase::Connect).len(), 0);
+        let mut fresh = Phases::default();
+        fresh.set(Phase::Connect, Duration::from_millis(1));
+        fresh.opened = true;
+        p.take_connection(&fresh);
+        assert!(p.opened && p.get(Phase::Connect).is_some());
+        let mut other = PhaseHists::new();
+        other.record(&p);
+        h.merge(&other);
+        assert_eq!(h.of(Phase::Ttfb).len(), 2);
+        assert_eq!(h.of(Phase::Connect).len(), 1);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for p in Phase::ALL {
+            assert_eq!(Phase::parse(p.name()), Some(p));
+        }
+        assert_eq!(Phase::parse("p99"), None);
+    }
+}

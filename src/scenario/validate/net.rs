@@ -1,0 +1,158 @@
+//! Validation of `[http]` (version, streams, keep-alive) and `[tls]` (CA, client identity,
+//! server name): PEM files are read here, so a missing or malformed one is a scenario error
+//! with its position, not a failed run.
+
+use std::path::{Path, PathBuf};
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use toml::Spanned;
+
+use crate::scenario::diag::Ctx;
+use crate::scenario::plan::net::{HttpPlan, HttpVersion, TlsPlan};
+use crate::scenario::raw::{RawHttp, RawTls};
+
+/// A PEM file larger than this is not a certificate or a key.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
+pub(super) fn http(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawHttp>>) -> HttpPlan {
+    let mut plan = HttpPlan::default();
+    let Some(raw) = raw.map(Spanned::get_ref) else {
+        return plan;
+    };
+    if let Some(v) = &raw.version {
+        // `version = 2` and `version = 1.1` are what people type; accept them as numbers too.
+        let text = match v.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            other => format!("{other:?}"),
+        };
+        match text.as_str() {
+            "1.1" | "1" => plan.version = HttpVersion::Http1,
+            "2" | "h2" => plan.version = HttpVersion::Http2,
+            "h2c" => plan.version = HttpVersion::H2c,
+            _ => cx.err(
+                v.span(),
+                "http.version",
+                format!("`{text}` is not an HTTP version; use \"1.1\", \"2\" (HTTP/2 over TLS, agreed with ALPN) or \"h2c\" (HTTP/2 with prior knowledge over plain TCP)"),
+            ),
+        }
+    }
+    if let Some(n) = &raw.max_streams {
+        if let Some(n) = cx.positive(n, "http.max_streams") {
+            plan.max_streams = n;
+        }
+    }
+    if let Some(k) = &raw.keep_alive {
+        plan.keep_alive = *k.get_ref();
+    }
+    plan
+}
+
+pub(super) fn tls(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawTls>>, base: &Path) -> TlsPlan {
+    let mut plan = TlsPlan::default();
+    let Some(spanned) = raw else { return plan };
+    let raw = spanned.get_ref();
+    if let Some(ca) = &raw.ca {
+        plan.ca = pem(cx, ca, "tls.ca", base, Kind::Certs);
+    }
+    if let Some(b) = &raw.insecure {
+        plan.insecure = *b.get_ref();
+    }
+    if let Some(b) = &raw.resumption {
+        plan.resumption = *b.get_ref();
+    }
+    match (&raw.client_cert, &raw.client_key) {
+        (Some(c), Some(k)) => {
+            let cert = pem(cx, c, "tls.client_cert", base, Kind::Certs);
+            let key = pem(cx, k, "tls.client_key", base, Kind::Key);
+            plan.client_cert = cert.zip(key);
+        }
+        (Some(c), None) => cx.err(
+            c.span(),
+            "tls.client_cert",
+            "needs `client_key` too (the certificate's private key, PEM)",
+        ),
+        (None, Some(k)) => cx.err(
+            k.span(),
+            "tls.client_key",
+            "needs `client_cert` too (the certificate chain, PEM)",
+        ),
+        (None, None) => {}
+    }
+    if let Some(n) = &raw.server_name {
+        if rustls_pki_types::ServerName::try_from(n.get_ref().as_str()).is_ok() {
+            plan.server_name = Some(n.get_ref().clone());
+        } else {
+            cx.err(
+                n.span(),
+                "tls.server_name",
+                format!(
+                    "`{}` is not a DNS name or IP address to verify the certificate against",
+                    n.get_ref()
+                ),
+            );
+        }
+    }
+    plan
+}
+
+enum Kind {
+    Certs,
+    Key,
+}
+
+/// Checks that `path` (relative to the scenario) is a readable PEM file holding what
+/// `kind` asks for; returns it resolved.
+fn pem(
+    cx: &mut Ctx<'_>,
+    path: &Spanned<String>,
+    field: &str,
+    base: &Path,
+    kind: Kind,
+) -> Option<PathBuf> {
+    let full = base.join(path.get_ref());
+    let problem = match std::fs::metadata(&full) {
+        Err(e) => Some(format!("cannot read {}: {e}", full.display())),
+        Ok(m) if !m.is_file() => Some(format!("{} is not a file", full.display())),
+        Ok(m) if m.len() > MAX_PEM_BYTES => Some(format!(
+            "{} is {} bytes; a PEM certificate or key is at most {MAX_PEM_BYTES}",
+            full.display(),
+            m.len()
+        )),
+        Ok(_) => match kind {
+            Kind::Certs => match CertificateDer::pem_file_iter(&full) {
+                Ok(it) => {
+                    let certs: Result<Vec<_>, _> = it.collect();
+                    match certs {
+                        Ok(c) if !c.is_empty() => None,
+                        Ok(_) => Some(format!(
+                            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                            full.display()
+                        )),
+                        Err(e) => Some(format!("{} is not valid PEM: {e}", full.display())),
+                    }
+                }
+                Err(e) => Some(format!("cannot read {}: {e}", full.display())),
+            },
+            Kind::Key => PrivateKeyDer::from_pem_file(&full).err().map(|e| {
+                format!(
+                    "{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1): {e}",
+                    full.display()
+                )
+            }),
+        },
+    };
+    match problem {
+        Some(p) => {
+            cx.err(
+                path.span(),
+                field,
+                format!("{p}; the path is relative to the scenario file"),
+            );
+            None
+        }
+        None => Some(full),
+    }
+}

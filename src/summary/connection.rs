@@ -1,0 +1,79 @@
+//! The summary's view of how requests reached the target: each request's time in phases
+//! (`phases_ms`, only the phases that occurred), the connections opened and resumed, HTTP/2
+//! streams refused, TLS failures by reason, and the run's protocol (`transport`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::connection::{ConnCounts, Phase, TlsReason};
+use crate::metrics::{EndpointData, LatencyStats};
+
+/// The protocol a run spoke, and what its connections cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportSummary {
+    /// `1.1`, `2` or `h2c`.
+    pub http: String,
+    /// The target was reached over TLS.
+    pub tls: bool,
+    /// `[tls] insecure = true`: certificates were not verified.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    /// `[http] keep_alive = false`: a new connection per request.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_keep_alive: bool,
+    pub connections: ConnSummary,
+}
+
+/// Connections of one request name, or of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnSummary {
+    /// Connections opened (each one's handshake is in the `connect`/`tls` phases).
+    pub opened: u64,
+    /// Of those, with a resumed TLS session.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resumed: u64,
+    /// HTTP/2 streams the server refused unprocessed, and sent again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused_streams: u64,
+    /// Failed TLS handshakes by reason (`unknown_issuer`, `expired`, `name_mismatch`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tls_errors: BTreeMap<String, u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl ConnSummary {
+    pub fn of(c: &ConnCounts) -> Self {
+        ConnSummary {
+            opened: c.opened,
+            resumed: c.resumed,
+            refused_streams: c.refused,
+            tls_errors: TlsReason::ALL
+                .iter()
+                .filter(|r| c.tls[**r as usize] > 0)
+                .map(|r| (r.name().to_string(), c.tls[*r as usize]))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == ConnSummary::default()
+    }
+}
+
+/// Latency statistics of each phase that occurred, by phase name in the order they happen.
+pub fn phases_ms(e: &EndpointData) -> BTreeMap<String, LatencyStats> {
+    Phase::ALL
+        .iter()
+        .filter_map(|p| Some((p.name().to_string(), LatencyStats::of(e.phase(*p)?))))
+        .collect()
+}
