@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::scenario::plan::chat::{ChatPlan, Marker};
 use crate::scenario::plan::load::LoadPlan;
+use crate::scenario::plan::net::HttpVersion;
 use crate::scenario::plan::request::RequestPlan;
 use crate::scenario::plan::target::TargetSpec;
 use crate::scenario::plan::{Plan, Workload};
@@ -23,6 +24,7 @@ pub fn describe(plan: &Plan) -> String {
         let _ = writeln!(o, "           {}", plan.description.trim());
     }
     let _ = writeln!(o, "target     {}", target(&plan.target));
+    let _ = writeln!(o, "protocol   {}", protocol_line(plan));
     load(&mut o, plan);
     let _ = writeln!(o, "timeout    {}", d(plan.timeout));
     let _ = writeln!(
@@ -70,6 +72,46 @@ pub fn describe(plan: &Plan) -> String {
     }
     judgement(&mut o, plan);
     o
+}
+
+/// `[http]` and `[tls]` as the run will use them.
+fn protocol_line(plan: &Plan) -> String {
+    let h = &plan.http;
+    let mut line = match h.version {
+        HttpVersion::Http1 => "HTTP/1.1".to_string(),
+        HttpVersion::Http2 => format!(
+            "HTTP/2 over TLS (ALPN h2), {} streams per connection",
+            h.max_streams
+        ),
+        HttpVersion::H2c => format!(
+            "HTTP/2 with prior knowledge (h2c), {} streams per connection",
+            h.max_streams
+        ),
+    };
+    if !h.keep_alive {
+        line.push_str(", a new connection per request");
+    }
+    let t = &plan.tls;
+    let mut tls = Vec::new();
+    if let Some(ca) = &t.ca {
+        tls.push(format!("CA {}", ca.display()));
+    }
+    if t.insecure {
+        tls.push("certificates NOT verified (insecure)".into());
+    }
+    if t.client_cert.is_some() {
+        tls.push("client certificate".into());
+    }
+    if let Some(n) = &t.server_name {
+        tls.push(format!("server name {n}"));
+    }
+    if !t.resumption {
+        tls.push("no session resumption".into());
+    }
+    if !tls.is_empty() {
+        line.push_str(&format!("; TLS: {}", tls.join(", ")));
+    }
+    line
 }
 
 fn target(t: &TargetSpec) -> String {

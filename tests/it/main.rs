@@ -15,3 +15,4 @@ mod report;
 mod summary;
 mod support;
 mod testbed;
+mod tls;
