@@ -330,11 +330,11 @@ fn h2_server(goaway_after: u64, refuse_every: u64, reset_every: u64) -> SocketAd
                     let mut n = 0u64;
                     while let Some(Ok((_req, mut respond))) = conn.accept().await {
                         n += 1;
-                        if refuse_every > 0 && n % refuse_every == 0 {
+                        if refuse_every > 0 && n.is_multiple_of(refuse_every) {
                             respond.send_reset(h2::Reason::REFUSED_STREAM);
                             continue;
                         }
-                        if reset_every > 0 && n % reset_every == 0 {
+                        if reset_every > 0 && n.is_multiple_of(reset_every) {
                             respond.send_reset(h2::Reason::INTERNAL_ERROR);
                             continue;
                         }
@@ -342,7 +342,7 @@ fn h2_server(goaway_after: u64, refuse_every: u64, reset_every: u64) -> SocketAd
                         if let Ok(mut body) = respond.send_response(resp, false) {
                             let _ = body.send_data(Bytes::from_static(b"ok"), true);
                         }
-                        if goaway_after > 0 && n % goaway_after == 0 {
+                        if goaway_after > 0 && n.is_multiple_of(goaway_after) {
                             conn.graceful_shutdown();
                         }
                     }
