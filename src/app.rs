@@ -2,7 +2,9 @@
 //! the documented exit code. Errors bubble up to `main` as [`Error`], which prints their
 //! whole chain and exits with [`Error::exit_code`].
 
-use crate::cli::{Cli, Command, CompareArgs, CompareFormat, ReportArgs, RunArgs, ScenarioArgs};
+use crate::cli::{
+    CapacityArgs, Cli, Command, CompareArgs, CompareFormat, ReportArgs, RunArgs, ScenarioArgs,
+};
 use crate::error::{Error, Result};
 use crate::report::compare::{render_md, render_text};
 use crate::run::{run, RunOptions};
@@ -12,8 +14,9 @@ use crate::summary::{compare::compare, load_summary, Summary};
 pub fn execute(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Run(args) => run_command(args),
+        Command::Capacity(args) => capacity_command(args),
         Command::Validate(args) => {
-            let plan = load(&args)?;
+            let plan = load(&args, &[])?;
             emit(&describe(&plan));
             Ok(0)
         }
@@ -33,14 +36,17 @@ fn emit(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-fn load(args: &ScenarioArgs) -> Result<Plan> {
+/// The scenario with the command line's overrides: `--set`, the sugar flags, and `extra`
+/// (`(key, flag, value)`, such as `loadctl capacity --min`).
+fn load(args: &ScenarioArgs, extra: &[(&str, &str, &Option<String>)]) -> Result<Plan> {
     let mut set = Vec::new();
     let mut shown = Vec::new();
-    for (key, flag, v) in [
+    let sugar = [
         ("load.duration", "--duration", &args.duration),
         ("load.rate", "--rate", &args.rate),
         ("load.vus", "--vus", &args.vus),
-    ] {
+    ];
+    for &(key, flag, v) in sugar.iter().chain(extra) {
         if let Some(v) = v {
             set.push((key.to_string(), v.clone()));
             shown.push(format!("{flag} {v}"));
@@ -112,8 +118,29 @@ fn compare_command(args: CompareArgs) -> Result<u8> {
     Ok(u8::from(c.regressions > 0))
 }
 
+fn capacity_command(args: CapacityArgs) -> Result<u8> {
+    let plan = load(
+        &args.scenario,
+        &[
+            ("capacity.min", "--min", &args.min),
+            ("capacity.max", "--max", &args.max),
+            ("capacity.precision", "--precision", &args.precision),
+            ("capacity.step", "--step", &args.step),
+            ("capacity.settle", "--settle", &args.settle),
+            ("capacity.trials", "--trials", &args.trials),
+            ("capacity.hold", "--hold", &args.hold),
+        ],
+    )?;
+    let opts = crate::capacity::CapacityOptions {
+        out: args.out.clone(),
+        print: true,
+        handle_signals: true,
+    };
+    Ok(crate::capacity::search(&plan, &opts)?.result.exit_code())
+}
+
 fn run_command(args: RunArgs) -> Result<u8> {
-    let plan = load(&args.scenario)?;
+    let plan = load(&args.scenario, &[])?;
     // Read the baseline before sending anything: a wrong folder is a usage error.
     let baseline = args.baseline.as_deref().map(load_run).transpose()?;
     let opts = RunOptions {

@@ -21,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario and judge it against its SLOs.
     Run(RunArgs),
+    /// Find the highest rate the scenario's SLOs hold at: growth, then bisection, each step judged after a settle.
+    Capacity(CapacityArgs),
     /// Check a scenario and print the expanded plan; sends no traffic.
     Validate(ScenarioArgs),
     /// Compare two runs' summary.json; exit 1 on a regression beyond the tolerances.
@@ -76,6 +78,37 @@ pub struct RunArgs {
     pub kube_context: Option<String>,
 }
 
+/// `loadctl capacity`: each flag sets the scenario's `[capacity]` key of its name.
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// The first rate tried, per second (capacity.min).
+    #[arg(long)]
+    pub min: Option<String>,
+    /// The highest rate tried (capacity.max).
+    #[arg(long)]
+    pub max: Option<String>,
+    /// Bisection stops within this share: 2% (capacity.precision).
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// Each step's judged time: 20s (capacity.step).
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Each step's unjudged lead-in: 5s (capacity.settle).
+    #[arg(long)]
+    pub settle: Option<String>,
+    /// Runs of each boundary rate, for the spread (capacity.trials).
+    #[arg(long)]
+    pub trials: Option<String>,
+    /// Confirm the capacity with a sustained run this long: 60s (capacity.hold).
+    #[arg(long)]
+    pub hold: Option<String>,
+    /// Output folder (default: reports/<scenario>-capacity-<UTC timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Run folder (holding summary.json and histograms.hlog).
@@ -120,6 +153,9 @@ pub struct ServeArgs {
     /// Share of requests answered 500: 1% or 0.01.
     #[arg(long)]
     pub error_rate: Option<String>,
+    /// Requests per second the service holds: one server with a fixed service time of 1/N s shared by all connections, FIFO (a known capacity to search for).
+    #[arg(long)]
+    pub capacity: Option<f64>,
     /// Periodic stall length (needs --every): requests wait until it ends.
     #[arg(long, requires = "every")]
     pub stall: Option<String>,

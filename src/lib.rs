@@ -48,6 +48,7 @@
 //! and "Output files".
 
 pub mod app;
+pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod error;

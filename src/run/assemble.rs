@@ -32,6 +32,7 @@ pub(super) fn summary(plan: &Plan, target: &Target, m: &Measured, j: Judged) -> 
         // Decided by the verdict, once the baseline comparison is known.
         status: slo::Status::Pass,
         reasons: Vec::new(),
+        stopped_early: m.ended.stopped_early.as_ref().map(|(_, why)| why.clone()),
         started_at: humantime::format_rfc3339_seconds(m.started_wall).to_string(),
         duration_s: j.window_s,
         warmup_s: plan.warmup.as_secs_f64(),

@@ -20,6 +20,8 @@ use crate::report::progress::Progress;
 pub(super) struct Ended {
     pub at: Instant,
     pub interrupted_at: Option<Instant>,
+    /// The SLOs could no longer pass: when the load was stopped, and why.
+    pub stopped_early: Option<(Instant, String)>,
 }
 
 /// What the loop works on.
@@ -35,6 +37,8 @@ pub(super) struct Loop<'a> {
     pub interrupt_grace: Duration,
     /// The output folder, whose temporary files a second interrupt removes.
     pub out_dir: &'a Path,
+    /// Set by the early-stop sink when the SLOs can no longer pass.
+    pub doomed: Option<super::doom::Verdict>,
 }
 
 /// The load is over: from here on (verification, reports) an interrupt ends the process
@@ -90,6 +94,7 @@ impl Loop<'_> {
             (None, None, None)
         };
         let mut interrupted_at = None;
+        let mut stopped_early = None;
         let mut abort_at: Option<Instant> = None;
         loop {
             tokio::select! {
@@ -102,6 +107,13 @@ impl Loop<'_> {
                     }
                     for (thread, data) in self.agg.take_spent() {
                         self.generator.recycle(thread, data);
+                    }
+                    if stopped_early.is_none() {
+                        if let Some(why) = self.doomed.as_ref().and_then(|d| d.borrow().clone()) {
+                            self.progress.note(&format!("stopping early: {why}"));
+                            self.generator.stop();
+                            stopped_early = Some((Instant::now(), why));
+                        }
                     }
                     if self.agg.all_done() {
                         break;
@@ -130,6 +142,7 @@ impl Loop<'_> {
         Ok(Ended {
             at: Instant::now(),
             interrupted_at,
+            stopped_early,
         })
     }
 }

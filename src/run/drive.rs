@@ -67,6 +67,15 @@ pub(super) fn drive(
         Box::new(move |t| rates.planned_rate_at(t)),
     )));
 
+    let doomed = opts
+        .stop_on_certain_failure
+        .then(super::doom::Verdict::default);
+    if let Some(sink) = doomed
+        .clone()
+        .and_then(|v| super::doom::DoomSink::new(plan, v))
+    {
+        sinks.push(Box::new(sink));
+    }
     if let Some(k) = kube {
         k.schedule_faults(origin);
     }
@@ -88,6 +97,7 @@ pub(super) fn drive(
             handle_signals: opts.handle_signals,
             interrupt_grace: opts.interrupt_grace,
             out_dir,
+            doomed,
         }
         .run(rx),
     );

@@ -38,7 +38,8 @@ pub(super) fn judge(
     kube_seen: Option<Outcome>,
 ) -> anyhow::Result<Judged> {
     let planned_end = m.measure_start + plan.load.duration();
-    let window_end = match (&plan.load, m.ended.interrupted_at) {
+    let stopped = m.ended.stopped_early.as_ref().map(|(at, _)| *at);
+    let window_end = match (&plan.load, m.ended.interrupted_at.or(stopped)) {
         (_, Some(at)) => at.min(planned_end),
         (LoadPlan::Open { .. }, None) if m.exhausted.is_none() => planned_end,
         _ => m.ended.at.min(planned_end),
@@ -48,6 +49,11 @@ pub(super) fn judge(
         .as_secs_f64();
     let mut notes = Vec::new();
     let mut failures = Vec::new();
+    if let Some((_, why)) = &m.ended.stopped_early {
+        notes.push(format!(
+            "stopped early, {window_s:.1} s into the measured window: {why}"
+        ));
+    }
     if let Some((feeder, how)) = &m.exhausted {
         let line = format!(
             "feeder `{feeder}` ran out of rows; the load stopped {window_s:.1} s into the measured window"

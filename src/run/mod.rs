@@ -7,6 +7,7 @@
 mod assemble;
 mod checks;
 mod control;
+mod doom;
 mod drive;
 mod generator;
 mod judge;
@@ -40,6 +41,9 @@ pub struct RunOptions {
     pub tolerances: Option<Tolerances>,
     /// Overrides the scenario's `kube.context`.
     pub kube_context: Option<String>,
+    /// Stop the load as soon as the SLOs can no longer pass (the run still fails, with
+    /// `stopped_early` saying why): what a capacity search's steps do.
+    pub stop_on_certain_failure: bool,
 }
 
 impl Default for RunOptions {
@@ -52,6 +56,7 @@ impl Default for RunOptions {
             baseline: None,
             tolerances: None,
             kube_context: None,
+            stop_on_certain_failure: false,
         }
     }
 }
@@ -66,6 +71,12 @@ impl RunOutcome {
     pub fn exit_code(&self) -> u8 {
         self.summary.status.exit_code()
     }
+}
+
+/// Creates an output folder as a run does (`reports/<name>-<UTC timestamp>` by default),
+/// checked writable before anything is sent.
+pub fn create_output_dir(name: &str, out: Option<&PathBuf>) -> Result<PathBuf> {
+    output::create(name, out)
 }
 
 /// Runs `plan` to the end (or to an interrupt) and writes its outputs.

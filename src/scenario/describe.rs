@@ -25,6 +25,7 @@ pub fn describe(plan: &Plan) -> String {
     }
     let _ = writeln!(o, "target     {}", target(&plan.target));
     let _ = writeln!(o, "protocol   {}", protocol_line(plan));
+    let _ = writeln!(o, "capacity   {}", capacity_line(plan));
     load(&mut o, plan);
     let _ = writeln!(o, "timeout    {}", d(plan.timeout));
     let _ = writeln!(
@@ -72,6 +73,31 @@ pub fn describe(plan: &Plan) -> String {
     }
     judgement(&mut o, plan);
     o
+}
+
+/// The search `loadctl capacity` would run: rates, step times, worst case.
+fn capacity_line(plan: &Plan) -> String {
+    let c = &plan.capacity;
+    let growth: Vec<String> = c.growth().iter().map(|r| format!("{r:.0}")).collect();
+    let (steps, worst) = c.worst_case();
+    let mut line = format!(
+        "search (loadctl capacity): {} /s, then bisection to {:.1}%; each step {} settle + {} judged; at most {steps} steps, {} at worst",
+        growth.join(", "),
+        c.precision * 100.0,
+        d(c.settle),
+        d(c.step),
+        d(worst)
+    );
+    if c.trials > 1 {
+        line.push_str(&format!("; {} runs of each boundary rate", c.trials));
+    }
+    if let Some(h) = c.hold {
+        line.push_str(&format!("; hold {}", d(h)));
+    }
+    if let Some((_, v)) = c.require {
+        line.push_str(&format!("; requires {v:.0}/s"));
+    }
+    line
 }
 
 /// `[http]` and `[tls]` as the run will use them.

@@ -36,6 +36,15 @@ pub const DURATIONS: &[(&str, Duration, &str)] = &[
     ("load.stages.duration", Duration::from_secs(86_400), "24 h"),
     ("load.warmup", Duration::from_secs(3_600), "1 h"),
     (
+        "capacity.step",
+        Duration::from_secs(3_600),
+        "1 h per step; a search runs many",
+    ),
+    ("capacity.settle", Duration::from_secs(3_600), "1 h"),
+    ("capacity.hold", Duration::from_secs(86_400), "24 h"),
+    ("capacity.hpa_stable", Duration::from_secs(3_600), "1 h"),
+    ("capacity.hpa_settle_max", Duration::from_secs(3_600), "1 h"),
+    (
         "load.timeout",
         Duration::from_secs(600),
         "10 min: a request is awaited that long, and the run's end with it",
@@ -61,6 +70,9 @@ pub const RATES: &[(&str, f64, &str)] = &[
     ("load.start_rate", 10_000_000.0, "requests per second"),
     ("load.stages.target", 10_000_000.0, "requests per second"),
     ("load.connect_rate", 100_000.0, "new connections per second"),
+    ("embedded.capacity", 10_000_000.0, "requests per second"),
+    ("capacity.min", 10_000_000.0, "requests per second"),
+    ("capacity.max", 10_000_000.0, "requests per second"),
     (
         "chat.publish_rate",
         10_000.0,

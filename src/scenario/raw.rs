@@ -38,6 +38,23 @@ pub struct RawFile {
     pub kube: Option<RawKube>,
     pub http: Option<RawHttp>,
     pub tls: Option<RawTls>,
+    pub capacity: Option<RawCapacity>,
+}
+
+/// `[capacity]`: the search `loadctl capacity` runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapacity {
+    pub min: Option<Spanned<f64>>,
+    pub max: Option<Spanned<f64>>,
+    pub precision: Option<Spanned<String>>,
+    pub step: Option<Spanned<String>>,
+    pub settle: Option<Spanned<String>>,
+    pub trials: Option<Spanned<i64>>,
+    pub hold: Option<Spanned<String>>,
+    pub require: Option<Spanned<String>>,
+    pub hpa_stable: Option<Spanned<String>>,
+    pub hpa_settle_max: Option<Spanned<String>>,
 }
 
 /// `[http]`: the protocol version and connection reuse.
@@ -82,6 +99,7 @@ pub struct RawScenario {
     pub kube: Option<Spanned<RawKube>>,
     pub http: Option<Spanned<RawHttp>>,
     pub tls: Option<Spanned<RawTls>>,
+    pub capacity: Option<Spanned<RawCapacity>>,
 }
 
 impl RawFile {
@@ -108,6 +126,7 @@ impl RawFile {
             kube: self.kube.map(|v| at(v, text, "kube")),
             http: self.http.map(|v| at(v, text, "http")),
             tls: self.tls.map(|v| at(v, text, "tls")),
+            capacity: self.capacity.map(|v| at(v, text, "capacity")),
         }
     }
 }
@@ -313,6 +332,8 @@ pub struct RawEmbedded {
     pub service: Option<Spanned<String>>,
     pub latency: Option<Spanned<String>>,
     pub error_rate: Option<Spanned<String>>,
+    /// Requests per second the service holds, as one FIFO server.
+    pub capacity: Option<Spanned<f64>>,
     pub stall: Option<Spanned<String>>,
     pub stall_every: Option<Spanned<String>>,
     pub items: Option<Spanned<i64>>,

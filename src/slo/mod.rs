@@ -8,6 +8,7 @@
 //! Thresholds are stored in the metric's canonical unit (milliseconds, fraction, req/s).
 
 pub mod checks;
+pub mod doom;
 pub mod observe;
 
 use std::fmt;
@@ -219,6 +220,11 @@ fn parse_metric(key: &str) -> Option<Metric> {
                 .then_some(Metric::Latency(Stat::Percentile(p)))
         }
     }
+}
+
+/// A requirement on a rate in requests per second (`>= 5000`), as `[capacity] require`.
+pub fn parse_requirement(value: &str) -> Result<(Op, f64), String> {
+    parse_threshold(value, Metric::Rps)
 }
 
 fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {

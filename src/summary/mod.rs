@@ -3,6 +3,7 @@
 //! `report/`; nothing here formats for a person.
 
 pub mod build;
+pub mod capacity;
 pub mod compare;
 pub mod comparison;
 pub mod connection;

@@ -24,6 +24,10 @@ pub struct Summary {
     pub status: Status,
     /// Why the status is not `pass`, one line each.
     pub reasons: Vec<String>,
+    /// The load stopped before its window ended because the SLOs could no longer pass
+    /// (`loadctl capacity` steps): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
     /// RFC 3339, UTC.
     pub started_at: String,
     /// Length of the measured window (warmup excluded).

@@ -49,6 +49,23 @@ impl LatencySpec {
 struct FaultState {
     faults: Arc<Faults>,
     epoch: Instant,
+    /// `capacity`: when the one simulated server is next free.
+    next_free: Arc<std::sync::Mutex<Instant>>,
+}
+
+impl FaultState {
+    /// With a capacity: when this request's turn on the one server ends (FIFO, a fixed
+    /// service time each). The time is computed, not slept out request by request, so the
+    /// throughput is exact whatever the timer's granularity.
+    fn served_at(&self) -> Option<Instant> {
+        let cap = self.faults.capacity?;
+        let service = Duration::from_secs_f64(1.0 / cap);
+        let now = Instant::now();
+        let mut next = self.next_free.lock().unwrap_or_else(|e| e.into_inner());
+        let start = (*next).max(now);
+        *next = start + service;
+        Some(*next)
+    }
 }
 
 fn is_health(path: &str) -> bool {
@@ -66,6 +83,9 @@ async fn inject(State(st): State<FaultState>, req: Request, next: Next) -> Respo
         if phase < stall {
             tokio::time::sleep(stall - phase).await;
         }
+    }
+    if let Some(at) = st.served_at() {
+        tokio::time::sleep_until(at.into()).await;
     }
     if let Some(lat) = &f.latency {
         tokio::time::sleep(lat.sample()).await;
@@ -106,6 +126,7 @@ pub fn router(
     let state = FaultState {
         faults: Arc::new(cfg.faults.clone()),
         epoch: Instant::now(),
+        next_free: Arc::new(std::sync::Mutex::new(Instant::now())),
     };
     let mut app = base.layer(axum::middleware::from_fn_with_state(state, inject));
     if let Some(l) = &cfg.rate_limits {

@@ -59,6 +59,14 @@ pub fn serve(args: &ServeArgs) -> crate::error::Result<()> {
             ))
         })?;
     }
+    if let Some(c) = args.capacity {
+        if !(c.is_finite() && c > 0.0 && c <= 10_000_000.0) {
+            return Err(Error::usage(format!(
+                "--capacity {c}: use requests per second above 0 (at most 10,000,000)"
+            )));
+        }
+        faults.capacity = Some(c);
+    }
     if let (Some(s), Some(e)) = (&args.stall, &args.every) {
         let p = |v: &str, flag: &str| {
             humantime::parse_duration(v)

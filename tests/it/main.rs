@@ -2,6 +2,7 @@
 //! the library is driven directly, the CLI through the built binary.
 
 mod arch;
+mod capacity;
 mod chat;
 mod chat_protocol;
 mod cli;

@@ -65,6 +65,7 @@ pub fn synthetic() -> Summary {
         description: "fixed data".into(),
         status: Status::Fail,
         reasons: vec!["SLO p95 < 100ms failed: observed 950.000 ms".into()],
+        stopped_early: None,
         started_at: "2026-11-23T08:00:00Z".into(),
         duration_s: window,
         warmup_s: 0.0,

@@ -7,6 +7,7 @@
 //! watched), where the time went (phases, connections, TLS), the Kubernetes section, chat delivery, verification, the per-request table,
 //! the baseline comparison. Each part is a file of this folder.
 
+pub mod capacity;
 mod charts;
 mod data;
 mod kube;

@@ -130,6 +130,32 @@ pub fn spectrum_chart(title: &str, lines: &[Line]) -> String {
     })
 }
 
+/// A chart of `lines` over a plain x axis (`x_desc`), both axes from the data: what a
+/// capacity search's throughput–latency curve is drawn on.
+pub fn xy_chart(title: &str, x_desc: &str, y_desc: &str, lines: &[Line]) -> String {
+    let points = || lines.iter().flat_map(|l| l.points.iter());
+    let x0 = points().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let x1 = points().map(|p| p.0).fold(0.0f64, f64::max);
+    let (x0, x1) = if x0.is_finite() && x1 > x0 {
+        (0.0f64.max(x0 - (x1 - x0) * 0.05), x1 + (x1 - x0) * 0.05)
+    } else {
+        (0.0, x1.max(1.0))
+    };
+    let y1 = points().map(|p| p.1).fold(0.0f64, f64::max);
+    let y1 = if y1 > 0.0 { y1 * 1.12 } else { 1.0 };
+    draw(title, |root| {
+        let mut chart = cartesian(root, title, x0..x1, y1)?;
+        mesh(&mut chart)
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| short_number(*v))
+            .y_label_formatter(&|v| short_number(*v))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        series(&mut chart, lines)
+    })
+}
+
 type Chart<'a, 'b> = ChartContext<
     'a,
     SVGBackend<'b>,

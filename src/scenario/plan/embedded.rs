@@ -46,6 +46,11 @@ pub struct Faults {
     /// `(stall, every)`: during the first `stall` of every `every`, requests wait until
     /// the stall ends, like a stop-the-world pause.
     pub stall: Option<(Duration, Duration)>,
+    /// Requests per second the service holds: it behaves as one server with a fixed
+    /// service time of `1 / capacity` shared by every connection, requests queued FIFO. Below
+    /// it latency stays near the service time; above it the queue, and latency, grow without
+    /// bound: a service whose capacity is known exactly.
+    pub capacity: Option<f64>,
 }
 
 /// Everything that shapes a reference service: its faults, the flash sale's stock, and

@@ -2,6 +2,7 @@
 //! from their validators (`scenario/validate/`); figures derived from a plan (planned
 //! requests, peak rate, connections needed) are methods here, written once.
 
+pub mod capacity;
 pub mod chat;
 pub mod compare;
 pub mod embedded;
@@ -15,6 +16,7 @@ pub mod target;
 
 use std::time::Duration;
 
+use self::capacity::CapacityPlan;
 use self::chat::ChatPlan;
 use self::compare::Tolerances;
 use self::flow::{CheckedRequest, FeederPlan, FlowPlan};
@@ -55,6 +57,8 @@ pub struct Plan {
     pub http: HttpPlan,
     /// Verification and client identity for `https://` and `wss://` origins (`[tls]`).
     pub tls: TlsPlan,
+    /// How `loadctl capacity` searches (`[capacity]`); `run` ignores it.
+    pub capacity: CapacityPlan,
 }
 
 /// What an iteration of the load is: exactly one of these per plan.

@@ -4,6 +4,7 @@
 //! every problem in the file. Defaults live here and nowhere else. One file per section;
 //! this one puts the sections together.
 
+mod capacity;
 mod chat;
 mod flow;
 mod kube;
@@ -108,6 +109,7 @@ pub(super) fn validate(
     let slos = slo::slos(&mut cx, &raw.slo, &names, &outcomes);
     let http = net::http(&mut cx, raw.http.as_ref());
     let tls = net::tls(&mut cx, raw.tls.as_ref(), base_dir);
+    let capacity = capacity::capacity(&mut cx, raw.capacity.as_ref());
     let http_span = raw.http.as_ref().map_or(0..0, |h| h.span());
     protocol_fits(
         &mut cx,
@@ -140,6 +142,7 @@ pub(super) fn validate(
         kube,
         http,
         tls,
+        capacity,
     })
 }
 

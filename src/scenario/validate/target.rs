@@ -94,6 +94,26 @@ pub(crate) fn parse_url(text: &str) -> Result<(Origin, String), String> {
     Ok((Origin { host, port, tls }, path.to_string()))
 }
 
+/// `[embedded] capacity`: requests per second the service holds, as one FIFO server.
+fn capacity(cx: &mut Ctx<'_>, raw: &RawEmbedded, plan: &mut EmbeddedPlan) -> bool {
+    let Some(c) = &raw.capacity else { return true };
+    match cx.rate_bound(c, "embedded.capacity") {
+        Some(r) if r.is_finite() && r > 0.0 => {
+            plan.config.faults.capacity = Some(r);
+            true
+        }
+        Some(r) => {
+            cx.err(
+                c.span(),
+                "embedded.capacity",
+                format!("must be a positive number of requests per second, not {r}"),
+            );
+            false
+        }
+        None => false,
+    }
+}
+
 fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<EmbeddedPlan> {
     let mut plan = EmbeddedPlan {
         service: "activities".into(),
@@ -173,6 +193,7 @@ fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<Embedded
             None => ok = false,
         }
     }
+    ok &= capacity(cx, raw, &mut plan);
     match (&raw.stall, &raw.stall_every) {
         (Some(stall), Some(every)) => {
             let s = cx.duration(stall, "embedded.stall");
