@@ -11,6 +11,7 @@ pub mod search;
 pub mod step;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use crate::error::{Error, Result};
@@ -37,9 +38,31 @@ pub struct CapacityOutcome {
     pub out_dir: PathBuf,
 }
 
+/// An interrupt arrived outside a step's load (setting up, writing reports): the search
+/// stops before its next step. During a step's load, the step's own handler stops it.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// For the whole search, an interrupt is noted instead of ending the process, so the
+/// partial result is written; a step's control loop chains to this handler.
+fn note_interrupts() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(sig, on_interrupt as *const () as libc::sighandler_t);
+        }
+    }
+}
+
 /// Searches `plan`'s capacity.
 pub fn search(plan: &Plan, opts: &CapacityOptions) -> Result<CapacityOutcome> {
     check(plan)?;
+    if opts.handle_signals {
+        note_interrupts();
+    }
     let out_dir =
         crate::run::create_output_dir(&format!("{}-capacity", plan.name), opts.out.as_ref())?;
     let cap = &plan.capacity;
@@ -52,6 +75,10 @@ pub fn search(plan: &Plan, opts: &CapacityOptions) -> Result<CapacityOutcome> {
     let mut result = empty_result(plan);
     let mut index = 0u32;
     while let Some((phase, rate)) = s.next_step() {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            s.record(phase, rate, search::Verdict::Interrupted);
+            break;
+        }
         index += 1;
         let (mut st, mut v) = runner.run(index, phase.name(), rate, cap.settle, cap.step)?;
         // An HPA still changing its mind in the judged window: the step did not measure a

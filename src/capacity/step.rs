@@ -52,6 +52,7 @@ impl StepRun<'_> {
         let opts = RunOptions {
             out: Some(self.dir.join(&name)),
             handle_signals: self.handle_signals,
+            keep_signal_handlers: self.handle_signals,
             // A hold proves a pass: it runs to its end.
             stop_on_certain_failure: phase != "hold",
             ..RunOptions::default()

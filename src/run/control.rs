@@ -33,6 +33,8 @@ pub(super) struct Loop<'a> {
     /// For notes (the interrupt); its sink shows the seconds.
     pub progress: &'a Progress,
     pub handle_signals: bool,
+    /// Leave the handlers installed after the load (see `RunOptions`).
+    pub keep_signal_handlers: bool,
     /// After an interrupt, how long in-flight requests may still complete.
     pub interrupt_grace: Duration,
     /// The output folder, whose temporary files a second interrupt removes.
@@ -136,7 +138,7 @@ impl Loop<'_> {
                 }
             }
         }
-        if self.handle_signals {
+        if self.handle_signals && !self.keep_signal_handlers {
             default_signals();
         }
         Ok(Ended {

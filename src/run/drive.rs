@@ -95,6 +95,7 @@ pub(super) fn drive(
             chat: &mut chat,
             progress: &progress,
             handle_signals: opts.handle_signals,
+            keep_signal_handlers: opts.keep_signal_handlers,
             interrupt_grace: opts.interrupt_grace,
             out_dir,
             doomed,

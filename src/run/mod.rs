@@ -44,6 +44,9 @@ pub struct RunOptions {
     /// Stop the load as soon as the SLOs can no longer pass (the run still fails, with
     /// `stopped_early` saying why): what a capacity search's steps do.
     pub stop_on_certain_failure: bool,
+    /// After the load, leave the signal handlers as they are instead of restoring the
+    /// default (a capacity search handles interrupts between its steps itself).
+    pub keep_signal_handlers: bool,
 }
 
 impl Default for RunOptions {
@@ -57,6 +60,7 @@ impl Default for RunOptions {
             tolerances: None,
             kube_context: None,
             stop_on_certain_failure: false,
+            keep_signal_handlers: false,
         }
     }
 }

@@ -32,12 +32,14 @@ path = "/api/v1/activities/?page=1"
 "p95" = "< 50ms"
 "availability" = ">= 99.99%"
 [capacity]
-step = "2s"
 settle = "1s"
 {capacity}
 "#
     )
 }
+
+/// Short steps, for the tests that need several.
+const STEP: &str = "step = \"2s\"\n";
 
 fn run(text: &str) -> (CapacityOutcome, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -59,7 +61,7 @@ fn finds_a_known_capacity_within_its_precision() {
     let text = scenario(
         &format!("capacity = {truth}"),
         "",
-        "min = 250\nmax = 20000\nprecision = \"5%\"\nrequire = \">= 1000\"",
+        &format!("{STEP}min = 250\nmax = 20000\nprecision = \"5%\"\nrequire = \">= 1000\""),
     );
     let (out, _d) = run(&text);
     let r = &out.result;
@@ -83,7 +85,11 @@ fn finds_a_known_capacity_within_its_precision() {
     assert!(phases[4..].iter().all(|p| *p == "bisect"));
     // Every step is a run of its own; the search's files beside them.
     for s in &r.steps {
-        assert!(out.out_dir.join(&s.dir).join("summary.json").is_file(), "{}", s.dir);
+        assert!(
+            out.out_dir.join(&s.dir).join("summary.json").is_file(),
+            "{}",
+            s.dir
+        );
     }
     let json = read_json(&out.out_dir.join("capacity.json"));
     assert_eq!(json["capacity_rps"].as_f64(), Some(found));
@@ -96,7 +102,7 @@ fn a_max_below_the_capacity_is_reported_as_max_and_a_requirement_can_fail() {
     let text = scenario(
         "capacity = 3000",
         "",
-        "min = 200\nmax = 400\nrequire = \">= 1000\"",
+        &format!("{STEP}min = 200\nmax = 400\nrequire = \">= 1000\""),
     );
     let (out, _d) = run(&text);
     let r = &out.result;
@@ -114,8 +120,8 @@ fn a_generator_that_must_drop_bounds_the_search_as_generator() {
     // generator drops, which says nothing of the target.
     let text = scenario(
         "latency = \"5ms\"",
-        "max_in_flight = 1",
-        "min = 50\nmax = 100000",
+        "connections = 1\nmax_in_flight = 1",
+        &format!("{STEP}min = 50\nmax = 100000"),
     );
     let (out, _d) = run(&text);
     let r = &out.result;
@@ -123,7 +129,11 @@ fn a_generator_that_must_drop_bounds_the_search_as_generator() {
     assert_eq!((r.status, r.exit_code()), (Status::Invalid, 3));
     let last = r.steps.last().unwrap();
     assert!(last.dropped > 0 && !last.pass);
-    assert!(r.reasons[0].contains("generator could not hold"), "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].contains("generator could not hold"),
+        "{:?}",
+        r.reasons
+    );
 }
 
 #[test]
@@ -138,8 +148,18 @@ fn a_certain_failure_stops_its_step_early() {
     let r = &out.result;
     assert_eq!(r.steps.len(), 1);
     let s = &r.steps[0];
-    assert!(s.stopped_early.as_deref().unwrap().contains("can no longer pass"), "{s:?}");
-    assert!(s.judged_s < 20.0, "stopped before the window's end: {}", s.judged_s);
+    assert!(
+        s.stopped_early
+            .as_deref()
+            .unwrap()
+            .contains("can no longer pass"),
+        "{s:?}"
+    );
+    assert!(
+        s.judged_s < 20.0,
+        "stopped before the window's end: {}",
+        s.judged_s
+    );
     assert_eq!(r.bound, "below_min");
     assert_eq!((r.status, r.exit_code()), (Status::Fail, 1));
     let summary = read_json(&out.out_dir.join(&s.dir).join("summary.json"));
@@ -152,7 +172,11 @@ fn an_interrupted_search_writes_its_partial_result_and_exits_130() {
     let file = dir.path().join("cap.toml");
     std::fs::write(
         &file,
-        scenario("capacity = 100000", "", "min = 100\nmax = 100000\nstep = \"3s\""),
+        scenario(
+            "capacity = 100000",
+            "",
+            "min = 100\nmax = 100000\nstep = \"3s\"",
+        ),
     )
     .unwrap();
     let out = dir.path().join("out");
@@ -205,6 +229,10 @@ name = "view_item"
 path = "/api/v1/flash/items/{{rand_int(1, 10)}}"
 [kube]
 namespace = "flash-sale"
+[[kube.expect]]
+hpa = "flash-order"
+replicas_at_least = 5           # its floor: what each step records is the point here
+within = "10s"
 [slo]
 "p99" = "< 2s"
 [capacity]
@@ -218,7 +246,10 @@ hpa_settle_max = "1s"
     let r = &out.result;
     assert_eq!(r.steps.len(), 2, "{:?}", r.steps);
     for s in &r.steps {
-        let hpa = s.replicas.get("flash-order").unwrap_or_else(|| panic!("{s:?}"));
+        let hpa = s
+            .replicas
+            .get("flash-order")
+            .unwrap_or_else(|| panic!("{s:?}"));
         assert!(hpa.ready >= 1 && hpa.max_replicas == 20, "{hpa:?}");
     }
     assert!(r.replicas_at_capacity.contains_key("flash-order"));
