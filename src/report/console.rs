@@ -216,9 +216,13 @@ fn slo_and_websocket(o: &mut String, s: &Summary) {
             .max()
             .unwrap_or(0);
         for r in &s.slo {
-            let observed = r
+            let mut observed = r
                 .observed
                 .map_or("no data".into(), |v| format!("{v:.3} {}", r.unit));
+            let windows = crate::slo::window::describe(r);
+            if !windows.is_empty() {
+                observed = format!("{observed} ({windows})");
+            }
             let _ = writeln!(
                 o,
                 "  {}  {:<width$}  observed {observed}",

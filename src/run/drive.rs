@@ -67,13 +67,10 @@ pub(super) fn drive(
         Box::new(move |t| rates.planned_rate_at(t)),
     )));
 
-    let doomed = opts
-        .stop_on_certain_failure
-        .then(super::doom::Verdict::default);
-    if let Some(sink) = doomed
-        .clone()
-        .and_then(|v| super::doom::DoomSink::new(plan, v))
-    {
+    let doomed = super::doom::Verdict::default();
+    let doom = super::doom::DoomSink::new(plan, doomed.clone(), opts.stop_on_certain_failure);
+    let doomed = doom.is_some().then_some(doomed);
+    if let Some(sink) = doom {
         sinks.push(Box::new(sink));
     }
     if let Some(k) = kube {

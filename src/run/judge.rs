@@ -83,7 +83,10 @@ pub(super) fn judge(
         }
         _ => (None, None),
     };
-    let slo = evaluate(plan, m, window_s, fault.as_ref());
+    let mut slo = evaluate(plan, m, window_s, fault.as_ref());
+    if plan.slos.iter().any(|s| s.every.is_some()) {
+        windowed(plan, out_dir, window_s, m, &mut slo)?;
+    }
     Ok(Judged {
         window_s,
         notes,
@@ -128,6 +131,52 @@ fn evaluate(
     })
 }
 
+/// Objectives that must hold in every window: judged again on the interval log's seconds,
+/// cut into their windows, each over its scope.
+fn windowed(
+    plan: &Plan,
+    out_dir: &Path,
+    window_s: f64,
+    m: &Measured,
+    results: &mut [SloResult],
+) -> anyhow::Result<()> {
+    let names = plan.endpoint_names();
+    let log = crate::metrics::hlog::read(&out_dir.join("histograms.hlog"), &names)?;
+    let loss =
+        matches!(plan.workload, crate::scenario::Workload::Chat(_)).then(|| m.chat.loss_rate());
+    let overall: Vec<(i64, EndpointData)> = log
+        .intervals
+        .iter()
+        .map(|(idx, d)| (*idx, d.overall()))
+        .collect();
+    for (slo, result) in plan.slos.iter().zip(results.iter_mut()) {
+        let Some(every) = slo.every else { continue };
+        let seconds: Vec<(i64, &EndpointData)> = match slo.scope.as_deref() {
+            None => overall.iter().map(|(i, d)| (*i, d)).collect(),
+            Some(name) => match names.iter().position(|n| n == name) {
+                Some(ep) => log
+                    .intervals
+                    .iter()
+                    .map(|(i, d)| (*i, &d.endpoints[ep]))
+                    .collect(),
+                // The fault windows are windows already.
+                None => continue,
+            },
+        };
+        let cut = slo::window::cut(&seconds, every.as_secs_f64(), window_s);
+        let windows: Vec<slo::window::Window<'_>> = cut
+            .iter()
+            .map(|(start_s, end_s, data)| slo::window::Window {
+                start_s: *start_s,
+                end_s: *end_s,
+                data,
+            })
+            .collect();
+        *result = slo::window::judge(slo, result.clone(), &windows, loss);
+    }
+    Ok(())
+}
+
 /// Compares with the baseline, if any, and decides the status.
 pub(super) fn verdict(
     plan: &Plan,
@@ -160,5 +209,8 @@ pub(super) fn verdict(
     });
     summary.status = verdict.status;
     summary.reasons = verdict.reasons;
+    if let Some(why) = &summary.stopped_early {
+        summary.reasons.insert(0, format!("aborted early: {why}"));
+    }
     summary.generator.valid = verdict.valid;
 }

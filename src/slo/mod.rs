@@ -10,6 +10,7 @@
 pub mod checks;
 pub mod doom;
 pub mod observe;
+pub mod window;
 
 use std::fmt;
 
@@ -86,6 +87,11 @@ pub struct Slo {
     pub expr: String,
     /// The metric part of the key as written (`p99`, `throttled`).
     pub metric_name: String,
+    /// Must hold in every window of this length of the measured window, not only over the
+    /// whole of it (`{ threshold = "< 100ms", every = "10s" }`).
+    pub every: Option<std::time::Duration>,
+    /// Stop the run as soon as this objective has failed beyond recovery.
+    pub abort: bool,
 }
 
 impl Metric {
@@ -172,6 +178,8 @@ pub fn parse_with_outcomes(
         threshold,
         expr: value.trim().to_string(),
         metric_name: metric_key.to_string(),
+        every: None,
+        abort: false,
     })
 }
 
@@ -430,6 +438,15 @@ pub struct SloResult {
     pub observed: Option<f64>,
     pub unit: String,
     pub pass: bool,
+    /// A windowed objective: the window length; `observed` is then the worst window's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_s: Option<f64>,
+    /// Windows judged, and how many failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<window::WindowCounts>,
+    /// `[start_s, end_s]` of the worst window, from the measured window's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst_window: Option<[f64; 2]>,
 }
 
 /// Evaluates each objective with `observe(scope, metric)` giving the canonical value.
@@ -451,6 +468,9 @@ pub fn evaluate(
                 observed: observed.map(|v| slo.metric.display_value(v)),
                 unit: slo.metric.unit().into(),
                 pass: observed.is_some_and(|v| slo.op.holds(v, slo.threshold)),
+                every_s: None,
+                windows: None,
+                worst_window: None,
             }
         })
         .collect()

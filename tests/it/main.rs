@@ -17,3 +17,4 @@ mod summary;
 mod support;
 mod testbed;
 mod tls;
+mod window;

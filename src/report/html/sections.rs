@@ -143,9 +143,13 @@ pub(super) fn slo_table(o: &mut String, s: &Summary) {
     }
     o.push_str(r#"<table id="slo"><thead><tr><th>objective</th><th>scope</th><th class="n">threshold</th><th class="n">observed</th><th>result</th></tr></thead><tbody>"#);
     for r in &s.slo {
-        let observed = r
+        let mut observed = r
             .observed
             .map_or("no data".into(), |v| format!("{v:.3} {}", r.unit));
+        let windows = crate::slo::window::describe(r);
+        if !windows.is_empty() {
+            observed = format!("{observed} ({windows})");
+        }
         let _ = write!(
             o,
             r#"<tr><td>{}</td><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="{}">{}</td></tr>"#,
