@@ -150,6 +150,7 @@ fn run_command(args: RunArgs) -> Result<u8> {
         baseline,
         tolerances: Some(tolerances(plan.compare, &args.tolerances)?),
         kube_context: args.kube_context.clone(),
+        metrics_listen: args.metrics_listen,
         ..RunOptions::default()
     };
     let outcome = run(&plan, &opts)?;

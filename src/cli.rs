@@ -76,6 +76,9 @@ pub struct RunArgs {
     /// Kubeconfig context for [kube] (default: the scenario's kube.context, else the current one).
     #[arg(long)]
     pub kube_context: Option<String>,
+    /// Serve live figures at http://ADDR/metrics in the Prometheus exposition format while the run goes (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `loadctl capacity`: each flag sets the scenario's `[capacity]` key of its name.

@@ -11,7 +11,9 @@
 pub mod aggregate;
 pub mod chat;
 pub mod connection;
+pub mod exposition;
 pub mod hlog;
+pub mod promtext;
 pub mod recorder;
 pub mod series;
 pub mod sink;

@@ -43,6 +43,7 @@ pub(super) fn drive(
     target: &Target,
     out_dir: &Path,
     kube: Option<&mut Session>,
+    live_page: Option<crate::metrics::exposition::Page>,
 ) -> anyhow::Result<Measured> {
     let mut generator = generator::prepare(plan, target);
     let origin = generator.origin();
@@ -67,6 +68,13 @@ pub(super) fn drive(
         Box::new(move |t| rates.planned_rate_at(t)),
     )));
 
+    if let Some(page) = live_page {
+        sinks.push(Box::new(crate::metrics::exposition::ExpositionSink::new(
+            &plan.name,
+            names.clone(),
+            page,
+        )));
+    }
     let doomed = super::doom::Verdict::default();
     let doom = super::doom::DoomSink::new(plan, doomed.clone(), opts.stop_on_certain_failure);
     let doomed = doom.is_some().then_some(doomed);

@@ -13,6 +13,7 @@ mod generator;
 mod judge;
 mod kube;
 mod limits;
+mod live;
 mod output;
 mod target;
 
@@ -47,6 +48,8 @@ pub struct RunOptions {
     /// After the load, leave the signal handlers as they are instead of restoring the
     /// default (a capacity search handles interrupts between its steps itself).
     pub keep_signal_handlers: bool,
+    /// Serve live figures in the Prometheus exposition format here while the run goes.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for RunOptions {
@@ -61,6 +64,7 @@ impl Default for RunOptions {
             kube_context: None,
             stop_on_certain_failure: false,
             keep_signal_handlers: false,
+            metrics_listen: None,
         }
     }
 }
@@ -90,7 +94,14 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let out_dir = output::create(&plan.name, opts.out.as_ref())?;
     let mut kube = kube::start(plan, opts, &target, &out_dir)?;
     limits::open_files(plan)?;
-    let measured = drive::drive(plan, opts, &target, &out_dir, kube.as_mut())?;
+    let page = crate::metrics::exposition::Page::default();
+    let live = opts
+        .metrics_listen
+        .map(|addr| live::start(addr, page.clone()))
+        .transpose()?;
+    let live_page = live.as_ref().map(|_| page);
+    let measured = drive::drive(plan, opts, &target, &out_dir, kube.as_mut(), live_page)?;
+    drop(live);
     let kube_seen = kube.take().map(|k| k.finish(measured.origin));
     let judged = judge::judge(plan, &target, &out_dir, &measured, kube_seen)?;
     let failures = judged.failures.clone();

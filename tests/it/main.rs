@@ -11,6 +11,7 @@ mod flow;
 mod hostile;
 mod k8s;
 mod kube;
+mod live_metrics;
 mod misuse;
 mod report;
 mod summary;

@@ -1,0 +1,105 @@
+//! `--metrics-listen`: the run's live figures scraped by the test while the run goes,
+//! parsed with loadctl's exposition parser: counters that only grow, a latency histogram
+//! whose buckets are cumulative, one series per request name.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use loadctl::metrics::promtext::{parse, Sample, Selector};
+use loadctl::run::{run, RunOptions};
+
+use crate::support::plan;
+
+fn scrape(addr: std::net::SocketAddr) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+fn total(samples: &[Sample], sel: &str, suffix: &str) -> f64 {
+    let sel = Selector::parse(sel).unwrap();
+    samples
+        .iter()
+        .filter(|s| sel.matches(s, suffix))
+        .map(|s| s.value)
+        .sum()
+}
+
+#[test]
+fn live_figures_are_served_while_the_run_goes() {
+    let port = crate::support::dead_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let p = plan(
+        r#"
+name = "live"
+[load]
+rate = 200
+duration = "4s"
+[generator]
+max_send_lag_p99 = "1s"
+[[requests]]
+name = "list"
+path = "/api/v1/activities/?page=1"
+[[requests]]
+name = "health"
+path = "/api/v1/health/"
+weight = 0.5
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        out: Some(dir.path().join("out")),
+        metrics_listen: Some(addr),
+        ..RunOptions::default()
+    };
+    let runner = std::thread::spawn(move || run(&p, &opts).unwrap());
+    let mut pages = Vec::new();
+    for _ in 0..60 {
+        std::thread::sleep(Duration::from_millis(250));
+        if let Some(body) = scrape(addr) {
+            if !body.is_empty() {
+                pages.push(parse(&body).unwrap_or_else(|e| panic!("{e}\n{body}")));
+            }
+        }
+        if runner.is_finished() {
+            break;
+        }
+    }
+    let out = runner.join().unwrap();
+    assert!(
+        pages.len() >= 3,
+        "scraped {} pages during the run",
+        pages.len()
+    );
+    let counts: Vec<f64> = pages
+        .iter()
+        .map(|p| total(p, r#"loadctl_requests_total{request="list"}"#, ""))
+        .collect();
+    assert!(counts.windows(2).all(|w| w[1] >= w[0]), "{counts:?}");
+    assert!(*counts.last().unwrap() > 0.0);
+    let last = pages.last().unwrap();
+    assert!(total(last, r#"loadctl_requests_total{request="health"}"#, "") > 0.0);
+    // Cumulative buckets, +Inf equal to the count.
+    let buckets: Vec<f64> = last
+        .iter()
+        .filter(|s| {
+            s.name == "loadctl_latency_seconds_bucket" && s.label("request") == Some("list")
+        })
+        .map(|s| s.value)
+        .collect();
+    assert_eq!(buckets.len(), 14);
+    assert!(buckets.windows(2).all(|w| w[1] >= w[0]));
+    let count = total(last, r#"loadctl_latency_seconds_count{request="list"}"#, "");
+    assert_eq!(*buckets.last().unwrap(), count);
+    assert_eq!(out.summary.totals.errors, 0);
+    // The server stops with the run.
+    assert!(scrape(addr).is_none());
+}
