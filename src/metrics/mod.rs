@@ -15,6 +15,7 @@ pub mod exposition;
 pub mod hlog;
 pub mod promtext;
 pub mod recorder;
+pub mod scraped;
 pub mod series;
 pub mod sink;
 

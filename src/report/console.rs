@@ -71,6 +71,7 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     );
 
     phases(&mut o, s);
+    server_vs_client(&mut o, s);
     errors_and_outcomes(&mut o, s);
     slo_and_websocket(&mut o, s);
     if let Some(k) = &s.kube {
@@ -165,6 +166,50 @@ fn phases(o: &mut String, s: &Summary) {
             .find(|r| r.name() == reason)
             .map_or("", |r| r.hint());
         let _ = writeln!(o, "  tls error  {reason} × {n}: {hint}");
+    }
+}
+
+/// Each scrape of the target's own metrics beside loadctl's figures.
+fn server_vs_client(o: &mut String, s: &Summary) {
+    for p in &s.prometheus {
+        let f = |v: Option<f64>, unit: &str| v.map_or("—".into(), |v| format!("{v:.2}{unit}"));
+        let _ = writeln!(
+            o,
+            "\n  server vs client ({}, {}: {} scrapes, {} failed)",
+            p.name, p.url, p.scrapes, p.errors
+        );
+        let _ = writeln!(
+            o,
+            "  {:<24} {:>12} {:>12}",
+            "", "server", "client (loadctl)"
+        );
+        let _ = writeln!(
+            o,
+            "  {:<24} {:>12} {:>12.2}",
+            "requests/s",
+            f(p.server_rps, ""),
+            p.client_rps
+        );
+        let _ = writeln!(
+            o,
+            "  {:<24} {:>12} {:>12.2}",
+            "p99 (ms)",
+            f(p.server_latency_ms.map(|l| l.p99), ""),
+            p.client_p99_ms
+        );
+        let _ = writeln!(
+            o,
+            "  {:<24} {:>12} {:>12}",
+            "requests counted",
+            f(p.server_requests, ""),
+            p.client_answered
+        );
+        if let Some(g) = p.count_gap {
+            let _ = writeln!(o, "  count gap {:.2}% (loadctl answered − server counted, over answered; the windows differ by up to a scrape period)", g * 100.0);
+        }
+        if let Some(e) = &p.last_error {
+            let _ = writeln!(o, "  last scrape error: {e}");
+        }
     }
 }
 

@@ -67,6 +67,7 @@ pub(super) fn summary(plan: &Plan, target: &Target, m: &Measured, j: Judged) -> 
             _ => None,
         },
         kube: j.kube,
+        prometheus: j.prometheus,
     }
 }
 

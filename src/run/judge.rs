@@ -16,6 +16,7 @@ use crate::slo::checks::CheckResult;
 use crate::slo::observe::{self, Scope};
 use crate::slo::{self, SloResult};
 use crate::summary::kube::KubeSummary;
+use crate::summary::prometheus::PrometheusSummary;
 use crate::summary::Summary;
 
 /// What was judged, before the summary is assembled.
@@ -28,6 +29,7 @@ pub(super) struct Judged {
     pub verification: Vec<CheckResult>,
     pub kube: Option<KubeSummary>,
     pub slo: Vec<SloResult>,
+    pub prometheus: Vec<PrometheusSummary>,
 }
 
 pub(super) fn judge(
@@ -35,7 +37,7 @@ pub(super) fn judge(
     target: &Target,
     out_dir: &Path,
     m: &Measured,
-    kube_seen: Option<Outcome>,
+    (kube_seen, scraped): (Option<Outcome>, Vec<super::scrape::ScrapeLog>),
 ) -> anyhow::Result<Judged> {
     let planned_end = m.measure_start + plan.load.duration();
     let stopped = m.ended.stopped_early.as_ref().map(|(at, _)| *at);
@@ -83,7 +85,22 @@ pub(super) fn judge(
         }
         _ => (None, None),
     };
+    let overall = m.totals.overall();
+    let window = (
+        m.measure_start,
+        m.measure_start + std::time::Duration::from_secs_f64(window_s),
+    );
+    let prometheus: Vec<PrometheusSummary> = plan
+        .scrapes
+        .iter()
+        .zip(&scraped)
+        .map(|(p, log)| {
+            let origin = target.origin_text();
+            super::scrape::summarize((p, &origin), log, window, &overall, window_s)
+        })
+        .collect();
     let mut slo = evaluate(plan, m, window_s, fault.as_ref());
+    server_slos(plan, &prometheus, &mut slo);
     if plan.slos.iter().any(|s| s.every.is_some()) {
         windowed(plan, out_dir, window_s, m, &mut slo)?;
     }
@@ -94,7 +111,34 @@ pub(super) fn judge(
         verification,
         kube,
         slo,
+        prometheus,
     })
+}
+
+/// Objectives on what the target measured (`gateway.server_p99`), from its scrapes.
+fn server_slos(plan: &Plan, prometheus: &[PrometheusSummary], results: &mut [SloResult]) {
+    for (s, r) in plan.slos.iter().zip(results.iter_mut()) {
+        let Some(p) = prometheus
+            .iter()
+            .find(|p| Some(&p.name) == s.scope.as_ref())
+        else {
+            continue;
+        };
+        let value = match s.metric {
+            slo::Metric::ServerRps => p.server_rps,
+            slo::Metric::ServerLatency(slo::Stat::Percentile(q)) => {
+                p.server_latency_ms.map(|l| match q {
+                    q if q <= 50.0 => l.p50,
+                    q if q <= 90.0 => l.p90,
+                    q if q <= 95.0 => l.p95,
+                    _ => l.p99,
+                })
+            }
+            _ => continue,
+        };
+        r.observed = value;
+        r.pass = value.is_some_and(|v| s.op.holds(v, s.threshold));
+    }
 }
 
 /// Every SLO over its scope: the whole run, one request name, or the fault windows

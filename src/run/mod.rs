@@ -15,6 +15,7 @@ mod kube;
 mod limits;
 mod live;
 mod output;
+mod scrape;
 mod target;
 
 use std::path::PathBuf;
@@ -100,10 +101,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         .map(|addr| live::start(addr, page.clone()))
         .transpose()?;
     let live_page = live.as_ref().map(|_| page);
+    let scraper = scrape::start(&plan.scrapes, target.addr());
     let measured = drive::drive(plan, opts, &target, &out_dir, kube.as_mut(), live_page)?;
     drop(live);
+    let scraped = scraper.map(scrape::Scraper::finish).unwrap_or_default();
     let kube_seen = kube.take().map(|k| k.finish(measured.origin));
-    let judged = judge::judge(plan, &target, &out_dir, &measured, kube_seen)?;
+    let judged = judge::judge(plan, &target, &out_dir, &measured, (kube_seen, scraped))?;
     let failures = judged.failures.clone();
     let mut summary = assemble::summary(plan, &target, &measured, judged);
     let interrupted = measured.ended.interrupted_at.is_some();

@@ -29,6 +29,17 @@ pub(super) struct Target {
 }
 
 impl Target {
+    /// The target's address (origin 0).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.net.endpoints[0].addr
+    }
+
+    /// `http[s]://host:port` of the target, for URLs relative to it.
+    pub fn origin_text(&self) -> String {
+        let e = &self.net.endpoints[0];
+        format!("{}://{}", e.scheme, e.authority)
+    }
+
     /// The simulated cluster's API, when the embedded service runs in one.
     pub fn kube_api(&self) -> Option<SocketAddr> {
         self.embedded.as_ref().and_then(|e| e.kube_api)

@@ -39,6 +39,25 @@ pub struct RawFile {
     pub http: Option<RawHttp>,
     pub tls: Option<RawTls>,
     pub capacity: Option<RawCapacity>,
+    pub prometheus: Option<RawPrometheus>,
+}
+
+/// `[prometheus]`: `[[prometheus.scrape]]` entries.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrometheus {
+    #[serde(default)]
+    pub scrape: Vec<Spanned<RawScrape>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScrape {
+    pub name: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub every: Option<Spanned<String>>,
+    pub requests: Option<Spanned<String>>,
+    pub latency: Option<Spanned<String>>,
 }
 
 /// `[capacity]`: the search `loadctl capacity` runs.
@@ -100,6 +119,7 @@ pub struct RawScenario {
     pub http: Option<Spanned<RawHttp>>,
     pub tls: Option<Spanned<RawTls>>,
     pub capacity: Option<Spanned<RawCapacity>>,
+    pub prometheus: Option<RawPrometheus>,
 }
 
 impl RawFile {
@@ -127,6 +147,7 @@ impl RawFile {
             http: self.http.map(|v| at(v, text, "http")),
             tls: self.tls.map(|v| at(v, text, "tls")),
             capacity: self.capacity.map(|v| at(v, text, "capacity")),
+            prometheus: self.prometheus,
         }
     }
 }

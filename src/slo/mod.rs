@@ -44,6 +44,10 @@ pub enum Metric {
     Outcome(u8),
     /// Chat runs: owed deliveries not received, over owed deliveries (fraction).
     LossRate,
+    /// From a `[[prometheus.scrape]]` of the target: its histogram's percentile, in ms.
+    ServerLatency(Stat),
+    /// From a scrape: the server's counted requests per second.
+    ServerRps,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +99,15 @@ pub struct Slo {
 }
 
 impl Metric {
+    /// Measured by the target itself (a scrape), not by loadctl.
+    pub fn is_server(&self) -> bool {
+        matches!(self, Metric::ServerLatency(_) | Metric::ServerRps)
+    }
+
+    pub fn is_server_latency(&self) -> bool {
+        matches!(self, Metric::ServerLatency(_))
+    }
+
     /// The metric part of a key (`p99`), used in reports.
     pub fn key(&self) -> String {
         match self {
@@ -107,15 +120,17 @@ impl Metric {
             Metric::Rps => "rps".into(),
             Metric::Outcome(slot) => format!("outcome{slot}"),
             Metric::LossRate => "loss_rate".into(),
+            Metric::ServerLatency(stat) => format!("server_{}", Metric::Latency(*stat).key()),
+            Metric::ServerRps => "server_rps".into(),
         }
     }
 
     /// Unit the observed value is shown in.
     pub fn unit(&self) -> &'static str {
         match self {
-            Metric::Latency(_) | Metric::Phase(..) => "ms",
+            Metric::Latency(_) | Metric::Phase(..) | Metric::ServerLatency(_) => "ms",
             Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) | Metric::LossRate => "%",
-            Metric::Rps => "req/s",
+            Metric::Rps | Metric::ServerRps => "req/s",
         }
     }
 
@@ -209,6 +224,20 @@ fn parse_metric(key: &str) -> Option<Metric> {
             };
         }
     }
+    if let Some(rest) = key.strip_prefix("server_") {
+        return match rest {
+            "rps" => Some(Metric::ServerRps),
+            // The percentiles the summary keeps of the server's histogram.
+            _ => match parse_metric(rest)? {
+                Metric::Latency(s @ Stat::Percentile(p))
+                    if [50.0, 90.0, 95.0, 99.0].contains(&p) =>
+                {
+                    Some(Metric::ServerLatency(s))
+                }
+                _ => None,
+            },
+        };
+    }
     match key {
         "max" => Some(Metric::Latency(Stat::Max)),
         "mean" => Some(Metric::Latency(Stat::Mean)),
@@ -259,7 +288,7 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
         .map_err(|_| format!("`{rest}` does not start with a number"))?;
     let unit = unit.trim();
     let canonical = match metric {
-        Metric::Latency(_) | Metric::Phase(..) => match unit {
+        Metric::Latency(_) | Metric::Phase(..) | Metric::ServerLatency(_) => match unit {
             "us" | "µs" => n / 1000.0,
             "ms" => n,
             "s" => n * 1000.0,
@@ -286,7 +315,7 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
                 }
             }
         }
-        Metric::Rps => match unit {
+        Metric::Rps | Metric::ServerRps => match unit {
             "" | "rps" | "/s" => n,
             u => {
                 return Err(format!(

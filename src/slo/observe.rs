@@ -32,6 +32,8 @@ pub fn value(metric: Metric, scope: &Scope<'_>, loss_rate: Option<f64>) -> Optio
         Metric::Availability => any.then_some(f.availability),
         Metric::Rps => Some(f.rps),
         Metric::LossRate => loss_rate,
+        // Measured by the target: the run's judge takes them from its scrapes.
+        Metric::ServerLatency(_) | Metric::ServerRps => None,
         Metric::Outcome(slot) => {
             any.then(|| e.counts.outcomes[slot as usize] as f64 / f.requests as f64)
         }

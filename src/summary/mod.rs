@@ -8,6 +8,7 @@ pub mod compare;
 pub mod comparison;
 pub mod connection;
 pub mod kube;
+pub mod prometheus;
 pub mod schema;
 
 use std::path::Path;

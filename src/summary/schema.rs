@@ -68,6 +68,9 @@ pub struct Summary {
     /// Kubernetes: the watched HPAs, the expectations and the faults (`[kube]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kube: Option<super::kube::KubeSummary>,
+    /// The target's own metrics beside loadctl's (`[[prometheus.scrape]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prometheus: Vec<super::prometheus::PrometheusSummary>,
 }
 
 /// A chat run's counters (latencies are the `connect`, `publish`, `delivery` and `fanout`

@@ -12,7 +12,7 @@
 //! 004 names (`http_requests_total`, `http_request_duration_seconds`). `drop_rate` silently
 //! skips that share of deliveries, so a test can prove that loss is detected.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -45,18 +45,7 @@ struct Gateway {
 
 type Shared = Arc<Gateway>;
 
-/// Upper bounds (s) of the request-duration histogram, Prometheus' defaults.
-const BUCKETS: [f64; 11] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-#[derive(Default)]
-struct HttpMetrics {
-    /// (method, path, status) → count.
-    requests: BTreeMap<(String, String, u16), u64>,
-    /// path → (bucket counts, sum of seconds, count).
-    durations: BTreeMap<String, ([u64; BUCKETS.len()], f64, u64)>,
-}
+use super::http_metrics::HttpMetrics;
 
 #[derive(Deserialize)]
 struct WsQuery {
@@ -220,40 +209,7 @@ async fn ready(State(g): State<Shared>) -> Response {
 
 async fn metrics(State(g): State<Shared>) -> Response {
     use std::fmt::Write as _;
-    let m = g.metrics.lock().expect("no panics under the lock");
-    let mut o = String::new();
-    o.push_str(
-        "# HELP http_requests_total Total HTTP requests.\n# TYPE http_requests_total counter\n",
-    );
-    for ((method, path, status), n) in &m.requests {
-        let _ = writeln!(
-            o,
-            "http_requests_total{{method=\"{method}\",path=\"{path}\",status=\"{status}\"}} {n}"
-        );
-    }
-    o.push_str("# HELP http_request_duration_seconds HTTP request duration.\n# TYPE http_request_duration_seconds histogram\n");
-    for (path, (buckets, sum, count)) in &m.durations {
-        let mut acc = 0;
-        for (le, n) in BUCKETS.iter().zip(buckets) {
-            acc += n;
-            let _ = writeln!(
-                o,
-                "http_request_duration_seconds_bucket{{path=\"{path}\",le=\"{le}\"}} {acc}"
-            );
-        }
-        let _ = writeln!(
-            o,
-            "http_request_duration_seconds_bucket{{path=\"{path}\",le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            o,
-            "http_request_duration_seconds_sum{{path=\"{path}\"}} {sum}"
-        );
-        let _ = writeln!(
-            o,
-            "http_request_duration_seconds_count{{path=\"{path}\"}} {count}"
-        );
-    }
+    let mut o = g.metrics.lock().expect("no panics under the lock").render();
     let _ = writeln!(
         o,
         "# HELP chat_connections_open Open WebSocket connections.\n# TYPE chat_connections_open gauge\nchat_connections_open {}",
@@ -267,19 +223,12 @@ async fn count(State(g): State<Shared>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let resp = next.run(req).await;
     let secs = start.elapsed().as_secs_f64();
-    let mut m = g.metrics.lock().expect("no panics under the lock");
-    *m.requests
-        .entry((method, path.clone(), resp.status().as_u16()))
-        .or_insert(0) += 1;
-    let d = m
-        .durations
-        .entry(path)
-        .or_insert(([0; BUCKETS.len()], 0.0, 0));
-    if let Some(i) = BUCKETS.iter().position(|le| secs <= *le) {
-        d.0[i] += 1;
-    }
-    d.1 += secs;
-    d.2 += 1;
+    g.metrics.lock().expect("no panics under the lock").observe(
+        method,
+        path,
+        resp.status().as_u16(),
+        secs,
+    );
     resp
 }
 

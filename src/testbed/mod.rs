@@ -11,6 +11,7 @@ mod activities;
 pub mod chat;
 pub mod cluster;
 pub mod flash_sale;
+pub mod http_metrics;
 mod limits;
 pub mod relay;
 pub mod serve;
@@ -69,7 +70,7 @@ impl FaultState {
 }
 
 fn is_health(path: &str) -> bool {
-    path.ends_with("/health/") || path == "/health"
+    path.ends_with("/health/") || path == "/health" || path == "/metrics"
 }
 
 async fn inject(State(st): State<FaultState>, req: Request, next: Next) -> Response {
@@ -129,6 +130,16 @@ pub fn router(
         next_free: Arc::new(std::sync::Mutex::new(Instant::now())),
     };
     let mut app = base.layer(axum::middleware::from_fn_with_state(state, inject));
+    if matches!(service, "activities" | "flash-sale") {
+        // The service's own view, around everything it does (the chat gateways keep theirs).
+        let m = http_metrics::Shared::default();
+        app = app
+            .route(
+                "/metrics",
+                axum::routing::get(http_metrics::page).with_state(m.clone()),
+            )
+            .layer(axum::middleware::from_fn_with_state(m, http_metrics::count));
+    }
     if let Some(l) = &cfg.rate_limits {
         // Outermost: a throttled request costs the service nothing else.
         app = app.layer(axum::middleware::from_fn_with_state(

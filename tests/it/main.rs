@@ -13,6 +13,7 @@ mod k8s;
 mod kube;
 mod live_metrics;
 mod misuse;
+mod prometheus;
 mod report;
 mod summary;
 mod support;

@@ -119,6 +119,7 @@ pub fn synthetic() -> Summary {
         notes: vec![],
         ws: None,
         kube: Some(kube_section()),
+        prometheus: vec![],
     }
 }
 

@@ -14,6 +14,7 @@ mod kube;
 mod page;
 mod phases;
 mod sections;
+mod server;
 pub mod svg;
 
 use std::fmt::Write as _;
@@ -46,6 +47,7 @@ pub fn render(d: &ReportData<'_>) -> String {
     sections::slo_table(&mut o, s);
     charts::charts(&mut o, d);
     phases::section(&mut o, s);
+    server::section(&mut o, d);
     if let Some(k) = &s.kube {
         kube::section(&mut o, k);
     }

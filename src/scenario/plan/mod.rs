@@ -10,6 +10,7 @@ pub mod flow;
 pub mod kube;
 pub mod load;
 pub mod net;
+pub mod prometheus;
 pub mod request;
 pub mod schedule;
 pub mod target;
@@ -59,6 +60,8 @@ pub struct Plan {
     pub tls: TlsPlan,
     /// How `loadctl capacity` searches (`[capacity]`); `run` ignores it.
     pub capacity: CapacityPlan,
+    /// The target's own metrics to scrape during the run (`[[prometheus.scrape]]`).
+    pub scrapes: Vec<prometheus::ScrapePlan>,
 }
 
 /// What an iteration of the load is: exactly one of these per plan.

@@ -10,6 +10,7 @@ mod flow;
 mod kube;
 mod load;
 mod net;
+mod prometheus;
 mod request;
 mod slo;
 mod target;
@@ -106,7 +107,10 @@ pub(super) fn validate(
         }
         names.push(FAULT_SCOPE);
     }
+    let scrapes = prometheus::scrapes(&mut cx, raw.prometheus.as_ref(), &names);
+    names.extend(scrapes.iter().map(|s| s.name.as_str()));
     let slos = slo::slos(&mut cx, &raw.slo, &names, &outcomes);
+    server_scopes(&mut cx, &slos, &scrapes);
     let http = net::http(&mut cx, raw.http.as_ref());
     let tls = net::tls(&mut cx, raw.tls.as_ref(), base_dir);
     let capacity = capacity::capacity(&mut cx, raw.capacity.as_ref());
@@ -143,7 +147,32 @@ pub(super) fn validate(
         http,
         tls,
         capacity,
+        scrapes,
     })
+}
+
+/// A server-side metric (`server_p99`, `server_rps`) needs a scrape's scope, and a
+/// scrape's scope takes only those.
+fn server_scopes(
+    cx: &mut Ctx<'_>,
+    slos: &[crate::slo::Slo],
+    scrapes: &[crate::scenario::plan::prometheus::ScrapePlan],
+) {
+    for s in slos {
+        let scrape = scrapes.iter().find(|p| Some(&p.name) == s.scope.as_ref());
+        let field = format!("slo.\"{}\"", s.name);
+        match (s.metric.is_server(), scrape) {
+            (true, None) => cx.err(0..0, field, "a server-side metric is scoped to a [[prometheus.scrape]] name: \"gateway.server_p99\""),
+            (false, Some(_)) => cx.err(0..0, field, "a scrape's scope takes server_pNN, server_rps"),
+            (true, Some(p)) if s.metric.is_server_latency() && p.latency.is_none() => {
+                cx.err(0..0, field, format!("scrape `{}` has no `latency` histogram to take percentiles from", p.name))
+            }
+            (true, Some(p)) if !s.metric.is_server_latency() && p.requests.is_none() => {
+                cx.err(0..0, field, format!("scrape `{}` has no `requests` counter to take a rate from", p.name))
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `[http]` against the target and the load: HTTP/2 needs TLS (h2c does not), a chat
