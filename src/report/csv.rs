@@ -10,6 +10,7 @@ use crate::files::write_atomic;
 use crate::metrics::aggregate::{RowStats, SeriesRow};
 use crate::metrics::connection::Phase;
 use crate::summary::kube::KubeSummary;
+use crate::summary::prometheus::PrometheusSummary;
 use crate::summary::{EndpointSummary, Summary};
 
 fn finish(w: csv::Writer<Vec<u8>>, path: &Path) -> anyhow::Result<()> {
@@ -119,9 +120,17 @@ pub fn write_summary_csv(dir: &Path, s: &Summary) -> anyhow::Result<()> {
 }
 
 /// `first_idx` is the index of the run's first second (negative with a warmup).
-pub fn write_timeseries(dir: &Path, names: &[String], series: &[SeriesRow]) -> anyhow::Result<()> {
+/// With `[[prometheus.scrape]]`s, two columns per scrape (`<name>_server_rps`,
+/// `<name>_server_p99_ms`), filled on the `all` row of the second in which each scrape
+/// interval's middle falls.
+pub fn write_timeseries(
+    dir: &Path,
+    names: &[String],
+    series: &[SeriesRow],
+    scrapes: &[PrometheusSummary],
+) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    let mut header: Vec<String> = [
         "elapsed_s",
         "second",
         "phase",
@@ -137,37 +146,61 @@ pub fn write_timeseries(dir: &Path, names: &[String], series: &[SeriesRow]) -> a
         "in_flight",
         "dropped",
         "send_lag_p99_ms",
-    ])?;
+    ]
+    .map(String::from)
+    .to_vec();
+    for p in scrapes {
+        header.push(format!("{}_server_rps", p.name));
+        header.push(format!("{}_server_p99_ms", p.name));
+    }
+    w.write_record(&header)?;
+    let server = |idx: i64| -> Vec<String> {
+        scrapes
+            .iter()
+            .flat_map(|p| {
+                let pt = p.series.iter().find(|pt| pt.t_s.floor() as i64 == idx);
+                [
+                    opt(pt.and_then(|pt| pt.rps)),
+                    opt(pt.and_then(|pt| pt.p99_ms)),
+                ]
+            })
+            .collect()
+    };
+    let blank = vec![String::new(); 2 * scrapes.len()];
     let first = series.first().map_or(0, |r| r.idx);
     for row in series {
         let phase = if row.idx < 0 { "warmup" } else { "measured" };
-        let mut line = |name: &str, r: &RowStats, in_flight: String, lag: String| {
-            w.write_record([
-                (row.idx - first).to_string(),
-                row.idx.to_string(),
-                phase.to_string(),
-                name.to_string(),
-                r.requests.to_string(),
-                r.ok.to_string(),
-                r.errors.to_string(),
-                r.requests.to_string(),
-                opt(r.p50_ms),
-                opt(r.p95_ms),
-                opt(r.p99_ms),
-                opt(r.max_ms),
-                in_flight,
-                r.dropped.to_string(),
-                lag,
-            ])
-        };
+        let mut line =
+            |name: &str, r: &RowStats, in_flight: String, lag: String, extra: &[String]| {
+                let mut record = vec![
+                    (row.idx - first).to_string(),
+                    row.idx.to_string(),
+                    phase.to_string(),
+                    name.to_string(),
+                    r.requests.to_string(),
+                    r.ok.to_string(),
+                    r.errors.to_string(),
+                    r.requests.to_string(),
+                    opt(r.p50_ms),
+                    opt(r.p95_ms),
+                    opt(r.p99_ms),
+                    opt(r.max_ms),
+                    in_flight,
+                    r.dropped.to_string(),
+                    lag,
+                ];
+                record.extend_from_slice(extra);
+                w.write_record(&record)
+            };
         line(
             "all",
             &row.all,
             row.in_flight.to_string(),
             opt(row.send_lag_p99_ms),
+            &server(row.idx),
         )?;
         for (name, r) in names.iter().zip(&row.endpoints) {
-            line(name, r, String::new(), String::new())?;
+            line(name, r, String::new(), String::new(), &blank)?;
         }
     }
     finish(w, &dir.join("timeseries.csv"))
@@ -229,7 +262,7 @@ impl Exporter for Timeseries {
             .iter()
             .map(|e| e.name.clone())
             .collect();
-        write_timeseries(dir, &names, input.series)
+        write_timeseries(dir, &names, input.series, &input.summary.prometheus)
     }
 }
 

@@ -63,6 +63,18 @@ fn the_servers_view_stands_beside_the_clients() {
     assert!(console.contains("server vs client (svc"), "{console}");
     let html = std::fs::read_to_string(out.out_dir.join("report.html")).unwrap();
     assert!(html.contains("The server's view") && html.contains("server p99 (svc)"));
+    let csv = std::fs::read_to_string(out.out_dir.join("timeseries.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "svc_server_rps")
+        .expect("server columns");
+    let filled = csv
+        .lines()
+        .skip(1)
+        .filter(|l| !l.split(',').nth(col).unwrap_or("").is_empty())
+        .count();
+    assert!(filled >= 2, "{csv}");
 }
 
 #[test]

@@ -370,7 +370,7 @@ fn junit_is_read_by_a_junit_library() {
 #[test]
 fn timeseries_csv_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    loadctl::report::csv::write_timeseries(dir.path(), &["list".into()], &synthetic_series())
+    loadctl::report::csv::write_timeseries(dir.path(), &["list".into()], &synthetic_series(), &[])
         .unwrap();
     let csv = std::fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
     insta::assert_snapshot!("timeseries_csv", csv);
