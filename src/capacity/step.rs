@@ -95,7 +95,12 @@ fn step(index: u32, phase: &str, rate: f64, dir: &str, s: &Summary, v: &Verdict)
         phase: phase.into(),
         rate,
         achieved_rps: s.totals.rps,
-        status: s.status,
+        // The step's verdict: a run whose SLOs failed before its generator's tolerance
+        // mattered is the target's failure (see `verdict`), whatever its own status says.
+        status: match v {
+            Verdict::Fail(_) => Status::Fail,
+            _ => s.status,
+        },
         pass: *v == Verdict::Pass,
         failing: s
             .slo

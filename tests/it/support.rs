@@ -30,8 +30,14 @@ pub fn dead_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// Serves `app` on 127.0.0.1:0 from a runtime thread of its own; returns the address.
-pub fn serve(app: axum::Router) -> std::net::SocketAddr {
+/// Binds 127.0.0.1:0 and runs `serve(listener)` on a runtime thread of its own; returns
+/// the address.
+pub fn spawn_server<F>(
+    serve: impl FnOnce(tokio::net::TcpListener) -> F + Send + 'static,
+) -> std::net::SocketAddr
+where
+    F: std::future::Future,
+{
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -41,6 +47,13 @@ pub fn serve(app: axum::Router) -> std::net::SocketAddr {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || rt.block_on(async { axum::serve(listener, app).await.unwrap() }));
+    std::thread::spawn(move || {
+        rt.block_on(serve(listener));
+    });
     addr
+}
+
+/// Serves `app` on 127.0.0.1:0 from a runtime thread of its own; returns the address.
+pub fn serve(app: axum::Router) -> std::net::SocketAddr {
+    spawn_server(|listener| async move { axum::serve(listener, app).await.unwrap() })
 }

@@ -42,19 +42,9 @@ fn app(seen: Arc<Seen>) -> Router {
 
 /// Serves `router` over TLS with `config` from a runtime thread of its own.
 fn serve_tls(router: Router, config: Arc<rustls::ServerConfig>) -> SocketAddr {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        rt.block_on(tls::serve(listener, router, config, std::future::pending()))
-    });
-    addr
+    crate::support::spawn_server(move |listener| async move {
+        let _ = tls::serve(listener, router, config, std::future::pending()).await;
+    })
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -308,49 +298,37 @@ fn h2c_speaks_http2_with_prior_knowledge() {
 /// answered and followed by a graceful GOAWAY; every `refuse_every`th stream is refused
 /// (REFUSED_STREAM) and every `reset_every`th reset (INTERNAL_ERROR) instead of answered.
 fn h2_server(goaway_after: u64, refuse_every: u64, reset_every: u64) -> SocketAddr {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        rt.block_on(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
+    crate::support::spawn_server(move |listener| async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(tcp).await else {
                     return;
                 };
-                tokio::spawn(async move {
-                    let Ok(mut conn) = h2::server::handshake(tcp).await else {
-                        return;
-                    };
-                    let mut n = 0u64;
-                    while let Some(Ok((_req, mut respond))) = conn.accept().await {
-                        n += 1;
-                        if refuse_every > 0 && n.is_multiple_of(refuse_every) {
-                            respond.send_reset(h2::Reason::REFUSED_STREAM);
-                            continue;
-                        }
-                        if reset_every > 0 && n.is_multiple_of(reset_every) {
-                            respond.send_reset(h2::Reason::INTERNAL_ERROR);
-                            continue;
-                        }
-                        let resp = http::Response::builder().status(200).body(()).unwrap();
-                        if let Ok(mut body) = respond.send_response(resp, false) {
-                            let _ = body.send_data(Bytes::from_static(b"ok"), true);
-                        }
-                        if goaway_after > 0 && n.is_multiple_of(goaway_after) {
-                            conn.graceful_shutdown();
-                        }
+                let mut n = 0u64;
+                while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                    n += 1;
+                    if refuse_every > 0 && n.is_multiple_of(refuse_every) {
+                        respond.send_reset(h2::Reason::REFUSED_STREAM);
+                        continue;
                     }
-                });
-            }
-        })
-    });
-    addr
+                    if reset_every > 0 && n.is_multiple_of(reset_every) {
+                        respond.send_reset(h2::Reason::INTERNAL_ERROR);
+                        continue;
+                    }
+                    let resp = http::Response::builder().status(200).body(()).unwrap();
+                    if let Ok(mut body) = respond.send_response(resp, false) {
+                        let _ = body.send_data(Bytes::from_static(b"ok"), true);
+                    }
+                    if goaway_after > 0 && n.is_multiple_of(goaway_after) {
+                        conn.graceful_shutdown();
+                    }
+                }
+            });
+        }
+    })
 }
 
 #[test]
