@@ -60,7 +60,9 @@ impl StepRun<'_> {
         let out = run(&p, &opts)?;
         let s = &out.summary;
         let verdict = verdict(s);
-        Ok((step(index, phase, rate, &name, s, &verdict), verdict))
+        let mut st = step(index, phase, rate, &name, s, &verdict);
+        st.replicas = replicas(s, self.plan.capacity.hpa_stable.as_secs_f64());
+        Ok((st, verdict))
     }
 }
 
@@ -122,13 +124,14 @@ fn step(index: u32, phase: &str, rate: f64, dir: &str, s: &Summary, v: &Verdict)
         judged_s: s.duration_s,
         stopped_early: s.stopped_early.clone(),
         dir: dir.into(),
-        replicas: replicas(s),
+        replicas: BTreeMap::new(),
     }
 }
 
-/// Each watched HPA at the end of the step, and whether its desired replicas moved in the
-/// last part of the step (the settle did not reach a steady state).
-fn replicas(s: &Summary) -> BTreeMap<String, Replicas> {
+/// Each watched HPA at the end of the step, and whether its desired replicas still moved
+/// within `stable_s` before the judged window or during it (the settle did not reach a
+/// steady state).
+fn replicas(s: &Summary, stable_s: f64) -> BTreeMap<String, Replicas> {
     let Some(k) = &s.kube else {
         return BTreeMap::new();
     };
@@ -136,11 +139,12 @@ fn replicas(s: &Summary) -> BTreeMap<String, Replicas> {
         .iter()
         .filter_map(|h| {
             let last = h.timeline.last()?;
-            // From the measured window's start on (the timeline counts from the load's start).
+            // The timeline counts from the load's start; the judged window from `warmup_s`.
+            let since = s.warmup_s - stable_s;
             let moving = h
                 .timeline
                 .windows(2)
-                .any(|w| w[1].desired != w[0].desired && w[1].t_s >= s.warmup_s);
+                .any(|w| w[1].desired != w[0].desired && w[1].t_s >= since);
             Some((
                 h.name.clone(),
                 Replicas {

@@ -256,3 +256,48 @@ hpa_settle_max = "1s"
     let html = std::fs::read_to_string(out.out_dir.join("report.html")).unwrap();
     assert!(html.contains("flash-order:"));
 }
+
+#[test]
+fn an_hpa_still_scaling_makes_the_step_settle_again() {
+    // 1,500 views/s need about ten replicas of flash-order (150/s each, 5 at first): the
+    // HPA is still deciding during the first attempt's judged window, so the step runs
+    // again at the same rate with the longer settle.
+    let text = r#"
+name = "cap-hpa-moving"
+[embedded]
+service = "flash-sale"
+simulate_cluster = true
+time_scale = 20
+replica_capacity = 150
+[load]
+rate = 100
+duration = "10s"
+timeout = "5s"
+connections = 256
+[generator]
+max_send_lag_p99 = "100ms"
+[[requests]]
+name = "view_item"
+path = "/api/v1/flash/items/{{rand_int(1, 10)}}"
+[kube]
+namespace = "flash-sale"
+[[kube.expect]]
+hpa = "flash-order"
+replicas_at_least = 5
+within = "10s"
+[slo]
+"p99" = "< 5s"
+[capacity]
+min = 1500
+max = 1500
+step = "3s"
+settle = "1s"
+hpa_stable = "2s"
+hpa_settle_max = "6s"
+"#;
+    let (out, _d) = run(text);
+    let r = &out.result;
+    let phases: Vec<&str> = r.steps.iter().map(|s| s.phase.as_str()).collect();
+    assert_eq!(phases, ["growth", "settle_again"], "{:?}", r.steps);
+    assert!(r.steps[0].replicas["flash-order"].moving);
+}
