@@ -22,6 +22,14 @@ pub fn execute(cli: Cli) -> Result<u8> {
         }
         Command::Compare(args) => compare_command(args),
         Command::Report(args) => report_command(args),
+        Command::Merge(args) => {
+            let s = crate::merge::merge(&args.dirs, &args.out)?;
+            emit(&crate::report::console::render(
+                &s,
+                &args.out.display().to_string(),
+            ));
+            Ok(s.status.exit_code())
+        }
         Command::Testbed {
             command: crate::cli::TestbedCommand::Serve(args),
         } => crate::testbed::serve::serve(&args).map(|()| 0),

@@ -27,6 +27,8 @@ pub enum Command {
     Validate(ScenarioArgs),
     /// Compare two runs' summary.json; exit 1 on a regression beyond the tolerances.
     Compare(CompareArgs),
+    /// Merge run folders of one scenario made on separate machines at the same time, exactly (from their histograms.hlog), into one run folder.
+    Merge(MergeArgs),
     /// Re-render a run folder's reports (HTML, CSV, JUnit) from its summary.json and histograms.hlog.
     Report(ReportArgs),
     /// Reference services (the embedded default target, and the kind testbed images).
@@ -110,6 +112,16 @@ pub struct CapacityArgs {
     /// Output folder (default: reports/<scenario>-capacity-<UTC timestamp>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Run folders (each holding summary.json and histograms.hlog).
+    #[arg(required = true, num_args = 2..)]
+    pub dirs: Vec<PathBuf>,
+    /// The merged run folder to write.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -54,6 +54,7 @@ pub mod engine;
 pub mod error;
 pub mod files;
 pub mod kube;
+pub mod merge;
 pub mod metrics;
 pub mod report;
 pub mod run;

@@ -12,6 +12,7 @@ mod hostile;
 mod k8s;
 mod kube;
 mod live_metrics;
+mod merge;
 mod misuse;
 mod prometheus;
 mod report;

@@ -1,0 +1,277 @@
+//! `loadctl merge RUN_DIR… --out DIR`: runs of one scenario made at the same time on
+//! separate machines, without a coordinator, merged exactly into one run folder. Their
+//! interval logs are read back and merged second by second (seconds counted from each run's
+//! measured window, as if the runs were the threads of one generator), so every percentile is
+//! that of all the requests together, not an average of percentiles. The merged folder is a
+//! run folder like any other (`summary.json`, `histograms.hlog`, every report), and can be
+//! re-rendered or merged again.
+//!
+//! What only one machine could know is left out and said so in `notes`: `[[verify]]`
+//! checks, Kubernetes timelines and faults, scrapes of the target.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+
+use crate::error::{Error, Result};
+use crate::metrics::aggregate::{Aggregator, IntervalReport};
+use crate::metrics::hlog::HlogSink;
+use crate::metrics::{EndpointData, IntervalData, LatencyStats};
+use crate::report::{ReportInput, SavedRun};
+use crate::slo::observe::{self, Scope};
+use crate::slo::{self, Evidence, SloResult};
+use crate::summary::connection::{phases_ms, ConnSummary};
+use crate::summary::{endpoint_summary, figures, outcome_counts, Summary};
+
+/// Merges the run folders `dirs` into `out`; returns the merged summary.
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Summary> {
+    if dirs.len() < 2 {
+        return Err(Error::usage("merge needs at least two run folders"));
+    }
+    for (i, d) in dirs.iter().enumerate() {
+        if dirs[..i].iter().any(|x| same_dir(x, d)) {
+            return Err(Error::usage(format!("{} is named twice", d.display())));
+        }
+    }
+    let runs: Vec<SavedRun> = dirs
+        .iter()
+        .map(|d| crate::report::load_run(d).map_err(|e| Error::usage(format!("{e:#}"))))
+        .collect::<Result<_>>()?;
+    check(dirs, &runs).map_err(|e| Error::usage(format!("{e:#}")))?;
+    if dirs.iter().any(|d| same_dir(d, out)) {
+        return Err(Error::usage(format!(
+            "--out {}: is one of the runs being merged; name a new folder",
+            out.display()
+        )));
+    }
+    let out = crate::run::create_output_dir("merged", Some(&out.to_path_buf()))?;
+    let first = &runs[0].summary;
+    let names: Vec<String> = first.endpoints.iter().map(|e| e.name.clone()).collect();
+    let planned = planned(&runs);
+    let started =
+        humantime::parse_rfc3339(&first.started_at).unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    let warmup = std::time::Duration::from_secs_f64(first.warmup_s);
+    let mut hlog = HlogSink::create(
+        &out.join("histograms.hlog"),
+        started,
+        warmup,
+        names.clone(),
+        &planned,
+    )
+    .map_err(Error::Failed)?;
+    let mut agg = Aggregator::new(names.len(), runs.len());
+    for (thread, run) in dirs.iter().enumerate() {
+        let log = crate::metrics::hlog::read(&run.join("histograms.hlog"), &names)
+            .map_err(Error::Failed)?;
+        for (idx, data) in log.intervals {
+            agg.add(IntervalReport { thread, idx, data }, &mut hlog);
+        }
+        agg.thread_done(thread, &mut hlog);
+    }
+    let (totals, series) = agg.finish(&mut hlog);
+    hlog.close().map_err(Error::Failed)?;
+    let summary = summarize(&runs, &totals, &series, dirs);
+    crate::report::write_all(
+        &out,
+        &ReportInput {
+            summary: &summary,
+            series: &series,
+            planned: &planned,
+            totals: &totals,
+        },
+    )
+    .map_err(Error::Failed)?;
+    Ok(summary)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// The runs must be of one scenario, with the same request names.
+fn check(dirs: &[PathBuf], runs: &[SavedRun]) -> anyhow::Result<()> {
+    let first = &runs[0].summary;
+    let names = |s: &Summary| {
+        s.endpoints
+            .iter()
+            .map(|e| e.name.clone())
+            .collect::<Vec<_>>()
+    };
+    for (d, r) in dirs.iter().zip(runs).skip(1) {
+        let s = &r.summary;
+        if s.scenario != first.scenario {
+            bail!(
+                "{} is a run of `{}`, {} of `{}`: merge runs of one scenario",
+                d.display(),
+                s.scenario,
+                dirs[0].display(),
+                first.scenario
+            );
+        }
+        if names(s) != names(first) {
+            bail!(
+                "{} has the requests {:?}, {} has {:?}: merge runs of the same scenario version",
+                d.display(),
+                names(s),
+                dirs[0].display(),
+                names(first)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Planned requests per second, summed over the runs.
+fn planned(runs: &[SavedRun]) -> crate::metrics::hlog::Planned {
+    let mut out: Vec<(i64, f64)> = Vec::new();
+    for r in runs {
+        for &(idx, n) in &r.planned {
+            match out.iter_mut().find(|(i, _)| *i == idx) {
+                Some(x) => x.1 += n,
+                None => out.push((idx, n)),
+            }
+        }
+    }
+    out.sort_by_key(|x| x.0);
+    out
+}
+
+fn summarize(
+    runs: &[SavedRun],
+    totals: &IntervalData,
+    series: &[crate::metrics::aggregate::SeriesRow],
+    dirs: &[PathBuf],
+) -> Summary {
+    let first = &runs[0].summary;
+    let window_s = runs
+        .iter()
+        .map(|r| r.summary.duration_s)
+        .fold(0.0, f64::max);
+    let overall = totals.overall();
+    let t = figures(&overall, window_s);
+    let outcome_names: Vec<String> = first.outcomes.keys().cloned().collect();
+    let endpoints = first
+        .endpoints
+        .iter()
+        .zip(&totals.endpoints)
+        .map(|(e, d)| endpoint_summary(&e.name, &e.method, &e.path, d, window_s, &outcome_names))
+        .collect();
+    let planned_total: f64 = runs
+        .iter()
+        .filter_map(|r| r.summary.load.planned_requests)
+        .map(|n| n as f64)
+        .sum();
+    let attempted = (t.requests + t.dropped) as f64;
+    let lag = LatencyStats::of(&totals.send_lag);
+    let mut s = first.clone();
+    s.reasons = Vec::new();
+    s.stopped_early = None;
+    s.duration_s = window_s;
+    s.totals = t.clone();
+    s.outcomes = outcome_counts(&overall, &outcome_names);
+    s.latency_ms = LatencyStats::of(&overall.latency);
+    s.service_latency_ms = LatencyStats::of(&overall.service);
+    s.phases_ms = phases_ms(&overall);
+    if let Some(tr) = &mut s.transport {
+        tr.connections = ConnSummary::of(&overall.counts.conn);
+    }
+    s.endpoints = endpoints;
+    s.load.planned_requests = (planned_total > 0.0).then_some(planned_total as u64);
+    s.load.peak_rate = s
+        .load
+        .peak_rate
+        .map(|_| runs.iter().filter_map(|r| r.summary.load.peak_rate).sum());
+    let g = &mut s.generator;
+    g.threads = runs.iter().map(|r| r.summary.generator.threads).sum();
+    g.send_lag_p50_ms = lag.p50;
+    g.send_lag_p99_ms = lag.p99;
+    g.send_lag_max_ms = lag.max;
+    g.queue_wait_p99_ms = LatencyStats::of(&totals.queue_wait).p99;
+    g.peak_in_flight = series.iter().map(|r| r.in_flight).max().unwrap_or(0);
+    g.dropped = t.dropped;
+    g.dropped_ratio = if attempted > 0.0 {
+        t.dropped as f64 / attempted
+    } else {
+        0.0
+    };
+    s.slo = rejudge(first, &s, &overall, totals, window_s);
+    s.baseline = None;
+    s.verify = Vec::new();
+    s.kube = None;
+    s.prometheus = Vec::new();
+    s.ws = None;
+    s.notes = vec![format!(
+        "merged from {} runs: {}; [[verify]] checks, Kubernetes and scrapes of the target stay with each run",
+        runs.len(),
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    )];
+    let interrupted = runs
+        .iter()
+        .any(|r| r.summary.status == slo::Status::Interrupted);
+    let invalid_runs: Vec<String> = dirs
+        .iter()
+        .zip(runs)
+        .filter(|(_, r)| !r.summary.generator.valid)
+        .map(|(d, _)| format!("the generator of {} could not hold its share", d.display()))
+        .collect();
+    let v = slo::verdict(&Evidence {
+        interrupted,
+        ok: s.totals.ok,
+        dropped_ratio: s.generator.dropped_ratio,
+        max_dropped_ratio: s.generator.max_dropped_ratio,
+        send_lag_p99_ms: s.generator.send_lag_p99_ms,
+        max_send_lag_p99_ms: s.generator.max_send_lag_p99_ms,
+        slo: &s.slo,
+        regressions: &[],
+        checks: &[],
+        failures: &[],
+    });
+    s.status = v.status;
+    s.reasons = v.reasons;
+    s.generator.valid = v.valid && invalid_runs.is_empty();
+    if !invalid_runs.is_empty() && matches!(s.status, slo::Status::Pass | slo::Status::Fail) {
+        s.status = slo::Status::Invalid;
+        s.reasons.extend(invalid_runs);
+    }
+    s
+}
+
+/// Each SLO of the runs, judged again over the merged data (server-side and fault-window
+/// objectives, which one run's figures alone held, keep the first run's result).
+fn rejudge(
+    first: &Summary,
+    s: &Summary,
+    overall: &EndpointData,
+    totals: &IntervalData,
+    window_s: f64,
+) -> Vec<SloResult> {
+    let names: Vec<&str> = s.endpoints.iter().map(|e| e.name.as_str()).collect();
+    first
+        .slo
+        .iter()
+        .map(|r| {
+            let Ok(parsed) = slo::parse(&r.name, &r.threshold, &names) else {
+                return r.clone();
+            };
+            let data = match parsed.scope.as_deref() {
+                None => overall,
+                Some(n) => match names.iter().position(|x| *x == n) {
+                    Some(i) => &totals.endpoints[i],
+                    None => return r.clone(),
+                },
+            };
+            if parsed.metric.is_server() || r.every_s.is_some() {
+                return r.clone();
+            }
+            let value = observe::value(parsed.metric, &Scope { data, window_s }, None);
+            SloResult {
+                observed: value.map(|v| parsed.metric.display_value(v)),
+                pass: value.is_some_and(|v| parsed.op.holds(v, parsed.threshold)),
+                ..r.clone()
+            }
+        })
+        .collect()
+}
