@@ -28,12 +28,15 @@
 //! - [`slo`], [`summary`], [`report`]: judgement, the summary model, one file per format.
 //! - [`kube`]: the HPA model, watching, expectations, faults (`kube/fault/`).
 //! - [`run`]: the orchestrator as stages, one file each; [`app`] dispatches commands.
+//! - [`capacity`]: repeated runs searching the highest rate the SLOs hold at; [`merge`]:
+//!   run folders merged exactly.
 //! - [`testbed`]: the reference services and the simulated control plane.
 //!
 //! # Where the next capability goes
 //!
-//! - **A protocol** (TLS, HTTP/2): a file in `engine/transport/`, and a variant of
-//!   `Transport` and `Slot` in `engine/transport/mod.rs` (the compiler lists the arms).
+//! - **A protocol** (HTTP/3, …): a file in `engine/transport/`, and a variant of `Slot`
+//!   in `engine/transport/mod.rs` (the compiler lists the arms); connecting (DNS, TCP, TLS)
+//!   is `engine/transport/io.rs`'s for every protocol.
 //! - **An output format**: a file in `report/` implementing `report::Exporter`, and one
 //!   line in `report::EXPORTERS`.
 //! - **A per-second consumer** (live exporter, remote uplink): an `IntervalSink`, and one
