@@ -70,7 +70,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Summary> {
     }
     let (totals, series) = agg.finish(&mut hlog);
     hlog.close().map_err(Error::Failed)?;
-    let summary = summarize(&runs, &totals, &series, dirs);
+    let mut summary = summarize(&runs, &totals, &series, dirs);
+    windowed(&mut summary, &out, &names).map_err(Error::Failed)?;
+    decide(&mut summary, &runs, dirs);
     crate::report::write_all(
         &out,
         &ReportInput {
@@ -82,6 +84,51 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Summary> {
     )
     .map_err(Error::Failed)?;
     Ok(summary)
+}
+
+/// Windowed objectives judged again on the merged run's seconds (read back from its log).
+fn windowed(s: &mut Summary, out: &Path, names: &[String]) -> anyhow::Result<()> {
+    let request_names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let slos: Vec<slo::Slo> = s
+        .slo
+        .iter()
+        .filter_map(|r| {
+            let mut p = slo::parse(&r.name, &r.threshold, &request_names).ok()?;
+            p.every = Some(std::time::Duration::from_secs_f64(r.every_s?));
+            Some(p)
+        })
+        .collect();
+    if slos.is_empty() {
+        return Ok(());
+    }
+    let log = crate::metrics::hlog::read(&out.join("histograms.hlog"), names)?;
+    let mut results: Vec<SloResult> = slos
+        .iter()
+        .map(|p| {
+            s.slo
+                .iter()
+                .find(|r| r.name == p.name && r.threshold == p.expr)
+                .cloned()
+        })
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    slo::window::judge_all(
+        &slos,
+        &mut results,
+        &log.intervals,
+        names,
+        (s.duration_s, None),
+    );
+    for r in results {
+        if let Some(x) = s
+            .slo
+            .iter_mut()
+            .find(|x| x.name == r.name && x.threshold == r.threshold)
+        {
+            *x = r;
+        }
+    }
+    Ok(())
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -208,6 +255,11 @@ fn summarize(
         runs.len(),
         dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
     )];
+    s
+}
+
+/// The merged run's status: its SLOs, its generator figures, and every run's own validity.
+fn decide(s: &mut Summary, runs: &[SavedRun], dirs: &[PathBuf]) {
     let interrupted = runs
         .iter()
         .any(|r| r.summary.status == slo::Status::Interrupted);
@@ -236,7 +288,6 @@ fn summarize(
         s.status = slo::Status::Invalid;
         s.reasons.extend(invalid_runs);
     }
-    s
 }
 
 /// Each SLO of the runs, judged again over the merged data (server-side and fault-window

@@ -188,36 +188,13 @@ fn windowed(
     let log = crate::metrics::hlog::read(&out_dir.join("histograms.hlog"), &names)?;
     let loss =
         matches!(plan.workload, crate::scenario::Workload::Chat(_)).then(|| m.chat.loss_rate());
-    let overall: Vec<(i64, EndpointData)> = log
-        .intervals
-        .iter()
-        .map(|(idx, d)| (*idx, d.overall()))
-        .collect();
-    for (slo, result) in plan.slos.iter().zip(results.iter_mut()) {
-        let Some(every) = slo.every else { continue };
-        let seconds: Vec<(i64, &EndpointData)> = match slo.scope.as_deref() {
-            None => overall.iter().map(|(i, d)| (*i, d)).collect(),
-            Some(name) => match names.iter().position(|n| n == name) {
-                Some(ep) => log
-                    .intervals
-                    .iter()
-                    .map(|(i, d)| (*i, &d.endpoints[ep]))
-                    .collect(),
-                // The fault windows are windows already.
-                None => continue,
-            },
-        };
-        let cut = slo::window::cut(&seconds, every.as_secs_f64(), window_s);
-        let windows: Vec<slo::window::Window<'_>> = cut
-            .iter()
-            .map(|(start_s, end_s, data)| slo::window::Window {
-                start_s: *start_s,
-                end_s: *end_s,
-                data,
-            })
-            .collect();
-        *result = slo::window::judge(slo, result.clone(), &windows, loss);
-    }
+    slo::window::judge_all(
+        &plan.slos,
+        results,
+        &log.intervals,
+        &names,
+        (window_s, loss),
+    );
     Ok(())
 }
 

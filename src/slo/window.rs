@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::observe::{self, Scope};
 use super::{Op, Slo, SloResult};
-use crate::metrics::EndpointData;
+use crate::metrics::{EndpointData, IntervalData};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +81,46 @@ pub fn judge(slo: &Slo, whole: SloResult, windows: &[Window<'_>], loss: Option<f
         windows: Some(counts),
         worst_window: worst.map(|(_, w)| w),
         ..whole
+    }
+}
+
+/// Judges each windowed objective of `slos` (those with `every`) again on the run's
+/// per-second data `intervals` (`(second, data)`, from its interval log), replacing its
+/// whole-run result in `results`. `names` are the request names in order; a scope that is
+/// none of them (the fault windows, a scrape) is left as it is.
+pub fn judge_all(
+    slos: &[Slo],
+    results: &mut [SloResult],
+    intervals: &[(i64, IntervalData)],
+    names: &[String],
+    (window_s, loss): (f64, Option<f64>),
+) {
+    let overall: Vec<(i64, EndpointData)> = intervals
+        .iter()
+        .map(|(idx, d)| (*idx, d.overall()))
+        .collect();
+    for (slo, result) in slos.iter().zip(results.iter_mut()) {
+        let Some(every) = slo.every else { continue };
+        let seconds: Vec<(i64, &EndpointData)> = match slo.scope.as_deref() {
+            None => overall.iter().map(|(i, d)| (*i, d)).collect(),
+            Some(name) => match names.iter().position(|n| n == name) {
+                Some(ep) => intervals
+                    .iter()
+                    .map(|(i, d)| (*i, &d.endpoints[ep]))
+                    .collect(),
+                None => continue,
+            },
+        };
+        let cut = cut(&seconds, every.as_secs_f64(), window_s);
+        let windows: Vec<Window<'_>> = cut
+            .iter()
+            .map(|(start_s, end_s, data)| Window {
+                start_s: *start_s,
+                end_s: *end_s,
+                data,
+            })
+            .collect();
+        *result = judge(slo, result.clone(), &windows, loss);
     }
 }
 

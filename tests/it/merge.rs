@@ -27,6 +27,7 @@ path = "/api/v1/health/"
 weight = 0.3
 [slo]
 "p99" = "< 1s"
+"list.p99" = { threshold = "< 1s", every = "1s" }
 "#;
 
 fn loadctl() -> std::process::Command {
@@ -84,6 +85,21 @@ fn two_runs_merge_exactly() {
     assert_eq!(m.load.planned_requests, Some(900));
     assert_eq!(m.latency_ms.p99, p99_of_logs(&[&a.out_dir, &b.out_dir]));
     assert!(m.notes[0].starts_with("merged from 2 runs"));
+    // The windowed objective is judged again on the merged seconds.
+    let w = m.slo[1].windows.unwrap();
+    assert_eq!((w.judged, w.failed), (3, 0), "{:?}", m.slo[1]);
+    let merged_first_window = {
+        let names = vec!["list".to_string(), "health".to_string()];
+        let log = hlog::read(&out.join("histograms.hlog"), &names).unwrap();
+        let mut h = new_histogram();
+        for (idx, d) in &log.intervals {
+            if *idx == 0 || *idx == 1 || *idx == 2 {
+                h.add(&d.endpoints[0].latency).unwrap();
+            }
+        }
+        LatencyStats::of(&h).max
+    };
+    assert!(m.slo[1].observed.unwrap() <= merged_first_window);
     assert_eq!(
         m.generator.threads,
         sa.generator.threads + sb.generator.threads
