@@ -132,3 +132,32 @@ fn scrape_mistakes_are_scenario_errors() {
     .to_string();
     assert!(e.contains("scoped to a [[prometheus.scrape]]"), "{e}");
 }
+
+#[test]
+fn a_scrape_target_that_never_answers_only_costs_its_timeout() {
+    // Accepts and holds every connection, never answering.
+    let addr = crate::support::spawn_server(|listener| async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let text = scenario(&format!("http://{addr}/metrics")).replace(
+        "\"svc.server_p99\" = \"< 5s\"\n\"svc.server_rps\" = \">= 1\"\n",
+        "",
+    );
+    let started = std::time::Instant::now();
+    let (out, _d) = run_plan(&plan(&text));
+    let p = &out.summary.prometheus[0];
+    assert_eq!(p.errors, p.scrapes);
+    assert!(
+        p.last_error
+            .as_deref()
+            .unwrap()
+            .contains("no answer within"),
+        "{p:?}"
+    );
+    assert_eq!(out.summary.status, Status::Pass);
+    // 4 s of load; the last scrape adds at most its 1-s period (generous slack for CI).
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
