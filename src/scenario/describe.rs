@@ -26,6 +26,20 @@ pub fn describe(plan: &Plan) -> String {
     let _ = writeln!(o, "target     {}", target(&plan.target));
     let _ = writeln!(o, "protocol   {}", protocol_line(plan));
     let _ = writeln!(o, "capacity   {}", capacity_line(plan));
+    for sc in &plan.scrapes {
+        let what: Vec<String> = [("requests", &sc.requests), ("latency", &sc.latency)]
+            .iter()
+            .filter_map(|(k, sel)| sel.as_ref().map(|s| format!("{k} {}", s.name)))
+            .collect();
+        let _ = writeln!(
+            o,
+            "scrape     {}: {} every {} ({})",
+            sc.name,
+            sc.url("the target"),
+            d(sc.every),
+            what.join(", ")
+        );
+    }
     load(&mut o, plan);
     let _ = writeln!(o, "timeout    {}", d(plan.timeout));
     let _ = writeln!(
