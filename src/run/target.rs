@@ -109,7 +109,11 @@ pub(super) fn resolve(plan: &Plan) -> crate::error::Result<Target> {
         .map_err(setup_err)?;
     Ok(Target {
         embedded,
-        net: connector(plan, &origins, target_addr)?,
+        net: {
+            let net = connector(plan, &origins, target_addr)?;
+            check_h2(plan, &net)?;
+            net
+        },
         text,
         authority,
         requests,
@@ -171,6 +175,32 @@ fn connector(
         endpoints,
         tls: config,
     })
+}
+
+/// `[http] version = "2"`: one connection before any load, to say clearly (exit 2) when
+/// the target does not agree to HTTP/2 over ALPN. A handshake that fails for another
+/// reason is left to the run, which counts it per request with its reason.
+fn check_h2(plan: &Plan, net: &Connector) -> crate::error::Result<()> {
+    use crate::metrics::connection::{Phases, TlsReason};
+    use crate::scenario::plan::net::HttpVersion;
+    if plan.http.version != HttpVersion::Http2 || net.endpoints[0].tls.is_none() {
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a runtime to check HTTP/2")
+        .map_err(crate::error::Error::Setup)?;
+    let probe = async {
+        let mut phases = Phases::default();
+        tokio::time::timeout(plan.timeout, net.open(0, &mut phases, Some(b"h2"))).await
+    };
+    match rt.block_on(probe) {
+        Ok(Err(e)) if e.tls == Some(TlsReason::NoH2) => Err(crate::error::Error::Setup(anyhow::anyhow!(
+            "the target does not offer HTTP/2: its TLS handshake did not agree to `h2` over ALPN (it speaks HTTP/1.1); set [http] version = \"1.1\" (or --set http.version=1.1)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn address(origin: &Origin) -> anyhow::Result<SocketAddr> {

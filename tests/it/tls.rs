@@ -263,20 +263,24 @@ fn http2_is_agreed_with_alpn_and_refused_clearly_when_not_offered() {
     // 4 connections × 4 streams over 2 threads: far fewer connections than requests.
     assert!(t.connections.opened <= 8, "{}", t.connections.opened);
 
-    // A server that speaks only HTTP/1.1.
+    // A server that speaks only HTTP/1.1: refused before any load, with the fix (exit 2).
     let pki = Pki::new("h1 only").unwrap();
     let leaf = pki.server(&["127.0.0.1"], Validity::Current).unwrap();
     let config = tls::server_config(&leaf, None, &[b"http/1.1"]).unwrap();
-    let addr = serve_tls(app(Arc::new(Seen::default())), config);
+    let seen = Arc::new(Seen::default());
+    let addr = serve_tls(app(seen.clone()), config);
     let ca = write(dir.path(), "h1.pem", &pki.ca_pem());
     let text = scenario(
         &format!("https://{addr}"),
         &format!("[tls]\nca = \"{ca}\"\n[http]\nversion = \"2\"\n"),
     );
-    let (out, _d) = run_plan(&plan(&text));
-    let s = &out.summary;
-    assert_eq!(s.totals.ok, 0);
-    assert!(tls_errors(s).contains_key("no_h2"), "{:?}", tls_errors(s));
+    let err = loadctl::run::run(&plan(&text), &Default::default()).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        format!("{err:#}").contains("does not offer HTTP/2"),
+        "{err:#}"
+    );
+    assert_eq!(seen.0[1].load(Ordering::Relaxed), 0, "nothing was sent");
 }
 
 #[test]
