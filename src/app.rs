@@ -148,7 +148,10 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
 }
 
 fn run_command(args: RunArgs) -> Result<u8> {
-    let plan = load(&args.scenario, &[])?;
+    let mut plan = load(&args.scenario, &[])?;
+    if let Some(shard) = &args.shard {
+        scenario::shard::apply(&mut plan, shard).map_err(Error::usage)?;
+    }
     // Read the baseline before sending anything: a wrong folder is a usage error.
     let baseline = args.baseline.as_deref().map(load_run).transpose()?;
     let opts = RunOptions {

@@ -78,6 +78,9 @@ pub struct RunArgs {
     /// Kubeconfig context for [kube] (default: the scenario's kube.context, else the current one).
     #[arg(long)]
     pub kube_context: Option<String>,
+    /// Be generator K of N (from 0) of one run made on N machines at once: this one sends its share of the one schedule (requests i with i mod N = K, or that share of the virtual users); merge the N folders with `loadctl merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
     /// Serve live figures at http://ADDR/metrics in the Prometheus exposition format while the run goes (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,

@@ -32,8 +32,10 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
     } = p;
     tokio::time::sleep_until(shared.t0.into()).await;
     let end = shared.measure_start + duration;
-    let users: Vec<_> = (ctx.index..vus)
-        .step_by(shared.threads)
+    // Thread t of T in shard K of N runs the users K + N·t, K + N·(t + T), …
+    let (shard, shards) = (shared.shard.0 as usize, shared.shard.1 as usize);
+    let users: Vec<_> = (shard + shards * ctx.index..vus)
+        .step_by(shared.threads * shards)
         .map(|vu| {
             let quota =
                 iterations.map(|n| n / vus as u64 + u64::from((vu as u64) < n % vus as u64));

@@ -67,6 +67,8 @@ pub struct Shared {
     pub exhausted: Exhaustion,
     /// `Host` of the target (origin 0), for the WebSocket upgrade request.
     pub authority: String,
+    /// `(K, N)`: this generator is shard K of N (`(0, 1)`: the whole load).
+    pub shard: (u64, u64),
 }
 
 impl Shared {
@@ -101,12 +103,14 @@ impl Shared {
             t0,
             measure_start: t0 + plan.warmup,
             stop: AtomicBool::new(false),
-            seq: AtomicU64::new(0),
+            // Shards count `{{seq}}` in ranges of their own, so it stays unique across them.
+            seq: AtomicU64::new(plan.shard.map_or(0, |s| s.index * 1_000_000_000_000)),
             feeders: plan.feeders.iter().cloned().map(Feeder::new).collect(),
             vars: plan.vars.len(),
             last_once,
             exhausted: Exhaustion::default(),
             authority,
+            shard: plan.shard.map_or((0, 1), |s| (s.index, s.of)),
         }
     }
 

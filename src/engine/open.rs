@@ -102,7 +102,9 @@ pub(super) struct Params {
 pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
     let shared = ctx.shared.clone();
     let schedule = &p.schedule;
-    let threads = shared.threads as u64;
+    // Thread t of T in shard K of N owns the requests K + N·t, K + N·(t + T), …
+    let (shard, shards) = shared.shard;
+    let threads = shared.threads as u64 * shards;
     let share = |n: usize| n.div_ceil(shared.threads).max(1);
     // The transport says how many requests a connection carries at once (HTTP/1.1: one).
     let max_conns = share(p.connections) * shared.transport.streams_per_connection();
@@ -118,7 +120,7 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
     let mut tasks = Vec::with_capacity(max_conns);
     let total = schedule.total_requests();
     let due = |i: u64| shared.t0 + Duration::from_secs_f64(schedule.time_of(i));
-    let mut i = ctx.index as u64;
+    let mut i = shard + shards * ctx.index as u64;
     let sleep = PreciseSleep::new();
 
     while i < total && !shared.stopping() {

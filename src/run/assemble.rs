@@ -129,7 +129,10 @@ fn load(plan: &Plan) -> LoadSummary {
             max_in_flight,
             ..
         } => {
-            l.peak_rate = plan.load.peak_rate();
+            l.peak_rate = plan
+                .load
+                .peak_rate()
+                .map(|r| r / plan.shard.map_or(1.0, |s| s.of as f64));
             l.planned_requests = plan.planned_requests();
             l.connections = Some(*connections as u64);
             l.max_in_flight = Some(*max_in_flight as u64);

@@ -51,6 +51,12 @@ pub(super) fn judge(
         .as_secs_f64();
     let mut notes = Vec::new();
     let mut failures = Vec::new();
+    if let Some(s) = plan.shard {
+        notes.push(format!(
+            "shard {} of {}: this run sent its share of the one schedule; `loadctl merge` puts the {} folders together",
+            s.index, s.of, s.of
+        ));
+    }
     if let Some((_, why)) = &m.ended.stopped_early {
         notes.push(format!(
             "stopped early, {window_s:.1} s into the measured window: {why}"

@@ -12,6 +12,7 @@ pub mod diag;
 pub mod limits;
 pub mod plan;
 mod raw;
+pub mod shard;
 pub mod template;
 mod validate;
 

@@ -139,3 +139,107 @@ fn runs_of_other_scenarios_or_the_same_folder_twice_are_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!dir.path().join("m").exists() && !dir.path().join("m2").exists());
 }
+
+/// Two generators made by `--shard 0/2` and `--shard 1/2` at the same time: the target
+/// sees the planned count exactly, no unique feeder row and no `{{seq}}` twice, and the
+/// merge of the two folders is the whole run.
+#[test]
+fn shards_split_the_schedule_and_merge_into_the_whole_run() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let s2 = seen.clone();
+    let addr = crate::support::serve(axum::Router::new().route(
+        "/u/{user}",
+        axum::routing::get(
+            move |axum::extract::Path(user): axum::extract::Path<String>,
+                  axum::extract::RawQuery(q): axum::extract::RawQuery| {
+                let s2 = s2.clone();
+                async move {
+                    s2.lock()
+                        .unwrap()
+                        .push(format!("{user} {}", q.unwrap_or_default()));
+                    "ok"
+                }
+            },
+        ),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let users: String = (0..1000).map(|i| format!("u{i}\n")).collect();
+    std::fs::write(dir.path().join("users.csv"), format!("user\n{users}")).unwrap();
+    let file = dir.path().join("shard.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+name = "shard"
+target = "http://{addr}"
+[load]
+rate = 200
+duration = "3s"
+[generator]
+max_send_lag_p99 = "1s"
+[[feeders]]
+name = "users"
+file = "users.csv"
+mode = "unique"
+[[requests]]
+name = "get"
+path = "/u/{{{{user}}}}?seq={{{{seq}}}}"
+"#
+        ),
+    )
+    .unwrap();
+    let run = |k: usize| {
+        let file = file.clone();
+        let out = dir.path().join(format!("s{k}"));
+        std::thread::spawn(move || {
+            loadctl()
+                .arg("run")
+                .arg(&file)
+                .args(["--shard", &format!("{k}/2"), "--no-progress", "--out"])
+                .arg(&out)
+                .output()
+                .unwrap()
+        })
+    };
+    let (a, b) = (run(0), run(1));
+    for o in [a.join().unwrap(), b.join().unwrap()] {
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 600, "the planned 200/s × 3 s, split not copied");
+    let users: std::collections::BTreeSet<&str> =
+        seen.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(users.len(), 600, "no unique row used twice");
+    let seqs: std::collections::BTreeSet<&str> =
+        seen.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(seqs.len(), 600, "no seq twice");
+    let s0 = loadctl::summary::load_summary(&dir.path().join("s0")).unwrap();
+    assert_eq!(s0.load.planned_requests, Some(300));
+    assert!(s0.notes.iter().any(|n| n.starts_with("shard 0 of 2")));
+    let out = dir.path().join("merged");
+    let o = loadctl()
+        .arg("merge")
+        .arg(dir.path().join("s0"))
+        .arg(dir.path().join("s1"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m = loadctl::summary::load_summary(&out).unwrap();
+    assert_eq!(
+        (m.totals.requests, m.load.planned_requests),
+        (600, Some(600))
+    );
+}

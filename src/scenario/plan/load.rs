@@ -89,3 +89,27 @@ pub struct GeneratorPlan {
     /// Send-lag p99 above which the run is invalid.
     pub max_send_lag_p99: Duration,
 }
+
+/// `loadctl run --shard K/N`: this run is generator K of N (from 0) of one run made on
+/// several machines at once. It sends the open model's requests `i` with `i mod N = K`
+/// of the one global schedule, or the closed model's virtual users `v` with
+/// `v mod N = K`; `loadctl merge` puts the N run folders together exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub of: u64,
+}
+
+impl Shard {
+    /// How many of the indices `from..to` are this shard's.
+    pub fn share(&self, from: u64, to: u64) -> u64 {
+        let count_below = |x: u64| {
+            if x > self.index {
+                (x - self.index).div_ceil(self.of)
+            } else {
+                0
+            }
+        };
+        count_below(to) - count_below(from.min(to))
+    }
+}

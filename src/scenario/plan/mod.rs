@@ -62,6 +62,8 @@ pub struct Plan {
     pub capacity: CapacityPlan,
     /// The target's own metrics to scrape during the run (`[[prometheus.scrape]]`).
     pub scrapes: Vec<prometheus::ScrapePlan>,
+    /// This run is one generator of several (`--shard K/N`); `None`: the whole load.
+    pub shard: Option<load::Shard>,
 }
 
 /// What an iteration of the load is: exactly one of these per plan.
@@ -117,7 +119,11 @@ impl Plan {
             return None;
         };
         let total = schedule.total_requests();
-        Some(total - self.planned_in_warmup().unwrap_or(0).min(total))
+        let warm = (schedule.count_before(self.warmup.as_secs_f64()).ceil() as u64).min(total);
+        Some(match self.shard {
+            Some(s) => s.share(warm, total),
+            None => total - warm,
+        })
     }
 
     /// Open model: iterations planned during the warmup.
@@ -125,8 +131,9 @@ impl Plan {
         let LoadPlan::Open { schedule, .. } = &self.load else {
             return None;
         };
-        let warm = schedule.count_before(self.warmup.as_secs_f64()).ceil() as u64;
-        Some(warm.min(schedule.total_requests()))
+        let warm = (schedule.count_before(self.warmup.as_secs_f64()).ceil() as u64)
+            .min(schedule.total_requests());
+        Some(self.shard.map_or(warm, |s| s.share(0, warm)))
     }
 
     /// Open model: what the schedule plans in each second (seconds from the measured
@@ -143,7 +150,8 @@ impl Plan {
             .map(|idx| {
                 let from = (warmup + idx as f64).max(0.0);
                 let to = (warmup + idx as f64 + 1.0).min(end);
-                (idx, schedule.count_before(to) - schedule.count_before(from))
+                let n = schedule.count_before(to) - schedule.count_before(from);
+                (idx, n / self.shard.map_or(1.0, |s| s.of as f64))
             })
             .collect()
     }

@@ -148,6 +148,7 @@ pub(super) fn validate(
         tls,
         capacity,
         scrapes,
+        shard: None,
     })
 }
 
