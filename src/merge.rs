@@ -16,8 +16,9 @@ use anyhow::bail;
 use crate::error::{Error, Result};
 use crate::metrics::aggregate::{Aggregator, IntervalReport};
 use crate::metrics::hlog::HlogSink;
+use crate::metrics::hlog::Planned;
 use crate::metrics::{EndpointData, IntervalData, LatencyStats};
-use crate::report::{ReportInput, SavedRun};
+use crate::report::ReportInput;
 use crate::slo::observe::{self, Scope};
 use crate::slo::{self, Evidence, SloResult};
 use crate::summary::connection::{phases_ms, ConnSummary};
@@ -33,9 +34,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Summary> {
             return Err(Error::usage(format!("{} is named twice", d.display())));
         }
     }
-    let runs: Vec<SavedRun> = dirs
+    let mut runs: Vec<Input> = dirs
         .iter()
-        .map(|d| crate::report::load_run(d).map_err(|e| Error::usage(format!("{e:#}"))))
+        .map(|d| read(d).map_err(|e| Error::usage(format!("{e:#}"))))
         .collect::<Result<_>>()?;
     check(dirs, &runs).map_err(|e| Error::usage(format!("{e:#}")))?;
     if dirs.iter().any(|d| same_dir(d, out)) {
@@ -60,10 +61,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Summary> {
     )
     .map_err(Error::Failed)?;
     let mut agg = Aggregator::new(names.len(), runs.len());
-    for (thread, run) in dirs.iter().enumerate() {
-        let log = crate::metrics::hlog::read(&run.join("histograms.hlog"), &names)
-            .map_err(Error::Failed)?;
-        for (idx, data) in log.intervals {
+    for (thread, run) in runs.iter_mut().enumerate() {
+        // The aggregator holds a second until every run has reported it, as it holds a
+        // generator's threads: each run's log is read once.
+        for (idx, data) in std::mem::take(&mut run.intervals) {
             agg.add(IntervalReport { thread, idx, data }, &mut hlog);
         }
         agg.thread_done(thread, &mut hlog);
@@ -131,6 +132,31 @@ fn windowed(s: &mut Summary, out: &Path, names: &[String]) -> anyhow::Result<()>
     Ok(())
 }
 
+/// One run folder as the merge reads it: its summary and its interval log, checked.
+struct Input {
+    summary: Summary,
+    planned: Planned,
+    intervals: Vec<(i64, IntervalData)>,
+}
+
+fn read(dir: &Path) -> anyhow::Result<Input> {
+    let summary = crate::summary::load_summary(dir)?;
+    let names: Vec<String> = summary.endpoints.iter().map(|e| e.name.clone()).collect();
+    let log = crate::metrics::hlog::read(&dir.join("histograms.hlog"), &names)?;
+    if log.intervals.is_empty() && summary.totals.requests > 0 {
+        bail!(
+            "{} holds no interval, but summary.json counts {} requests: the log is damaged",
+            dir.join("histograms.hlog").display(),
+            summary.totals.requests
+        );
+    }
+    Ok(Input {
+        summary,
+        planned: log.planned,
+        intervals: log.intervals,
+    })
+}
+
 fn same_dir(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
@@ -139,7 +165,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 /// The runs must be of one scenario, with the same request names.
-fn check(dirs: &[PathBuf], runs: &[SavedRun]) -> anyhow::Result<()> {
+fn check(dirs: &[PathBuf], runs: &[Input]) -> anyhow::Result<()> {
     let first = &runs[0].summary;
     let names = |s: &Summary| {
         s.endpoints
@@ -172,7 +198,7 @@ fn check(dirs: &[PathBuf], runs: &[SavedRun]) -> anyhow::Result<()> {
 }
 
 /// Planned requests per second, summed over the runs.
-fn planned(runs: &[SavedRun]) -> crate::metrics::hlog::Planned {
+fn planned(runs: &[Input]) -> Planned {
     let mut out: Vec<(i64, f64)> = Vec::new();
     for r in runs {
         for &(idx, n) in &r.planned {
@@ -187,7 +213,7 @@ fn planned(runs: &[SavedRun]) -> crate::metrics::hlog::Planned {
 }
 
 fn summarize(
-    runs: &[SavedRun],
+    runs: &[Input],
     totals: &IntervalData,
     series: &[crate::metrics::aggregate::SeriesRow],
     dirs: &[PathBuf],
@@ -259,7 +285,7 @@ fn summarize(
 }
 
 /// The merged run's status: its SLOs, its generator figures, and every run's own validity.
-fn decide(s: &mut Summary, runs: &[SavedRun], dirs: &[PathBuf]) {
+fn decide(s: &mut Summary, runs: &[Input], dirs: &[PathBuf]) {
     let interrupted = runs
         .iter()
         .any(|r| r.summary.status == slo::Status::Interrupted);

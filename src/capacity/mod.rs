@@ -84,7 +84,7 @@ pub fn search(plan: &Plan, opts: &CapacityOptions) -> Result<CapacityOutcome> {
         // An HPA still changing its mind in the judged window: the step did not measure a
         // steady state. Once more at the same rate, settling up to the cap.
         if st.replicas.values().any(|r| r.moving) && cap.hpa_settle_max > cap.settle {
-            record(&mut result, st, opts, &out_dir)?;
+            record(&mut result, st, opts, &out_dir);
             index += 1;
             (st, v) = runner.run(index, "settle_again", rate, cap.hpa_settle_max, cap.step)?;
         }
@@ -93,7 +93,7 @@ pub fn search(plan: &Plan, opts: &CapacityOptions) -> Result<CapacityOutcome> {
             result.hold = Some(st.clone());
             print_step(opts, &st);
         } else {
-            record(&mut result, st, opts, &out_dir)?;
+            record(&mut result, st, opts, &out_dir);
         }
         finish(&mut result, &s, plan);
         write(&out_dir, &result)?;
@@ -147,7 +147,7 @@ fn empty_result(plan: &Plan) -> CapacityResult {
     }
 }
 
-fn record(result: &mut CapacityResult, st: Step, opts: &CapacityOptions, dir: &Path) -> Result<()> {
+fn record(result: &mut CapacityResult, st: Step, opts: &CapacityOptions, dir: &Path) {
     print_step(opts, &st);
     if result.target.is_empty() {
         if let Ok(s) = crate::summary::load_summary(&dir.join(&st.dir)) {
@@ -155,7 +155,6 @@ fn record(result: &mut CapacityResult, st: Step, opts: &CapacityOptions, dir: &P
         }
     }
     result.steps.push(st);
-    Ok(())
 }
 
 fn print_step(opts: &CapacityOptions, st: &Step) {

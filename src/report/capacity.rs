@@ -86,28 +86,10 @@ pub fn answer(r: &CapacityResult, dir: &Path) -> String {
     o
 }
 
-/// `report.html` of the search, with the latency SLOs' thresholds drawn on the curve.
+/// `report.html` of the search.
 pub fn write(dir: &Path, r: &CapacityResult) -> anyhow::Result<()> {
-    let thresholds: Vec<(String, f64)> = r
-        .steps
-        .iter()
-        .flat_map(|s| s.failing.iter())
-        .filter(|f| f.unit == "ms")
-        .filter_map(|f| {
-            let v = f
-                .threshold
-                .trim_start_matches(['<', '=', ' '])
-                .trim_end_matches("ms");
-            Some((f.name.clone(), v.trim().parse::<f64>().ok()?))
-        })
-        .fold(Vec::new(), |mut acc, t| {
-            if !acc.iter().any(|(n, _)| *n == t.0) {
-                acc.push(t);
-            }
-            acc
-        });
     write_atomic(
         &dir.join("report.html"),
-        super::html::capacity::render(r, &thresholds).as_bytes(),
+        super::html::capacity::render(r).as_bytes(),
     )
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::io::ConnectError;
 use crate::engine::request::{Keep, Response};
 use crate::metrics::connection::{Phase, Phases};
 use crate::metrics::{ConnSample, ErrorKind};
@@ -65,5 +66,27 @@ pub async fn read(
 pub fn failed(kind: ErrorKind, phases: Phases) -> Response {
     let mut r = Response::failed(kind);
     r.conn.phases = phases;
+    r
+}
+
+/// A connection that could not be opened: its kind and, for TLS, the reason.
+pub fn connect_failed(e: ConnectError, phases: Phases) -> Response {
+    let mut r = failed(e.kind, phases);
+    r.conn.tls = e.tls;
+    r
+}
+
+/// A request that failed on an open connection as `kind`, unless a TLS alert under `err`
+/// says why (a server refusing the client certificate after a TLS 1.3 handshake).
+pub fn exchange_failed(
+    kind: ErrorKind,
+    err: &(dyn std::error::Error + 'static),
+    phases: Phases,
+) -> Response {
+    let mut r = failed(kind, phases);
+    if let Some(reason) = super::tls::reason(err) {
+        r.error = Some(ErrorKind::Tls);
+        r.conn.tls = Some(reason);
+    }
     r
 }

@@ -106,7 +106,7 @@ impl Conn {
         };
         if !reused {
             if let Err(e) = self.connect(net, origin, &mut phases).await {
-                return connect_failed(e, phases);
+                return answer::connect_failed(e, phases);
             }
         }
         let sender = &mut self.sender.as_mut().expect("connected above").1;
@@ -117,7 +117,7 @@ impl Conn {
                 // Not written at all: the connection was gone. Once more on a fresh one.
                 Some(req) if reused => {
                     if let Err(e) = self.connect(net, origin, &mut phases).await {
-                        return connect_failed(e, phases);
+                        return answer::connect_failed(e, phases);
                     }
                     let sender = &mut self.sender.as_mut().expect("connected above").1;
                     written = Instant::now();
@@ -127,11 +127,7 @@ impl Conn {
                     }
                 }
                 _ => {
-                    let mut r = answer::failed(classify(e.error()), phases);
-                    if let Some(reason) = super::tls::reason(e.error()) {
-                        r.error = Some(ErrorKind::Tls);
-                        r.conn.tls = Some(reason);
-                    }
+                    let mut r = answer::exchange_failed(classify(e.error()), e.error(), phases);
                     // No byte of an answer on a connection we reused: the target closed
                     // it while idle; the caller may retry once.
                     r.stale = reused && closed_before_answer(e.error());
@@ -141,12 +137,6 @@ impl Conn {
         };
         answer::read(resp, keep, written, Instant::now(), phases).await
     }
-}
-
-fn connect_failed(e: ConnectError, phases: Phases) -> Response {
-    let mut r = answer::failed(e.kind, phases);
-    r.conn.tls = e.tls;
-    r
 }
 
 /// The connection ended (closed, reset, broken pipe) before the answer's head: nothing in

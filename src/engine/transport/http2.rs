@@ -164,11 +164,7 @@ impl Stream {
         let mut phases = Phases::default();
         let mut sender = match self.sender(net, origin, &mut phases).await {
             Ok(s) => s,
-            Err(e) => {
-                let mut r = answer::failed(e.kind, phases);
-                r.conn.tls = e.tls;
-                return r;
-            }
+            Err(e) => return answer::connect_failed(e, phases),
         };
         let req = absolute(req, net, origin);
         if sender.ready().await.is_err() {
@@ -182,12 +178,8 @@ impl Stream {
             Ok(resp) => answer::read(resp, keep, written, Instant::now(), phases).await,
             Err(e) => {
                 let (kind, refused) = classify(&e);
-                let mut r = answer::failed(kind, phases);
+                let mut r = answer::exchange_failed(kind, &e, phases);
                 r.refused = refused;
-                if let Some(reason) = super::tls::reason(&e) {
-                    r.error = Some(ErrorKind::Tls);
-                    r.conn.tls = Some(reason);
-                }
                 r
             }
         }

@@ -9,7 +9,8 @@ use super::{esc, page};
 use crate::summary::capacity::{CapacityResult, Step};
 use crate::summary::Status;
 
-pub fn render(r: &CapacityResult, thresholds_ms: &[(String, f64)]) -> String {
+pub fn render(r: &CapacityResult) -> String {
+    let thresholds_ms = thresholds(r);
     let mut o = String::with_capacity(64 * 1024);
     let class = match r.status {
         Status::Pass => "pass",
@@ -48,13 +49,26 @@ pub fn render(r: &CapacityResult, thresholds_ms: &[(String, f64)]) -> String {
             if q.met { "<span class=\"ok\">met</span>" } else { "<span class=\"bad\">not met</span>" }
         ))
     );
-    curves(&mut o, r, thresholds_ms);
+    curves(&mut o, r, &thresholds_ms);
     steps(&mut o, r);
     for i in &r.inversions {
         let _ = write!(o, "<p class=\"bad\">inversion: {}</p>", esc(i));
     }
     o.push_str("<footer>loadctl · <code>capacity.json</code> beside this page; each step's folder holds its own run's reports</footer>\n</main></body></html>\n");
     o
+}
+
+/// The latency SLOs the steps were judged by (those any step failed name them), in ms.
+fn thresholds(r: &CapacityResult) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = Vec::new();
+    for f in r.steps.iter().flat_map(|s| s.failing.iter()) {
+        if let Some(ms) = super::charts::threshold_value(&f.threshold) {
+            if !out.iter().any(|(n, _)| *n == f.name) {
+                out.push((f.name.clone(), ms));
+            }
+        }
+    }
+    out
 }
 
 fn curves(o: &mut String, r: &CapacityResult, thresholds_ms: &[(String, f64)]) {

@@ -352,7 +352,7 @@ fn generator(o: &mut String, d: &ReportData<'_>, w: &Bands, (x0, x1): (f64, f64)
 }
 
 /// `< 100ms` → 100.0 (ms); only latency thresholds are drawn.
-fn threshold_value(expr: &str) -> Option<f64> {
+pub(super) fn threshold_value(expr: &str) -> Option<f64> {
     let t = expr.trim_start_matches(['<', '>', '=', ' ']);
     let (num, unit) = t.split_at(t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))?);
     let n: f64 = num.replace('_', "").parse().ok()?;
