@@ -30,6 +30,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
             ));
             Ok(s.status.exit_code())
         }
+        Command::Agent(args) => agent_command(&args).map(|()| 0),
         Command::Testbed {
             command: crate::cli::TestbedCommand::Serve(args),
         } => crate::testbed::serve::serve(&args).map(|()| 0),
@@ -47,6 +48,17 @@ fn emit(text: &str) {
 /// The scenario with the command line's overrides: `--set`, the sugar flags, and `extra`
 /// (`(key, flag, value)`, such as `loadctl capacity --min`).
 fn load(args: &ScenarioArgs, extra: &[(&str, &str, &Option<String>)]) -> Result<Plan> {
+    let overrides = overrides(args, extra)?;
+    Ok(scenario::load(&args.scenario, &overrides)?)
+}
+
+/// The scenario as agents build it: the same overrides, its files and environment.
+fn bundle(args: &ScenarioArgs) -> Result<(Plan, scenario::bundle::Bundle)> {
+    let overrides = overrides(args, &[])?;
+    Ok(scenario::bundle::bundle(&args.scenario, &overrides)?)
+}
+
+fn overrides(args: &ScenarioArgs, extra: &[(&str, &str, &Option<String>)]) -> Result<Overrides> {
     let mut set = Vec::new();
     let mut shown = Vec::new();
     let sugar = [
@@ -69,12 +81,11 @@ fn load(args: &ScenarioArgs, extra: &[(&str, &str, &Option<String>)]) -> Result<
         set.push((k.trim().to_string(), v.trim().to_string()));
         shown.push(format!("--set {kv}"));
     }
-    let overrides = Overrides {
+    Ok(Overrides {
         target: args.target.clone(),
         set,
         args: shown,
-    };
-    Ok(scenario::load(&args.scenario, &overrides)?)
+    })
 }
 
 /// Applies `--tolerance KEY=VALUE` flags on top of `base`.
@@ -147,8 +158,88 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
     Ok(crate::capacity::search(&plan, &opts)?.result.exit_code())
 }
 
+fn agent_command(args: &crate::cli::AgentArgs) -> Result<()> {
+    let token = crate::remote::token::load(
+        args.token_file.as_deref(),
+        std::env::var(crate::remote::token::ENV).ok(),
+    )
+    .map_err(Error::usage)?;
+    let delay_start = match &args.delay_start {
+        Some(d) => humantime::parse_duration(d)
+            .ok()
+            .filter(|d| *d <= std::time::Duration::from_secs(60))
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "--delay-start {d}: write a duration up to 60s, such as 300ms"
+                ))
+            })?,
+        None => std::time::Duration::ZERO,
+    };
+    crate::agent::serve(crate::agent::AgentOptions {
+        listen: args.listen,
+        token,
+        name: args.name.clone().unwrap_or_else(crate::agent::host_name),
+        scratch: args
+            .scratch
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("loadctl-agent")),
+        keep_runs: args.keep_runs,
+        delay_start,
+        runs: args.runs.unwrap_or(0),
+    })
+}
+
+/// The agents of `--agents`, with the token and the scenario as they receive it.
+fn agents(args: &RunArgs) -> Result<Option<crate::run::Agents>> {
+    if args.agents.is_empty() {
+        return Ok(None);
+    }
+    if args.agents.len() > scenario::shard::MAX_SHARDS as usize {
+        return Err(Error::usage(format!(
+            "--agents: {} agents; at most {}",
+            args.agents.len(),
+            scenario::shard::MAX_SHARDS
+        )));
+    }
+    let mut addrs = Vec::new();
+    for a in &args.agents {
+        let a = a.trim();
+        let ok = a
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !ok {
+            return Err(Error::usage(format!(
+                "--agents: `{a}` is not HOST:PORT, such as 10.0.0.5:7700"
+            )));
+        }
+        addrs.push(crate::run::AgentAddr::Host(a.to_string()));
+    }
+    let token = crate::remote::token::load(
+        args.agent_token_file.as_deref(),
+        std::env::var(crate::remote::token::ENV).ok(),
+    )
+    .map_err(Error::usage)?;
+    let (_, bundle) = bundle(&args.scenario)?;
+    Ok(Some(crate::run::Agents {
+        addrs,
+        token,
+        bundle: std::sync::Arc::new(bundle),
+    }))
+}
+
 fn run_command(args: RunArgs) -> Result<u8> {
     let mut plan = load(&args.scenario, &[])?;
+    if args.shard.is_some() && !args.agents.is_empty() {
+        return Err(Error::usage(
+            "--shard and --agents do not mix: the coordinator gives each agent its share",
+        ));
+    }
+    if args.kube_agents.is_some() {
+        return Err(Error::usage(
+            "--kube-agents is not available yet; use --agents",
+        ));
+    }
+    let agents = agents(&args)?;
     if let Some(shard) = &args.shard {
         scenario::shard::apply(&mut plan, shard).map_err(Error::usage)?;
     }
@@ -162,6 +253,7 @@ fn run_command(args: RunArgs) -> Result<u8> {
         tolerances: Some(tolerances(plan.compare, &args.tolerances)?),
         kube_context: args.kube_context.clone(),
         metrics_listen: args.metrics_listen,
+        agents,
         ..RunOptions::default()
     };
     let outcome = run(&plan, &opts)?;

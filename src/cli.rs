@@ -31,6 +31,8 @@ pub enum Command {
     Merge(MergeArgs),
     /// Re-render a run folder's reports (HTML, CSV, JUnit) from its summary.json and histograms.hlog.
     Report(ReportArgs),
+    /// Serve as a generator that `loadctl run --agents` (or `--kube-agents`) drives; needs LOADCTL_AGENT_TOKEN or --token-file.
+    Agent(AgentArgs),
     /// Reference services (the embedded default target, and the kind testbed images).
     Testbed {
         #[command(subcommand)]
@@ -81,6 +83,15 @@ pub struct RunArgs {
     /// Be generator K of N (from 0) of one run made on N machines at once: this one sends its share of the one schedule (requests i with i mod N = K, or that share of the virtual users); merge the N folders with `loadctl merge`.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+    /// Drive the load through these agents (`loadctl agent` on each), each sending its share of the one schedule: host:port,host:port (token from LOADCTL_AGENT_TOKEN or --agent-token-file).
+    #[arg(long, value_name = "HOST:PORT,...", value_delimiter = ',')]
+    pub agents: Vec<String>,
+    /// Run N agents as a Kubernetes Indexed Job ([distributed.kubernetes]; the kubeconfig as [kube] finds it), reached through the API server, deleted afterwards.
+    #[arg(long, value_name = "N")]
+    pub kube_agents: Option<u32>,
+    /// The agents' token, from this file instead of LOADCTL_AGENT_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub agent_token_file: Option<PathBuf>,
     /// Serve live figures at http://ADDR/metrics in the Prometheus exposition format while the run goes (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
@@ -115,6 +126,31 @@ pub struct CapacityArgs {
     /// Output folder (default: reports/<scenario>-capacity-<UTC timestamp>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:7700")]
+    pub listen: SocketAddr,
+    /// Read the token from this file instead of LOADCTL_AGENT_TOKEN (at least 16 characters).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The name the coordinator's reports give this agent (default: the host name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Folder for each run's files and results; nothing is written elsewhere (default: $TMPDIR/loadctl-agent).
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
+    /// Keep each run's folder (summary.json, histograms.hlog) in the scratch folder, for `loadctl merge`.
+    #[arg(long)]
+    pub keep_runs: bool,
+    /// Start this long after the coordinator's instant (a late agent on purpose, to test the start-spread check), e.g. 300ms.
+    #[arg(long, value_name = "DURATION")]
+    pub delay_start: Option<String>,
+    /// Exit after serving this many runs (default: serve until SIGINT/SIGTERM).
+    #[arg(long, value_name = "N")]
+    pub runs: Option<u64>,
 }
 
 #[derive(Debug, Args)]

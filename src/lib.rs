@@ -50,6 +50,7 @@
 //! The contracts (exit codes, output files, `summary.json`) are in README.md, "Exit codes"
 //! and "Output files".
 
+pub mod agent;
 pub mod app;
 pub mod capacity;
 pub mod cli;
@@ -59,6 +60,7 @@ pub mod files;
 pub mod kube;
 pub mod merge;
 pub mod metrics;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod scenario;

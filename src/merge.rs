@@ -306,6 +306,7 @@ fn decide(s: &mut Summary, runs: &[Input], dirs: &[PathBuf]) {
         regressions: &[],
         checks: &[],
         failures: &[],
+        generators: &[],
     });
     s.status = v.status;
     s.reasons = v.reasons;

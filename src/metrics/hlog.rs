@@ -205,48 +205,14 @@ impl HlogSink {
         if self.failed.is_some() {
             return;
         }
-        let start = (self.warmup.as_secs_f64() + idx as f64).max(0.0);
-        let start = Duration::from_secs_f64(start);
-        let mut entries: Vec<(String, &Histogram<u64>)> = Vec::new();
-        for (name, e) in self.names.iter().zip(&data.endpoints) {
-            entries.push((format!("lat.{name}"), &e.latency));
-            entries.push((format!("svc.{name}"), &e.service));
-            if let Some(ph) = &e.phases {
-                for p in Phase::ALL {
-                    entries.push((format!("{}.{name}", p.name()), ph.of(p)));
-                }
-            }
-        }
-        if let Some(warm) = &data.warmup {
-            for (name, e) in self.names.iter().zip(warm) {
-                entries.push((format!("warmup.{name}"), &e.latency));
-            }
-        }
-        entries.push(("send_lag".into(), &data.send_lag));
-        entries.push(("queue_wait".into(), &data.queue_wait));
-        let counts = CountsLine {
+        let result = write_entries(
+            &mut self.out,
+            &mut self.serializer,
+            &self.names,
+            self.warmup,
             idx,
-            in_flight: data.in_flight,
-            endpoints: data.endpoints.iter().map(CountsOf::of).collect(),
-            warmup: data
-                .warmup
-                .as_ref()
-                .map(|w| w.iter().map(CountsOf::of).collect()),
-        };
-        let counts = serde_json::to_string(&counts).expect("plain data serialises");
-        // A header-less builder writes nothing itself: it only lends a writer per interval.
-        let result = IntervalLogWriterBuilder::new()
-            .begin_log_with(&mut self.out, &mut self.serializer)
-            .map_err(|e| e.to_string())
-            .and_then(|mut w| {
-                w.write_comment(&format!("{COUNTS}{counts}"))
-                    .map_err(|e| e.to_string())?;
-                for (tag, h) in entries.iter().filter(|(_, h)| !h.is_empty()) {
-                    w.write_histogram(*h, start, Duration::from_secs(1), Tag::new(tag))
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            });
+            data,
+        );
         if let Err(e) = result {
             self.failed = Some(e);
         }
@@ -269,6 +235,82 @@ impl HlogSink {
     }
 }
 
+/// One interval as the log's lines: its counts comment, then a line per non-empty
+/// histogram.
+fn write_entries<W: Write>(
+    out: &mut W,
+    serializer: &mut V2DeflateSerializer,
+    names: &[String],
+    warmup: Duration,
+    idx: i64,
+    data: &IntervalData,
+) -> Result<(), String> {
+    let start = (warmup.as_secs_f64() + idx as f64).max(0.0);
+    let start = Duration::from_secs_f64(start);
+    let mut entries: Vec<(String, &Histogram<u64>)> = Vec::new();
+    for (name, e) in names.iter().zip(&data.endpoints) {
+        entries.push((format!("lat.{name}"), &e.latency));
+        entries.push((format!("svc.{name}"), &e.service));
+        if let Some(ph) = &e.phases {
+            for p in Phase::ALL {
+                entries.push((format!("{}.{name}", p.name()), ph.of(p)));
+            }
+        }
+    }
+    if let Some(warm) = &data.warmup {
+        for (name, e) in names.iter().zip(warm) {
+            entries.push((format!("warmup.{name}"), &e.latency));
+        }
+    }
+    entries.push(("send_lag".into(), &data.send_lag));
+    entries.push(("queue_wait".into(), &data.queue_wait));
+    let counts = CountsLine {
+        idx,
+        in_flight: data.in_flight,
+        endpoints: data.endpoints.iter().map(CountsOf::of).collect(),
+        warmup: data
+            .warmup
+            .as_ref()
+            .map(|w| w.iter().map(CountsOf::of).collect()),
+    };
+    let counts = serde_json::to_string(&counts).expect("plain data serialises");
+    // A header-less builder writes nothing itself: it only lends a writer per interval.
+    IntervalLogWriterBuilder::new()
+        .begin_log_with(out, serializer)
+        .map_err(|e| e.to_string())
+        .and_then(|mut w| {
+            w.write_comment(&format!("{COUNTS}{counts}"))
+                .map_err(|e| e.to_string())?;
+            for (tag, h) in entries.iter().filter(|(_, h)| !h.is_empty()) {
+                w.write_histogram(*h, start, Duration::from_secs(1), Tag::new(tag))
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+}
+
+/// One interval in the log's own text (what [`decode`] reads back exactly): how a remote
+/// agent sends its seconds, so that a distributed run merges what the agents' own logs
+/// hold, bit for bit.
+pub fn encode(names: &[String], warmup: Duration, idx: i64, data: &IntervalData) -> String {
+    let mut out = Vec::new();
+    write_entries(
+        &mut out,
+        &mut V2DeflateSerializer::new(),
+        names,
+        warmup,
+        idx,
+        data,
+    )
+    .expect("writing to memory cannot fail");
+    String::from_utf8(out).expect("the log is text")
+}
+
+/// The intervals of [`encode`]d text.
+pub fn decode(text: &str, names: &[String]) -> anyhow::Result<Vec<(i64, IntervalData)>> {
+    Ok(parse(text, names, "interval")?.0.intervals)
+}
+
 /// A run as its interval log holds it.
 #[derive(Debug)]
 pub struct RunLog {
@@ -280,17 +322,27 @@ pub struct RunLog {
 /// Reads a `histograms.hlog` that loadctl wrote; `names` are the run's request names in
 /// order (from `summary.json`).
 pub fn read(path: &Path, names: &[String]) -> anyhow::Result<RunLog> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (log, header) = parse(&text, names, &path.display().to_string())?;
+    if !header {
+        anyhow::bail!(
+            "{} is not a loadctl interval log (it is empty, cut short or written by another tool): it has no `#{PLANNED}` header line; re-run the scenario",
+            path.display()
+        );
+    }
+    Ok(log)
+}
+
+/// The intervals of a log's text, and whether it had the planned header; `origin` names
+/// the text in errors.
+fn parse(text: &str, names: &[String], origin: &str) -> anyhow::Result<(RunLog, bool)> {
     use base64::Engine as _;
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
     use hdrhistogram::serialization::Deserializer;
 
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let bad = |line: usize, what: &str| {
-        anyhow::anyhow!(
-            "{}:{line}: {what}; was it written by loadctl 0.1 or later?",
-            path.display()
-        )
+        anyhow::anyhow!("{origin}:{line}: {what}; was it written by loadctl 0.1 or later?")
     };
     let mut log = RunLog {
         planned: Vec::new(),
@@ -370,11 +422,5 @@ pub fn read(path: &Path, names: &[String]) -> anyhow::Result<RunLog> {
                 .map_err(|e| bad(n, &format!("histogram out of range: {e:?}")))?;
         }
     }
-    if !header {
-        anyhow::bail!(
-            "{} is not a loadctl interval log (it is empty, cut short or written by another tool): it has no `#{PLANNED}` header line; re-run the scenario",
-            path.display()
-        );
-    }
-    Ok(log)
+    Ok((log, header))
 }

@@ -68,6 +68,12 @@ pub(super) fn summary(plan: &Plan, target: &Target, m: &Measured, j: Judged) -> 
         },
         kube: j.kube,
         prometheus: j.prometheus,
+        distributed: m.remote.as_ref().map(|r| r.distributed.clone()),
+        agents: m
+            .remote
+            .as_ref()
+            .map(|r| r.agents.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -41,6 +41,8 @@ pub(super) struct Loop<'a> {
     pub out_dir: &'a Path,
     /// Set by the early-stop sink when the SLOs can no longer pass.
     pub doomed: Option<super::doom::Verdict>,
+    /// Stop or abort from outside the process (a distributed run's coordinator).
+    pub control: Option<tokio::sync::watch::Receiver<super::Control>>,
 }
 
 /// The load is over: from here on (verification, reports) an interrupt ends the process
@@ -68,6 +70,17 @@ fn remove_temporaries(dir: &Path) {
             let _ = std::fs::remove_file(e.path());
         }
     }
+}
+
+/// The next command from outside; never, without a control channel or once it is gone.
+async fn command(c: &mut Option<tokio::sync::watch::Receiver<super::Control>>) -> super::Control {
+    if let Some(rx) = c {
+        if rx.changed().await.is_ok() {
+            return *rx.borrow_and_update();
+        }
+    }
+    *c = None;
+    std::future::pending().await
 }
 
 async fn recv(s: &mut Option<Signal>) {
@@ -121,6 +134,18 @@ impl Loop<'_> {
                         break;
                     }
                 }
+                cmd = command(&mut self.control) => match cmd {
+                    super::Control::Go => {}
+                    super::Control::Stop => {
+                        if interrupted_at.is_none() {
+                            interrupted_at = Some(Instant::now());
+                            abort_at = Some(Instant::now() + self.interrupt_grace);
+                            self.generator.stop();
+                            self.progress.note("stopped by the coordinator: waiting briefly for in-flight requests");
+                        }
+                    }
+                    super::Control::Abort => self.generator.abort(),
+                },
                 _ = async { tokio::select! { _ = recv(&mut sigint) => {}, _ = recv(&mut sigterm) => {}, _ = recv(&mut sighup) => {} } } => {
                     if interrupted_at.is_some() {
                         // Second interrupt: the user wants out now.

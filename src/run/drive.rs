@@ -10,7 +10,6 @@ use tokio::sync::mpsc;
 
 use super::control::{Ended, Loop};
 use super::generator;
-use super::target::Target;
 use super::RunOptions;
 use crate::kube::session::Session;
 use crate::metrics::aggregate::{Aggregator, SeriesRow};
@@ -35,17 +34,26 @@ pub(super) struct Measured {
     pub chat: ChatTotals,
     pub planned: Planned,
     pub threads: usize,
+    /// A distributed run's agents, and why they cannot be trusted.
+    pub remote: Option<generator::Remote>,
+}
+
+/// What the run brings from outside the plan: the live exposition page, the hooks' sinks
+/// and control.
+pub(super) struct Outside {
+    pub live_page: Option<crate::metrics::exposition::Page>,
+    pub sinks: Vec<Box<dyn IntervalSink>>,
+    pub control: Option<tokio::sync::watch::Receiver<super::Control>>,
 }
 
 pub(super) fn drive(
     plan: &Plan,
     opts: &RunOptions,
-    target: &Target,
     out_dir: &Path,
     kube: Option<&mut Session>,
-    live_page: Option<crate::metrics::exposition::Page>,
+    mut generator: Box<dyn generator::Generator>,
+    outside: Outside,
 ) -> anyhow::Result<Measured> {
-    let mut generator = generator::prepare(plan, target);
     let origin = generator.origin();
     let threads = generator.threads();
     let started_wall = SystemTime::now() + origin.saturating_duration_since(Instant::now());
@@ -68,7 +76,10 @@ pub(super) fn drive(
         Box::new(move |t| rates.planned_rate_at(t)),
     )));
 
-    if let Some(page) = live_page {
+    for sink in outside.sinks {
+        sinks.push(sink);
+    }
+    if let Some(page) = outside.live_page {
         sinks.push(Box::new(crate::metrics::exposition::ExpositionSink::new(
             &plan.name,
             names.clone(),
@@ -104,13 +115,14 @@ pub(super) fn drive(
             interrupt_grace: opts.interrupt_grace,
             out_dir,
             doomed,
+            control: outside.control,
         }
         .run(rx),
     );
     progress.finish();
     sinks.end_live();
     let measure_start = generator.measure_start();
-    let exhausted = generator.join();
+    let joined = generator.join();
     let ended = ended?;
     let (totals, series) = agg.finish(&mut sinks);
     sinks.finish()?;
@@ -119,11 +131,12 @@ pub(super) fn drive(
         measure_start,
         started_wall,
         ended,
-        exhausted,
+        exhausted: joined.exhausted,
         totals,
         series,
         chat,
         planned,
         threads,
+        remote: joined.remote,
     })
 }

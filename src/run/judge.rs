@@ -211,6 +211,7 @@ pub(super) fn verdict(
     interrupted: bool,
     summary: &mut Summary,
     failures: &[String],
+    generators: &[String],
 ) {
     let tolerances: Tolerances = opts.tolerances.unwrap_or(plan.compare);
     summary.baseline = opts
@@ -233,6 +234,7 @@ pub(super) fn verdict(
         regressions: &regressions,
         checks: &summary.verify,
         failures,
+        generators,
     });
     summary.status = verdict.status;
     summary.reasons = verdict.reasons;

@@ -19,9 +19,10 @@ mod scrape;
 mod target;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::metrics::sink::IntervalSink;
 use crate::report::ReportInput;
 use crate::scenario::{Plan, Tolerances};
 use crate::summary::Summary;
@@ -51,6 +52,32 @@ pub struct RunOptions {
     pub keep_signal_handlers: bool,
     /// Serve live figures in the Prometheus exposition format here while the run goes.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Drive the load through these agents instead of this machine's threads.
+    pub agents: Option<Agents>,
+}
+
+pub use generator::remote::{AgentAddr, Agents, PodAddr};
+
+/// What steers a run from outside: how a distributed run's agent runs its share.
+#[derive(Default)]
+pub struct Hooks {
+    /// Called once everything before the load is ready; returns when the schedule starts
+    /// (an agent waits here for the coordinator's `start`).
+    pub gate: Option<Box<dyn FnOnce() -> anyhow::Result<Instant>>>,
+    /// More consumers of the run's final seconds (an agent's uplink).
+    pub sinks: Vec<Box<dyn IntervalSink>>,
+    /// Stop or abort the load from outside, as an interrupt does.
+    pub control: Option<tokio::sync::watch::Receiver<Control>>,
+}
+
+/// A command from outside the run ([`Hooks::control`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Go,
+    /// Stop sending and drain, as Ctrl-C does (the run says `interrupted`).
+    Stop,
+    /// Drop what is in flight.
+    Abort,
 }
 
 impl Default for RunOptions {
@@ -66,6 +93,7 @@ impl Default for RunOptions {
             stop_on_certain_failure: false,
             keep_signal_handlers: false,
             metrics_listen: None,
+            agents: None,
         }
     }
 }
@@ -74,6 +102,8 @@ impl Default for RunOptions {
 pub struct RunOutcome {
     pub summary: Summary,
     pub out_dir: PathBuf,
+    /// A feeder that ran out and ended the load early.
+    pub exhausted: Option<String>,
 }
 
 impl RunOutcome {
@@ -90,6 +120,11 @@ pub fn create_output_dir(name: &str, out: Option<&PathBuf>) -> Result<PathBuf> {
 
 /// Runs `plan` to the end (or to an interrupt) and writes its outputs.
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
+    run_with(plan, opts, Hooks::default())
+}
+
+/// [`run`], steered from outside by `hooks`.
+pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunOutcome> {
     let target = target::resolve(plan)?;
     checks::setup(plan, &target)?;
     let out_dir = output::create(&plan.name, opts.out.as_ref())?;
@@ -101,8 +136,15 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         .map(|addr| live::start(addr, page.clone()))
         .transpose()?;
     let live_page = live.as_ref().map(|_| page);
+    let start_at = hooks.gate.take().map(|g| g()).transpose()?;
+    let generator = generator::prepare(plan, &target, opts, start_at).map_err(Error::Setup)?;
     let scraper = scrape::start(&plan.scrapes, target.addr());
-    let measured = drive::drive(plan, opts, &target, &out_dir, kube.as_mut(), live_page)?;
+    let outside = drive::Outside {
+        live_page,
+        sinks: std::mem::take(&mut hooks.sinks),
+        control: hooks.control.take(),
+    };
+    let measured = drive::drive(plan, opts, &out_dir, kube.as_mut(), generator, outside)?;
     drop(live);
     let scraped = scraper.map(scrape::Scraper::finish).unwrap_or_default();
     let kube_seen = kube.take().map(|k| k.finish(measured.origin));
@@ -110,7 +152,19 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let failures = judged.failures.clone();
     let mut summary = assemble::summary(plan, &target, &measured, judged);
     let interrupted = measured.ended.interrupted_at.is_some();
-    judge::verdict(plan, opts, interrupted, &mut summary, &failures);
+    let generators = measured
+        .remote
+        .as_ref()
+        .map(|r| r.problems.clone())
+        .unwrap_or_default();
+    judge::verdict(
+        plan,
+        opts,
+        interrupted,
+        &mut summary,
+        &failures,
+        &generators,
+    );
     crate::report::write_all(
         &out_dir,
         &ReportInput {
@@ -121,5 +175,9 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         },
     )
     .map_err(Error::Failed)?;
-    Ok(RunOutcome { summary, out_dir })
+    Ok(RunOutcome {
+        summary,
+        out_dir,
+        exhausted: measured.exhausted.as_ref().map(|(name, _)| name.clone()),
+    })
 }

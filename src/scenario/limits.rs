@@ -36,6 +36,16 @@ pub const DURATIONS: &[(&str, Duration, &str)] = &[
     ("load.stages.duration", Duration::from_secs(86_400), "24 h"),
     ("load.warmup", Duration::from_secs(3_600), "1 h"),
     (
+        "distributed.start_tolerance",
+        Duration::from_secs(10),
+        "10 s; agents that start further apart are not one run",
+    ),
+    (
+        "distributed.heartbeat_timeout",
+        Duration::from_secs(60),
+        "60 s; a lost agent must end the run soon",
+    ),
+    (
         "capacity.step",
         Duration::from_secs(3_600),
         "1 h per step; a search runs many",

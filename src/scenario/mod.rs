@@ -7,6 +7,7 @@
 //! Command-line overrides (`--set load.rate=2000`, `--duration 10s`) are applied to the
 //! TOML document before either stage, so they are checked exactly like the file.
 
+pub mod bundle;
 pub mod describe;
 pub mod diag;
 pub mod limits;
@@ -52,6 +53,9 @@ pub enum ScenarioError {
         path: PathBuf,
         diagnostics: Vec<Diagnostic>,
     },
+    /// A scenario that cannot be sent to agents, or a bundle an agent refuses.
+    #[error("{0}")]
+    Bundle(String),
 }
 
 impl ScenarioError {

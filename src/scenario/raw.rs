@@ -40,6 +40,29 @@ pub struct RawFile {
     pub tls: Option<RawTls>,
     pub capacity: Option<RawCapacity>,
     pub prometheus: Option<RawPrometheus>,
+    pub distributed: Option<RawDistributed>,
+}
+
+/// `[distributed]`: how a run over agents is judged, and `[distributed.kubernetes]`: the
+/// Job `--kube-agents` creates.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDistributed {
+    pub start_tolerance: Option<Spanned<String>>,
+    pub heartbeat_timeout: Option<Spanned<String>>,
+    pub kubernetes: Option<RawAgentsJob>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgentsJob {
+    pub namespace: Option<Spanned<String>>,
+    pub image: Option<Spanned<String>>,
+    #[serde(default)]
+    pub node_selector: IndexMap<String, Spanned<String>>,
+    pub separate: Option<Spanned<bool>>,
+    pub cpu: Option<Spanned<String>>,
+    pub memory: Option<Spanned<String>>,
 }
 
 /// `[prometheus]`: `[[prometheus.scrape]]` entries.
@@ -120,6 +143,7 @@ pub struct RawScenario {
     pub tls: Option<Spanned<RawTls>>,
     pub capacity: Option<Spanned<RawCapacity>>,
     pub prometheus: Option<RawPrometheus>,
+    pub distributed: Option<Spanned<RawDistributed>>,
 }
 
 impl RawFile {
@@ -148,6 +172,7 @@ impl RawFile {
             tls: self.tls.map(|v| at(v, text, "tls")),
             capacity: self.capacity.map(|v| at(v, text, "capacity")),
             prometheus: self.prometheus,
+            distributed: self.distributed.map(|v| at(v, text, "distributed")),
         }
     }
 }

@@ -383,6 +383,9 @@ pub struct Evidence<'a> {
     pub checks: &'a [checks::CheckResult],
     /// Other reasons the run failed (a feeder that ran out with `on_exhausted = "fail"`).
     pub failures: &'a [String],
+    /// Why a distributed run's generators cannot be trusted (an agent lost, or unable to
+    /// hold its share, a start spread beyond tolerance): each makes the run invalid.
+    pub generators: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -410,6 +413,7 @@ pub fn verdict(e: &Evidence<'_>) -> Verdict {
             e.send_lag_p99_ms, e.max_send_lag_p99_ms
         ));
     }
+    reasons.extend(e.generators.iter().cloned());
     let valid = reasons.is_empty();
     let status = if e.interrupted {
         reasons.insert(0, "interrupted before the planned end".into());
@@ -604,6 +608,7 @@ mod tests {
             regressions: &[],
             checks: &[],
             failures: &[],
+            generators: &[],
         };
         assert_eq!(verdict(&base).status, Status::Pass);
         let oversold = [checks::CheckResult {
@@ -622,6 +627,13 @@ mod tests {
             ["verification stock failed: oversold == 0 (oversold = 12)"]
         );
         assert!(verdict(&base).reasons.is_empty());
+        let lost = ["agent b lost: no heartbeat for 3 s".to_string()];
+        let v = verdict(&Evidence {
+            generators: &lost,
+            ..base.clone()
+        });
+        assert_eq!((v.status, v.valid), (Status::Invalid, false));
+        assert_eq!(v.reasons, lost);
         let v = verdict(&Evidence {
             slo: &failed,
             ..base.clone()

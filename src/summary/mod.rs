@@ -7,6 +7,7 @@ pub mod capacity;
 pub mod compare;
 pub mod comparison;
 pub mod connection;
+pub mod distributed;
 pub mod kube;
 pub mod prometheus;
 pub mod schema;

@@ -71,6 +71,11 @@ pub struct Summary {
     /// The target's own metrics beside loadctl's (`[[prometheus.scrape]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prometheus: Vec<super::prometheus::PrometheusSummary>,
+    /// A distributed run (`--agents`, `--kube-agents`): the start, and each agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<super::distributed::DistributedSummary>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<super::distributed::AgentSummary>,
 }
 
 /// A chat run's counters (latencies are the `connect`, `publish`, `delivery` and `fanout`

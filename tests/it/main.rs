@@ -6,6 +6,7 @@ mod capacity;
 mod chat;
 mod chat_protocol;
 mod cli;
+mod distributed;
 mod engine;
 mod flow;
 mod hostile;

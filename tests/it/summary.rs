@@ -120,6 +120,8 @@ pub fn synthetic() -> Summary {
         ws: None,
         kube: Some(kube_section()),
         prometheus: vec![],
+        distributed: None,
+        agents: vec![],
     }
 }
 

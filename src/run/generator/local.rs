@@ -5,11 +5,11 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::super::target::Target;
-use super::Generator;
+use super::{Generator, Joined};
 use crate::engine::{Engine, Shared};
 use crate::metrics::sink::GeneratorMsg;
 use crate::metrics::IntervalData;
-use crate::scenario::{Exhausted, Plan};
+use crate::scenario::Plan;
 
 pub(super) enum Local {
     Ready(Box<Shared>),
@@ -19,13 +19,18 @@ pub(super) enum Local {
 }
 
 impl Local {
-    pub(super) fn new(plan: &Plan, target: &Target) -> Self {
-        Local::Ready(Box::new(Shared::new(
+    pub(super) fn new(plan: &Plan, target: &Target, start_at: Option<Instant>) -> Self {
+        let mut shared = Shared::new(
             plan,
             target.requests.clone(),
             target.net.clone(),
             target.authority.clone(),
-        )))
+        );
+        if let Some(at) = start_at {
+            shared.t0 = at;
+            shared.measure_start = at + plan.warmup;
+        }
+        Local::Ready(Box::new(shared))
     }
 
     fn shared(&self) -> Option<&Shared> {
@@ -78,14 +83,17 @@ impl Generator for Local {
         }
     }
 
-    fn join(self: Box<Self>) -> Option<(String, Exhausted)> {
+    fn join(self: Box<Self>) -> Joined {
         match *self {
             Local::Running(e) => {
                 let exhausted = e.shared.exhausted.get();
                 e.join();
-                exhausted
+                Joined {
+                    exhausted,
+                    remote: None,
+                }
             }
-            Local::Ready(_) | Local::Gone => None,
+            Local::Ready(_) | Local::Gone => Joined::default(),
         }
     }
 }

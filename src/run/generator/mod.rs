@@ -1,19 +1,24 @@
 //! The generator seam: what drives the load for a run. The stages see only
 //! [`Generator`]: when the schedule starts, how to stop it, and the messages its threads
-//! send (one interval per thread per second, [`GeneratorMsg`]). Today's one
-//! implementation is the in-process engine ([`local`]); a remote one (agents on hosts or
-//! as a Kubernetes Job) is a file beside it and one arm in [`prepare`].
+//! send (one interval per thread per second, [`GeneratorMsg`]). The in-process engine is
+//! [`local`]; agents on other hosts or in a Kubernetes Job are [`remote`] (each agent is
+//! one "thread" whose seconds are already merged over its own threads).
 
+mod agent_link;
 mod local;
+pub mod remote;
 
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 
 use super::target::Target;
+use super::RunOptions;
 use crate::metrics::sink::GeneratorMsg;
 use crate::metrics::IntervalData;
 use crate::scenario::{Exhausted, Plan};
+
+pub(super) use remote::Remote;
 
 /// A source of load, prepared (its clock fixed) but not yet sending.
 pub(super) trait Generator {
@@ -31,11 +36,30 @@ pub(super) trait Generator {
     fn stop(&self);
     /// Drop everything still in flight now.
     fn abort(&self);
-    /// Waits for the threads to end; a feeder that ran out and ended the load early.
-    fn join(self: Box<Self>) -> Option<(String, Exhausted)>;
+    /// Waits for the threads to end.
+    fn join(self: Box<Self>) -> Joined;
 }
 
-/// The generator for `plan`.
-pub(super) fn prepare(plan: &Plan, target: &Target) -> Box<dyn Generator> {
-    Box::new(local::Local::new(plan, target))
+/// What a generator says once its threads have ended.
+#[derive(Default)]
+pub(super) struct Joined {
+    /// A feeder that ran out and ended the load early.
+    pub exhausted: Option<(String, Exhausted)>,
+    /// A distributed run's agents.
+    pub remote: Option<Remote>,
+}
+
+/// The generator for `plan`: this machine's threads, or the agents of `opts.agents`
+/// (connected, sent the scenario, and their clocks measured before this returns).
+/// `start_at` fixes the schedule's start (an agent's, given by its coordinator).
+pub(super) fn prepare(
+    plan: &Plan,
+    target: &Target,
+    opts: &RunOptions,
+    start_at: Option<Instant>,
+) -> anyhow::Result<Box<dyn Generator>> {
+    Ok(match &opts.agents {
+        Some(agents) => Box::new(remote::Fleet::connect(plan, target, agents)?),
+        None => Box::new(local::Local::new(plan, target, start_at)),
+    })
 }

@@ -5,6 +5,7 @@
 pub mod capacity;
 pub mod chat;
 pub mod compare;
+pub mod distributed;
 pub mod embedded;
 pub mod flow;
 pub mod kube;
@@ -64,6 +65,8 @@ pub struct Plan {
     pub scrapes: Vec<prometheus::ScrapePlan>,
     /// This run is one generator of several (`--shard K/N`); `None`: the whole load.
     pub shard: Option<load::Shard>,
+    /// How a run over agents is judged, and the Job `--kube-agents` creates.
+    pub distributed: distributed::DistributedPlan,
 }
 
 /// What an iteration of the load is: exactly one of these per plan.

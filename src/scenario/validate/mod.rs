@@ -6,6 +6,7 @@
 
 mod capacity;
 mod chat;
+mod distributed;
 mod flow;
 mod kube;
 mod load;
@@ -114,6 +115,7 @@ pub(super) fn validate(
     let http = net::http(&mut cx, raw.http.as_ref());
     let tls = net::tls(&mut cx, raw.tls.as_ref(), base_dir);
     let capacity = capacity::capacity(&mut cx, raw.capacity.as_ref());
+    let distributed = distributed::distributed(&mut cx, raw.distributed.as_ref());
     let http_span = raw.http.as_ref().map_or(0..0, |h| h.span());
     protocol_fits(
         &mut cx,
@@ -149,6 +151,7 @@ pub(super) fn validate(
         capacity,
         scrapes,
         shard: None,
+        distributed,
     })
 }
 

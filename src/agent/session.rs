@@ -1,0 +1,316 @@
+//! One coordinator's connection: the hello (token, version, one run at a time), the
+//! scenario built in a scratch folder, the clock pings, then the run itself on a thread of
+//! its own, steered through [`crate::run::Hooks`]: it waits at the gate for `start`,
+//! streams its seconds through the uplink, and stops when told to or when the coordinator
+//! is gone.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+use super::uplink::Uplink;
+use super::AgentOptions;
+use crate::remote::frame::{self, Rx, Tx};
+use crate::remote::{
+    token, unix_ns, Done, Prepare, ToAgent, ToCoordinator, BEAT, PROTOCOL, VERSION,
+};
+use crate::run::{Control, Hooks, RunOptions, RunOutcome};
+use crate::scenario::bundle::Bundle;
+use crate::scenario::{Plan, TargetSpec};
+
+/// The Kubernetes API server's streaming subprotocol: offered when the connection comes
+/// through the pod proxy, and accepted so that the proxy completes the upgrade.
+const K8S_SUBPROTOCOL: &str = "v4.channel.k8s.io";
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A coordinator that connects and never starts holds the agent at most this long.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub(super) struct Session {
+    pub opts: Arc<AgentOptions>,
+    pub busy: Arc<AtomicBool>,
+    pub served: Arc<AtomicU64>,
+    pub done: mpsc::UnboundedSender<()>,
+}
+
+/// Frees the agent for the next coordinator, however the session ends.
+struct Busy(Arc<AtomicBool>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+// The signature is tungstenite's handshake callback's.
+#[allow(clippy::result_large_err)]
+fn pick_subprotocol(
+    req: &Request,
+    mut resp: Response,
+) -> Result<Response, http::Response<Option<String>>> {
+    let offered = req
+        .headers()
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == K8S_SUBPROTOCOL);
+    if offered {
+        resp.headers_mut().insert(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            http::HeaderValue::from_static(K8S_SUBPROTOCOL),
+        );
+    }
+    Ok(resp)
+}
+
+impl Session {
+    pub(super) async fn serve(self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        let accepted = tokio::time::timeout(
+            HELLO_TIMEOUT,
+            tokio_tungstenite::accept_hdr_async_with_config(
+                tcp,
+                pick_subprotocol,
+                Some(frame::config()),
+            ),
+        )
+        .await;
+        let Ok(Ok(ws)) = accepted else {
+            return;
+        };
+        let (mut tx, mut rx) = frame::split(ws);
+        let Some(busy) = self.hello(&mut tx, &mut rx, peer).await else {
+            let _ = futures_util::SinkExt::close(&mut tx).await;
+            return;
+        };
+        let prep = match tokio::time::timeout(HELLO_TIMEOUT, frame::recv::<ToAgent>(&mut rx)).await
+        {
+            Ok(Ok(ToAgent::Prepare(p))) => p,
+            _ => return,
+        };
+        let dir = self.opts.scratch.join(format!(
+            "run-{}-{}",
+            unix_ns(SystemTime::now()) / 1_000_000,
+            self.served.load(Ordering::SeqCst)
+        ));
+        match build(&dir, &prep) {
+            Ok(plan) => {
+                eprintln!(
+                    "loadctl agent: run of {} for {peer}: share {}/{}",
+                    plan.name, prep.index, prep.of
+                );
+                self.run(plan, &dir, tx, rx).await;
+            }
+            Err(e) => {
+                eprintln!("loadctl agent: {peer}'s scenario: {e}");
+                let _ = frame::send(&mut tx, &ToCoordinator::Failed { error: e, code: 2 }).await;
+                let _ = futures_util::SinkExt::close(&mut tx).await;
+            }
+        }
+        if !self.opts.keep_runs {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        drop(busy);
+        self.served.fetch_add(1, Ordering::SeqCst);
+        let _ = self.done.send(());
+    }
+
+    /// The token, the version, and one run at a time; `None` when refused.
+    async fn hello(&self, tx: &mut Tx, rx: &mut Rx, peer: SocketAddr) -> Option<Busy> {
+        let Ok(Ok(ToAgent::Hello {
+            protocol,
+            version,
+            token: theirs,
+        })) = tokio::time::timeout(HELLO_TIMEOUT, frame::recv::<ToAgent>(rx)).await
+        else {
+            return None;
+        };
+        let refusal = if !token::same(&theirs, &self.opts.token) {
+            Some(format!(
+                "wrong token: set {} on the coordinator to this agent's token",
+                token::ENV
+            ))
+        } else if protocol != PROTOCOL || version != VERSION {
+            Some(format!("this agent is loadctl {VERSION} (protocol {PROTOCOL}) and the coordinator is loadctl {version} (protocol {protocol}): run the same version on both"))
+        } else if self.busy.swap(true, Ordering::SeqCst) {
+            Some("busy with another coordinator's run".into())
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            eprintln!("loadctl agent: refused {peer}: {reason}");
+            let _ = frame::send(tx, &ToCoordinator::Refused { reason }).await;
+            return None;
+        }
+        let busy = Busy(self.busy.clone());
+        let welcome = ToCoordinator::Welcome {
+            protocol: PROTOCOL,
+            version: VERSION.into(),
+            name: self.opts.name.clone(),
+        };
+        frame::send(tx, &welcome).await.ok()?;
+        Some(busy)
+    }
+
+    /// Runs the share, answering pings and commands, until the run ends.
+    async fn run(&self, plan: Plan, dir: &std::path::Path, mut tx: Tx, mut rx: Rx) {
+        let (out, mut out_rx) = mpsc::unbounded_channel::<ToCoordinator>();
+        let (start_tx, start_rx) = std::sync::mpsc::channel::<u64>();
+        let (ctl, ctl_rx) = watch::channel(Control::Go);
+        let (end_tx, mut end_rx) = oneshot::channel::<crate::error::Result<RunOutcome>>();
+        let opts = RunOptions {
+            out: Some(dir.join("run")),
+            ..RunOptions::default()
+        };
+        let (up, delay) = (out.clone(), self.opts.delay_start);
+        std::thread::spawn(move || {
+            // Hooks hold closures and sinks that stay on the run's thread.
+            let hooks = Hooks {
+                gate: Some(gate(up.clone(), start_rx, plan.generator.threads, delay)),
+                sinks: vec![Box::new(Uplink {
+                    out: up,
+                    names: plan.endpoint_names(),
+                    warmup: plan.warmup,
+                })],
+                control: Some(ctl_rx),
+            };
+            let _ = end_tx.send(crate::run::run_with(&plan, &opts, hooks));
+        });
+        let writer = tokio::spawn(async move {
+            let mut beat = tokio::time::interval(BEAT);
+            loop {
+                let msg = tokio::select! {
+                    m = out_rx.recv() => match m { Some(m) => m, None => break },
+                    _ = beat.tick() => ToCoordinator::Beat,
+                };
+                if frame::send(&mut tx, &msg).await.is_err() {
+                    break;
+                }
+            }
+            let _ = futures_util::SinkExt::close(&mut tx).await;
+        });
+        let mut start_tx = Some(start_tx);
+        let mut connected = true;
+        let ended = loop {
+            tokio::select! {
+                msg = frame::recv::<ToAgent>(&mut rx), if connected => match msg {
+                    Ok(ToAgent::Ping { id }) => {
+                        let _ = out.send(ToCoordinator::Pong { id, now_ns: unix_ns(SystemTime::now()) });
+                    }
+                    Ok(ToAgent::Start { at_ns }) => {
+                        if let Some(s) = start_tx.take() {
+                            let _ = s.send(at_ns);
+                        }
+                    }
+                    Ok(ToAgent::Stop) => { let _ = ctl.send(Control::Stop); }
+                    Ok(ToAgent::Abort) => { let _ = ctl.send(Control::Abort); }
+                    Ok(_) => {}
+                    Err(_) => {
+                        // The coordinator is gone: no start will come, and a started load
+                        // stops by itself.
+                        eprintln!("loadctl agent: the coordinator is gone; stopping");
+                        connected = false;
+                        start_tx = None;
+                        let _ = ctl.send(Control::Stop);
+                    }
+                },
+                r = &mut end_rx => break r,
+            }
+        };
+        let end = match ended {
+            Ok(Ok(o)) => ToCoordinator::Done(Box::new(done(&o, self.opts.keep_runs))),
+            Ok(Err(e)) => ToCoordinator::Failed {
+                error: format!("{e:#}"),
+                code: e.exit_code(),
+            },
+            Err(_) => ToCoordinator::Failed {
+                error: "the run's thread ended without a word".into(),
+                code: 1,
+            },
+        };
+        let _ = out.send(end);
+        drop(out);
+        let _ = writer.await;
+    }
+}
+
+/// The run's gate: says `ready`, waits for `start`, and turns its instant (the agent's
+/// wall clock) into the schedule's origin.
+fn gate(
+    out: mpsc::UnboundedSender<ToCoordinator>,
+    start: std::sync::mpsc::Receiver<u64>,
+    threads: usize,
+    delay: Duration,
+) -> Box<dyn FnOnce() -> anyhow::Result<Instant>> {
+    Box::new(move || {
+        let _ = out.send(ToCoordinator::Ready { threads });
+        let at_ns = start
+            .recv_timeout(START_TIMEOUT)
+            .map_err(|_| anyhow::anyhow!("the coordinator did not start the run"))?;
+        let at_ns = at_ns.saturating_add(delay.as_nanos() as u64);
+        let now_ns = unix_ns(SystemTime::now());
+        let now = Instant::now();
+        let wait = Duration::from_nanos(at_ns.saturating_sub(now_ns));
+        let _ = out.send(ToCoordinator::Started {
+            origin_ns: at_ns.max(now_ns),
+        });
+        Ok(now + wait)
+    })
+}
+
+fn done(o: &RunOutcome, keep: bool) -> Done {
+    let g = &o.summary.generator;
+    Done {
+        generator_valid: g.valid,
+        generator_problems: if g.valid {
+            Vec::new()
+        } else {
+            o.summary
+                .reasons
+                .iter()
+                .filter(|r| r.starts_with("generator"))
+                .cloned()
+                .collect()
+        },
+        exhausted: o.exhausted.clone(),
+        out_dir: keep.then(|| o.out_dir.display().to_string()),
+    }
+}
+
+/// The plan of the coordinator's scenario, built in `dir` from what was sent only.
+fn build(dir: &std::path::Path, p: &Prepare) -> Result<Plan, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut files = Vec::new();
+    for f in &p.files {
+        let data = b64
+            .decode(&f.data)
+            .map_err(|e| format!("file {}: not base64: {e}", f.name))?;
+        files.push((f.name.clone(), data));
+    }
+    let bundle = Bundle {
+        text: p.scenario.clone(),
+        files,
+        env: p.env.clone(),
+    };
+    let mut plan = crate::scenario::bundle::unbundle(dir, &bundle, p.embedded_target.clone())
+        .map_err(|e| format!("{e}"))?;
+    if let Some(t) = &p.embedded_target {
+        let loopback =
+            matches!(&plan.target, TargetSpec::Url { origin, .. } if origin.is_loopback());
+        if !loopback {
+            return Err(format!("the coordinator's embedded service {t} is not on loopback, and the scenario names no target: an agent sends elsewhere only to a target the scenario names"));
+        }
+    }
+    crate::scenario::shard::apply(&mut plan, &format!("{}/{}", p.index, p.of))?;
+    // Once per run, on the coordinator.
+    plan.setup.clear();
+    plan.verify.clear();
+    plan.kube = None;
+    plan.scrapes.clear();
+    Ok(plan)
+}

@@ -1,0 +1,215 @@
+//! A scenario made portable for a distributed run: the coordinator sends its agents the
+//! scenario's text with the command line's overrides applied, every file it names (feeders,
+//! TLS material) under a name of the bundle's own, and the environment values it read, so
+//! that each agent builds exactly the coordinator's plan while reading nothing of its own
+//! disk and nothing the coordinator did not send.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{apply_overrides, parse, Overrides, Plan, ScenarioError};
+
+/// Most bytes of files one bundle carries (they travel in one frame).
+pub const MAX_FILES_BYTES: u64 = 48 << 20;
+
+/// What an agent needs to build the plan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bundle {
+    pub text: String,
+    /// `(files/<n>-<base name>, bytes)`.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Environment values the scenario read.
+    pub env: Vec<(String, String)>,
+}
+
+/// The keys that hold file paths, as `(table, key)`; `feeders` is an array of tables.
+const FILE_KEYS: [(&str, &str); 4] = [
+    ("feeders", "file"),
+    ("tls", "ca"),
+    ("tls", "client_cert"),
+    ("tls", "client_key"),
+];
+
+/// Every file reference's value in `doc`, mutable, in a fixed order.
+fn file_refs(doc: &mut toml_edit::DocumentMut) -> Vec<&mut toml_edit::Item> {
+    let mut out = Vec::new();
+    for (table, item) in doc.as_table_mut().iter_mut() {
+        let keys: Vec<&str> = FILE_KEYS
+            .iter()
+            .filter(|(t, _)| *t == table.get())
+            .map(|(_, k)| *k)
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let tables: Vec<&mut toml_edit::Table> = match item {
+            toml_edit::Item::ArrayOfTables(a) => a.iter_mut().collect(),
+            toml_edit::Item::Table(t) => vec![t],
+            _ => Vec::new(),
+        };
+        for t in tables {
+            for (k, v) in t.iter_mut() {
+                if keys.contains(&k.get()) {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A table of [`FILE_KEYS`] written inline (`tls = { ca = … }`), whose paths
+/// [`file_refs`] does not reach: refused on both sides rather than missed.
+fn inline_table(doc: &toml_edit::DocumentMut) -> Option<&'static str> {
+    ["feeders", "tls"].into_iter().find(|t| {
+        doc.get(t)
+            .is_some_and(|i| !i.is_table() && !i.is_array_of_tables())
+    })
+}
+
+/// A file name safe to write inside a folder: its base name's plain characters.
+fn safe_base(path: &str) -> String {
+    let base = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let clean: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if clean.is_empty() || clean.starts_with('.') {
+        format!("f{clean}")
+    } else {
+        clean
+    }
+}
+
+/// Loads the scenario at `path` as [`super::load`] does, and bundles it.
+pub fn bundle(path: &Path, overrides: &Overrides) -> Result<(Plan, Bundle), ScenarioError> {
+    let read_err = |p: &Path, source| ScenarioError::Read {
+        path: p.to_path_buf(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| read_err(path, e))?;
+    let seen: RefCell<BTreeMap<String, String>> = RefCell::default();
+    let env = |k: &str| {
+        let v = std::env::var(k).ok();
+        if let Some(v) = &v {
+            seen.borrow_mut().insert(k.to_string(), v.clone());
+        }
+        v
+    };
+    let plan = parse(path, &text, overrides, &env)?;
+    // The plan parsed, so the overrides apply and the text is TOML.
+    let text = apply_overrides(&text, &overrides.set).unwrap_or(text);
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| ScenarioError::Bundle(format!("{}: {e}", path.display())))?;
+    if let Some(t) = inline_table(&doc) {
+        return Err(ScenarioError::Bundle(format!(
+            "{}: write `{t}` as a [{t}] table (or [[{t}]]) to run it on agents; an inline table's file paths are not sent",
+            path.display()
+        )));
+    }
+    if let Some(t) = &overrides.target {
+        doc["target"] = toml_edit::value(t.as_str());
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    let mut total = 0u64;
+    for (n, item) in file_refs(&mut doc).into_iter().enumerate() {
+        let Some(written) = item.as_str().map(str::to_string) else {
+            continue;
+        };
+        let full = base.join(&written);
+        let bytes = std::fs::read(&full).map_err(|e| read_err(&full, e))?;
+        total += bytes.len() as u64;
+        if total > MAX_FILES_BYTES {
+            return Err(ScenarioError::Bundle(format!(
+                "{}: the files the scenario names add up to more than {} MiB, the most a distributed run sends its agents; shrink the feeders or run on one machine",
+                path.display(),
+                MAX_FILES_BYTES >> 20
+            )));
+        }
+        let name = format!("files/{n}-{}", safe_base(&written));
+        *item = toml_edit::value(name.as_str());
+        files.push((name, bytes));
+    }
+    let env = seen.into_inner().into_iter().collect();
+    Ok((
+        plan,
+        Bundle {
+            text: doc.to_string(),
+            files,
+            env,
+        },
+    ))
+}
+
+/// Builds the plan of a bundle received from a coordinator, in `dir` (the agent's scratch
+/// folder for this run, which must exist). A file reference the bundle does not carry, or
+/// one that would leave `dir`, is refused: an agent reads only what it was sent.
+pub fn unbundle(dir: &Path, b: &Bundle, target: Option<String>) -> Result<Plan, ScenarioError> {
+    let bad = |why: String| ScenarioError::Bundle(format!("the coordinator's scenario: {why}"));
+    let mut doc: toml_edit::DocumentMut = b.text.parse().map_err(|e| bad(format!("{e}")))?;
+    if let Some(t) = inline_table(&doc) {
+        return Err(bad(format!(
+            "`{t}` is an inline table, which a bundle never holds"
+        )));
+    }
+    let sent: BTreeMap<&str, &[u8]> = b
+        .files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    for item in file_refs(&mut doc) {
+        let Some(name) = item.as_str() else { continue };
+        if !sent.contains_key(name) {
+            return Err(bad(format!(
+                "it names the file `{name}`, which was not sent"
+            )));
+        }
+    }
+    std::fs::create_dir_all(dir.join("files")).map_err(|e| {
+        bad(format!(
+            "cannot create {}: {e}",
+            dir.join("files").display()
+        ))
+    })?;
+    for (name, bytes) in &sent {
+        let ok = name
+            .strip_prefix("files/")
+            .is_some_and(|rest| !rest.is_empty() && safe_base(rest) == *rest);
+        if !ok {
+            return Err(bad(format!(
+                "the file name `{name}` is not one a bundle makes"
+            )));
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, bytes)
+            .map_err(|e| bad(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, &b.text)
+        .map_err(|e| bad(format!("cannot write {}: {e}", path.display())))?;
+    let env: BTreeMap<&str, &str> = b
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let overrides = Overrides {
+        target,
+        ..Overrides::default()
+    };
+    parse(&path, &b.text, &overrides, &|k| {
+        env.get(k).map(|v| v.to_string())
+    })
+}
