@@ -26,7 +26,8 @@ fn loadctl() -> Command {
 pub struct Agent {
     pub child: Child,
     pub addr: String,
-    pub scratch: tempfile::TempDir,
+    /// The agent's scratch folder, removed with it.
+    _scratch: tempfile::TempDir,
 }
 
 impl Agent {
@@ -73,7 +74,7 @@ impl Agent {
         Agent {
             child,
             addr,
-            scratch,
+            _scratch: scratch,
         }
     }
 
