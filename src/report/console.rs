@@ -101,6 +101,7 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         g.dropped,
         g.dropped_ratio * 100.0
     );
+    agents(&mut o, s);
     if let Some(c) = &s.baseline {
         let _ = writeln!(o, "\n  baseline comparison");
         for line in super::compare::render_text(c).lines() {
@@ -388,5 +389,37 @@ fn kube(o: &mut String, k: &KubeSummary) {
     }
     for w in &k.warnings {
         let _ = writeln!(o, "  warning  {w}");
+    }
+}
+
+/// A distributed run's agents: one line each, and the start spread.
+fn agents(o: &mut String, s: &Summary) {
+    let Some(d) = &s.distributed else {
+        return;
+    };
+    let _ = writeln!(
+        o,
+        "  agents     {} · started {:.2} ms apart (tolerance {:.0} ms) · clocks ±{:.2} ms",
+        d.agents, d.start_spread_ms, d.start_tolerance_ms, d.clock_uncertainty_ms
+    );
+    for a in &s.agents {
+        let _ = writeln!(
+            o,
+            "  {} {:<12} {:<22} {:>9} req · send lag p99 {:.2} ms · dropped {} · clock {:+.3} ms · start {}{}",
+            if a.valid { "  " } else { "!!" },
+            a.name,
+            a.address,
+            a.requests,
+            a.send_lag_p99_ms,
+            a.dropped,
+            a.clock_offset_ms,
+            a.start_offset_ms
+                .map_or("never".into(), |v| format!("{v:+.2} ms")),
+            if a.problems.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", a.problems.join("; "))
+            }
+        );
     }
 }

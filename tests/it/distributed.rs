@@ -429,3 +429,59 @@ fn ctrl_c_on_the_coordinator_stops_every_agent() {
     }
     assert!(s.totals.requests > 0);
 }
+
+/// A distributed summary (one agent lost) round-trips through `summary.json`, and the
+/// console and HTML name the agent and why.
+#[test]
+fn agents_round_trip_and_render() {
+    use loadctl::summary::distributed::{AgentSummary, DistributedSummary};
+    let mut s = crate::summary::synthetic();
+    s.distributed = Some(DistributedSummary {
+        agents: 2,
+        start_spread_ms: 0.42,
+        start_tolerance_ms: 100.0,
+        heartbeat_timeout_s: 3.0,
+        clock_uncertainty_ms: 0.05,
+    });
+    let agent = |k: u64, lost: bool| AgentSummary {
+        name: format!("gen-{k}"),
+        address: format!("10.0.0.{k}:7700"),
+        index: k,
+        requests: 3000 - 10 * k,
+        errors: k,
+        dropped: 0,
+        send_lag_p99_ms: 0.25,
+        clock_offset_ms: -1.5 * k as f64,
+        clock_uncertainty_ms: 0.05,
+        start_offset_ms: Some(0.42 * k as f64),
+        valid: !lost,
+        problems: if lost {
+            vec!["lost: no word from it for 3s (heartbeat timeout)".into()]
+        } else {
+            vec![]
+        },
+        out_dir: None,
+    };
+    s.agents = vec![agent(0, false), agent(1, true)];
+    let json = serde_json::to_string_pretty(&s).unwrap();
+    let back: loadctl::summary::Summary = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, s);
+    let text = loadctl::report::console::render(&s, "reports/x");
+    let lines: String = text
+        .lines()
+        .filter(|l| l.contains("agents") || l.contains("gen-"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    insta::assert_snapshot!("console_agents", lines);
+    let empty = loadctl::metrics::new_histogram();
+    let html = loadctl::report::html::render(&loadctl::report::html::ReportData {
+        summary: &s,
+        series: &[],
+        planned: &Vec::new(),
+        latency: &empty,
+        endpoint_latency: vec![&empty; s.endpoints.len()],
+    });
+    assert!(html.contains("id=\"agent-table\""));
+    assert!(html
+        .contains("<span class=\"bad\">lost: no word from it for 3s (heartbeat timeout)</span>"));
+}

@@ -7,6 +7,7 @@
 //! watched), where the time went (phases, connections, TLS), the Kubernetes section, chat delivery, verification, the per-request table,
 //! the baseline comparison. Each part is a file of this folder.
 
+mod agents;
 pub mod capacity;
 mod charts;
 mod data;
@@ -48,6 +49,7 @@ pub fn render(d: &ReportData<'_>) -> String {
     charts::charts(&mut o, d);
     phases::section(&mut o, s);
     server::section(&mut o, d);
+    agents::section(&mut o, s);
     if let Some(k) = &s.kube {
         kube::section(&mut o, k);
     }
