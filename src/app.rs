@@ -189,8 +189,35 @@ fn agent_command(args: &crate::cli::AgentArgs) -> Result<()> {
     })
 }
 
-/// The agents of `--agents`, with the token and the scenario as they receive it.
+/// Most agents one `--kube-agents` Job runs.
+const MAX_KUBE_AGENTS: u32 = 256;
+
+/// The agents of `--agents` or `--kube-agents`, with the token and the scenario as they receive it.
 fn agents(args: &RunArgs) -> Result<Option<crate::run::Agents>> {
+    if let Some(n) = args.kube_agents {
+        if !args.agents.is_empty() {
+            return Err(Error::usage(
+                "--agents and --kube-agents do not mix: name hosts, or let a Job run the agents",
+            ));
+        }
+        if n == 0 || n > MAX_KUBE_AGENTS {
+            return Err(Error::usage(format!(
+                "--kube-agents {n}: from 1 to {MAX_KUBE_AGENTS}"
+            )));
+        }
+        // The Job's own token, in a Secret the Job owns, unless the user set one.
+        let token = match std::env::var(crate::remote::token::ENV) {
+            Ok(t) => crate::remote::token::load(None, Some(t)).map_err(Error::usage)?,
+            Err(_) => crate::remote::token::generate().map_err(Error::Failed)?,
+        };
+        let (_, bundle) = bundle(&args.scenario)?;
+        return Ok(Some(crate::run::Agents {
+            addrs: Vec::new(),
+            kube: Some(n),
+            token,
+            bundle: std::sync::Arc::new(bundle),
+        }));
+    }
     if args.agents.is_empty() {
         return Ok(None);
     }
@@ -222,6 +249,7 @@ fn agents(args: &RunArgs) -> Result<Option<crate::run::Agents>> {
     let (_, bundle) = bundle(&args.scenario)?;
     Ok(Some(crate::run::Agents {
         addrs,
+        kube: None,
         token,
         bundle: std::sync::Arc::new(bundle),
     }))
@@ -232,11 +260,6 @@ fn run_command(args: RunArgs) -> Result<u8> {
     if args.shard.is_some() && !args.agents.is_empty() {
         return Err(Error::usage(
             "--shard and --agents do not mix: the coordinator gives each agent its share",
-        ));
-    }
-    if args.kube_agents.is_some() {
-        return Err(Error::usage(
-            "--kube-agents is not available yet; use --agents",
         ));
     }
     let agents = agents(&args)?;

@@ -36,8 +36,12 @@ pub struct AgentOptions {
     pub runs: u64,
 }
 
-/// This machine's host name, or `agent`.
+/// The agent's name unless `--name`: its pod's (`POD_NAME`, from the downward API), else
+/// this machine's host name, else `agent`.
 pub fn host_name() -> String {
+    if let Some(pod) = std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()) {
+        return pod;
+    }
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())

@@ -4,6 +4,7 @@
 //! the session that connects, warns, watches and kills pods ([`session`]); and the step
 //! from what was seen to the summary's `kube` section ([`outcome`]).
 
+pub mod agents;
 pub mod expect;
 pub mod fault;
 pub mod hpa;

@@ -90,7 +90,7 @@ pub struct Session {
     pub warnings: Vec<String>,
 }
 
-async fn client(source: &Source) -> anyhow::Result<(Client, String)> {
+pub(crate) async fn client(source: &Source) -> anyhow::Result<(Client, String)> {
     let options = KubeConfigOptions {
         context: source.context.clone(),
         ..KubeConfigOptions::default()

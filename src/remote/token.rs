@@ -37,6 +37,18 @@ pub fn load(file: Option<&Path>, env: Option<String>) -> Result<String, String> 
     Ok(token)
 }
 
+/// A fresh random token (from the kernel's generator), for agents the coordinator starts
+/// itself.
+pub fn generate() -> anyhow::Result<String> {
+    use base64::Engine as _;
+    use std::io::Read;
+    let mut bytes = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| anyhow::anyhow!("cannot read /dev/urandom for the agents' token: {e}"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
 /// Equal, in time that depends only on the lengths.
 pub fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -64,6 +76,9 @@ mod tests {
         assert!(load(None, Some("short".into()))
             .unwrap_err()
             .contains("at least 16"));
+        let g = generate().unwrap();
+        assert_eq!(load(None, Some(g.clone())).unwrap(), g);
+        assert_ne!(generate().unwrap(), g);
         assert_eq!(
             load(None, Some(" 0123456789abcdef\n".into())).unwrap(),
             "0123456789abcdef"

@@ -21,7 +21,24 @@ pub(super) fn start(
     let Some(k) = &plan.kube else {
         return Ok(None);
     };
-    let source = match target.kube_api() {
+    let source = source(plan, opts, target, out_dir, k.context.clone())?;
+    let session = Session::start(k, &source).map_err(|e| crate::error::Error::Setup(e.0))?;
+    for w in &session.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(Some(session))
+}
+
+/// Where the cluster is: the simulated one's API (its kubeconfig written into the output
+/// folder), else the kubeconfig's `context` (`--kube-context` first).
+pub(super) fn source(
+    plan: &Plan,
+    opts: &RunOptions,
+    target: &Target,
+    out_dir: &Path,
+    context: Option<String>,
+) -> crate::error::Result<Source> {
+    Ok(match target.kube_api() {
         Some(api) => {
             let path = out_dir.join("kubeconfig");
             write_atomic(&path, Cluster::kubeconfig(api).as_bytes())?;
@@ -37,13 +54,8 @@ pub(super) fn start(
         }
         None => Source {
             kubeconfig: None,
-            context: opts.kube_context.clone().or_else(|| k.context.clone()),
+            context: opts.kube_context.clone().or(context),
             time_scale: 1.0,
         },
-    };
-    let session = Session::start(k, &source).map_err(|e| crate::error::Error::Setup(e.0))?;
-    for w in &session.warnings {
-        eprintln!("warning: {w}");
-    }
-    Ok(Some(session))
+    })
 }

@@ -4,6 +4,7 @@
 //! [`generator`] while the interval sinks record it, judge it, assemble the summary and
 //! write every report. Each stage is a file of this folder and knows only its own input.
 
+mod agents_job;
 mod assemble;
 mod checks;
 mod control;
@@ -136,8 +137,11 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
         .map(|addr| live::start(addr, page.clone()))
         .transpose()?;
     let live_page = live.as_ref().map(|_| page);
+    // Deletes the agents' Job when dropped, however the run ends.
+    let (agents, _job) = agents_job::start(plan, opts, &target, &out_dir)?;
     let start_at = hooks.gate.take().map(|g| g()).transpose()?;
-    let generator = generator::prepare(plan, &target, opts, start_at).map_err(Error::Setup)?;
+    let generator =
+        generator::prepare(plan, &target, agents.as_ref(), start_at).map_err(Error::Setup)?;
     let scraper = scrape::start(&plan.scrapes, target.addr());
     let outside = drive::Outside {
         live_page,

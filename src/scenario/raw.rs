@@ -61,6 +61,8 @@ pub struct RawAgentsJob {
     #[serde(default)]
     pub node_selector: IndexMap<String, Spanned<String>>,
     pub separate: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub tolerations: Vec<Spanned<String>>,
     pub cpu: Option<Spanned<String>>,
     pub memory: Option<Spanned<String>>,
 }

@@ -157,6 +157,7 @@ fn agents_of(file: &Path, agents: &[&Agent]) -> Agents {
             .iter()
             .map(|a| AgentAddr::Host(a.addr.clone()))
             .collect(),
+        kube: None,
         token: TOKEN.into(),
         bundle: Arc::new(b),
     }

@@ -91,6 +91,15 @@ fn load(files: &[&str]) -> Objects {
                 "Secret" => {
                     typed::<Secret>(f, &doc);
                 }
+                "ServiceAccount" => {
+                    typed::<k8s_openapi::api::core::v1::ServiceAccount>(f, &doc);
+                }
+                "Role" => {
+                    typed::<k8s_openapi::api::rbac::v1::Role>(f, &doc);
+                }
+                "RoleBinding" => {
+                    typed::<k8s_openapi::api::rbac::v1::RoleBinding>(f, &doc);
+                }
                 "Namespace" => {
                     let ns: Namespace = typed(f, &doc);
                     o.namespaces.push(ns.metadata.name.unwrap());
@@ -114,11 +123,13 @@ impl FromYaml for Value {
     }
 }
 
-const MANIFESTS: [&str; 4] = [
+const MANIFESTS: [&str; 6] = [
     "manifests/volunteer.yaml",
     "manifests/flash-sale.yaml",
     "manifests/chat.yaml",
     "jobs/loadctl-run.yaml",
+    "jobs/loadctl-run-distributed.yaml",
+    "agents/rbac.yaml",
 ];
 
 fn ns_name(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (String, String) {
@@ -138,7 +149,7 @@ fn every_manifest_parses_into_typed_objects() {
     assert_eq!(o.namespaces, ["volunteer", "flash-sale", "chat"]);
     assert_eq!(o.deployments.len(), 4 + 3 + 5);
     assert_eq!(o.hpas.len(), 2 + 3 + 1);
-    assert_eq!(o.jobs.len(), 1);
+    assert_eq!(o.jobs.len(), 2);
     for d in &o.deployments {
         let (ns, _) = ns_name(&d.metadata);
         assert!(o.namespaces.contains(&ns), "{ns} is not created");
@@ -655,6 +666,53 @@ fn against_a_kind_cluster() {
             .map(Vec::len),
         Some(1)
     );
+
+    // The same scenario distributed over two agents as an Indexed Job, from a coordinator
+    // inside the cluster (its RBAC in agents/rbac.yaml).
+    let kubectl = |args: &[&str]| {
+        let o = Command::new("kubectl").args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let testbed = root.join("k8s-testbed");
+    kubectl(&[
+        "apply",
+        "-f",
+        testbed.join("agents/rbac.yaml").to_str().unwrap(),
+    ]);
+    kubectl(&[
+        "apply",
+        "-f",
+        testbed
+            .join("jobs/loadctl-run-distributed.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
+    kubectl(&[
+        "wait",
+        "-n",
+        "flash-sale",
+        "--for=condition=complete",
+        "--timeout=300s",
+        "job/loadctl-run-distributed",
+    ]);
+    let log = kubectl(&["logs", "-n", "flash-sale", "job/loadctl-run-distributed"]);
+    assert!(log.contains("agents     2"), "{log}");
+    let left = kubectl(&[
+        "get",
+        "jobs",
+        "-n",
+        "flash-sale",
+        "-l",
+        "app.kubernetes.io/name=loadctl-agent",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(left.trim(), "", "the agents' Job is deleted after the run");
 }
 
 /// The simulated control plane serves the manifest's flash-order HPA, not a look-alike.

@@ -12,6 +12,7 @@ mod flow;
 mod hostile;
 mod k8s;
 mod kube;
+mod kube_agents;
 mod live_metrics;
 mod merge;
 mod misuse;

@@ -13,7 +13,6 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::target::Target;
-use super::RunOptions;
 use crate::metrics::sink::GeneratorMsg;
 use crate::metrics::IntervalData;
 use crate::scenario::{Exhausted, Plan};
@@ -49,16 +48,16 @@ pub(super) struct Joined {
     pub remote: Option<Remote>,
 }
 
-/// The generator for `plan`: this machine's threads, or the agents of `opts.agents`
+/// The generator for `plan`: this machine's threads, or `agents`
 /// (connected, sent the scenario, and their clocks measured before this returns).
 /// `start_at` fixes the schedule's start (an agent's, given by its coordinator).
 pub(super) fn prepare(
     plan: &Plan,
     target: &Target,
-    opts: &RunOptions,
+    agents: Option<&remote::Agents>,
     start_at: Option<Instant>,
 ) -> anyhow::Result<Box<dyn Generator>> {
-    Ok(match &opts.agents {
+    Ok(match agents {
         Some(agents) => Box::new(remote::Fleet::connect(plan, target, agents)?),
         None => Box::new(local::Local::new(plan, target, start_at)),
     })

@@ -34,6 +34,8 @@ pub use super::agent_link::{AgentAddr, PodAddr};
 #[derive(Clone)]
 pub struct Agents {
     pub addrs: Vec<AgentAddr>,
+    /// Run this many agents as a Kubernetes Indexed Job; their pods join `addrs`.
+    pub kube: Option<u32>,
     pub token: String,
     /// The scenario as the agents build it.
     pub bundle: Arc<Bundle>,

@@ -32,6 +32,8 @@ pub struct AgentsJob {
     pub node_selector: Vec<(String, String)>,
     /// Required pod anti-affinity: no two agents on one node.
     pub separate: bool,
+    /// Taints the agents tolerate: `(key, value, effect)`, written `key=value:Effect`.
+    pub tolerations: Vec<(String, String, String)>,
     /// Requests = limits, so an agent's CPU is its own.
     pub cpu: String,
     pub memory: String,
@@ -47,6 +49,7 @@ impl Default for AgentsJob {
             image: DEFAULT_IMAGE.into(),
             node_selector: Vec::new(),
             separate: true,
+            tolerations: Vec::new(),
             cpu: "2".into(),
             memory: "1Gi".into(),
         }

@@ -75,6 +75,16 @@ pub(super) fn distributed(
     if let Some(s) = &k.separate {
         job.separate = *s.get_ref();
     }
+    for t in &k.tolerations {
+        match toleration(t.get_ref()) {
+            Some(parsed) => job.tolerations.push(parsed),
+            None => cx.err(
+                t.span(),
+                "distributed.kubernetes.tolerations",
+                format!("`{}`: write key=value:Effect, such as loadctl.io/generator=true:NoSchedule (Effect: NoSchedule, PreferNoSchedule or NoExecute)", t.get_ref()),
+            ),
+        }
+    }
     for (v, field, out, ok) in [
         (
             &k.cpu,
@@ -102,6 +112,16 @@ pub(super) fn distributed(
         }
     }
     plan
+}
+
+fn toleration(s: &str) -> Option<(String, String, String)> {
+    let (kv, effect) = s.rsplit_once(':')?;
+    let (k, v) = kv.split_once('=')?;
+    let ok = !k.is_empty()
+        && k.len() <= 253
+        && v.len() <= 63
+        && ["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&effect);
+    ok.then(|| (k.to_string(), v.to_string(), effect.to_string()))
 }
 
 fn dns_label(s: &str) -> bool {

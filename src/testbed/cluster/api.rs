@@ -163,6 +163,7 @@ fn snapshot(c: &Cluster, kind: Kind) -> (u64, Vec<Item>) {
             .pods
             .values()
             .map(|p| item(&p.pod.metadata, json!(p.pod)))
+            .chain(c.jobs.pods(NAMESPACE))
             .collect(),
     };
     (st.rv, items)
@@ -383,5 +384,6 @@ pub fn router(c: Arc<Cluster>) -> Router {
             "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/{name}",
             get(item(Kind::Hpa)),
         )
+        .merge(super::job_api::routes())
         .with_state(c)
 }

@@ -18,6 +18,8 @@
 //! never a reason to flip direction); memory stays at 40 %; pods never crash on their own.
 
 mod api;
+mod job_api;
+pub mod jobs;
 pub mod objects;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -104,6 +106,8 @@ pub struct Cluster {
     outage_share: AtomicU64,
     outage_until: AtomicU64,
     ready: AtomicU32,
+    /// The agents' Jobs and their pods (`loadctl run --kube-agents`).
+    jobs: jobs::Jobs,
 }
 
 impl Cluster {
@@ -139,6 +143,7 @@ impl Cluster {
             outage_share: AtomicU64::new(0f64.to_bits()),
             outage_until: AtomicU64::new(0),
             ready: AtomicU32::new(0),
+            jobs: jobs::Jobs::default(),
         };
         {
             // The cluster starts settled: the minimum of replicas, all Ready.
@@ -312,6 +317,7 @@ impl Cluster {
     /// One step of the controllers: pod readiness and removal, the received rate, and an
     /// HPA sync when one is due.
     fn tick(&self) {
+        self.jobs.tick();
         let now = self.now_sim();
         let wall = Instant::now();
         let mut st = self.state.lock().unwrap();
