@@ -16,6 +16,7 @@ mod kube_agents;
 mod live_metrics;
 mod merge;
 mod misuse;
+mod netns;
 mod prometheus;
 mod report;
 mod summary;
