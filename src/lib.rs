@@ -30,7 +30,10 @@
 //! - [`run`]: the orchestrator as stages, one file each; [`app`] dispatches commands.
 //! - [`capacity`]: repeated runs searching the highest rate the SLOs hold at; [`merge`]:
 //!   run folders merged exactly.
-//! - [`testbed`]: the reference services and the simulated control plane.
+//! - [`testbed`]: the reference services and the simulated control plane (with the
+//!   `batch/v1` Jobs and kubelet a `--kube-agents` run uses).
+//! - [`remote`]: the coordinator↔agent protocol; [`agent`]: `loadctl agent`, which runs its
+//!   share of a run through `run::run_with`; the coordinator is `run/generator/remote.rs`.
 //!
 //! # Where the next capability goes
 //!
@@ -44,8 +47,8 @@
 //! - **A fault**: a file in `kube/fault/`, a `FaultAction` variant in
 //!   `scenario/plan/kube.rs` with its validation in `scenario/validate/kube.rs`, and its arm
 //!   in `kube/fault/mod.rs`.
-//! - **A generator** (remote agents): a file in `run/generator/` implementing `Generator`,
-//!   and its arm in `run/generator/mod.rs::prepare`.
+//! - **A generator**: a file in `run/generator/` implementing `Generator`, and its arm in
+//!   `run/generator/mod.rs::prepare` (as `local.rs` and `remote.rs` are).
 //!
 //! The contracts (exit codes, output files, `summary.json`) are in README.md, "Exit codes"
 //! and "Output files".
