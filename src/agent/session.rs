@@ -314,3 +314,39 @@ fn build(dir: &std::path::Path, p: &Prepare) -> Result<Plan, String> {
     plan.scrapes.clear();
     Ok(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepare(target_line: &str, embedded: Option<&str>) -> Prepare {
+        Prepare {
+            scenario: format!(
+                "name = \"s\"\n{target_line}\n[load]\nrate = 10\nduration = \"1s\"\n[[requests]]\nname = \"a\"\npath = \"/\"\n[[setup]]\nname = \"reset\"\npath = \"/reset\"\n"
+            ),
+            files: Vec::new(),
+            env: Vec::new(),
+            embedded_target: embedded.map(str::to_string),
+            index: 1,
+            of: 3,
+        }
+    }
+
+    #[test]
+    fn the_share_is_taken_and_setup_left_to_the_coordinator() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = build(dir.path(), &prepare("", Some("http://127.0.0.1:8000"))).unwrap();
+        assert_eq!(plan.shard.map(|s| (s.index, s.of)), Some((1, 3)));
+        assert!(plan.setup.is_empty());
+    }
+
+    #[test]
+    fn an_embedded_target_off_loopback_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = build(dir.path(), &prepare("", Some("http://10.1.2.3:8000"))).unwrap_err();
+        assert!(e.contains("not on loopback"), "{e}");
+        // A target the scenario names may be anywhere.
+        let named = prepare("target = \"http://10.1.2.3:8000\"", None);
+        assert!(build(dir.path(), &named).is_ok());
+    }
+}

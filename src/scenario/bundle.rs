@@ -213,3 +213,80 @@ pub fn unbundle(dir: &Path, b: &Bundle, target: Option<String>) -> Result<Plan, 
         env.get(k).map(|v| v.to_string())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCENARIO: &str = r#"
+name = "b"
+target = "http://127.0.0.1:9"
+[load]
+rate = 10
+duration = "1s"
+[[feeders]]
+name = "users"
+file = "data/users.csv"
+[[requests]]
+name = "get"
+path = "/u/{{user}}"
+headers = { Authorization = "Bearer {{env.LOADCTL_BUNDLE_TEST_HOME}}" }
+"#;
+
+    fn written() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/users.csv"), "user\nann\nbob\n").unwrap();
+        let file = dir.path().join("b.toml");
+        std::fs::write(&file, SCENARIO.replace("LOADCTL_BUNDLE_TEST_HOME", "HOME")).unwrap();
+        (dir, file)
+    }
+
+    #[test]
+    fn an_agent_builds_the_coordinators_plan_from_the_bundle_alone() {
+        let (_dir, file) = written();
+        let overrides = Overrides {
+            set: vec![("load.rate".into(), "20".into())],
+            ..Overrides::default()
+        };
+        let (plan, b) = bundle(&file, &overrides).unwrap();
+        assert_eq!(b.files.len(), 1);
+        assert_eq!(b.files[0].0, "files/0-users.csv");
+        assert!(
+            b.text.contains("file = \"files/0-users.csv\""),
+            "{}",
+            b.text
+        );
+        assert!(b.env.iter().any(|(k, _)| k == "HOME"));
+        let agent = tempfile::tempdir().unwrap();
+        let theirs = unbundle(agent.path(), &b, None).unwrap();
+        assert_eq!(theirs.load, plan.load, "the override travelled");
+        assert_eq!(theirs.feeders[0].rows, plan.feeders[0].rows);
+        assert_eq!(theirs.workload, plan.workload, "the environment value too");
+    }
+
+    #[test]
+    fn an_agent_reads_nothing_it_was_not_sent() {
+        let agent = tempfile::tempdir().unwrap();
+        let b = Bundle {
+            text: SCENARIO.replace("data/users.csv", "/etc/passwd"),
+            ..Bundle::default()
+        };
+        let e = unbundle(agent.path(), &b, None).unwrap_err().to_string();
+        assert!(e.contains("`/etc/passwd`, which was not sent"), "{e}");
+        let b = Bundle {
+            text: SCENARIO.replace("data/users.csv", "files/../../escape"),
+            files: vec![("files/../../escape".into(), b"user\nx\n".to_vec())],
+            env: Vec::new(),
+        };
+        let e = unbundle(agent.path(), &b, None).unwrap_err().to_string();
+        assert!(e.contains("not one a bundle makes"), "{e}");
+        let b = Bundle {
+            text: "name = \"x\"\ntls = { ca = \"/etc/ssl/ca.pem\" }\n".into(),
+            ..Bundle::default()
+        };
+        let e = unbundle(agent.path(), &b, None).unwrap_err().to_string();
+        assert!(e.contains("inline table"), "{e}");
+        assert!(!agent.path().join("escape").exists());
+    }
+}
