@@ -278,6 +278,7 @@ fn done(o: &RunOutcome, keep: bool) -> Done {
         },
         exhausted: o.exhausted.clone(),
         out_dir: keep.then(|| o.out_dir.display().to_string()),
+        chat: o.chat.clone(),
     }
 }
 

@@ -115,7 +115,11 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>, chat: ChatPlan, connect_rate: f64, h
     // One copy for the thread's connections: its templates are not small.
     let chat = Rc::new(chat);
     let shared = ctx.shared.clone();
-    let groups: Vec<Rc<Group>> = (ctx.index..chat.groups)
+    // This generator's groups (whole groups per shard), dealt to its threads.
+    let (shard, shards) = (shared.shard.0 as usize, shared.shard.1 as usize);
+    let groups: Vec<Rc<Group>> = (shard..chat.groups)
+        .step_by(shards)
+        .skip(ctx.index)
         .step_by(shared.threads)
         .map(|g| {
             Rc::new(Group {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 /// One thread's counters, summed by the control loop.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChatTotals {
     pub connected: u64,
     pub published: u64,

@@ -141,6 +141,9 @@ pub struct Done {
     pub exhausted: Option<String>,
     /// The agent's own run folder, when it keeps them (`--keep-runs`).
     pub out_dir: Option<String>,
+    /// A chat run's delivery counters.
+    #[serde(default)]
+    pub chat: Option<crate::metrics::chat::ChatTotals>,
 }
 
 /// Nanoseconds since the epoch of `t` (0 before it).

@@ -56,6 +56,7 @@ pub(super) fn drive(
 ) -> anyhow::Result<Measured> {
     let origin = generator.origin();
     let threads = generator.threads();
+    let workers = generator.worker_threads();
     let started_wall = SystemTime::now() + origin.saturating_duration_since(Instant::now());
     let planned = plan.planned_per_second();
     let names = plan.endpoint_names();
@@ -136,7 +137,7 @@ pub(super) fn drive(
         series,
         chat,
         planned,
-        threads,
+        threads: workers,
         remote: joined.remote,
     })
 }

@@ -105,6 +105,8 @@ pub struct RunOutcome {
     pub out_dir: PathBuf,
     /// A feeder that ran out and ended the load early.
     pub exhausted: Option<String>,
+    /// A chat run's delivery counters, summed over its threads.
+    pub chat: Option<crate::metrics::chat::ChatTotals>,
 }
 
 impl RunOutcome {
@@ -183,5 +185,7 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
         summary,
         out_dir,
         exhausted: measured.exhausted.as_ref().map(|(name, _)| name.clone()),
+        chat: matches!(plan.workload, crate::scenario::Workload::Chat(_))
+            .then(|| measured.chat.clone()),
     })
 }

@@ -2,7 +2,8 @@
 //! schedule is split, not copied (the engine sends the open model's requests `i` with
 //! `i mod N = K`, the closed model's users `v` with `v mod N = K`); a `sequential` or
 //! `unique` feeder keeps the rows `r` with `r mod N = K`, so a unique row is used by one
-//! machine only; `{{seq}}` counts in a range of its own per shard.
+//! machine only; `{{seq}}` counts in a range of its own per shard. A chat load is split
+//! by whole groups (group `g` to shard `g mod N`), so that a group's fan-out stays local.
 
 use std::sync::Arc;
 
@@ -28,10 +29,14 @@ pub fn apply(plan: &mut Plan, text: &str) -> Result<(), String> {
             "--shard {text}: N from 1 to {MAX_SHARDS}, and K from 0 to N - 1"
         ));
     }
-    if matches!(plan.workload, Workload::Chat(_)) {
-        return Err(format!(
-            "--shard {text}: a [chat] load keeps each group on one generator; run it whole"
-        ));
+    if let Workload::Chat(c) = &plan.workload {
+        // Whole groups per generator, so that each group's fan-out stays on one.
+        if (c.groups as u64) < n {
+            return Err(format!(
+                "--shard {text}: a [chat] load splits by whole groups, and {} group(s) cannot go to {n} generators; use at most {} or raise chat.groups",
+                c.groups, c.groups
+            ));
+        }
     }
     let shard = Shard { index: k, of: n };
     for f in &mut plan.feeders {

@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loadctl::run::{AgentAddr, Agents, RunOptions};
@@ -94,28 +94,6 @@ impl Drop for Agent {
     }
 }
 
-/// A target that records each request's user and `seq`.
-pub fn counting_target() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let s2 = seen.clone();
-    let addr = crate::support::serve(axum::Router::new().route(
-        "/u/{user}",
-        axum::routing::get(
-            move |axum::extract::Path(user): axum::extract::Path<String>,
-                  axum::extract::RawQuery(q): axum::extract::RawQuery| {
-                let s2 = s2.clone();
-                async move {
-                    s2.lock()
-                        .unwrap()
-                        .push(format!("{user} {}", q.unwrap_or_default()));
-                    "ok"
-                }
-            },
-        ),
-    ));
-    (addr, seen)
-}
-
 /// A scenario against `target` with a unique feeder of 1000 users, in `dir`.
 pub fn scenario(dir: &Path, target: &str, rate: u32, duration: &str, extra: &str) -> PathBuf {
     let users: String = (0..1000).map(|i| format!("u{i}\n")).collect();
@@ -178,7 +156,7 @@ fn no_repeats(seen: &[String]) {
 #[test]
 fn agents_split_the_schedule_and_merge_exactly() {
     for n in [2usize, 3] {
-        let (addr, seen) = counting_target();
+        let (addr, seen) = crate::support::counting_target();
         let dir = tempfile::tempdir().unwrap();
         let file = scenario(dir.path(), &format!("http://{addr}"), 200, "3s", "");
         let agents: Vec<Agent> = (0..n)
@@ -273,7 +251,7 @@ fn a_lost_agent_ends_the_run_invalid_with_the_reason() {
         (libc::SIGSTOP, "heartbeat timeout"),
         (libc::SIGKILL, "connection closed"),
     ] {
-        let (addr, _seen) = counting_target();
+        let (addr, _seen) = crate::support::counting_target();
         let dir = tempfile::tempdir().unwrap();
         let file = scenario(dir.path(), &format!("http://{addr}"), 100, "60s", "");
         let a = Agent::start("steady", &[]);
@@ -306,7 +284,7 @@ fn a_lost_agent_ends_the_run_invalid_with_the_reason() {
 
 #[test]
 fn a_late_agent_is_reported_and_makes_the_run_invalid() {
-    let (addr, _seen) = counting_target();
+    let (addr, _seen) = crate::support::counting_target();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(dir.path(), &format!("http://{addr}"), 100, "2s", "");
     let a = Agent::start("prompt", &[]);
@@ -337,7 +315,7 @@ fn a_late_agent_is_reported_and_makes_the_run_invalid() {
 
 #[test]
 fn a_wrong_token_another_version_and_no_token_are_refused() {
-    let (addr, _seen) = counting_target();
+    let (addr, _seen) = crate::support::counting_target();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(dir.path(), &format!("http://{addr}"), 100, "1s", "");
     let a = Agent::start("guarded", &[]);
@@ -390,7 +368,7 @@ fn a_wrong_token_another_version_and_no_token_are_refused() {
 
 #[test]
 fn ctrl_c_on_the_coordinator_stops_every_agent() {
-    let (addr, _seen) = counting_target();
+    let (addr, _seen) = crate::support::counting_target();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(dir.path(), &format!("http://{addr}"), 100, "60s", "");
     let a = Agent::start("x", &[]);
@@ -485,4 +463,79 @@ fn agents_round_trip_and_render() {
     assert!(html.contains("id=\"agent-table\""));
     assert!(html
         .contains("<span class=\"bad\">lost: no word from it for 3s (heartbeat timeout)</span>"));
+}
+
+/// A chat load over two agents: whole groups per agent, so every fan-out stays on one and
+/// the delivery counters add up to the single machine's plan.
+#[test]
+fn a_chat_load_is_split_by_whole_groups() {
+    let a = Agent::start("c0", &[]);
+    let b = Agent::start("c1", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/chat-smoke.toml");
+    let o = loadctl()
+        .arg("run")
+        .arg(&file)
+        .args([
+            "--set",
+            "load.hold=2s",
+            "--set",
+            "generator.max_send_lag_p99=1s",
+            "--no-progress",
+            "--agents",
+            &format!("{},{}", a.addr, b.addr),
+            "--out",
+        ])
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = loadctl::summary::load_summary(&dir.path().join("run")).unwrap();
+    let ws = s.ws.unwrap();
+    assert_eq!((ws.connected, ws.groups), (200, 10));
+    // 10 groups at 1 message a second for 2 s, each owed to its 19 other members.
+    assert_eq!(ws.published, 20);
+    assert_eq!((ws.expected, ws.delivered, ws.lost), (380, 380, 0));
+    assert!(s.agents.iter().all(|a| a.requests > 0), "{:?}", s.agents);
+}
+
+/// Agents named wrong, or not there, or too many: exit 2 before anything is sent.
+#[test]
+fn agent_flags_are_checked_before_any_load() {
+    let (addr, seen) = crate::support::counting_target();
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), &format!("http://{addr}"), 100, "1s", "");
+    let dead = format!("127.0.0.1:{}", crate::support::dead_port());
+    for (args, needle) in [
+        (vec!["--agents", "nohost"], "is not HOST:PORT"),
+        (vec!["--agents", dead.as_str()], "cannot connect"),
+        (vec!["--kube-agents", "0"], "from 1 to 256"),
+        (
+            vec!["--agents", dead.as_str(), "--kube-agents", "2"],
+            "do not mix",
+        ),
+        (
+            vec!["--agents", dead.as_str(), "--shard", "0/2"],
+            "do not mix",
+        ),
+    ] {
+        let o = loadctl()
+            .arg("run")
+            .arg(&file)
+            .args(&args)
+            .args(["--no-progress", "--out"])
+            .arg(dir.path().join("r"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert!(seen.lock().unwrap().is_empty());
 }

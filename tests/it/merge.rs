@@ -145,24 +145,7 @@ fn runs_of_other_scenarios_or_the_same_folder_twice_are_refused() {
 /// merge of the two folders is the whole run.
 #[test]
 fn shards_split_the_schedule_and_merge_into_the_whole_run() {
-    use std::sync::{Arc, Mutex};
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let s2 = seen.clone();
-    let addr = crate::support::serve(axum::Router::new().route(
-        "/u/{user}",
-        axum::routing::get(
-            move |axum::extract::Path(user): axum::extract::Path<String>,
-                  axum::extract::RawQuery(q): axum::extract::RawQuery| {
-                let s2 = s2.clone();
-                async move {
-                    s2.lock()
-                        .unwrap()
-                        .push(format!("{user} {}", q.unwrap_or_default()));
-                    "ok"
-                }
-            },
-        ),
-    ));
+    let (addr, seen) = crate::support::counting_target();
     let dir = tempfile::tempdir().unwrap();
     let users: String = (0..1000).map(|i| format!("u{i}\n")).collect();
     std::fs::write(dir.path().join("users.csv"), format!("user\n{users}")).unwrap();

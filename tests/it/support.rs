@@ -57,3 +57,28 @@ where
 pub fn serve(app: axum::Router) -> std::net::SocketAddr {
     spawn_server(|listener| async move { axum::serve(listener, app).await.unwrap() })
 }
+
+/// A target that records each request's user and `seq`.
+pub fn counting_target() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let s2 = seen.clone();
+    let addr = serve(axum::Router::new().route(
+        "/u/{user}",
+        axum::routing::get(
+            move |axum::extract::Path(user): axum::extract::Path<String>,
+                  axum::extract::RawQuery(q): axum::extract::RawQuery| {
+                let s2 = s2.clone();
+                async move {
+                    s2.lock()
+                        .unwrap()
+                        .push(format!("{user} {}", q.unwrap_or_default()));
+                    "ok"
+                }
+            },
+        ),
+    ));
+    (addr, seen)
+}

@@ -57,6 +57,8 @@ pub(super) struct Link {
     pub tx: Tx,
     pub rx: Rx,
     pub offset: Offset,
+    /// Its worker threads.
+    pub threads: usize,
 }
 
 /// The path an agent answers on.
@@ -144,13 +146,13 @@ pub(super) async fn open(addr: &AgentAddr, token: &str, prepare: Prepare) -> any
         other => bail!("answered the hello with {other:?}"),
     };
     frame::send(&mut tx, &ToAgent::Prepare(Box::new(prepare))).await?;
-    match next(&mut rx, PREPARE_TIMEOUT, "ready").await? {
-        ToCoordinator::Ready { .. } => {}
+    let threads = match next(&mut rx, PREPARE_TIMEOUT, "ready").await? {
+        ToCoordinator::Ready { threads } => threads,
         ToCoordinator::Failed { error, .. } => {
             bail!("agent {name} cannot run the scenario: {error}")
         }
         other => bail!("agent {name} answered the scenario with {other:?}"),
-    }
+    };
     let mut samples = Vec::new();
     for id in 0..PINGS {
         let sent = unix_ns(std::time::SystemTime::now());
@@ -171,5 +173,6 @@ pub(super) async fn open(addr: &AgentAddr, token: &str, prepare: Prepare) -> any
         tx,
         rx,
         offset,
+        threads,
     })
 }

@@ -27,6 +27,10 @@ pub(super) trait Generator {
     fn measure_start(&self) -> Instant;
     /// Worker threads, each of which reports every second and a last `Done`.
     fn threads(&self) -> usize;
+    /// The threads that send, for the summary: the agents' own, in a distributed run.
+    fn worker_threads(&self) -> usize {
+        self.threads()
+    }
     /// Starts sending; the threads report on `tx`.
     fn start(&mut self, tx: mpsc::UnboundedSender<GeneratorMsg>) -> anyhow::Result<()>;
     /// Hands a merged interval back to its thread for reuse.

@@ -80,6 +80,8 @@ pub(crate) struct Fleet {
     names: Arc<Vec<String>>,
     feeders: Vec<(String, Exhausted)>,
     plan: DistributedPlan,
+    /// The agents' worker threads together.
+    workers: usize,
 }
 
 fn prepare_msg(plan: &Plan, target: &Target, b: &Bundle, index: usize, of: usize) -> Prepare {
@@ -106,8 +108,15 @@ impl Fleet {
     /// Connects every agent, sends each its share, and measures their clocks; the start
     /// instant is fixed here.
     pub(super) fn connect(plan: &Plan, target: &Target, agents: &Agents) -> anyhow::Result<Self> {
-        if matches!(plan.workload, Workload::Chat(_)) {
-            bail!("a [chat] load keeps each group's fan-out on one generator and is not split over agents yet; run it on one machine");
+        if let Workload::Chat(c) = &plan.workload {
+            if c.groups < agents.addrs.len() {
+                bail!(
+                    "a [chat] load is split by whole groups: {} group(s) cannot go to {} agents; use at most {} agents or raise chat.groups",
+                    c.groups,
+                    agents.addrs.len(),
+                    c.groups
+                );
+            }
         }
         if plan.shard.is_some() {
             bail!("--shard and agents do not mix: the coordinator gives each agent its share");
@@ -145,6 +154,7 @@ impl Fleet {
         let origin = Instant::now() + lead;
         let origin_ns = unix_ns(SystemTime::now() + lead);
         let names = plan.endpoint_names();
+        let workers = links.iter().map(|l| l.threads).sum();
         let boards = links
             .iter()
             .map(|l| Board {
@@ -173,6 +183,7 @@ impl Fleet {
                 .map(|f| (f.name.clone(), f.on_exhausted))
                 .collect(),
             plan: plan.distributed.clone(),
+            workers,
         })
     }
 }
@@ -217,7 +228,10 @@ impl Reader {
                         break format!("sent a second that does not read: {e:#}");
                     }
                 }
-                ToCoordinator::Done(d) => {
+                ToCoordinator::Done(mut d) => {
+                    if let Some(chat) = d.chat.take() {
+                        let _ = self.tx.send(GeneratorMsg::Chat(Box::new(chat)));
+                    }
                     self.boards.lock().expect("not poisoned")[self.k].done = Some(*d);
                     let _ = self.tx.send(GeneratorMsg::Done(self.k));
                     return;
@@ -269,6 +283,10 @@ impl Generator for Fleet {
 
     fn threads(&self) -> usize {
         self.links.len().max(self.cmds.len())
+    }
+
+    fn worker_threads(&self) -> usize {
+        self.workers
     }
 
     fn start(&mut self, tx: mpsc::UnboundedSender<GeneratorMsg>) -> anyhow::Result<()> {
