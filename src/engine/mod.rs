@@ -410,8 +410,11 @@ fn worker_thread(
                     },
                     LoadPlan::Open { .. },
                 ) => {
-                    // Thread k of T holds sessions k, k+T, …
-                    let mine = (*n + shared.threads - 1 - index) / shared.threads;
+                    // Shard K of N holds the sessions s with s mod N = K; its thread k of T
+                    // holds every T-th of those from the k-th.
+                    let (k, of) = (shared.shard.0 as usize, shared.shard.1 as usize);
+                    let ours = n.saturating_sub(k).div_ceil(of);
+                    let mine = (ours + shared.threads - 1 - index) / shared.threads;
                     (0..mine)
                         .map(|_| RefCell::new(shared.new_session()))
                         .collect()

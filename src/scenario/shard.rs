@@ -3,11 +3,12 @@
 //! `i mod N = K`, the closed model's users `v` with `v mod N = K`); a `sequential` or
 //! `unique` feeder keeps the rows `r` with `r mod N = K`, so a unique row is used by one
 //! machine only; `{{seq}}` counts in a range of its own per shard. A chat load is split
-//! by whole groups (group `g` to shard `g mod N`), so that a group's fan-out stays local.
+//! by whole groups (group `g` to shard `g mod N`), so that a group's fan-out stays local;
+//! a flow's persistent sessions likewise (session `s` to shard `s mod N`).
 
 use std::sync::Arc;
 
-use super::plan::flow::FeedMode;
+use super::plan::flow::{FeedMode, FlowPlan};
 use super::plan::load::Shard;
 use super::plan::{Plan, Workload};
 
@@ -28,6 +29,20 @@ pub fn apply(plan: &mut Plan, text: &str) -> Result<(), String> {
         return Err(format!(
             "--shard {text}: N from 1 to {MAX_SHARDS}, and K from 0 to N - 1"
         ));
+    }
+    if let Workload::Flow {
+        flow: FlowPlan {
+            sessions: Some(sessions),
+        },
+        ..
+    } = &plan.workload
+    {
+        // Sessions are split too (session s to shard s mod N): each needs at least one.
+        if (*sessions as u64) < n {
+            return Err(format!(
+                "--shard {text}: flow.sessions = {sessions} cannot be split over {n} generators; raise it to at least {n}"
+            ));
+        }
     }
     if let Workload::Chat(c) = &plan.workload {
         // Whole groups per generator, so that each group's fan-out stays on one.

@@ -539,3 +539,56 @@ fn agent_flags_are_checked_before_any_load() {
     }
     assert!(seen.lock().unwrap().is_empty());
 }
+
+/// Agents that cannot hold their share (here: too few requests allowed in flight for a
+/// slow target, so most are dropped) make the run invalid, each named with its reason.
+#[test]
+fn an_agent_that_cannot_hold_its_share_is_named() {
+    let addr = crate::support::serve(axum::Router::new().route(
+        "/u/{user}",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            "slow"
+        }),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), &format!("http://{addr}"), 100, "2s", "");
+    let a = Agent::start("held", &[]);
+    let b = Agent::start("swamped", &[]);
+    let list = format!("{},{}", a.addr, b.addr);
+    let out = dir.path().join("run");
+    let o = loadctl()
+        .arg("run")
+        .arg(&file)
+        .args([
+            "--set",
+            "load.connections=2",
+            "--set",
+            "load.max_in_flight=2",
+        ])
+        .args(["--no-progress", "--agents", &list, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = loadctl::summary::load_summary(&out).unwrap();
+    for ag in &s.agents {
+        assert!(!ag.valid && ag.dropped > 0, "{ag:?}");
+        assert!(
+            ag.problems[0].starts_with("could not hold its share: generator dropped"),
+            "{ag:?}"
+        );
+    }
+    assert!(
+        s.reasons
+            .iter()
+            .any(|r| r.starts_with("agent swamped (") && r.contains("could not hold its share")),
+        "{:?}",
+        s.reasons
+    );
+}

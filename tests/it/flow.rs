@@ -279,6 +279,39 @@ fn sessions_persist_across_open_model_iterations() {
     assert_eq!(s.endpoints[1].outcomes["already_ordered"], 90);
 }
 
+/// Split over two generators, the ten sessions are split too: five logins each, not ten.
+#[test]
+fn sessions_are_split_between_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_csv(dir.path(), 100);
+    let text = flash_scenario(
+        &users,
+        "stock = 1000\n[load]\nrate = 100\nduration = \"1s\"\n[generator]\nmax_send_lag_p99 = \"1s\"",
+    )
+    .replace("stock = 20\n", "")
+    .replace("[flow]\n", "[flow]\nsessions = 10\n");
+    for k in 0..2 {
+        let mut p = plan(&text);
+        loadctl::scenario::shard::apply(&mut p, &format!("{k}/2")).unwrap();
+        let (out, _dir) = run_plan(&p);
+        let s = &out.summary;
+        assert_eq!(
+            s.endpoints[0].ok, 5,
+            "shard {k}: five sessions, each logged in once"
+        );
+        assert_eq!(
+            s.endpoints[1].requests, 50,
+            "shard {k}: half the iterations"
+        );
+    }
+    let mut p = plan(&text.replace("sessions = 10", "sessions = 1"));
+    let e = loadctl::scenario::shard::apply(&mut p, "0/2").unwrap_err();
+    assert!(
+        e.contains("flow.sessions = 1 cannot be split over 2"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_unique_feeder_that_runs_out_stops_or_fails_the_run() {
     let dir = tempfile::tempdir().unwrap();
