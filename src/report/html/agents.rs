@@ -15,7 +15,7 @@ pub(super) fn section(o: &mut String, s: &Summary) {
     let spread_ok = d.start_spread_ms <= d.start_tolerance_ms;
     let _ = writeln!(
         o,
-        "<p>{} agents, each sending its share of the one schedule (request <i>i</i> to agent <i>i</i> mod {}). They started <span class=\"{}\">{:.2} ms</span> apart (tolerance {:.0} ms; clocks known to ±{:.2} ms); an agent silent for {:.0} s is lost.</p>",
+        "<p>{} agents, each sending its share of the one schedule (request, virtual user, session or chat group <i>i</i> to agent <i>i</i> mod {}). They started <span class=\"{}\">{:.2} ms</span> apart (tolerance {:.0} ms; clocks known to ±{:.2} ms); an agent silent for {:.0} s is lost.</p>",
         d.agents,
         d.agents,
         if spread_ok { "ok" } else { "bad" },
