@@ -167,10 +167,17 @@ impl Session {
             ..RunOptions::default()
         };
         let (up, delay) = (out.clone(), self.opts.delay_start);
+        let origin = Arc::new(AtomicU64::new(0));
+        let origin_gate = origin.clone();
         std::thread::spawn(move || {
             // Hooks hold closures and sinks that stay on the run's thread.
             let hooks = Hooks {
-                gate: Some(gate(up.clone(), start_rx, plan.generator.threads, delay)),
+                gate: Some(gate(
+                    up.clone(),
+                    start_rx,
+                    (plan.generator.threads, delay),
+                    origin_gate,
+                )),
                 sinks: vec![Box::new(Uplink {
                     out: up,
                     names: plan.endpoint_names(),
@@ -222,7 +229,11 @@ impl Session {
             }
         };
         let end = match ended {
-            Ok(Ok(o)) => ToCoordinator::Done(Box::new(done(&o, self.opts.keep_runs))),
+            Ok(Ok(o)) => ToCoordinator::Done(Box::new(done(
+                &o,
+                self.opts.keep_runs,
+                origin.load(Ordering::SeqCst),
+            ))),
             Ok(Err(e)) => ToCoordinator::Failed {
                 error: format!("{e:#}"),
                 code: e.exit_code(),
@@ -243,8 +254,8 @@ impl Session {
 fn gate(
     out: mpsc::UnboundedSender<ToCoordinator>,
     start: std::sync::mpsc::Receiver<u64>,
-    threads: usize,
-    delay: Duration,
+    (threads, delay): (usize, Duration),
+    origin: Arc<AtomicU64>,
 ) -> Box<dyn FnOnce() -> anyhow::Result<Instant>> {
     Box::new(move || {
         let _ = out.send(ToCoordinator::Ready { threads });
@@ -255,6 +266,7 @@ fn gate(
         let now_ns = unix_ns(SystemTime::now());
         let now = Instant::now();
         let wait = Duration::from_nanos(at_ns.saturating_sub(now_ns));
+        origin.store(at_ns.max(now_ns), Ordering::SeqCst);
         let _ = out.send(ToCoordinator::Started {
             origin_ns: at_ns.max(now_ns),
         });
@@ -262,7 +274,7 @@ fn gate(
     })
 }
 
-fn done(o: &RunOutcome, keep: bool) -> Done {
+fn done(o: &RunOutcome, keep: bool, origin_ns: u64) -> Done {
     let g = &o.summary.generator;
     Done {
         generator_valid: g.valid,
@@ -279,6 +291,9 @@ fn done(o: &RunOutcome, keep: bool) -> Done {
         exhausted: o.exhausted.clone(),
         out_dir: keep.then(|| o.out_dir.display().to_string()),
         chat: o.chat.clone(),
+        first_send_ns: o
+            .first_send
+            .map(|d| origin_ns.saturating_add(d.as_nanos() as u64)),
     }
 }
 

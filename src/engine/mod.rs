@@ -69,6 +69,9 @@ pub struct Shared {
     pub authority: String,
     /// `(K, N)`: this generator is shard K of N (`(0, 1)`: the whole load).
     pub shard: (u64, u64),
+    /// When the first request was really sent, in ns after `t0` (`u64::MAX` until then):
+    /// a distributed run's agents report it, for the start spread.
+    pub first_send: AtomicU64,
 }
 
 impl Shared {
@@ -111,6 +114,7 @@ impl Shared {
             exhausted: Exhaustion::default(),
             authority,
             shard: plan.shard.map_or((0, 1), |s| (s.index, s.of)),
+            first_send: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -302,6 +306,11 @@ impl ThreadCtx {
         if sent >= deadline {
             // Its whole timeout went waiting for a connection: it is not sent late.
             return Some((Response::failed(ErrorKind::Timeout), sent, sent));
+        }
+        let since = sent.saturating_duration_since(self.shared.t0).as_nanos() as u64;
+        // Read first: after the first send this never writes the shared line again.
+        if since < self.shared.first_send.load(Ordering::Relaxed) {
+            self.shared.first_send.fetch_min(since, Ordering::Relaxed);
         }
         let net = &self.shared.net;
         let mut resp = conn

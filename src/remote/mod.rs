@@ -116,7 +116,8 @@ pub enum ToCoordinator {
         id: u32,
         now_ns: u64,
     },
-    /// The schedule started at this instant of the agent's clock.
+    /// The schedule started at this instant of the agent's clock (`done` then says when
+    /// the first request was really sent).
     Started {
         origin_ns: u64,
     },
@@ -144,6 +145,9 @@ pub struct Done {
     /// A chat run's delivery counters.
     #[serde(default)]
     pub chat: Option<crate::metrics::chat::ChatTotals>,
+    /// When its first request was really sent (agent's clock, ns since the epoch).
+    #[serde(default)]
+    pub first_send_ns: Option<u64>,
 }
 
 /// Nanoseconds since the epoch of `t` (0 before it).

@@ -28,6 +28,8 @@ pub(super) struct Measured {
     pub started_wall: SystemTime,
     pub ended: Ended,
     pub exhausted: Option<(String, Exhausted)>,
+    /// When the first request was really sent, after the origin.
+    pub first_send: Option<std::time::Duration>,
     /// The measured window, merged.
     pub totals: IntervalData,
     pub series: Vec<SeriesRow>,
@@ -133,6 +135,7 @@ pub(super) fn drive(
         started_wall,
         ended,
         exhausted: joined.exhausted,
+        first_send: joined.first_send,
         totals,
         series,
         chat,

@@ -107,6 +107,8 @@ pub struct RunOutcome {
     pub exhausted: Option<String>,
     /// A chat run's delivery counters, summed over its threads.
     pub chat: Option<crate::metrics::chat::ChatTotals>,
+    /// When the first request was really sent, after the schedule's origin.
+    pub first_send: Option<Duration>,
 }
 
 impl RunOutcome {
@@ -187,5 +189,6 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
         exhausted: measured.exhausted.as_ref().map(|(name, _)| name.clone()),
         chat: matches!(plan.workload, crate::scenario::Workload::Chat(_))
             .then(|| measured.chat.clone()),
+        first_send: measured.first_send,
     })
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct DistributedSummary {
     pub agents: u64,
-    /// Latest minus earliest agent start, on the coordinator's clock.
+    /// Latest minus earliest agent start (each agent's first request really sent), on the
+    /// coordinator's clock.
     pub start_spread_ms: f64,
     /// A spread beyond this makes the run invalid (`distributed.start_tolerance`).
     pub start_tolerance_ms: f64,
@@ -36,8 +37,9 @@ pub struct AgentSummary {
     /// The agent's clock minus the coordinator's, and the bound of that estimate.
     pub clock_offset_ms: f64,
     pub clock_uncertainty_ms: f64,
-    /// When its schedule began relative to the planned instant (coordinator's clock);
-    /// absent when it never started.
+    /// When it really started relative to the planned instant, on the coordinator's
+    /// clock: its first request's actual send (else the start of its schedule); absent
+    /// when it never started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_offset_ms: Option<f64>,
     /// It held its share (no dropped or late sends beyond tolerance) and was not lost.

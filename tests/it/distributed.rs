@@ -292,12 +292,13 @@ fn a_late_agent_is_reported_and_makes_the_run_invalid() {
     let (code, stderr, s, _) = coordinate(&file, &[&a, &b], &dir.path().join("run"), None);
     assert_eq!(code, Some(3), "{stderr}");
     let d = s.distributed.unwrap();
-    assert!((d.start_spread_ms - 400.0).abs() < 1.0, "{d:?}");
+    assert!((d.start_spread_ms - 400.0).abs() < 50.0, "{d:?}");
     assert!(s.agents[1].start_offset_ms.unwrap() > s.agents[0].start_offset_ms.unwrap());
     assert!(
-        s.reasons
-            .iter()
-            .any(|r| r.contains("started 400") && r.contains("late: late")),
+        s.reasons.iter().any(
+            |r| r.contains("ms apart, beyond distributed.start_tolerance 100 ms")
+                && r.contains("late: late")
+        ),
         "{:?}",
         s.reasons
     );

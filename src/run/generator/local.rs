@@ -87,10 +87,15 @@ impl Generator for Local {
         match *self {
             Local::Running(e) => {
                 let exhausted = e.shared.exhausted.get();
+                let first = e
+                    .shared
+                    .first_send
+                    .load(std::sync::atomic::Ordering::Relaxed);
                 e.join();
                 Joined {
                     exhausted,
                     remote: None,
+                    first_send: (first != u64::MAX).then(|| std::time::Duration::from_nanos(first)),
                 }
             }
             Local::Ready(_) | Local::Gone => Joined::default(),

@@ -50,6 +50,8 @@ pub(super) struct Joined {
     pub exhausted: Option<(String, Exhausted)>,
     /// A distributed run's agents.
     pub remote: Option<Remote>,
+    /// When the first request was really sent, after the origin.
+    pub first_send: Option<std::time::Duration>,
 }
 
 /// The generator for `plan`: this machine's threads, or `agents`

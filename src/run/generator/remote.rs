@@ -232,7 +232,14 @@ impl Reader {
                     if let Some(chat) = d.chat.take() {
                         let _ = self.tx.send(GeneratorMsg::Chat(Box::new(chat)));
                     }
-                    self.boards.lock().expect("not poisoned")[self.k].done = Some(*d);
+                    let mut b = self.boards.lock().expect("not poisoned");
+                    let board = &mut b[self.k];
+                    // The first request really sent is when the agent really started.
+                    if let Some(first) = d.first_send_ns {
+                        board.started_ns = Some(board.offset.to_coordinator(first));
+                    }
+                    board.done = Some(*d);
+                    drop(b);
                     let _ = self.tx.send(GeneratorMsg::Done(self.k));
                     return;
                 }
@@ -362,6 +369,7 @@ impl Generator for Fleet {
         Joined {
             exhausted,
             remote: Some(Remote::of(&boards, self.origin_ns, &self.plan)),
+            first_send: None,
         }
     }
 }
