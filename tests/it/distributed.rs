@@ -128,6 +128,20 @@ p99 = "< 1s"
     file
 }
 
+/// `loadctl merge` of the folders a distributed run's agents kept, as a summary.
+pub fn merge_agents(s: &loadctl::summary::Summary, out: &Path) -> loadctl::summary::Summary {
+    let m = loadctl()
+        .arg("merge")
+        .args(s.agents.iter().map(|a| a.out_dir.clone().unwrap()))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&m.stderr);
+    assert_eq!(m.status.code(), Some(0), "{err}");
+    loadctl::summary::load_summary(out).unwrap()
+}
+
 fn agents_of(file: &Path, agents: &[&Agent]) -> Agents {
     let (_, b) = bundle::bundle(file, &Overrides::default()).unwrap();
     Agents {
@@ -190,20 +204,7 @@ fn agents_split_the_schedule_and_merge_exactly() {
             );
         }
         // The coordinator's merge equals `loadctl merge` of the agents' own folders.
-        let out = dir.path().join("offline");
-        let mut merge = loadctl();
-        merge.arg("merge");
-        for a in &s.agents {
-            merge.arg(a.out_dir.as_ref().unwrap());
-        }
-        let m = merge.arg("--out").arg(&out).output().unwrap();
-        assert_eq!(
-            m.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&m.stderr)
-        );
-        let offline = loadctl::summary::load_summary(&out).unwrap();
+        let offline = merge_agents(s, &dir.path().join("offline"));
         assert_eq!(offline.totals, s.totals);
         assert_eq!(offline.latency_ms, s.latency_ms);
         assert_eq!(offline.service_latency_ms, s.service_latency_ms);

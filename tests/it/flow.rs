@@ -261,16 +261,21 @@ fn verification_catches_the_unsafe_stock_oversell() {
     );
 }
 
+/// The flash-sale flow at 100 iterations a second for 1 s over ten persistent sessions.
+fn ten_sessions(users: &Path) -> String {
+    flash_scenario(
+        users,
+        "stock = 1000\n[load]\nrate = 100\nduration = \"1s\"\n[generator]\nmax_send_lag_p99 = \"1s\"",
+    )
+    .replace("stock = 20\n", "")
+    .replace("[flow]\n", "[flow]\nsessions = 10\n")
+}
+
 #[test]
 fn sessions_persist_across_open_model_iterations() {
     let dir = tempfile::tempdir().unwrap();
     let users = users_csv(dir.path(), 100);
-    let text = flash_scenario(
-        &users,
-        "stock = 1000\n[load]\nrate = 100\nduration = \"1s\"\n[generator]\nmax_send_lag_p99 = \"1s\"",
-    )
-    .replace("stock = 20\n", "")
-    .replace("[flow]\n", "[flow]\nsessions = 10\n");
+    let text = ten_sessions(&users);
     let (out, _dir) = run_plan(&plan(&text));
     let s = &out.summary;
     assert_eq!(s.endpoints[0].ok, 10, "ten sessions, each logged in once");
@@ -284,12 +289,7 @@ fn sessions_persist_across_open_model_iterations() {
 fn sessions_are_split_between_shards() {
     let dir = tempfile::tempdir().unwrap();
     let users = users_csv(dir.path(), 100);
-    let text = flash_scenario(
-        &users,
-        "stock = 1000\n[load]\nrate = 100\nduration = \"1s\"\n[generator]\nmax_send_lag_p99 = \"1s\"",
-    )
-    .replace("stock = 20\n", "")
-    .replace("[flow]\n", "[flow]\nsessions = 10\n");
+    let text = ten_sessions(&users);
     for k in 0..2 {
         let mut p = plan(&text);
         loadctl::scenario::shard::apply(&mut p, &format!("{k}/2")).unwrap();

@@ -180,21 +180,7 @@ path = "/api/v1/activities/?page={{{{rand_int(1, 50)}}}}"
     for a in &s.agents {
         assert_eq!(a.requests, 450, "{a:?}");
     }
-    let merged = dir.path().join("offline");
-    let m = Command::new(env!("CARGO_BIN_EXE_loadctl"))
-        .arg("merge")
-        .args(s.agents.iter().map(|a| a.out_dir.clone().unwrap()))
-        .arg("--out")
-        .arg(&merged)
-        .output()
-        .unwrap();
-    assert_eq!(
-        m.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&m.stderr)
-    );
-    let offline = loadctl::summary::load_summary(&merged).unwrap();
+    let offline = crate::distributed::merge_agents(&s, &dir.path().join("offline"));
     assert_eq!(offline.latency_ms, s.latency_ms);
     assert_eq!(offline.totals, s.totals);
 }
