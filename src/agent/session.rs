@@ -27,6 +27,8 @@ use crate::scenario::{Plan, TargetSpec};
 /// through the pod proxy, and accepted so that the proxy completes the upgrade.
 const K8S_SUBPROTOCOL: &str = "v4.channel.k8s.io";
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The scenario and its files (up to 48 MiB) may take this long to arrive.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A coordinator that connects and never starts holds the agent at most this long.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -87,11 +89,11 @@ impl Session {
             let _ = futures_util::SinkExt::close(&mut tx).await;
             return;
         };
-        let prep = match tokio::time::timeout(HELLO_TIMEOUT, frame::recv::<ToAgent>(&mut rx)).await
-        {
-            Ok(Ok(ToAgent::Prepare(p))) => p,
-            _ => return,
-        };
+        let prep =
+            match tokio::time::timeout(PREPARE_TIMEOUT, frame::recv::<ToAgent>(&mut rx)).await {
+                Ok(Ok(ToAgent::Prepare(p))) => p,
+                _ => return,
+            };
         let dir = self.opts.scratch.join(format!(
             "run-{}-{}",
             unix_ns(SystemTime::now()) / 1_000_000,
