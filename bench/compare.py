@@ -65,7 +65,10 @@ def ensure_tools():
     return os.path.join(ROOT, "target", "release", "loadctl"), os.path.join(probe, "target", "release", "reqwest-probe")
 
 
-def start_nginx(workdir, pin=False):
+def start_nginx(workdir, pin=False, listen=f"127.0.0.1:{PORT}", prefix=(), probe=URL):
+    """nginx with one worker serving DATA on `listen`, started under `prefix` (such as
+    `ip netns exec NS`); waits until `probe` answers (None: a fixed half second, for a
+    namespace this process cannot reach)."""
     # nginx workers run as `nobody`: they must be able to read the served file.
     os.chmod(workdir, 0o755)
     os.makedirs(os.path.join(workdir, "www"), mode=0o755, exist_ok=True)
@@ -84,18 +87,21 @@ http {{
   keepalive_requests 100000000;
   keepalive_timeout 65;
   server {{
-    listen 127.0.0.1:{PORT};
+    listen {listen};
     root {workdir}/www;
     default_type application/json;
   }}
 }}
 """)
-    p = subprocess.Popen((["taskset", "-c", "0"] if pin else []) + ["nginx", "-c", conf, "-p", workdir],
+    p = subprocess.Popen(list(prefix) + (["taskset", "-c", "0"] if pin else []) + ["nginx", "-c", conf, "-p", workdir],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if probe is None:
+        time.sleep(0.5)
+        return p
     for _ in range(100):
         try:
             import urllib.request
-            urllib.request.urlopen(URL, timeout=1).read()
+            urllib.request.urlopen(probe, timeout=1).read()
             return p
         except Exception:
             time.sleep(0.1)

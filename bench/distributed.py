@@ -27,10 +27,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import DATA, ROOT, measure, sh  # noqa: E402
+from compare import ROOT, measure, sh, start_nginx  # noqa: E402
 
 TAG = f"{os.getpid() % 0xffff:x}"
 SUBNET = 10 + os.getpid() % 200
@@ -66,29 +65,6 @@ def make_net(hosts):
         ip("-n", sw, "link", "set", outer, "master", "br0")
         ip("-n", sw, "link", "set", outer, "up")
     return [sw] + [ns(h) for h, _ in hosts]
-
-
-def start_nginx(workdir, listen):
-    os.chmod(workdir, 0o755)
-    os.makedirs(os.path.join(workdir, "www"), mode=0o755, exist_ok=True)
-    with open(os.path.join(workdir, "www", "data.json"), "w") as f:
-        f.write(DATA)
-    conf = os.path.join(workdir, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""
-worker_processes 1;
-daemon off;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  server {{ listen {listen}; root {workdir}/www; default_type application/json; }}
-}}
-""")
-    return subprocess.Popen(["ip", "netns", "exec", ns("tg"), "taskset", "-c", "0", "nginx", "-c", conf, "-p", workdir],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def agent(loadctl, netns, listen, scratch):
@@ -137,9 +113,8 @@ def main():
     loadctl = os.path.join(ROOT, "target", "release", "loadctl")
     names = make_net([("co", 1), ("a0", 10), ("a1", 11), ("tg", 20)])
     tmp = tempfile.mkdtemp(prefix="loadctl-dist-")
-    nginx = start_nginx(tmp, f"{addr(20)}:8080")
+    nginx = start_nginx(tmp, pin=True, listen=f"{addr(20)}:8080", prefix=["ip", "netns", "exec", ns("tg")], probe=None)
     try:
-        time.sleep(0.5)
         scenario = os.path.join(tmp, "dist.toml")
         with open(scenario, "w") as f:
             f.write(f'name = "dist-bench"\ntarget = "http://{addr(20)}:8080"\n[load]\nrate = {a.rate}\n'

@@ -130,16 +130,12 @@ p99 = "< 1s"
 
 /// `loadctl merge` of the folders a distributed run's agents kept, as a summary.
 pub fn merge_agents(s: &loadctl::summary::Summary, out: &Path) -> loadctl::summary::Summary {
-    let m = loadctl()
-        .arg("merge")
-        .args(s.agents.iter().map(|a| a.out_dir.clone().unwrap()))
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&m.stderr);
-    assert_eq!(m.status.code(), Some(0), "{err}");
-    loadctl::summary::load_summary(out).unwrap()
+    let dirs: Vec<String> = s
+        .agents
+        .iter()
+        .map(|a| a.out_dir.clone().unwrap())
+        .collect();
+    crate::support::merge_ok(&dirs, out)
 }
 
 fn agents_of(file: &Path, agents: &[&Agent]) -> Agents {

@@ -58,21 +58,7 @@ fn two_runs_merge_exactly() {
     let (b, _db) = run_plan(&plan(SCENARIO));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("merged");
-    let o = loadctl()
-        .arg("merge")
-        .arg(&a.out_dir)
-        .arg(&b.out_dir)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let m = loadctl::summary::load_summary(&out).unwrap();
+    let m = crate::support::merge_ok(&[&a.out_dir, &b.out_dir], &out);
     let (sa, sb) = (&a.summary, &b.summary);
     assert_eq!(m.totals.requests, sa.totals.requests + sb.totals.requests);
     assert_eq!(m.totals.ok, sa.totals.ok + sb.totals.ok);
@@ -206,21 +192,7 @@ path = "/u/{{{{user}}}}?seq={{{{seq}}}}"
     assert_eq!(s0.load.planned_requests, Some(300));
     assert!(s0.notes.iter().any(|n| n.starts_with("shard 0 of 2")));
     let out = dir.path().join("merged");
-    let o = loadctl()
-        .arg("merge")
-        .arg(dir.path().join("s0"))
-        .arg(dir.path().join("s1"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let m = loadctl::summary::load_summary(&out).unwrap();
+    let m = crate::support::merge_ok(&[dir.path().join("s0"), dir.path().join("s1")], &out);
     assert_eq!(
         (m.totals.requests, m.load.planned_requests),
         (600, Some(600))

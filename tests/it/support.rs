@@ -82,3 +82,17 @@ pub fn counting_target() -> (
     ));
     (addr, seen)
 }
+
+/// `loadctl merge DIRS --out OUT`, which must succeed; the merged run's summary.
+pub fn merge_ok<P: AsRef<Path>>(dirs: &[P], out: &Path) -> loadctl::summary::Summary {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_loadctl"))
+        .arg("merge")
+        .args(dirs.iter().map(AsRef::as_ref))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    loadctl::summary::load_summary(out).unwrap()
+}

@@ -82,6 +82,8 @@ pub(crate) struct Fleet {
     plan: DistributedPlan,
     /// The agents' worker threads together.
     workers: usize,
+    /// How many agents: each is one "thread" of the control loop.
+    agents: usize,
 }
 
 fn prepare_msg(plan: &Plan, target: &Target, b: &Bundle, index: usize, of: usize) -> Prepare {
@@ -184,6 +186,7 @@ impl Fleet {
                 .collect(),
             plan: plan.distributed.clone(),
             workers,
+            agents: n,
         })
     }
 }
@@ -289,7 +292,7 @@ impl Generator for Fleet {
     }
 
     fn threads(&self) -> usize {
-        self.links.len().max(self.cmds.len())
+        self.agents
     }
 
     fn worker_threads(&self) -> usize {
@@ -422,24 +425,18 @@ impl Remote {
                 out_dir: b.done.as_ref().and_then(|d| d.out_dir.clone()),
             });
         }
-        let starts: Vec<f64> = agents.iter().filter_map(|a| a.start_offset_ms).collect();
-        let spread = match (
-            starts.iter().copied().reduce(f64::min),
-            starts.iter().copied().reduce(f64::max),
-        ) {
-            (Some(lo), Some(hi)) => hi - lo,
-            _ => 0.0,
-        };
+        let starts = || agents.iter().filter_map(|a| a.start_offset_ms);
+        let earliest = starts().reduce(f64::min).unwrap_or(0.0);
+        let spread = starts()
+            .reduce(f64::max)
+            .map_or(0.0, |latest| latest - earliest);
         let tolerance_ms = plan.start_tolerance.as_secs_f64() * 1000.0;
         if spread > tolerance_ms {
             let late = agents
                 .iter()
-                .filter(|a| {
-                    a.start_offset_ms.is_some_and(|s| {
-                        s - starts.iter().copied().fold(f64::MAX, f64::min) > tolerance_ms
-                    })
-                })
-                .map(|a| format!("{} (+{:.1} ms)", a.name, a.start_offset_ms.unwrap_or(0.0)))
+                .filter_map(|a| Some((a, a.start_offset_ms?)))
+                .filter(|(_, s)| s - earliest > tolerance_ms)
+                .map(|(a, s)| format!("{} (+{s:.1} ms)", a.name))
                 .collect::<Vec<_>>();
             problems.push(format!(
                 "the agents started {spread:.1} ms apart, beyond distributed.start_tolerance {tolerance_ms:.0} ms: late: {}",
