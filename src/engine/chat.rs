@@ -303,6 +303,11 @@ async fn open(
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(r) => r,
+        Err(_) if conn.phases.handshaking => {
+            conn.phases.handshaking = false;
+            conn.tls = Some(crate::metrics::connection::TlsReason::HandshakeTimeout);
+            Err((None, ErrorKind::Tls))
+        }
         Err(_) => Err((None, ErrorKind::Timeout)),
     }
 }

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::metrics::aggregate::IntervalReport;
+use crate::metrics::connection::RetryCause;
 use crate::metrics::recorder::Recorder;
 use crate::metrics::sink::GeneratorMsg;
 use crate::metrics::{ErrorKind, IntervalData};
@@ -316,17 +317,21 @@ impl ThreadCtx {
         let mut resp = conn
             .execute(req, net, prepared.origin, prepared.keep(), deadline)
             .await;
-        if (resp.stale && prepared.idempotent()) || resp.refused {
+        let retry = resp
+            .retry
+            .filter(|c| *c != RetryCause::StaleKeepAlive || prepared.idempotent());
+        if let Some(cause) = retry {
             // The target closed the idle connection we reused, or refused the HTTP/2
-            // stream unprocessed; once more on a fresh one, as well-kept HTTP clients do.
-            // Not the target's error, nor its latency alone (the retry's is what counts).
-            let (first, refused) = (resp.conn, resp.refused);
+            // stream unprocessed; once more, as well-kept HTTP clients do. Counted by its
+            // cause; the latency is the whole time, both attempts.
+            let first = resp.conn;
             if let Some(req) = build() {
                 resp = conn
                     .execute(req, net, prepared.origin, prepared.keep(), deadline)
                     .await;
                 resp.conn.phases.take_connection(&first.phases);
-                resp.conn.refused += first.refused + u32::from(refused);
+                resp.conn.refused += first.refused;
+                resp.conn.retried = Some(cause);
             }
         }
         Some((resp, sent, Instant::now()))

@@ -10,6 +10,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use http::{Method, Request, Uri};
 use http_body_util::Full;
 
+use crate::metrics::connection::RetryCause;
 use crate::metrics::{ConnSample, ErrorKind};
 use crate::scenario::plan::request::{Extractor, RequestPlan, StatusSet, StepRules};
 use crate::scenario::template::{RenderCtx, Template};
@@ -224,12 +225,11 @@ pub struct Response {
     /// Kept only when the request's rules read it.
     pub body: Option<Vec<u8>>,
     pub headers: Option<HeaderMap>,
-    /// A reused connection failed before any byte of an answer: the target had most
-    /// likely closed it while idle, and never saw the request. Worth one retry.
-    pub stale: bool,
-    /// HTTP/2: the server refused the stream (never processed it). Safe to send again,
-    /// whatever the method.
-    pub refused: bool,
+    /// The request failed in a way that says the target never processed it: a reused
+    /// connection closed while idle (worth one retry of an idempotent request), or an
+    /// HTTP/2 stream refused or beyond a GOAWAY (safe to send again, whatever the method).
+    /// Set only where `[http] retry` allows a retry.
+    pub retry: Option<RetryCause>,
     /// The request's phases, its connection, a TLS failure's reason.
     pub conn: ConnSample,
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::{micros, new_histogram};
+use super::{micros, new_histogram, ConnSample};
 
 /// Where a request's time went, in the order it is spent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,10 +59,14 @@ impl Phase {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Phases {
     pub times: [Option<Duration>; PHASES],
-    /// The request opened a new connection (its handshake phases are in `times`).
-    pub opened: bool,
+    /// Connections opened for the request (its handshake phases are in `times`): more
+    /// than one when a retry opened another.
+    pub opened: u32,
     /// That connection's TLS session was resumed (an abbreviated handshake).
     pub resumed: bool,
+    /// A TLS handshake began and has not ended: a request out of time now was waiting on
+    /// the handshake, which is the reason it failed.
+    pub handshaking: bool,
 }
 
 impl Phases {
@@ -81,8 +85,9 @@ impl Phases {
                 self.set(p, d);
             }
         }
-        self.opened |= other.opened;
+        self.opened += other.opened;
         self.resumed |= other.resumed;
+        self.handshaking |= other.handshaking;
     }
 }
 
@@ -146,9 +151,14 @@ pub enum TlsReason {
     NoH2,
     /// Anything else: a bad certificate, an alert, a broken handshake.
     Handshake,
+    /// The server's handshake messages (its certificate chain) are larger than a TLS
+    /// client accepts, or the handshake stalled past its watchdog.
+    CertificateTooLarge,
+    /// The handshake had not completed when the request's time was up.
+    HandshakeTimeout,
 }
 
-pub const TLS_REASONS: usize = 7;
+pub const TLS_REASONS: usize = 9;
 
 impl TlsReason {
     pub const ALL: [TlsReason; TLS_REASONS] = [
@@ -159,6 +169,8 @@ impl TlsReason {
         TlsReason::ProtocolVersion,
         TlsReason::NoH2,
         TlsReason::Handshake,
+        TlsReason::CertificateTooLarge,
+        TlsReason::HandshakeTimeout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -170,6 +182,8 @@ impl TlsReason {
             TlsReason::ProtocolVersion => "protocol_version",
             TlsReason::NoH2 => "no_h2",
             TlsReason::Handshake => "handshake_failure",
+            TlsReason::CertificateTooLarge => "certificate_too_large",
+            TlsReason::HandshakeTimeout => "handshake_timeout",
         }
     }
 
@@ -193,6 +207,78 @@ impl TlsReason {
                 "the server does not offer HTTP/2 over ALPN: set [http] version = \"1.1\""
             }
             TlsReason::Handshake => "the TLS handshake failed",
+            TlsReason::CertificateTooLarge => {
+                "the server's certificate chain is larger than a TLS client accepts (64 KiB per handshake message): serve a shorter chain"
+            }
+            TlsReason::HandshakeTimeout => {
+                "the server did not complete the TLS handshake within the request's timeout (a stalled or overloaded TLS terminator)"
+            }
+        }
+    }
+}
+
+/// Why an HTTP/2 connection's requests were the server's `protocol` errors, as a user
+/// reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProtocolReason {
+    /// The server set `SETTINGS_MAX_CONCURRENT_STREAMS` to 0: it accepts no request.
+    NoStreams,
+    /// The server sent more PING/SETTINGS frames than a client answers; loadctl closed
+    /// the connection rather than spend the generator's time on them.
+    ControlFlood,
+}
+
+pub const PROTOCOL_REASONS: usize = 2;
+
+impl ProtocolReason {
+    pub const ALL: [ProtocolReason; PROTOCOL_REASONS] =
+        [ProtocolReason::NoStreams, ProtocolReason::ControlFlood];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolReason::NoStreams => "no_streams",
+            ProtocolReason::ControlFlood => "control_flood",
+        }
+    }
+
+    pub fn hint(self) -> &'static str {
+        match self {
+            ProtocolReason::NoStreams => {
+                "the server allows no HTTP/2 streams (SETTINGS_MAX_CONCURRENT_STREAMS = 0): it is refusing all work"
+            }
+            ProtocolReason::ControlFlood => {
+                "the server flooded PING/SETTINGS frames; loadctl closed those connections"
+            }
+        }
+    }
+}
+
+/// Why a request was sent a second time. Each one is counted: a retry hides nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetryCause {
+    /// A reused keep-alive connection failed before any byte of an answer, after being
+    /// idle long enough that the target most likely closed it (`[http] retry`).
+    StaleKeepAlive,
+    /// The HTTP/2 server refused the stream unprocessed (REFUSED_STREAM).
+    RefusedStream,
+    /// The HTTP/2 connection was going away (GOAWAY) before the stream was taken.
+    GoAway,
+}
+
+pub const RETRY_CAUSES: usize = 3;
+
+impl RetryCause {
+    pub const ALL: [RetryCause; RETRY_CAUSES] = [
+        RetryCause::StaleKeepAlive,
+        RetryCause::RefusedStream,
+        RetryCause::GoAway,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RetryCause::StaleKeepAlive => "stale_keepalive",
+            RetryCause::RefusedStream => "refused_stream",
+            RetryCause::GoAway => "goaway",
         }
     }
 }
@@ -209,15 +295,26 @@ pub struct ConnCounts {
     pub refused: u64,
     /// TLS handshake failures by reason.
     pub tls: [u64; TLS_REASONS],
+    /// Requests sent a second time, by why.
+    pub retried: [u64; RETRY_CAUSES],
+    /// `protocol` errors with a known reason.
+    pub protocol: [u64; PROTOCOL_REASONS],
 }
 
 impl ConnCounts {
-    pub fn record(&mut self, p: &Phases, tls: Option<TlsReason>, refused: u32) {
+    pub fn record(&mut self, c: &ConnSample) {
+        let (p, tls, refused, retried) = (&c.phases, c.tls, c.refused, c.retried);
+        if let Some(r) = c.protocol {
+            self.protocol[r as usize] += 1;
+        }
         self.opened += u64::from(p.opened);
         self.resumed += u64::from(p.resumed);
         self.refused += u64::from(refused);
         if let Some(r) = tls {
             self.tls[r as usize] += 1;
+        }
+        if let Some(c) = retried {
+            self.retried[c as usize] += 1;
         }
     }
 
@@ -228,6 +325,16 @@ impl ConnCounts {
         for (a, b) in self.tls.iter_mut().zip(&o.tls) {
             *a += b;
         }
+        for (a, b) in self.retried.iter_mut().zip(&o.retried) {
+            *a += b;
+        }
+        for (a, b) in self.protocol.iter_mut().zip(&o.protocol) {
+            *a += b;
+        }
+    }
+
+    pub fn retries(&self) -> u64 {
+        self.retried.iter().sum()
     }
 
     pub fn tls_failures(&self) -> u64 {
@@ -250,9 +357,9 @@ mod tests {
         assert_eq!(h.of(Phase::Connect).len(), 0);
         let mut fresh = Phases::default();
         fresh.set(Phase::Connect, Duration::from_millis(1));
-        fresh.opened = true;
+        fresh.opened = 1;
         p.take_connection(&fresh);
-        assert!(p.opened && p.get(Phase::Connect).is_some());
+        assert!(p.opened == 1 && p.get(Phase::Connect).is_some());
         let mut other = PhaseHists::new();
         other.record(&p);
         h.merge(&other);

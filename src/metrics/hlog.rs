@@ -70,6 +70,16 @@ struct ConnLine {
     resumed: u64,
     refused: u64,
     tls: Vec<u64>,
+    /// Retries by `RetryCause` in order (absent in logs of older versions).
+    #[serde(default, skip_serializing_if = "all_zero")]
+    retried: Vec<u64>,
+    /// `protocol` errors by `ProtocolReason` in order.
+    #[serde(default, skip_serializing_if = "all_zero")]
+    protocol: Vec<u64>,
+}
+
+fn all_zero(v: &[u64]) -> bool {
+    v.iter().all(|n| *n == 0)
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -100,6 +110,8 @@ impl CountsOf {
                 resumed: c.conn.resumed,
                 refused: c.conn.refused,
                 tls: c.conn.tls.to_vec(),
+                retried: c.conn.retried.to_vec(),
+                protocol: c.conn.protocol.to_vec(),
             }),
         }
     }
@@ -115,6 +127,12 @@ impl CountsOf {
             c.conn.resumed = l.resumed;
             c.conn.refused = l.refused;
             for (a, b) in c.conn.tls.iter_mut().zip(l.tls.iter().take(TLS_REASONS)) {
+                *a = *b;
+            }
+            for (a, b) in c.conn.retried.iter_mut().zip(&l.retried) {
+                *a = *b;
+            }
+            for (a, b) in c.conn.protocol.iter_mut().zip(&l.protocol) {
                 *a = *b;
             }
         }

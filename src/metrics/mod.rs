@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use connection::{ConnCounts, PhaseHists, Phases, TlsReason};
+use connection::{ConnCounts, PhaseHists, Phases, ProtocolReason, RetryCause, TlsReason};
 
 /// Histogram bounds: 1 µs to one hour, 3 significant digits. Longer values saturate.
 pub const HIST_MAX_US: u64 = 3_600_000_000;
@@ -152,8 +152,12 @@ pub struct Sample {
 pub struct ConnSample {
     pub phases: Phases,
     pub tls: Option<TlsReason>,
-    /// HTTP/2 streams refused before this request was taken (each sent again).
+    /// HTTP/2 streams refused before this request was taken.
     pub refused: u32,
+    /// The request was sent a second time, and why.
+    pub retried: Option<RetryCause>,
+    /// A `protocol` error's reason, when it has one.
+    pub protocol: Option<ProtocolReason>,
 }
 
 /// Counters of one endpoint over some time.

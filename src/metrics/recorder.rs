@@ -47,7 +47,7 @@ impl Recorder {
         }
         e.counts.bytes += s.bytes;
         let c = &s.conn;
-        e.counts.conn.record(&c.phases, c.tls, c.refused);
+        e.counts.conn.record(c);
         if c.phases.times.iter().any(Option::is_some) {
             e.phases_mut().record(&c.phases);
         }

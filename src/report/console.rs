@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::metrics::connection::{Phase, TlsReason};
+use crate::metrics::connection::{Phase, ProtocolReason, TlsReason};
 use crate::metrics::LatencyStats;
 use crate::summary::kube::KubeSummary;
 use crate::summary::Summary;
@@ -156,9 +156,12 @@ fn phases(o: &mut String, s: &Summary) {
     if c.refused_streams > 0 {
         let _ = write!(
             line,
-            " · {} HTTP/2 streams refused unprocessed and sent again",
+            " · {} HTTP/2 streams refused unprocessed",
             c.refused_streams
         );
+    }
+    if let Some(r) = c.retried_text() {
+        let _ = write!(line, " · retried {r}");
     }
     let _ = writeln!(o, "{line}");
     for (reason, n) in &c.tls_errors {
@@ -167,6 +170,13 @@ fn phases(o: &mut String, s: &Summary) {
             .find(|r| r.name() == reason)
             .map_or("", |r| r.hint());
         let _ = writeln!(o, "  tls error  {reason} × {n}: {hint}");
+    }
+    for (reason, n) in &c.protocol_errors {
+        let hint = ProtocolReason::ALL
+            .into_iter()
+            .find(|r| r.name() == reason)
+            .map_or("", |r| r.hint());
+        let _ = writeln!(o, "  protocol error  {reason} × {n}: {hint}");
     }
 }
 
@@ -220,6 +230,10 @@ fn errors_and_outcomes(o: &mut String, s: &Summary) {
     for e in &s.endpoints {
         for (kind, n) in e.errors_by_kind.iter().filter(|(_, n)| **n > 0) {
             errors.push(format!("{}: {kind} {n}", e.name));
+        }
+        // Beside the errors: a retry must never make the target look healthier unseen.
+        if let Some(r) = e.connections.as_ref().and_then(|c| c.retried_text()) {
+            errors.push(format!("{}: retried {r}", e.name));
         }
     }
     if !errors.is_empty() {

@@ -5,6 +5,7 @@
 //! once, before any load, that the server agrees to HTTP/2.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
@@ -180,6 +181,9 @@ fn connector(
 /// `[http] version = "2"`: one connection before any load, to say clearly (exit 2) when
 /// the target does not agree to HTTP/2 over ALPN. A handshake that fails for another
 /// reason is left to the run, which counts it per request with its reason.
+/// The longest a check before the load may wait on the target (README, "When a run ends").
+pub const PRECHECK_BUDGET: Duration = Duration::from_secs(1);
+
 fn check_h2(plan: &Plan, net: &Connector) -> crate::error::Result<()> {
     use crate::metrics::connection::{Phases, TlsReason};
     use crate::scenario::plan::net::HttpVersion;
@@ -191,9 +195,12 @@ fn check_h2(plan: &Plan, net: &Connector) -> crate::error::Result<()> {
         .build()
         .context("cannot start a runtime to check HTTP/2")
         .map_err(crate::error::Error::Setup)?;
+    // Part of the run's documented end: a target that does not finish a handshake within
+    // the budget is judged by the load itself (its requests say what it does).
+    let budget = plan.timeout.min(PRECHECK_BUDGET);
     let probe = async {
         let mut phases = Phases::default();
-        tokio::time::timeout(plan.timeout, net.open(0, &mut phases, Some(b"h2"))).await
+        tokio::time::timeout(budget, net.open(0, &mut phases, Some(b"h2"))).await
     };
     match rt.block_on(probe) {
         Ok(Err(e)) if e.tls == Some(TlsReason::NoH2) => Err(crate::error::Error::Setup(anyhow::anyhow!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::scenario::plan::chat::{ChatPlan, Marker};
 use crate::scenario::plan::load::LoadPlan;
-use crate::scenario::plan::net::HttpVersion;
+use crate::scenario::plan::net::{HttpVersion, RetryPolicy, DEFAULT_RETRY_IDLE};
 use crate::scenario::plan::request::RequestPlan;
 use crate::scenario::plan::target::TargetSpec;
 use crate::scenario::plan::{Plan, Workload};
@@ -130,6 +130,18 @@ fn protocol_line(plan: &Plan) -> String {
     };
     if !h.keep_alive {
         line.push_str(", a new connection per request");
+    }
+    match h.retry {
+        RetryPolicy::Never => line.push_str(", nothing sent twice (retry = never)"),
+        // The default says nothing, as the other defaults do.
+        RetryPolicy::IdleOnly if h.retry_idle == DEFAULT_RETRY_IDLE => {}
+        RetryPolicy::IdleOnly => line.push_str(&format!(
+            ", retries only idle closes (quiet {}+) and refused streams",
+            humantime::format_duration(h.retry_idle)
+        )),
+        RetryPolicy::Idempotent => {
+            line.push_str(", retries idempotent requests on stale connections (retry = idempotent)")
+        }
     }
     let t = &plan.tls;
     let mut tls = Vec::new();

@@ -36,6 +36,11 @@ pub const DURATIONS: &[(&str, Duration, &str)] = &[
     ("load.stages.duration", Duration::from_secs(86_400), "24 h"),
     ("load.warmup", Duration::from_secs(3_600), "1 h"),
     (
+        "http.retry_idle",
+        Duration::from_secs(3_600),
+        "1 h; servers close idle keep-alive connections within minutes",
+    ),
+    (
         "distributed.start_tolerance",
         Duration::from_secs(10),
         "10 s; agents that start further apart are not one run",

@@ -108,6 +108,8 @@ pub struct RawHttp {
     pub version: Option<Spanned<toml::Value>>,
     pub max_streams: Option<Spanned<i64>>,
     pub keep_alive: Option<Spanned<bool>>,
+    pub retry: Option<Spanned<String>>,
+    pub retry_idle: Option<Spanned<String>>,
 }
 
 /// `[tls]`: verification and client identity; paths relative to the scenario file.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::connection::{ConnCounts, Phase, TlsReason};
+use crate::metrics::connection::{ConnCounts, Phase, ProtocolReason, RetryCause, TlsReason};
 use crate::metrics::{EndpointData, LatencyStats};
 
 /// The protocol a run spoke, and what its connections cost.
@@ -41,6 +41,13 @@ pub struct ConnSummary {
     /// Failed TLS handshakes by reason (`unknown_issuer`, `expired`, `name_mismatch`, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tls_errors: BTreeMap<String, u64>,
+    /// Requests sent a second time, by cause (`stale_keepalive`, `refused_stream`,
+    /// `goaway`): what `[http] retry` allowed, each one counted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retried: BTreeMap<String, u64>,
+    /// `protocol` errors with a known reason (`no_streams`, `control_flood`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub protocol_errors: BTreeMap<String, u64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -62,7 +69,35 @@ impl ConnSummary {
                 .filter(|r| c.tls[**r as usize] > 0)
                 .map(|r| (r.name().to_string(), c.tls[*r as usize]))
                 .collect(),
+            retried: RetryCause::ALL
+                .iter()
+                .filter(|r| c.retried[**r as usize] > 0)
+                .map(|r| (r.name().to_string(), c.retried[*r as usize]))
+                .collect(),
+            protocol_errors: ProtocolReason::ALL
+                .iter()
+                .filter(|r| c.protocol[**r as usize] > 0)
+                .map(|r| (r.name().to_string(), c.protocol[*r as usize]))
+                .collect(),
         }
+    }
+
+    /// Requests sent twice, whatever the cause.
+    pub fn retries(&self) -> u64 {
+        self.retried.values().sum()
+    }
+
+    /// `12 (stale_keepalive 10, refused_stream 2)`, or `None` when nothing was retried.
+    pub fn retried_text(&self) -> Option<String> {
+        let n = self.retries();
+        (n > 0).then(|| {
+            let causes: Vec<String> = self
+                .retried
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            format!("{n} ({})", causes.join(", "))
+        })
     }
 
     pub fn is_empty(&self) -> bool {

@@ -9,6 +9,7 @@ mod cli;
 mod distributed;
 mod engine;
 mod flow;
+mod honest;
 mod hostile;
 mod k8s;
 mod kube;

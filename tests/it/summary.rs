@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use loadctl::metrics::connection::{Phase, Phases, TlsReason};
-use loadctl::metrics::{EndpointData, ErrorKind};
+use loadctl::metrics::connection::{Phase, Phases, RetryCause, TlsReason};
+use loadctl::metrics::{ConnSample, EndpointData, ErrorKind};
 use loadctl::slo;
 use loadctl::summary::connection::{phases_ms, ConnSummary, TransportSummary};
 use loadctl::summary::{
@@ -32,14 +32,18 @@ pub fn synthetic() -> Summary {
         if i % 100 == 1 {
             ph.set(Phase::Connect, Duration::from_micros(200 + i));
             ph.set(Phase::Tls, Duration::from_micros(1500 + i));
-            ph.opened = true;
+            ph.opened = 1;
             ph.resumed = i > 1;
         }
         e.phases_mut().record(&ph);
-        e.counts.conn.record(&ph, None, 0);
+        e.counts.conn.record(&ConnSample {
+            phases: ph,
+            ..Default::default()
+        });
     }
     e.counts.conn.tls[TlsReason::UnknownIssuer as usize] = 2;
     e.counts.conn.refused = 3;
+    e.counts.conn.retried[RetryCause::RefusedStream as usize] = 3;
     let window = 10.0;
     let slos = vec![
         slo::parse("p95", "< 100ms", &["list"]).unwrap(),

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 
 use super::io::ConnectError;
 use crate::engine::request::{Keep, Response};
-use crate::metrics::connection::{Phase, Phases};
+use crate::metrics::connection::{Phase, Phases, TlsReason};
 use crate::metrics::{ConnSample, ErrorKind};
 
 /// Bodies kept for outcome checks and extraction are cut here: a flow reads tokens and
@@ -67,6 +67,18 @@ pub fn failed(kind: ErrorKind, phases: Phases) -> Response {
     let mut r = Response::failed(kind);
     r.conn.phases = phases;
     r
+}
+
+/// A request out of time: a `timeout`, unless it was waiting on a TLS handshake, which is
+/// then the `tls` error `handshake_timeout` (a stalled TLS terminator is told apart).
+pub fn timed_out(mut phases: Phases) -> Response {
+    if phases.handshaking {
+        phases.handshaking = false;
+        let mut r = failed(ErrorKind::Tls, phases);
+        r.conn.tls = Some(TlsReason::HandshakeTimeout);
+        return r;
+    }
+    failed(ErrorKind::Timeout, phases)
 }
 
 /// A connection that could not be opened: its kind and, for TLS, the reason.

@@ -5,7 +5,7 @@
 //! with a mutex taken on every request, plus per-request URL parsing; here every task owns
 //! its connection and the pool is the task. See `bench/README.md` for the numbers.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONNECTION};
@@ -15,21 +15,38 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 use super::answer;
-use super::io::{Backoff, ConnectError, Connector};
+use super::io::{ConnectError, Connector, SharedBackoff};
+use super::Transport;
 use crate::engine::request::{Keep, Response};
-use crate::metrics::connection::Phases;
+use crate::metrics::connection::{Phases, RetryCause};
 use crate::metrics::ErrorKind;
+use crate::scenario::plan::net::RetryPolicy;
 
 /// One keep-alive connection slot, reconnected on demand.
-#[derive(Default)]
 pub struct Conn {
     sender: Option<(usize, SendRequest<Full<Bytes>>)>,
-    backoff: Backoff,
+    backoff: SharedBackoff,
+    /// When the connection last finished reading an answer: a reused connection that
+    /// fails within `retry_idle` of it was not closed for idleness.
+    last_answer: Option<Instant>,
+    retry: RetryPolicy,
+    retry_idle: Duration,
     /// `[http] keep_alive = false`: a connection per request.
     pub close: bool,
 }
 
 impl Conn {
+    pub fn new(t: Transport, backoff: SharedBackoff) -> Self {
+        Conn {
+            sender: None,
+            backoff,
+            last_answer: None,
+            retry: t.retry,
+            retry_idle: t.retry_idle,
+            close: !t.keep_alive,
+        }
+    }
+
     /// Sends `req` to origin `origin` and reads the whole response by `deadline`.
     pub async fn execute(
         &mut self,
@@ -43,18 +60,23 @@ impl Conn {
             req.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        let exchange = self.exchange(req, net, origin, keep);
+        // Outside the exchange, so that a timed-out request still counts the connection
+        // it opened.
+        let mut phases = Phases::default();
+        let exchange = self.exchange(req, net, origin, keep, &mut phases);
         match tokio::time::timeout_at(deadline.into(), exchange).await {
             Ok(r) => {
                 if self.close || r.error.is_some_and(|e| e.is_transport()) {
                     self.sender = None;
+                } else if r.status.is_some() {
+                    self.last_answer = Some(Instant::now());
                 }
                 r
             }
             Err(_) => {
                 // The connection may still carry the late response: never reuse it.
                 self.sender = None;
-                Response::failed(ErrorKind::Timeout)
+                answer::timed_out(phases)
             }
         }
     }
@@ -68,6 +90,7 @@ impl Conn {
     ) -> Result<(), ConnectError> {
         self.backoff.wait().await;
         self.sender = None;
+        self.last_answer = None;
         let opened = async {
             let io = net.open(origin, phases, None).await?;
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
@@ -92,50 +115,80 @@ impl Conn {
         }
     }
 
+    /// Whether a reused connection that ended before an answer is explained by an idle
+    /// close under the run's retry rule. `quiet`: it had been idle for `retry_idle` when
+    /// the request went out; one that answered moments ago and then failed after the
+    /// request was written is the target's failure, however it closed.
+    fn idle_closed(&self, quiet: bool) -> bool {
+        match self.retry {
+            RetryPolicy::Never => false,
+            RetryPolicy::Idempotent => true,
+            RetryPolicy::IdleOnly => quiet,
+        }
+    }
+
     async fn exchange(
         &mut self,
         req: Request<Full<Bytes>>,
         net: &Connector,
         origin: usize,
         keep: Keep,
+        phases: &mut Phases,
     ) -> Response {
-        let mut phases = Phases::default();
         let reused = match &mut self.sender {
             Some((o, s)) if *o == origin => s.ready().await.is_ok(),
             _ => false,
         };
+        let quiet = self
+            .last_answer
+            .is_none_or(|t| t.elapsed() >= self.retry_idle);
         if !reused {
-            if let Err(e) = self.connect(net, origin, &mut phases).await {
-                return answer::connect_failed(e, phases);
+            if let Err(e) = self.connect(net, origin, phases).await {
+                return answer::connect_failed(e, *phases);
             }
         }
         let sender = &mut self.sender.as_mut().expect("connected above").1;
         let mut written = Instant::now();
+        let mut retried = None;
         let resp = match sender.try_send_request(req).await {
             Ok(r) => r,
             Err(mut e) => match e.take_message() {
-                // Not written at all: the connection was gone. Once more on a fresh one.
-                Some(req) if reused => {
-                    if let Err(e) = self.connect(net, origin, &mut phases).await {
-                        return answer::connect_failed(e, phases);
+                // Not written at all: the connection was gone. Once more on a fresh one,
+                // unless nothing may be sent twice; counted either way.
+                Some(req) if reused && self.retry != RetryPolicy::Never => {
+                    if let Err(e) = self.connect(net, origin, phases).await {
+                        let mut r = answer::connect_failed(e, *phases);
+                        r.conn.retried = Some(RetryCause::StaleKeepAlive);
+                        return r;
                     }
                     let sender = &mut self.sender.as_mut().expect("connected above").1;
                     written = Instant::now();
+                    retried = Some(RetryCause::StaleKeepAlive);
                     match sender.send_request(req).await {
                         Ok(r) => r,
-                        Err(e) => return answer::failed(classify(&e), phases),
+                        Err(e) => {
+                            let mut r = answer::failed(classify(&e), *phases);
+                            r.conn.retried = retried;
+                            return r;
+                        }
                     }
                 }
                 _ => {
-                    let mut r = answer::exchange_failed(classify(e.error()), e.error(), phases);
-                    // No byte of an answer on a connection we reused: the target closed
-                    // it while idle; the caller may retry once.
-                    r.stale = reused && closed_before_answer(e.error());
+                    let mut r = answer::exchange_failed(classify(e.error()), e.error(), *phases);
+                    // No byte of an answer on a connection we reused after it was quiet:
+                    // the target most likely closed it while idle; the caller may retry
+                    // once. A connection that answered moments ago and then failed is the
+                    // target's reset.
+                    if reused && closed_before_answer(e.error()) && self.idle_closed(quiet) {
+                        r.retry = Some(RetryCause::StaleKeepAlive);
+                    }
                     return r;
                 }
             },
         };
-        answer::read(resp, keep, written, Instant::now(), phases).await
+        let mut r = answer::read(resp, keep, written, Instant::now(), *phases).await;
+        r.conn.retried = retried;
+        r
     }
 }
 

@@ -7,10 +7,14 @@
 //! keeps its own clone of the sender, so a request takes no lock and no shared borrow.
 //! A timed-out stream is reset (RST_STREAM) by dropping it; the connection carries on.
 //! A stream the server refused (REFUSED_STREAM, or beyond a GOAWAY's last stream id) was
-//! never processed: the caller sends it again on a fresh connection, whatever the method.
+//! never processed: the caller sends it again (unless `[http] retry = "never"`), whatever
+//! the method, and counts the retry. A refused stream keeps its connection (the refusal
+//! is about the stream); a GOAWAY's is replaced. [`h2guard`](super::h2guard) watches what
+//! the server sends: floods of control frames, and a server that allows no streams.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -21,39 +25,58 @@ use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::answer;
-use super::io::{Backoff, ConnectError, Connector};
+use super::h2guard::{Guarded, Watch};
+use super::io::{ConnectError, Connector, SharedBackoff};
+use super::Transport;
 use crate::engine::request::{Keep, Response};
-use crate::metrics::connection::Phases;
+use crate::metrics::connection::{Phases, ProtocolReason, RetryCause};
 use crate::metrics::ErrorKind;
+use crate::scenario::plan::net::RetryPolicy;
 
 type Sender = SendRequest<Full<Bytes>>;
 
+/// A connection of a group: its generation, its sender, and what its watch saw.
+#[derive(Clone)]
+struct Shared {
+    generation: u64,
+    sender: Sender,
+    watch: Arc<Watch>,
+}
+
 /// The connections (one per origin in use) that a group of slots shares.
-#[derive(Default)]
 pub struct Group {
-    conns: RefCell<Vec<Option<(u64, Sender)>>>,
+    conns: RefCell<Vec<Option<Shared>>>,
     /// Bumped for every connection opened: a slot's cached sender is current only while
     /// its generation is the group's.
     generation: Cell<u64>,
     /// Held while a connection is being opened, so that the group opens one, not one per slot.
     opening: tokio::sync::Mutex<()>,
-    backoff: RefCell<Backoff>,
+    backoff: SharedBackoff,
 }
 
 impl Group {
-    fn current(&self, origin: usize) -> Option<(u64, Sender)> {
+    pub fn new(backoff: SharedBackoff) -> Self {
+        Group {
+            conns: RefCell::new(Vec::new()),
+            generation: Cell::new(0),
+            opening: tokio::sync::Mutex::new(()),
+            backoff,
+        }
+    }
+
+    fn current(&self, origin: usize) -> Option<Shared> {
         self.conns
             .borrow()
             .get(origin)
             .and_then(|c| c.clone())
-            .filter(|(_, s)| !s.is_closed())
+            .filter(|c| !c.sender.is_closed())
     }
 
     /// Forgets connection `generation` of `origin` (it failed); a newer one stays.
     fn forget(&self, origin: usize, generation: u64) {
         let mut conns = self.conns.borrow_mut();
         if let Some(slot) = conns.get_mut(origin) {
-            if slot.as_ref().is_some_and(|(g, _)| *g == generation) {
+            if slot.as_ref().is_some_and(|c| c.generation == generation) {
                 *slot = None;
             }
         }
@@ -63,17 +86,19 @@ impl Group {
 /// One stream slot.
 pub struct Stream {
     group: Rc<Group>,
-    cached: Option<(usize, u64, Sender)>,
+    cached: Option<(usize, Shared)>,
+    retry: RetryPolicy,
     /// `[http] keep_alive = false`: a connection per request (the group is this slot's own).
     pub close: bool,
 }
 
 impl Stream {
-    pub fn new(group: Rc<Group>) -> Self {
+    pub fn new(group: Rc<Group>, t: Transport) -> Self {
         Stream {
             group,
             cached: None,
-            close: false,
+            retry: t.retry,
+            close: !t.keep_alive,
         }
     }
 
@@ -85,18 +110,45 @@ impl Stream {
         keep: Keep,
         deadline: Instant,
     ) -> Response {
-        let exchange = self.exchange(req, net, origin, keep);
-        let r = match tokio::time::timeout_at(deadline.into(), exchange).await {
+        // Outside the exchange, so that a timed-out request still counts the connection
+        // it opened.
+        let mut phases = Phases::default();
+        let exchange = self.exchange(req, net, origin, keep, &mut phases);
+        let mut r = match tokio::time::timeout_at(deadline.into(), exchange).await {
             Ok(r) => r,
             // Dropping the response future resets the stream; the connection stays.
-            Err(_) => Response::failed(ErrorKind::Timeout),
+            Err(_) => answer::timed_out(phases),
         };
+        let watch = self.cached.as_ref().map(|(_, c)| c.watch.clone());
+        if let Some(w) = watch.filter(|_| r.error.is_some()) {
+            // What the watch saw explains the failure better than its symptom.
+            let reason = if w.flooded() {
+                Some(ProtocolReason::ControlFlood)
+            } else if w.allows_no_streams() {
+                Some(ProtocolReason::NoStreams)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                r.error = Some(ErrorKind::Protocol);
+                r.conn.protocol = Some(reason);
+                r.retry = None;
+            }
+        }
+        if self.retry == RetryPolicy::Never {
+            r.retry = None;
+        }
+        // A server allowing no streams may allow some later: its connection stays, so
+        // that its refusal costs no connection per request.
         let broken = r
             .error
-            .is_some_and(|e| matches!(e, ErrorKind::Reset | ErrorKind::Protocol | ErrorKind::Tls));
-        if self.close || broken || r.refused {
-            if let Some((o, g, _)) = self.cached.take() {
-                self.group.forget(o, g);
+            .is_some_and(|e| matches!(e, ErrorKind::Reset | ErrorKind::Protocol | ErrorKind::Tls))
+            && r.conn.protocol != Some(ProtocolReason::NoStreams);
+        // A refused stream leaves its connection fit for the next one; a GOAWAY does not.
+        let going_away = r.retry == Some(RetryCause::GoAway);
+        if self.close || broken || going_away {
+            if let Some((o, c)) = self.cached.take() {
+                self.group.forget(o, c.generation);
             }
         }
         r
@@ -109,22 +161,23 @@ impl Stream {
         origin: usize,
         phases: &mut Phases,
     ) -> Result<Sender, ConnectError> {
-        if let Some((o, _, s)) = &self.cached {
-            if *o == origin && !s.is_closed() {
-                return Ok(s.clone());
+        if let Some((o, c)) = &self.cached {
+            if *o == origin && !c.sender.is_closed() {
+                return Ok(c.sender.clone());
             }
         }
         let group = self.group.clone();
         let _opening = group.opening.lock().await;
-        if let Some((g, s)) = group.current(origin) {
-            self.cached = Some((origin, g, s.clone()));
+        if let Some(c) = group.current(origin) {
+            let s = c.sender.clone();
+            self.cached = Some((origin, c));
             return Ok(s);
         }
-        let backoff = *group.backoff.borrow();
-        backoff.wait().await;
+        group.backoff.wait().await;
         let alpn = net.endpoints[origin].tls.is_some().then_some(&b"h2"[..]);
         let opened = async {
             let io = net.open(origin, phases, alpn).await?;
+            let (io, watch) = Guarded::new(io);
             let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
                 .handshake(TokioIo::new(io))
                 .await
@@ -132,23 +185,28 @@ impl Stream {
             tokio::task::spawn_local(async move {
                 let _ = conn.await;
             });
-            Ok::<_, ConnectError>(sender)
+            Ok::<_, ConnectError>((sender, watch))
         };
         match opened.await {
-            Ok(s) => {
-                group.backoff.borrow_mut().succeeded();
-                let g = group.generation.get() + 1;
-                group.generation.set(g);
+            Ok((sender, watch)) => {
+                group.backoff.succeeded();
+                let generation = group.generation.get() + 1;
+                group.generation.set(generation);
+                let c = Shared {
+                    generation,
+                    sender: sender.clone(),
+                    watch,
+                };
                 let mut conns = group.conns.borrow_mut();
                 if conns.len() <= origin {
                     conns.resize(origin + 1, None);
                 }
-                conns[origin] = Some((g, s.clone()));
-                self.cached = Some((origin, g, s.clone()));
-                Ok(s)
+                conns[origin] = Some(c.clone());
+                self.cached = Some((origin, c));
+                Ok(sender)
             }
             Err(e) => {
-                group.backoff.borrow_mut().failed();
+                group.backoff.failed();
                 Err(e)
             }
         }
@@ -160,26 +218,37 @@ impl Stream {
         net: &Connector,
         origin: usize,
         keep: Keep,
+        phases: &mut Phases,
     ) -> Response {
-        let mut phases = Phases::default();
-        let mut sender = match self.sender(net, origin, &mut phases).await {
+        let mut sender = match self.sender(net, origin, phases).await {
             Ok(s) => s,
-            Err(e) => return answer::connect_failed(e, phases),
+            Err(e) => return answer::connect_failed(e, *phases),
         };
+        if self
+            .cached
+            .as_ref()
+            .is_some_and(|(_, c)| c.watch.allows_no_streams())
+        {
+            // The server said it takes no stream: waiting would only spend the timeout.
+            let mut r = answer::failed(ErrorKind::Protocol, *phases);
+            r.conn.protocol = Some(ProtocolReason::NoStreams);
+            return r;
+        }
         let req = absolute(req, net, origin);
         if sender.ready().await.is_err() {
             // Closed between the check and now (a GOAWAY): nothing was sent.
-            let mut r = answer::failed(ErrorKind::Reset, phases);
-            r.refused = true;
+            let mut r = answer::failed(ErrorKind::Reset, *phases);
+            r.retry = Some(RetryCause::GoAway);
             return r;
         }
         let written = Instant::now();
         match sender.send_request(req).await {
-            Ok(resp) => answer::read(resp, keep, written, Instant::now(), phases).await,
+            Ok(resp) => answer::read(resp, keep, written, Instant::now(), *phases).await,
             Err(e) => {
-                let (kind, refused) = classify(&e);
-                let mut r = answer::exchange_failed(kind, &e, phases);
-                r.refused = refused;
+                let (kind, retry) = classify(&e);
+                let mut r = answer::exchange_failed(kind, &e, *phases);
+                r.retry = retry;
+                r.conn.refused = u32::from(retry == Some(RetryCause::RefusedStream));
                 r
             }
         }
@@ -199,36 +268,40 @@ fn absolute(req: Request<Full<Bytes>>, net: &Connector, origin: usize) -> Reques
     Request::from_parts(parts, body)
 }
 
-/// The error kind, and whether the server refused the stream without processing it.
-fn classify(e: &hyper::Error) -> (ErrorKind, bool) {
+/// The error kind, and why the server left the stream unprocessed (so it may be sent
+/// again), if it did.
+fn classify(e: &hyper::Error) -> (ErrorKind, Option<RetryCause>) {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(h2) = err.downcast_ref::<h2::Error>() {
             let reason = h2.reason();
             if reason == Some(h2::Reason::REFUSED_STREAM) {
-                return (ErrorKind::StreamReset, true);
+                return (ErrorKind::StreamReset, Some(RetryCause::RefusedStream));
             }
             if h2.is_go_away() {
                 // A graceful GOAWAY only fails the streams it did not take.
                 let graceful = reason == Some(h2::Reason::NO_ERROR);
-                return (ErrorKind::StreamReset, graceful);
+                return (
+                    ErrorKind::StreamReset,
+                    graceful.then_some(RetryCause::GoAway),
+                );
             }
             if h2.is_reset() {
-                return (ErrorKind::StreamReset, false);
+                return (ErrorKind::StreamReset, None);
             }
             if h2.is_io() {
-                return (ErrorKind::Reset, false);
+                return (ErrorKind::Reset, None);
             }
-            return (ErrorKind::Protocol, false);
+            return (ErrorKind::Protocol, None);
         }
         cur = err.source();
     }
     if e.is_timeout() {
-        return (ErrorKind::Timeout, false);
+        return (ErrorKind::Timeout, None);
     }
     if e.is_canceled() || e.is_closed() {
         // The connection went away before this stream was taken: never processed.
-        return (ErrorKind::Reset, true);
+        return (ErrorKind::Reset, Some(RetryCause::GoAway));
     }
-    (ErrorKind::Reset, false)
+    (ErrorKind::Reset, None)
 }

@@ -77,14 +77,17 @@ impl Connector {
             .await
             .map_err(|_| ErrorKind::Connect)?;
         phases.set(Phase::Connect, start.elapsed());
-        phases.opened = true;
+        phases.opened += 1;
         let _ = tcp.set_nodelay(true);
         let (Some(name), Some(config)) = (&ep.tls, &self.tls) else {
             return Ok(Io::Plain(tcp));
         };
         let start = Instant::now();
         let connector = tokio_rustls::TlsConnector::from(config.clone());
-        let stream = connector.connect(name.clone(), tcp).await.map_err(|e| {
+        phases.handshaking = true;
+        let stream = connector.connect(name.clone(), tcp).await;
+        phases.handshaking = false;
+        let stream = stream.map_err(|e| {
             let reason = tls::reason(&e).unwrap_or(TlsReason::Handshake);
             ConnectError {
                 kind: ErrorKind::Tls,
@@ -134,6 +137,35 @@ impl Backoff {
     pub fn failed(&mut self) {
         self.delay = (self.delay * 2).clamp(RECONNECT_MIN, RECONNECT_MAX);
         self.retry_at = Some(Instant::now() + self.delay);
+    }
+}
+
+/// One reconnect backoff shared by every slot of a worker thread, whatever its protocol:
+/// when the target refuses, a thousand slots back off together rather than each storming
+/// it at its own pace. Only a failure after the current wait has passed doubles it, so
+/// slots failing together count as one failure.
+#[derive(Debug, Default, Clone)]
+pub struct SharedBackoff(std::rc::Rc<std::cell::Cell<Backoff>>);
+
+impl SharedBackoff {
+    pub async fn wait(&self) {
+        let b = self.0.get();
+        b.wait().await;
+    }
+
+    pub fn succeeded(&self) {
+        let mut b = self.0.get();
+        b.succeeded();
+        self.0.set(b);
+    }
+
+    pub fn failed(&self) {
+        let mut b = self.0.get();
+        if b.retry_at.is_some_and(|at| at > Instant::now()) {
+            return;
+        }
+        b.failed();
+        self.0.set(b);
     }
 }
 

@@ -10,6 +10,7 @@
 //! A new protocol is a file here, a variant of [`Slot`], and the arms the compiler asks for.
 
 mod answer;
+mod h2guard;
 mod http1;
 mod http2;
 pub mod io;
@@ -17,14 +18,15 @@ pub mod tls;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 
 use super::request::{Keep, Response};
-use crate::scenario::plan::net::{HttpPlan, HttpVersion};
+use crate::scenario::plan::net::{HttpPlan, HttpVersion, RetryPolicy};
+use io::SharedBackoff;
 pub use io::{Connector, Endpoint};
 
 /// The protocol a run speaks to its target, from `[http]`.
@@ -33,6 +35,8 @@ pub struct Transport {
     pub version: HttpVersion,
     pub max_streams: usize,
     pub keep_alive: bool,
+    pub retry: RetryPolicy,
+    pub retry_idle: Duration,
 }
 
 impl Transport {
@@ -41,6 +45,8 @@ impl Transport {
             version: plan.version,
             max_streams: plan.max_streams,
             keep_alive: plan.keep_alive,
+            retry: plan.retry,
+            retry_idle: plan.retry_idle,
         }
     }
 
@@ -63,11 +69,12 @@ impl Transport {
 }
 
 /// One thread's slot maker: HTTP/2 slots are handed out in groups of `max_streams` that
-/// share a connection.
+/// share a connection; every slot of the thread shares one reconnect backoff.
 pub struct Slots {
     transport: Transport,
     made: Cell<usize>,
     group: RefCell<Option<Rc<http2::Group>>>,
+    backoff: SharedBackoff,
 }
 
 impl Slots {
@@ -76,6 +83,7 @@ impl Slots {
             transport,
             made: Cell::new(0),
             group: RefCell::new(None),
+            backoff: SharedBackoff::default(),
         }
     }
 
@@ -85,18 +93,14 @@ impl Slots {
         let n = self.made.get();
         self.made.set(n + 1);
         if !t.version.is_h2() {
-            let mut c = http1::Conn::default();
-            c.close = !t.keep_alive;
-            return Slot::Http1(c);
+            return Slot::Http1(http1::Conn::new(t, self.backoff.clone()));
         }
         let per = t.streams_per_connection();
         let mut group = self.group.borrow_mut();
         if n.is_multiple_of(per) || group.is_none() {
-            *group = Some(Rc::new(http2::Group::default()));
+            *group = Some(Rc::new(http2::Group::new(self.backoff.clone())));
         }
-        let mut s = http2::Stream::new(group.clone().expect("set above"));
-        s.close = !t.keep_alive;
-        Slot::Http2(s)
+        Slot::Http2(http2::Stream::new(group.clone().expect("set above"), t))
     }
 }
 

@@ -123,6 +123,11 @@ fn classify(e: &rustls::Error) -> TlsReason {
             _ => TlsReason::Handshake,
         },
         E::PeerIncompatible(_) => TlsReason::ProtocolVersion,
+        E::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge)
+        | E::InvalidMessage(rustls::InvalidMessage::MessageTooLarge)
+        | E::InvalidMessage(rustls::InvalidMessage::CertificatePayloadTooLarge) => {
+            TlsReason::CertificateTooLarge
+        }
         _ => TlsReason::Handshake,
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::metrics::connection::{Phase, TlsReason};
+use crate::metrics::connection::{Phase, ProtocolReason, TlsReason};
 use crate::metrics::LatencyStats;
 use crate::report::escape::esc;
 use crate::summary::Summary;
@@ -140,7 +140,7 @@ fn connections(o: &mut String, s: &Summary) {
         },
         if c.refused_streams > 0 {
             format!(
-                "; {} HTTP/2 streams refused unprocessed by the server and sent again",
+                "; {} HTTP/2 streams refused unprocessed by the server",
                 c.refused_streams
             )
         } else {
@@ -157,6 +157,29 @@ fn connections(o: &mut String, s: &Summary) {
             let _ = write!(
                 o,
                 "<li class=\"bad\">TLS {} × {n}: <span class=\"muted\">{}</span></li>",
+                esc(reason),
+                esc(hint)
+            );
+        }
+        o.push_str("</ul>\n");
+    }
+    if let Some(r) = c.retried_text() {
+        let _ = writeln!(
+            o,
+            "<p id=\"retried\">Sent a second time: <b>{}</b> (<code>[http] retry</code>); each is counted, and its latency covers both attempts.</p>",
+            esc(&r)
+        );
+    }
+    if !c.protocol_errors.is_empty() {
+        o.push_str("<ul id=\"protocol-errors\">");
+        for (reason, n) in &c.protocol_errors {
+            let hint = ProtocolReason::ALL
+                .into_iter()
+                .find(|r| r.name() == reason)
+                .map_or("", |r| r.hint());
+            let _ = write!(
+                o,
+                "<li class=\"bad\">protocol {} × {n}: <span class=\"muted\">{}</span></li>",
                 esc(reason),
                 esc(hint)
             );

@@ -233,12 +233,15 @@ pub(super) fn endpoints(o: &mut String, s: &Summary) {
     o.push_str(r#"<h2>Per request</h2><p class="muted">Click a column to sort.</p><div class="wrap"><table class="sortable" id="endpoints"><thead><tr><th>name</th><th>request</th><th class="n">requests</th><th class="n">req/s</th><th class="n">ok</th><th class="n">errors</th><th class="n">p50 ms</th><th class="n">p95 ms</th><th class="n">p99 ms</th><th class="n">max ms</th><th>errors by kind</th><th>outcomes</th><th>status codes</th></tr></thead><tbody>"#);
     for e in &s.endpoints {
         let l = &e.latency_ms;
-        let kinds: Vec<String> = e
+        let mut kinds: Vec<String> = e
             .errors_by_kind
             .iter()
             .filter(|(_, n)| **n > 0)
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
+        if let Some(r) = e.connections.as_ref().and_then(|c| c.retried_text()) {
+            kinds.push(format!("retried {r}"));
+        }
         let mut outcomes: Vec<String> = e
             .outcomes
             .iter()

@@ -2,6 +2,7 @@
 //! are resolved against the scenario's folder and were readable PEM when validated.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The HTTP version of the load's requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,6 +30,43 @@ impl HttpVersion {
     }
 }
 
+/// `[http] retry`: which requests that failed unprocessed are sent a second time. Every
+/// retry is counted by its cause; none is ever hidden.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RetryPolicy {
+    /// Nothing is sent twice: a reused connection that fails is the target's `reset`, a
+    /// refused HTTP/2 stream its `stream_reset`.
+    Never,
+    /// Only what an idle close explains: a reused connection that was quiet for at least
+    /// `retry_idle` and ended before any byte of an answer (idempotent requests; any
+    /// request not written at all), and HTTP/2 streams the server refused unprocessed
+    /// (REFUSED_STREAM, GOAWAY). A connection that answered moments ago and then failed
+    /// after the request was written is the target's `reset`.
+    #[default]
+    IdleOnly,
+    /// As browsers do: any idempotent request whose reused connection failed before an
+    /// answer, however recently it answered, and refused HTTP/2 streams.
+    Idempotent,
+}
+
+impl RetryPolicy {
+    pub const NAMES: [(&'static str, RetryPolicy); 3] = [
+        ("never", RetryPolicy::Never),
+        ("idle-only", RetryPolicy::IdleOnly),
+        ("idempotent", RetryPolicy::Idempotent),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map_or("idle-only", |(n, _)| n)
+    }
+}
+
+/// A reused connection counts as closed while idle only after this much quiet.
+pub const DEFAULT_RETRY_IDLE: Duration = Duration::from_secs(1);
+
 /// `[http]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpPlan {
@@ -37,6 +75,10 @@ pub struct HttpPlan {
     pub max_streams: usize,
     /// `false`: a new connection for every request (to measure the handshake's cost).
     pub keep_alive: bool,
+    pub retry: RetryPolicy,
+    /// `idle-only`: how long a connection must have been quiet for its failure to be an
+    /// idle close rather than the target's reset.
+    pub retry_idle: Duration,
 }
 
 /// Concurrent streams per HTTP/2 connection unless `[http] max_streams` says otherwise:
@@ -50,6 +92,8 @@ impl Default for HttpPlan {
             version: HttpVersion::Http1,
             max_streams: DEFAULT_MAX_STREAMS,
             keep_alive: true,
+            retry: RetryPolicy::default(),
+            retry_idle: DEFAULT_RETRY_IDLE,
         }
     }
 }

@@ -9,7 +9,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use toml::Spanned;
 
 use crate::scenario::diag::Ctx;
-use crate::scenario::plan::net::{HttpPlan, HttpVersion, TlsPlan};
+use crate::scenario::plan::net::{HttpPlan, HttpVersion, RetryPolicy, TlsPlan};
 use crate::scenario::raw::{RawHttp, RawTls};
 
 /// A PEM file larger than this is not a certificate or a key.
@@ -46,6 +46,21 @@ pub(super) fn http(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawHttp>>) -> HttpPlan
     }
     if let Some(k) = &raw.keep_alive {
         plan.keep_alive = *k.get_ref();
+    }
+    if let Some(r) = &raw.retry {
+        match RetryPolicy::NAMES.iter().find(|(n, _)| *n == r.get_ref().as_str()) {
+            Some((_, p)) => plan.retry = *p,
+            None => cx.err(
+                r.span(),
+                "http.retry",
+                format!("`{}` is not a retry rule; use \"idle-only\" (the default: only what an idle close explains), \"never\" (nothing is sent twice) or \"idempotent\" (any idempotent request whose reused connection failed before an answer)", r.get_ref()),
+            ),
+        }
+    }
+    if let Some(d) = &raw.retry_idle {
+        if let Some(d) = cx.duration(d, "http.retry_idle") {
+            plan.retry_idle = d;
+        }
     }
     plan
 }
