@@ -182,7 +182,14 @@ fn agent_command(args: &crate::cli::AgentArgs) -> Result<()> {
         scratch: args
             .scratch
             .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("loadctl-agent")),
+            .unwrap_or_else(crate::agent::scratch::default_path),
+        scratch_private: args.scratch.is_none(),
+        allow: args
+            .allow_target
+            .as_deref()
+            .map(crate::agent::allow::AllowList::parse)
+            .transpose()
+            .map_err(Error::usage)?,
         keep_runs: args.keep_runs,
         delay_start,
         runs: args.runs.unwrap_or(0),

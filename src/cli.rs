@@ -139,9 +139,12 @@ pub struct AgentArgs {
     /// The name the coordinator's reports give this agent (default: the host name).
     #[arg(long)]
     pub name: Option<String>,
-    /// Folder for each run's files and results; nothing is written elsewhere (default: $TMPDIR/loadctl-agent).
+    /// Folder for each run's files and results; nothing is written elsewhere (default: $TMPDIR/loadctl-agent-<uid>, private to this user). A link is refused.
     #[arg(long)]
     pub scratch: Option<PathBuf>,
+    /// Send load only to these networks, whatever a coordinator asks: 10.0.0.0/24,127.0.0.1,… (default: any target the scenario names).
+    #[arg(long, value_name = "NETWORKS")]
+    pub allow_target: Option<String>,
     /// Keep each run's folder (summary.json, histograms.hlog) in the scratch folder, for `loadctl merge`.
     #[arg(long)]
     pub keep_runs: bool,

@@ -5,6 +5,9 @@
 //! coordinator sent (in a scratch folder of its own), sends to the target under the same
 //! rule as `run`, and stops its load by itself when its coordinator goes away.
 
+pub mod allow;
+mod guard;
+pub mod scratch;
 mod session;
 mod uplink;
 
@@ -27,6 +30,10 @@ pub struct AgentOptions {
     pub name: String,
     /// Where each run's files and folder go; nothing is written elsewhere.
     pub scratch: PathBuf,
+    /// The scratch is the default shared-temporary one: it must be private to this user.
+    pub scratch_private: bool,
+    /// `--allow-target`: the only networks this agent sends load to.
+    pub allow: Option<allow::AllowList>,
     /// Keep each run's folder (summary.json, histograms.hlog) for `loadctl merge`.
     pub keep_runs: bool,
     /// Start this much after the coordinator's instant: a late agent on purpose, to see
@@ -51,12 +58,8 @@ pub fn host_name() -> String {
 
 /// Serves coordinators until interrupted (or `runs` runs are done).
 pub fn serve(opts: AgentOptions) -> Result<()> {
-    std::fs::create_dir_all(&opts.scratch).map_err(|e| {
-        Error::Setup(anyhow::anyhow!(
-            "cannot create the scratch folder {}: {e}; pass --scratch DIR",
-            opts.scratch.display()
-        ))
-    })?;
+    scratch::prepare(&opts.scratch, opts.scratch_private)
+        .map_err(|e| Error::Setup(anyhow::anyhow!(e)))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("loadctl-agent")
@@ -77,6 +80,7 @@ async fn accept_loop(opts: Arc<AgentOptions>) -> Result<()> {
         crate::remote::VERSION
     );
     let busy = Arc::new(AtomicBool::new(false));
+    let unauthenticated = Arc::new(tokio::sync::Semaphore::new(guard::MAX_UNAUTHENTICATED));
     let served = Arc::new(AtomicU64::new(0));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -87,6 +91,11 @@ async fn accept_loop(opts: Arc<AgentOptions>) -> Result<()> {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((tcp, peer)) = accepted else { continue };
+                // Past the cap, a peer that has not shown the token is not even read.
+                let Ok(permit) = unauthenticated.clone().try_acquire_owned() else {
+                    drop(tcp);
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
                 let s = session::Session {
                     opts: opts.clone(),
@@ -94,7 +103,7 @@ async fn accept_loop(opts: Arc<AgentOptions>) -> Result<()> {
                     served: served.clone(),
                     done: done_tx.clone(),
                 };
-                tokio::spawn(s.serve(tcp, peer));
+                tokio::spawn(s.serve(tcp, peer, permit));
             }
             Some(()) = done_rx.recv() => {
                 if opts.runs > 0 && served.load(Ordering::SeqCst) >= opts.runs {

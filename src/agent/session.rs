@@ -13,6 +13,9 @@ use base64::Engine as _;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
+use super::allow::AllowList;
+use super::guard::Bounded;
+use super::scratch;
 use super::uplink::Uplink;
 use super::AgentOptions;
 use crate::remote::frame::{self, Rx, Tx};
@@ -71,7 +74,15 @@ fn pick_subprotocol(
 }
 
 impl Session {
-    pub(super) async fn serve(self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+    /// Serves one connection; `unauthenticated` is its place among the connections that
+    /// have not shown the token yet, given up once the hello is accepted.
+    pub(super) async fn serve(
+        self,
+        tcp: tokio::net::TcpStream,
+        peer: SocketAddr,
+        unauthenticated: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let (tcp, budget) = Bounded::new(tcp);
         let accepted = tokio::time::timeout(
             HELLO_TIMEOUT,
             tokio_tungstenite::accept_hdr_async_with_config(
@@ -89,23 +100,29 @@ impl Session {
             let _ = futures_util::SinkExt::close(&mut tx).await;
             return;
         };
+        budget.lift();
+        drop(unauthenticated);
         let prep =
             match tokio::time::timeout(PREPARE_TIMEOUT, frame::recv::<ToAgent>(&mut rx)).await {
                 Ok(Ok(ToAgent::Prepare(p))) => p,
                 _ => return,
             };
-        let dir = self.opts.scratch.join(format!(
-            "run-{}-{}",
-            unix_ns(SystemTime::now()) / 1_000_000,
-            self.served.load(Ordering::SeqCst)
-        ));
-        match build(&dir, &prep) {
+        let built = scratch::new_run(&self.opts.scratch).map(|dir| {
+            let plan = build(&dir, &prep, self.opts.allow.as_ref());
+            (dir, plan)
+        });
+        let (dir, plan) = match built {
+            Ok((dir, plan)) => (Some(dir), plan),
+            Err(e) => (None, Err(e)),
+        };
+        match plan {
             Ok(plan) => {
                 eprintln!(
                     "loadctl agent: run of {} for {peer}: share {}/{}",
                     plan.name, prep.index, prep.of
                 );
-                self.run(plan, &dir, tx, rx).await;
+                let dir = dir.as_deref().expect("a plan is built in its folder");
+                self.run(plan, dir, tx, rx).await;
             }
             Err(e) => {
                 eprintln!("loadctl agent: {peer}'s scenario: {e}");
@@ -113,8 +130,8 @@ impl Session {
                 let _ = futures_util::SinkExt::close(&mut tx).await;
             }
         }
-        if !self.opts.keep_runs {
-            let _ = std::fs::remove_dir_all(&dir);
+        if let Some(dir) = dir.filter(|_| !self.opts.keep_runs) {
+            let _ = std::fs::remove_dir_all(dir);
         }
         drop(busy);
         self.served.fetch_add(1, Ordering::SeqCst);
@@ -160,6 +177,7 @@ impl Session {
 
     /// Runs the share, answering pings and commands, until the run ends.
     async fn run(&self, plan: Plan, dir: &std::path::Path, mut tx: Tx, mut rx: Rx) {
+        let plan_heartbeat = plan.distributed.heartbeat_timeout;
         let (out, mut out_rx) = mpsc::unbounded_channel::<ToCoordinator>();
         let (start_tx, start_rx) = std::sync::mpsc::channel::<u64>();
         let (ctl, ctl_rx) = watch::channel(Control::Go);
@@ -204,17 +222,33 @@ impl Session {
         });
         let mut start_tx = Some(start_tx);
         let mut connected = true;
+        let heartbeat = plan_heartbeat;
+        let mut heard = Instant::now();
+        let mut started = false;
+        let mut check = tokio::time::interval(BEAT / 2);
         let ended = loop {
             tokio::select! {
+                _ = check.tick(), if connected && started => {
+                    if heard.elapsed() >= heartbeat {
+                        // A hung coordinator sends no FIN: its silence is the only sign.
+                        eprintln!("loadctl agent: no word from the coordinator for {heartbeat:?}; stopping");
+                        connected = false;
+                        let _ = ctl.send(Control::Stop);
+                    }
+                }
                 msg = frame::recv::<ToAgent>(&mut rx), if connected => match msg {
                     Ok(ToAgent::Ping { id }) => {
+                        heard = Instant::now();
                         let _ = out.send(ToCoordinator::Pong { id, now_ns: unix_ns(SystemTime::now()) });
                     }
                     Ok(ToAgent::Start { at_ns }) => {
+                        heard = Instant::now();
+                        started = true;
                         if let Some(s) = start_tx.take() {
                             let _ = s.send(at_ns);
                         }
                     }
+                    Ok(ToAgent::Beat) => heard = Instant::now(),
                     Ok(ToAgent::Stop) => { let _ = ctl.send(Control::Stop); }
                     Ok(ToAgent::Abort) => { let _ = ctl.send(Control::Abort); }
                     Ok(_) => {}
@@ -299,9 +333,9 @@ fn done(o: &RunOutcome, keep: bool, origin_ns: u64) -> Done {
     }
 }
 
-/// The plan of the coordinator's scenario, built in `dir` from what was sent only.
-fn build(dir: &std::path::Path, p: &Prepare) -> Result<Plan, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+/// The plan of the coordinator's scenario, built in `dir` (fresh and private) from what
+/// was sent only, refused when it aims outside `allow`.
+fn build(dir: &std::path::Path, p: &Prepare, allow: Option<&AllowList>) -> Result<Plan, String> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut files = Vec::new();
     for f in &p.files {
@@ -323,6 +357,9 @@ fn build(dir: &std::path::Path, p: &Prepare) -> Result<Plan, String> {
         if !loopback {
             return Err(format!("the coordinator's embedded service {t} is not on loopback, and the scenario names no target: an agent sends elsewhere only to a target the scenario names"));
         }
+    }
+    if let Some(allow) = allow {
+        allow.check(&plan)?;
     }
     crate::scenario::shard::apply(&mut plan, &format!("{}/{}", p.index, p.of))?;
     // Once per run, on the coordinator.
@@ -353,7 +390,12 @@ mod tests {
     #[test]
     fn the_share_is_taken_and_setup_left_to_the_coordinator() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = build(dir.path(), &prepare("", Some("http://127.0.0.1:8000"))).unwrap();
+        let plan = build(
+            dir.path(),
+            &prepare("", Some("http://127.0.0.1:8000")),
+            None,
+        )
+        .unwrap();
         assert_eq!(plan.shard.map(|s| (s.index, s.of)), Some((1, 3)));
         assert!(plan.setup.is_empty());
     }
@@ -361,10 +403,19 @@ mod tests {
     #[test]
     fn an_embedded_target_off_loopback_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let e = build(dir.path(), &prepare("", Some("http://10.1.2.3:8000"))).unwrap_err();
+        let e = build(dir.path(), &prepare("", Some("http://10.1.2.3:8000")), None).unwrap_err();
         assert!(e.contains("not on loopback"), "{e}");
         // A target the scenario names may be anywhere.
         let named = prepare("target = \"http://10.1.2.3:8000\"", None);
-        assert!(build(dir.path(), &named).is_ok());
+        assert!(build(dir.path(), &named, None).is_ok());
+        // Unless the agent allows only other networks.
+        let allow = AllowList::parse("127.0.0.0/8").unwrap();
+        let e = build(dir.path(), &named, Some(&allow)).unwrap_err();
+        assert!(
+            e.contains("--allow-target") && e.contains("10.1.2.3"),
+            "{e}"
+        );
+        let local = prepare("", Some("http://127.0.0.1:8000"));
+        assert!(build(dir.path(), &local, Some(&allow)).is_ok());
     }
 }

@@ -14,11 +14,13 @@
 //! 3. `ping` ×8 → `pong` with the agent's wall clock: the offset estimate ([`clock`]);
 //! 4. `start` at an instant of the agent's own clock → `started` (when its schedule really
 //!    began), then one `interval` per second (in the interval log's own text, so the merge
-//!    is exact), a `beat` every half second, and `done` at the end;
+//!    is exact), a `beat` every half second, and `done` at the end; the coordinator beats
+//!    every half second too;
 //! 5. `stop` (drain, as Ctrl-C does) or `abort` at any time.
 //!
 //! A closed connection or a silent agent (no frame within the heartbeat timeout) is a lost
-//! agent; an agent whose coordinator is gone stops its load.
+//! agent; an agent whose coordinator is gone (closed, or silent for the heartbeat timeout:
+//! a hung host or a cut link sends no FIN) stops its load.
 
 pub mod clock;
 pub mod frame;
@@ -27,7 +29,7 @@ pub mod token;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message changes shape; both sides must agree.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
 /// This build's version, which both sides must share too (the engine's behaviour is part
 /// of the figures).
@@ -60,6 +62,9 @@ pub enum ToAgent {
     Stop,
     /// Drop what is in flight now.
     Abort,
+    /// The coordinator is alive (every [`BEAT`] once the run has started): an agent that
+    /// hears nothing for the heartbeat timeout stops its load by itself.
+    Beat,
 }
 
 /// The run an agent takes part in.

@@ -16,7 +16,7 @@ use loadctl::scenario::{bundle, Overrides};
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 
-fn loadctl() -> Command {
+pub fn loadctl() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_loadctl"));
     c.env(loadctl::remote::token::ENV, TOKEN);
     c
@@ -56,8 +56,11 @@ impl Agent {
                 "--name",
                 name,
             ])
-            .arg("--scratch")
-            .arg(scratch.path())
+            .args(if extra.contains(&"--scratch") {
+                vec![]
+            } else {
+                vec!["--scratch".into(), scratch.path().display().to_string()]
+            })
             .args(extra)
             .stderr(Stdio::piped())
             .spawn()
@@ -78,7 +81,7 @@ impl Agent {
         }
     }
 
-    fn signal(&self, sig: i32) {
+    pub fn signal(&self, sig: i32) {
         // SAFETY: a signal to our own child process.
         unsafe {
             libc::kill(self.child.id() as i32, sig);

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per area. Servers bind 127.0.0.1:0 in-process;
 //! the library is driven directly, the CLI through the built binary.
 
+mod agent_hostile;
 mod arch;
 mod capacity;
 mod chat;

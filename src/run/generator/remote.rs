@@ -324,7 +324,13 @@ impl Generator for Fleet {
                 {
                     return;
                 }
-                while let Some(c) = cmd_rx.recv().await {
+                // Beats both ways: an agent whose coordinator hangs stops by itself.
+                let mut beat = tokio::time::interval(crate::remote::BEAT);
+                loop {
+                    let c = tokio::select! {
+                        c = cmd_rx.recv() => match c { Some(c) => c, None => break },
+                        _ = beat.tick() => ToAgent::Beat,
+                    };
                     if frame::send(&mut wire, &c).await.is_err() {
                         return;
                     }
