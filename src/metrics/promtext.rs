@@ -29,6 +29,20 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// Parses a whole exposition; an error names the line.
 pub fn parse(text: &str) -> Result<Vec<Sample>, String> {
     let mut out = Vec::new();
+    scan(text, |_| true, |s| out.push(s))?;
+    Ok(out)
+}
+
+/// Reads an exposition line by line, handing each sample whose metric name `wanted`
+/// accepts to `each` and keeping nothing: a page of a million series costs what the page
+/// costs, whatever it holds. Lines of other metrics are counted, not parsed further.
+/// Returns the samples on the page; an error names the line.
+pub fn scan(
+    text: &str,
+    wanted: impl Fn(&str) -> bool,
+    mut each: impl FnMut(Sample),
+) -> Result<usize, String> {
+    let mut samples = 0usize;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
         if line.len() > MAX_LINE {
@@ -41,16 +55,23 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, String> {
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        let s = sample(t).map_err(|e| format!("line {}: {e}: {t:.80}", n + 1))?;
-        if s.name.ends_with("_created") {
+        let name = t
+            .find(|c: char| c == '{' || c.is_whitespace())
+            .map_or(t, |end| &t[..end]);
+        if name.ends_with("_created") {
             continue;
         }
-        out.push(s);
-        if out.len() > MAX_SAMPLES {
+        samples += 1;
+        if samples > MAX_SAMPLES {
             return Err(format!("more than {MAX_SAMPLES} samples"));
         }
+        if !wanted(name) {
+            continue;
+        }
+        let s = sample(t).map_err(|e| format!("line {}: {e}: {t:.80}", n + 1))?;
+        each(s);
     }
-    Ok(out)
+    Ok(samples)
 }
 
 fn sample(line: &str) -> Result<Sample, String> {
@@ -146,11 +167,16 @@ impl Selector {
         })
     }
 
+    /// Whether a metric named `name` may be one of the series selected with `suffix`.
+    pub fn names(&self, name: &str, suffix: &str) -> bool {
+        name.len() == self.name.len() + suffix.len()
+            && name.starts_with(&self.name)
+            && name.ends_with(suffix)
+    }
+
     /// Whether `s` is one of the series selected; `suffix` selects `name` + suffix (`_bucket`).
     pub fn matches(&self, s: &Sample, suffix: &str) -> bool {
-        s.name.len() == self.name.len() + suffix.len()
-            && s.name.starts_with(&self.name)
-            && s.name.ends_with(suffix)
+        self.names(&s.name, suffix)
             && self
                 .labels
                 .iter()

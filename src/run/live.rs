@@ -1,15 +1,32 @@
 //! `--metrics-listen ADDR`: serves the run's live figures (`metrics/exposition.rs`) at
 //! `/metrics` while the run goes, from a thread of its own. The address is bound before
-//! any load, so a taken or invalid one is a setup error (exit 2); the server stops with
-//! the run.
+//! any load, so a taken or invalid one is a setup error (exit 2); the server stops after
+//! the run's reports are written.
+//!
+//! A scraper is a network peer like any other: a request head must arrive within
+//! [`HEADER_TIMEOUT`], at most [`MAX_CONNECTIONS`] are served at once, and stopping waits
+//! at most [`SHUTDOWN_GRACE`] for answers in flight; a half-sent request never holds the
+//! run's end.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use axum::routing::get;
-use axum::Router;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
 
 use crate::metrics::exposition::Page;
+
+/// A scraper that has not sent its request head by then is dropped.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Scrapers served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 64;
+/// How long stopping waits for answers being written.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// The running server; dropping it stops it.
 pub(super) struct LiveServer {
@@ -39,24 +56,12 @@ pub(super) fn start(addr: SocketAddr, page: Page) -> crate::error::Result<LiveSe
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
-                let app = Router::new().route(
-                    "/metrics",
-                    get(move || {
-                        let text = page.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                        async move {
-                            (
-                                [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-                                text,
-                            )
-                        }
-                    }),
-                );
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
+                tokio::select! {
+                    _ = serve(listener, page) => {}
+                    _ = stopped => tokio::time::sleep(SHUTDOWN_GRACE).await,
+                }
             });
+            // Dropping the runtime drops every connection still open.
         })
         .context("cannot start the metrics thread")
         .map_err(crate::error::Error::Setup)?;
@@ -64,6 +69,45 @@ pub(super) fn start(addr: SocketAddr, page: Page) -> crate::error::Result<LiveSe
         stop: Some(stop),
         thread: Some(thread),
     })
+}
+
+async fn serve(listener: tokio::net::TcpListener, page: Page) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let page = page.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let page = page.clone();
+                async move { Ok::<_, Infallible>(answer(&req, &page)) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+            drop(permit);
+        });
+    }
+}
+
+fn answer(req: &Request<hyper::body::Incoming>, page: &Page) -> Response<Full<Bytes>> {
+    if req.uri().path() != "/metrics" {
+        return Response::builder()
+            .status(404)
+            .body(Full::new(Bytes::from_static(b"loadctl serves /metrics\n")))
+            .expect("a valid response");
+    }
+    let text = page.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Response::builder()
+        .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        .body(Full::new(Bytes::from(text)))
+        .expect("a valid response")
 }
 
 impl Drop for LiveServer {

@@ -153,7 +153,6 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
         control: hooks.control.take(),
     };
     let measured = drive::drive(plan, opts, &out_dir, kube.as_mut(), generator, outside)?;
-    drop(live);
     let scraped = scraper.map(scrape::Scraper::finish).unwrap_or_default();
     let kube_seen = kube.take().map(|k| k.finish(measured.origin));
     let judged = judge::judge(plan, &target, &out_dir, &measured, (kube_seen, scraped))?;
@@ -183,6 +182,8 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
         },
     )
     .map_err(Error::Failed)?;
+    // The live exporter stops only once the reports are on disk.
+    drop(live);
     Ok(RunOutcome {
         summary,
         out_dir,

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 
 use crate::metrics::scraped::{self, Point};
-use crate::metrics::{promtext, EndpointData, LatencyStats};
+use crate::metrics::{EndpointData, LatencyStats};
 use crate::scenario::plan::prometheus::ScrapePlan;
 use crate::summary::prometheus::{PrometheusSummary, ServerLatency, ServerPoint};
 
@@ -111,9 +111,22 @@ async fn poll(
         // The last scrape comes after the load: it may delay the run's end by 2 s at most.
         let limit = p.every.min(Duration::from_secs(if last { 2 } else { 5 }));
         let result = match addr {
+            // A scrape in flight when the load stops gives way to the last one, so that
+            // the run's end waits for one bounded scrape, never two.
+            Some(a) if !last => tokio::select! {
+                r = fetch(a, &p, limit) => r,
+                _ = stop.changed() => Err("cut short: the load ended".into()),
+            },
             Some(a) => fetch(a, &p, limit).await,
             None => Err("cannot resolve the scrape's host".into()),
         };
+        if *stop.borrow() && !last {
+            // Cut short by the end of the load: not a failure of the target's page.
+            if result.is_err() {
+                log.scrapes -= 1;
+                continue;
+            }
+        }
         match result {
             Ok(point) => log.points.push((Instant::now(), point)),
             Err(e) => {
@@ -140,23 +153,11 @@ async fn fetch(addr: SocketAddr, p: &ScrapePlan, limit: Duration) -> Result<Poin
     let page = tokio::time::timeout(limit, get(addr, &authority, &p.path))
         .await
         .map_err(|_| format!("no answer within {limit:?}"))??;
-    let samples = promtext::parse(&page)?;
-    Ok(Point {
-        t_s: 0.0,
-        // A counter not exported yet has counted nothing yet.
-        requests: p
-            .requests
-            .as_ref()
-            .map(|s| scraped::sum(&samples, s).unwrap_or(0.0)),
-        buckets: p
-            .latency
-            .as_ref()
-            .map(|s| scraped::buckets(&samples, s))
-            .unwrap_or_default(),
-    })
+    let page = std::str::from_utf8(&page).map_err(|_| "the page is not UTF-8".to_string())?;
+    scraped::select(page, p.requests.as_ref(), p.latency.as_ref())
 }
 
-async fn get(addr: SocketAddr, authority: &str, path: &str) -> Result<String, String> {
+async fn get(addr: SocketAddr, authority: &str, path: &str) -> Result<Bytes, String> {
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
@@ -180,7 +181,7 @@ async fn get(addr: SocketAddr, authority: &str, path: &str) -> Result<String, St
         .await
         .map_err(|e| format!("reading the page: {e}"))?
         .to_bytes();
-    String::from_utf8(body.to_vec()).map_err(|_| "the page is not UTF-8".into())
+    Ok(body)
 }
 
 /// The server's view of `[from, to]` (the measured window) beside loadctl's `client`.
@@ -225,19 +226,13 @@ pub(super) fn summarize(
             *requests.get_or_insert(0.0) += i;
         }
         let bi = scraped::bucket_increase(&a.buckets, &b.buckets);
-        for &(le, n) in &bi {
-            match buckets.iter_mut().find(|(l, _)| *l == le) {
-                Some(x) => x.1 += n,
-                None => buckets.push((le, n)),
-            }
-        }
+        scraped::add_buckets(&mut buckets, &bi);
         series.push(ServerPoint {
             t_s: (t(*a_at) + t(*b_at)) / 2.0,
             rps: inc.filter(|_| secs > 0.0).map(|i| i / secs),
             p99_ms: scraped::quantile(0.99, &bi).map(|s| s * 1000.0),
         });
     }
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     let span_s = match (span.first(), span.last()) {
         (Some(a), Some(b)) => b.0.duration_since(a.0).as_secs_f64(),
         _ => 0.0,

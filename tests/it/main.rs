@@ -12,6 +12,7 @@ mod engine;
 mod flow;
 mod honest;
 mod hostile;
+mod hostile_scrapes;
 mod k8s;
 mod kube;
 mod kube_agents;
