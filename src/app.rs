@@ -190,6 +190,12 @@ fn agent_command(args: &crate::cli::AgentArgs) -> Result<()> {
             .map(crate::agent::allow::AllowList::parse)
             .transpose()
             .map_err(Error::usage)?,
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(c), Some(k)) => {
+                Some(crate::remote::tls::server_config(c, k).map_err(Error::usage)?)
+            }
+            _ => None,
+        },
         keep_runs: args.keep_runs,
         delay_start,
         runs: args.runs.unwrap_or(0),
@@ -235,9 +241,25 @@ fn agents(args: &RunArgs) -> Result<Option<crate::run::Agents>> {
             scenario::shard::MAX_SHARDS
         )));
     }
+    let trust = match (&args.agent_ca, &args.agent_fingerprint) {
+        (Some(ca), _) => Some(crate::remote::tls::AgentTrust::Ca(ca.clone())),
+        (None, Some(f)) => Some(crate::remote::tls::AgentTrust::Fingerprint(
+            crate::remote::tls::parse_fingerprint(f).map_err(Error::usage)?,
+        )),
+        (None, None) => None,
+    };
+    let tls = trust
+        .as_ref()
+        .map(crate::remote::tls::client_config)
+        .transpose()
+        .map_err(Error::usage)?;
     let mut addrs = Vec::new();
     for a in &args.agents {
         let a = a.trim();
+        let (a, secure) = match a.strip_prefix("wss://") {
+            Some(rest) => (rest, true),
+            None => (a.strip_prefix("ws://").unwrap_or(a), false),
+        };
         let ok = a
             .rsplit_once(':')
             .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
@@ -246,7 +268,18 @@ fn agents(args: &RunArgs) -> Result<Option<crate::run::Agents>> {
                 "--agents: `{a}` is not HOST:PORT, such as 10.0.0.5:7700"
             )));
         }
-        addrs.push(crate::run::AgentAddr::Host(a.to_string()));
+        match (secure, &tls) {
+            (false, _) => addrs.push(crate::run::AgentAddr::Host(a.to_string())),
+            (true, Some(config)) => addrs.push(crate::run::AgentAddr::Tls {
+                hostport: a.to_string(),
+                config: config.clone(),
+            }),
+            (true, None) => {
+                return Err(Error::usage(format!(
+                    "--agents wss://{a}: say how to trust the agent's certificate: --agent-fingerprint sha256:… (the agent prints it) or --agent-ca ca.pem"
+                )))
+            }
+        }
     }
     let token = crate::remote::token::load(
         args.agent_token_file.as_deref(),

@@ -89,6 +89,12 @@ pub struct RunArgs {
     /// Run N agents as a Kubernetes Indexed Job ([distributed.kubernetes]; the kubeconfig as [kube] finds it), reached through the API server, deleted afterwards.
     #[arg(long, value_name = "N")]
     pub kube_agents: Option<u32>,
+    /// Trust wss:// agents whose certificates this CA (PEM) issued for their host names.
+    #[arg(long, value_name = "FILE", conflicts_with = "agent_fingerprint")]
+    pub agent_ca: Option<PathBuf>,
+    /// Trust wss:// agents by their certificate's SHA-256, as `loadctl agent --tls-cert` prints it (sha256:…).
+    #[arg(long, value_name = "SHA256")]
+    pub agent_fingerprint: Option<String>,
     /// The agents' token, from this file instead of LOADCTL_AGENT_TOKEN.
     #[arg(long, value_name = "FILE")]
     pub agent_token_file: Option<PathBuf>,
@@ -145,6 +151,12 @@ pub struct AgentArgs {
     /// Send load only to these networks, whatever a coordinator asks: 10.0.0.0/24,127.0.0.1,… (default: any target the scenario names).
     #[arg(long, value_name = "NETWORKS")]
     pub allow_target: Option<String>,
+    /// Serve wss:// with this certificate chain (PEM), so the token never crosses the network in clear; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Keep each run's folder (summary.json, histograms.hlog) in the scratch folder, for `loadctl merge`.
     #[arg(long)]
     pub keep_runs: bool,

@@ -34,6 +34,8 @@ pub struct AgentOptions {
     pub scratch_private: bool,
     /// `--allow-target`: the only networks this agent sends load to.
     pub allow: Option<allow::AllowList>,
+    /// `--tls-cert`/`--tls-key`: serve `wss://`, and the certificate's fingerprint.
+    pub tls: Option<(Arc<rustls::ServerConfig>, String)>,
     /// Keep each run's folder (summary.json, histograms.hlog) for `loadctl merge`.
     pub keep_runs: bool,
     /// Start this much after the coordinator's instant: a late agent on purpose, to see
@@ -79,6 +81,9 @@ async fn accept_loop(opts: Arc<AgentOptions>) -> Result<()> {
         "loadctl agent {} listening on {local}",
         crate::remote::VERSION
     );
+    if let Some((_, print)) = &opts.tls {
+        eprintln!("loadctl agent: TLS: reach it as wss://{local}; its certificate is {print} (--agent-fingerprint)");
+    }
     let busy = Arc::new(AtomicBool::new(false));
     let unauthenticated = Arc::new(tokio::sync::Semaphore::new(guard::MAX_UNAUTHENTICATED));
     let served = Arc::new(AtomicU64::new(0));

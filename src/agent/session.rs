@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
 use super::allow::AllowList;
-use super::guard::Bounded;
+use super::guard::{Bounded, Budget};
 use super::scratch;
 use super::uplink::Uplink;
 use super::AgentOptions;
@@ -83,10 +83,38 @@ impl Session {
         unauthenticated: tokio::sync::OwnedSemaphorePermit,
     ) {
         let (tcp, budget) = Bounded::new(tcp);
-        let accepted = tokio::time::timeout(
-            HELLO_TIMEOUT,
+        let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
+        match self.opts.tls.as_ref().map(|(c, _)| c.clone()) {
+            Some(config) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                let Ok(Ok(tls)) = tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await
+                else {
+                    return;
+                };
+                self.over(tls, peer, (budget, unauthenticated), deadline)
+                    .await
+            }
+            None => {
+                self.over(tcp, peer, (budget, unauthenticated), deadline)
+                    .await
+            }
+        }
+    }
+
+    /// The session over `stream` (TCP, or TLS over it), the upgrade due by `deadline`.
+    async fn over<S>(
+        self,
+        stream: S,
+        peer: SocketAddr,
+        (budget, unauthenticated): (Budget, tokio::sync::OwnedSemaphorePermit),
+        deadline: tokio::time::Instant,
+    ) where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let accepted = tokio::time::timeout_at(
+            deadline,
             tokio_tungstenite::accept_hdr_async_with_config(
-                tcp,
+                stream,
                 pick_subprotocol,
                 Some(frame::config()),
             ),

@@ -24,6 +24,7 @@
 
 pub mod clock;
 pub mod frame;
+pub mod tls;
 pub mod token;
 
 use serde::{Deserialize, Serialize};

@@ -201,3 +201,68 @@ fn an_agent_refuses_a_target_outside_its_allow_list() {
     assert!(stderr.contains("--allow-target"), "{stderr}");
     assert!(seen.lock().unwrap().is_empty(), "nothing was sent");
 }
+
+#[test]
+fn agents_over_tls_are_trusted_by_ca_or_fingerprint_and_nothing_else() {
+    use loadctl::testbed::tls::{Pki, Validity};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new("agents CA").unwrap();
+    let leaf = pki.server(&["127.0.0.1"], Validity::Current).unwrap();
+    let (cert, key, ca) = (
+        dir.path().join("agent.pem"),
+        dir.path().join("agent.key"),
+        dir.path().join("ca.pem"),
+    );
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let der = rustls::pki_types::pem::PemObject::from_pem_slice(leaf.cert_pem.as_bytes())
+        .map(|c: rustls::pki_types::CertificateDer<'static>| c.to_vec())
+        .unwrap();
+    let pin: String = loadctl::engine::transport::tls::fingerprint(&der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let agent = Agent::start(
+        "sealed",
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let (target, _seen) = crate::support::counting_target();
+    let file = scenario(dir.path(), &format!("http://{target}"), 50, "1s", "");
+    let wss = format!("wss://{}", agent.addr);
+    let coordinate = |args: &[&str]| {
+        let out = tempfile::tempdir().unwrap();
+        let o = loadctl()
+            .arg("run")
+            .arg(&file)
+            .args(["--no-progress", "--out"])
+            .arg(out.path().join("run"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let fp = format!("sha256:{pin}");
+    let (code, err) = coordinate(&["--agents", &wss, "--agent-fingerprint", &fp]);
+    assert_eq!(code, Some(0), "pinned: {err}");
+    let (code, err) = coordinate(&["--agents", &wss, "--agent-ca", ca.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "by CA: {err}");
+    let wrong = format!("sha256:{}", "00".repeat(32));
+    let (code, err) = coordinate(&["--agents", &wss, "--agent-fingerprint", &wrong]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("TLS handshake"), "{err}");
+    let (code, err) = coordinate(&["--agents", &wss]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--agent-fingerprint"), "{err}");
+    // In clear text to a TLS agent: no hello ever reaches it.
+    let (code, err) = coordinate(&["--agents", &agent.addr]);
+    assert_eq!(code, Some(2), "{err}");
+}

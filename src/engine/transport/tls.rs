@@ -28,7 +28,7 @@ pub fn client_config(plan: &TlsPlan, alpn: &[&[u8]]) -> anyhow::Result<Arc<Clien
     let builder = if plan.insecure {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider, None)))
     } else {
         builder.with_root_certificates(roots(plan)?)
     };
@@ -133,20 +133,43 @@ fn classify(e: &rustls::Error) -> TlsReason {
 }
 
 /// `[tls] insecure = true`: any certificate is taken; handshake signatures are still
-/// checked, so the connection is at least with the holder of the certificate's key.
+/// checked, so the connection is at least with the holder of the certificate's key. With a
+/// pin (the SHA-256 of the certificate, as `loadctl agent` prints it), only that
+/// certificate is taken: a self-signed agent is trusted by its fingerprint, not its name.
 #[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>, Option<[u8; 32]>);
+
+/// A verifier that takes exactly the certificate whose SHA-256 is `pin`.
+pub fn pinned(pin: [u8; 32]) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(NoVerification(
+        Arc::new(rustls::crypto::ring::default_provider()),
+        Some(pin),
+    ))
+}
+
+/// The SHA-256 of a certificate (DER), as a pin.
+pub fn fingerprint(cert: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, cert);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
 
 impl ServerCertVerifier for NoVerification {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match self.1 {
+            Some(pin) if fingerprint(end_entity) != pin => Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            )),
+            _ => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(

@@ -23,6 +23,12 @@ const PREPARE_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum AgentAddr {
     /// `host:port` of a `loadctl agent --listen`.
     Host(String),
+    /// `host:port` of a `loadctl agent --tls-cert`, over TLS (`wss://`) trusted as `config`
+    /// says (`--agent-ca` or `--agent-fingerprint`).
+    Tls {
+        hostport: String,
+        config: std::sync::Arc<rustls::ClientConfig>,
+    },
     /// A pod of the agents' Job, through the API server's proxy.
     Pod(PodAddr),
 }
@@ -39,6 +45,7 @@ impl std::fmt::Display for AgentAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AgentAddr::Host(h) => f.write_str(h),
+            AgentAddr::Tls { hostport, .. } => write!(f, "wss://{hostport}"),
             AgentAddr::Pod(p) => write!(f, "pod {}/{}:{}", p.namespace, p.pod, p.port),
         }
     }
@@ -67,26 +74,26 @@ pub(super) const PATH: &str = "/loadctl/agent";
 async fn dial(addr: &AgentAddr) -> anyhow::Result<(Tx, Rx)> {
     match addr {
         AgentAddr::Host(hostport) => {
-            let tcp = timeout(
-                Duration::from_secs(5),
-                tokio::net::TcpStream::connect(hostport),
-            )
-            .await
-            .map_err(|_| anyhow::anyhow!("no answer in 5 s"))?
-            .context("cannot connect (is `loadctl agent` listening there?)")?;
-            let _ = tcp.set_nodelay(true);
-            let (ws, _) = timeout(
+            let tcp = connect(hostport).await?;
+            upgrade(format!("ws://{hostport}{PATH}"), tcp).await
+        }
+        AgentAddr::Tls { hostport, config } => {
+            let tcp = connect(hostport).await?;
+            let host = hostport
+                .rsplit_once(':')
+                .map_or(hostport.as_str(), |(h, _)| h)
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                .with_context(|| format!("`{host}` is not a host name TLS can verify"))?;
+            let tls = timeout(
                 HELLO_TIMEOUT,
-                tokio_tungstenite::client_async_with_config(
-                    format!("ws://{hostport}{PATH}"),
-                    tcp,
-                    Some(frame::config()),
-                ),
+                tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp),
             )
             .await
-            .map_err(|_| anyhow::anyhow!("no WebSocket handshake in {HELLO_TIMEOUT:?}"))?
-            .context("the WebSocket handshake failed (is it a loadctl agent?)")?;
-            Ok(frame::split(ws))
+            .map_err(|_| anyhow::anyhow!("no TLS handshake in {HELLO_TIMEOUT:?}"))?
+            .context("the TLS handshake with the agent failed (its certificate is not the one trusted by --agent-ca or --agent-fingerprint, or it does not serve TLS)")?;
+            upgrade(format!("wss://{hostport}{PATH}"), tls).await
         }
         AgentAddr::Pod(pod) => {
             let path = format!(
@@ -107,6 +114,33 @@ async fn dial(addr: &AgentAddr) -> anyhow::Result<(Tx, Rx)> {
             Ok(frame::split(conn.into_stream()))
         }
     }
+}
+
+async fn connect(hostport: &str) -> anyhow::Result<tokio::net::TcpStream> {
+    let tcp = timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(hostport),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no answer in 5 s"))?
+    .context("cannot connect (is `loadctl agent` listening there?)")?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+/// The WebSocket upgrade to `url` over `stream`.
+async fn upgrade<S>(url: String, stream: S) -> anyhow::Result<(Tx, Rx)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (ws, _) = timeout(
+        HELLO_TIMEOUT,
+        tokio_tungstenite::client_async_with_config(url, stream, Some(frame::config())),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no WebSocket handshake in {HELLO_TIMEOUT:?}"))?
+    .context("the WebSocket handshake failed (is it a loadctl agent?)")?;
+    Ok(frame::split(ws))
 }
 
 /// The next message that is not a heartbeat, within `limit`.
