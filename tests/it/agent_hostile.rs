@@ -20,6 +20,24 @@ fn peak_mib(pid: u32) -> u64 {
     kb / 1024
 }
 
+/// `loadctl run FILE --agents AGENTS` with `extra` flags, into a fresh folder: the exit
+/// code and what it said.
+fn coordinate(file: &std::path::Path, agents: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let out = tempfile::tempdir().unwrap();
+    let o = loadctl()
+        .arg("run")
+        .arg(file)
+        .args(["--no-progress", "--agents", agents, "--out"])
+        .arg(out.path().join("run"))
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn unauthenticated_floods_cannot_grow_the_agent_and_it_still_serves() {
     let agent = Agent::start("flooded", &[]);
@@ -61,19 +79,8 @@ fn unauthenticated_floods_cannot_grow_the_agent_and_it_still_serves() {
     let (target, _seen) = crate::support::counting_target();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(dir.path(), &format!("http://{target}"), 50, "1s", "");
-    let o = loadctl()
-        .arg("run")
-        .arg(&file)
-        .args(["--no-progress", "--agents", &agent.addr, "--out"])
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let (code, err) = coordinate(&file, &agent.addr, &[]);
+    assert_eq!(code, Some(0), "{err}");
 }
 
 #[test]
@@ -189,15 +196,8 @@ fn an_agent_refuses_a_target_outside_its_allow_list() {
     let (target, seen) = crate::support::counting_target();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(dir.path(), &format!("http://{target}"), 50, "1s", "");
-    let o = loadctl()
-        .arg("run")
-        .arg(&file)
-        .args(["--no-progress", "--agents", &agent.addr, "--out"])
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = coordinate(&file, &agent.addr, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--allow-target"), "{stderr}");
     assert!(seen.lock().unwrap().is_empty(), "nothing was sent");
 }
@@ -235,34 +235,19 @@ fn agents_over_tls_are_trusted_by_ca_or_fingerprint_and_nothing_else() {
     let (target, _seen) = crate::support::counting_target();
     let file = scenario(dir.path(), &format!("http://{target}"), 50, "1s", "");
     let wss = format!("wss://{}", agent.addr);
-    let coordinate = |args: &[&str]| {
-        let out = tempfile::tempdir().unwrap();
-        let o = loadctl()
-            .arg("run")
-            .arg(&file)
-            .args(["--no-progress", "--out"])
-            .arg(out.path().join("run"))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
     let fp = format!("sha256:{pin}");
-    let (code, err) = coordinate(&["--agents", &wss, "--agent-fingerprint", &fp]);
+    let (code, err) = coordinate(&file, &wss, &["--agent-fingerprint", &fp]);
     assert_eq!(code, Some(0), "pinned: {err}");
-    let (code, err) = coordinate(&["--agents", &wss, "--agent-ca", ca.to_str().unwrap()]);
+    let (code, err) = coordinate(&file, &wss, &["--agent-ca", ca.to_str().unwrap()]);
     assert_eq!(code, Some(0), "by CA: {err}");
     let wrong = format!("sha256:{}", "00".repeat(32));
-    let (code, err) = coordinate(&["--agents", &wss, "--agent-fingerprint", &wrong]);
+    let (code, err) = coordinate(&file, &wss, &["--agent-fingerprint", &wrong]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("TLS handshake"), "{err}");
-    let (code, err) = coordinate(&["--agents", &wss]);
+    let (code, err) = coordinate(&file, &wss, &[]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--agent-fingerprint"), "{err}");
     // In clear text to a TLS agent: no hello ever reaches it.
-    let (code, err) = coordinate(&["--agents", &agent.addr]);
+    let (code, err) = coordinate(&file, &agent.addr, &[]);
     assert_eq!(code, Some(2), "{err}");
 }

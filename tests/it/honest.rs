@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use loadctl::summary::Summary;
 
-use crate::support::{plan, run_plan, spawn_server};
+use crate::support::{plan, read_head, reset, run_plan, spawn_server};
 
 /// What a counting target saw.
 #[derive(Default)]
@@ -21,43 +21,6 @@ struct Truth {
     reset: AtomicU64,
     failed_500: AtomicU64,
     connections: AtomicU64,
-}
-
-/// Reads one request head; false when the peer closed first.
-fn read_head(s: &mut TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
-    while !buf.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte) {
-            Ok(1) => buf.push(byte[0]),
-            _ => return false,
-        }
-        if buf.len() > 64 * 1024 {
-            return false;
-        }
-    }
-    true
-}
-
-/// Closes `s` with RST (SO_LINGER 0) instead of FIN.
-fn reset(s: TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt reads the struct passed to it, on a socket we own.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
-    drop(s);
 }
 
 /// A keep-alive HTTP/1.1 server; `decide(n, idle)` says what request `n` (counted over

@@ -4,13 +4,13 @@
 //! requests are classified, and that the run ends within its documented bound
 //! (`warmup + duration + timeout` plus the drain), whatever the server does.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use loadctl::summary::Summary;
 
-use crate::support::{dead_port, plan, run_plan};
+use crate::support::{dead_port, plan, read_head, reset, run_plan};
 
 /// How long a connection thread of a hostile server may live: longer than any run here.
 const HOLD: Duration = Duration::from_secs(20);
@@ -27,23 +27,6 @@ fn hostile(behave: fn(TcpStream)) -> SocketAddr {
         }
     });
     addr
-}
-
-/// Reads one request head; false when the peer closed first.
-fn read_head(s: &mut TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    let _ = s.set_read_timeout(Some(HOLD));
-    while !buf.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte) {
-            Ok(1) => buf.push(byte[0]),
-            _ => return false,
-        }
-        if buf.len() > 64 * 1024 {
-            return false;
-        }
-    }
-    true
 }
 
 fn hold(_: TcpStream) {
@@ -88,22 +71,7 @@ fn kind(s: &Summary, k: &str) -> u64 {
 fn a_reset_is_reset() {
     let addr = hostile(|mut s| {
         if read_head(&mut s) {
-            // SO_LINGER 0: close sends RST.
-            let linger = libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            };
-            use std::os::fd::AsRawFd;
-            // SAFETY: setsockopt reads the struct passed to it, on a socket we own.
-            unsafe {
-                libc::setsockopt(
-                    s.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_LINGER,
-                    (&linger as *const libc::linger).cast(),
-                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                );
-            }
+            reset(s);
         }
     });
     let (s, took) = open_run(addr);

@@ -96,3 +96,41 @@ pub fn merge_ok<P: AsRef<Path>>(dirs: &[P], out: &Path) -> loadctl::summary::Sum
     assert_eq!(o.status.code(), Some(0), "{err}");
     loadctl::summary::load_summary(out).unwrap()
 }
+
+/// Reads one HTTP/1.1 request head (at most 64 KiB); false when the peer closed first.
+pub fn read_head(s: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(20)));
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => return false,
+        }
+        if buf.len() > 64 * 1024 {
+            return false;
+        }
+    }
+    true
+}
+
+/// Closes `s` with RST (SO_LINGER 0) instead of FIN.
+pub fn reset(s: std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt reads the struct passed to it, on a socket we own.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(s);
+}
