@@ -88,7 +88,7 @@ impl Conn {
         origin: usize,
         phases: &mut Phases,
     ) -> Result<(), ConnectError> {
-        self.backoff.wait().await;
+        self.backoff.wait(origin).await;
         self.sender = None;
         self.last_answer = None;
         let opened = async {
@@ -105,11 +105,11 @@ impl Conn {
         match opened.await {
             Ok(s) => {
                 self.sender = Some((origin, s));
-                self.backoff.succeeded();
+                self.backoff.succeeded(origin);
                 Ok(())
             }
             Err(e) => {
-                self.backoff.failed();
+                self.backoff.failed(origin);
                 Err(e)
             }
         }

@@ -173,7 +173,7 @@ impl Stream {
             self.cached = Some((origin, c));
             return Ok(s);
         }
-        group.backoff.wait().await;
+        group.backoff.wait(origin).await;
         let alpn = net.endpoints[origin].tls.is_some().then_some(&b"h2"[..]);
         let opened = async {
             let io = net.open(origin, phases, alpn).await?;
@@ -189,7 +189,7 @@ impl Stream {
         };
         match opened.await {
             Ok((sender, watch)) => {
-                group.backoff.succeeded();
+                group.backoff.succeeded(origin);
                 let generation = group.generation.get() + 1;
                 group.generation.set(generation);
                 let c = Shared {
@@ -206,7 +206,7 @@ impl Stream {
                 Ok(sender)
             }
             Err(e) => {
-                group.backoff.failed();
+                group.backoff.failed(origin);
                 Err(e)
             }
         }

@@ -140,32 +140,45 @@ impl Backoff {
     }
 }
 
-/// One reconnect backoff shared by every slot of a worker thread, whatever its protocol:
-/// when the target refuses, a thousand slots back off together rather than each storming
-/// it at its own pace. Only a failure after the current wait has passed doubles it, so
-/// slots failing together count as one failure.
+/// The reconnect backoffs of a worker thread, one per origin, shared by every slot of the
+/// thread whatever its protocol: when the target refuses, a thousand slots back off
+/// together rather than each storming it at its own pace, and an origin that refuses
+/// never delays connects to another. Only a failure after the current wait has passed
+/// doubles it, so slots failing together count as one failure.
 #[derive(Debug, Default, Clone)]
-pub struct SharedBackoff(std::rc::Rc<std::cell::Cell<Backoff>>);
+pub struct SharedBackoff(std::rc::Rc<std::cell::RefCell<Vec<Backoff>>>);
 
 impl SharedBackoff {
-    pub async fn wait(&self) {
-        let b = self.0.get();
+    fn get(&self, origin: usize) -> Backoff {
+        self.0.borrow().get(origin).copied().unwrap_or_default()
+    }
+
+    fn set(&self, origin: usize, b: Backoff) {
+        let mut all = self.0.borrow_mut();
+        if all.len() <= origin {
+            all.resize(origin + 1, Backoff::default());
+        }
+        all[origin] = b;
+    }
+
+    pub async fn wait(&self, origin: usize) {
+        let b = self.get(origin);
         b.wait().await;
     }
 
-    pub fn succeeded(&self) {
-        let mut b = self.0.get();
+    pub fn succeeded(&self, origin: usize) {
+        let mut b = self.get(origin);
         b.succeeded();
-        self.0.set(b);
+        self.set(origin, b);
     }
 
-    pub fn failed(&self) {
-        let mut b = self.0.get();
+    pub fn failed(&self, origin: usize) {
+        let mut b = self.get(origin);
         if b.retry_at.is_some_and(|at| at > Instant::now()) {
             return;
         }
         b.failed();
-        self.0.set(b);
+        self.set(origin, b);
     }
 }
 
