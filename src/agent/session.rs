@@ -135,14 +135,13 @@ impl Session {
                 Ok(Ok(ToAgent::Prepare(p))) => p,
                 _ => return,
             };
-        let built = scratch::new_run(&self.opts.scratch).map(|dir| {
-            let plan = build(&dir, &prep, self.opts.allow.as_ref());
-            (dir, plan)
-        });
-        let (dir, plan) = match built {
-            Ok((dir, plan)) => (Some(dir), plan),
-            Err(e) => (None, Err(e)),
+        // A fresh private folder per run, then the plan built in it from what was sent.
+        let dir = scratch::new_run(&self.opts.scratch);
+        let plan = match &dir {
+            Ok(d) => build(d, &prep, self.opts.allow.as_ref()),
+            Err(e) => Err(e.clone()),
         };
+        let dir = dir.ok();
         match plan {
             Ok(plan) => {
                 eprintln!(
@@ -205,7 +204,7 @@ impl Session {
 
     /// Runs the share, answering pings and commands, until the run ends.
     async fn run(&self, plan: Plan, dir: &std::path::Path, mut tx: Tx, mut rx: Rx) {
-        let plan_heartbeat = plan.distributed.heartbeat_timeout;
+        let heartbeat = plan.distributed.heartbeat_timeout;
         let (out, mut out_rx) = mpsc::unbounded_channel::<ToCoordinator>();
         let (start_tx, start_rx) = std::sync::mpsc::channel::<u64>();
         let (ctl, ctl_rx) = watch::channel(Control::Go);
@@ -250,7 +249,6 @@ impl Session {
         });
         let mut start_tx = Some(start_tx);
         let mut connected = true;
-        let heartbeat = plan_heartbeat;
         let mut heard = Instant::now();
         let mut started = false;
         let mut check = tokio::time::interval(BEAT / 2);
@@ -431,19 +429,31 @@ mod tests {
     #[test]
     fn an_embedded_target_off_loopback_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let e = build(dir.path(), &prepare("", Some("http://10.1.2.3:8000")), None).unwrap_err();
+        let fresh = |n: &str| {
+            let d = dir.path().join(n);
+            std::fs::create_dir(&d).unwrap();
+            d
+        };
+        let off = prepare("", Some("http://10.1.2.3:8000"));
+        let e = build(&fresh("off"), &off, None).unwrap_err();
         assert!(e.contains("not on loopback"), "{e}");
         // A target the scenario names may be anywhere.
         let named = prepare("target = \"http://10.1.2.3:8000\"", None);
-        assert!(build(dir.path(), &named, None).is_ok());
+        assert!(build(&fresh("named"), &named, None).is_ok());
         // Unless the agent allows only other networks.
         let allow = AllowList::parse("127.0.0.0/8").unwrap();
-        let e = build(dir.path(), &named, Some(&allow)).unwrap_err();
+        let e = build(&fresh("fenced"), &named, Some(&allow)).unwrap_err();
         assert!(
             e.contains("--allow-target") && e.contains("10.1.2.3"),
             "{e}"
         );
         let local = prepare("", Some("http://127.0.0.1:8000"));
-        assert!(build(dir.path(), &local, Some(&allow)).is_ok());
+        assert!(build(&fresh("local"), &local, Some(&allow)).is_ok());
+        // A link planted where the scenario goes is never written through.
+        let planted = fresh("planted");
+        let elsewhere = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, planted.join("scenario.toml")).unwrap();
+        assert!(build(&planted, &local, None).is_err());
+        assert!(!elsewhere.exists());
     }
 }

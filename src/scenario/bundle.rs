@@ -156,7 +156,18 @@ pub fn bundle(path: &Path, overrides: &Overrides) -> Result<(Plan, Bundle), Scen
 
 /// Builds the plan of a bundle received from a coordinator, in `dir` (the agent's scratch
 /// folder for this run, which must exist). A file reference the bundle does not carry, or
-/// one that would leave `dir`, is refused: an agent reads only what it was sent.
+/// one that would leave `dir`, is refused: an agent reads only what it was sent. Every
+/// file is created new: an existing file, or a link planted where one goes, is an error,
+/// never followed.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?
+        .write_all(bytes)
+}
+
 pub fn unbundle(dir: &Path, b: &Bundle, target: Option<String>) -> Result<Plan, ScenarioError> {
     let bad = |why: String| ScenarioError::Bundle(format!("the coordinator's scenario: {why}"));
     let mut doc: toml_edit::DocumentMut = b.text.parse().map_err(|e| bad(format!("{e}")))?;
@@ -194,11 +205,11 @@ pub fn unbundle(dir: &Path, b: &Bundle, target: Option<String>) -> Result<Plan, 
             )));
         }
         let path = dir.join(name);
-        std::fs::write(&path, bytes)
+        write_new(&path, bytes)
             .map_err(|e| bad(format!("cannot write {}: {e}", path.display())))?;
     }
     let path = dir.join("scenario.toml");
-    std::fs::write(&path, &b.text)
+    write_new(&path, b.text.as_bytes())
         .map_err(|e| bad(format!("cannot write {}: {e}", path.display())))?;
     let env: BTreeMap<&str, &str> = b
         .env
