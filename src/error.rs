@@ -16,10 +16,32 @@ pub enum Error {
     /// scenario names, the open-file limit it needs): exit 2, nothing was sent.
     #[error(transparent)]
     Setup(anyhow::Error),
+    /// Interrupted a second time during the load: stopped at once, without reports
+    /// (the first interrupt writes them): exit 130.
+    #[error("interrupted again: stopped at once, without reports")]
+    Interrupted,
     /// The command failed on the way: exit 1.
     #[error(transparent)]
-    Failed(#[from] anyhow::Error),
+    Failed(anyhow::Error),
 }
+
+impl From<anyhow::Error> for Error {
+    /// A second interrupt travels up as an `anyhow` error like any other failure, and
+    /// keeps its exit code here.
+    fn from(e: anyhow::Error) -> Self {
+        if e.is::<InterruptedTwice>() {
+            Error::Interrupted
+        } else {
+            Error::Failed(e)
+        }
+    }
+}
+
+/// The marker a second Ctrl-C (or SIGTERM, SIGHUP) raises inside the run, so that `main`
+/// exits 130 at once; the library itself never ends the process.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted again: stopped at once, without reports")]
+pub struct InterruptedTwice;
 
 impl Error {
     /// The documented exit code (README, "Exit codes").
@@ -27,6 +49,7 @@ impl Error {
         match self {
             Error::Scenario(_) | Error::Usage(_) | Error::Setup(_) => 2,
             Error::Failed(_) => 1,
+            Error::Interrupted => 130,
         }
     }
 

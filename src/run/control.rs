@@ -148,9 +148,14 @@ impl Loop<'_> {
                 },
                 _ = async { tokio::select! { _ = recv(&mut sigint) => {}, _ = recv(&mut sigterm) => {}, _ = recv(&mut sighup) => {} } } => {
                     if interrupted_at.is_some() {
-                        // Second interrupt: the user wants out now.
+                        // Second interrupt: the user wants out now. The caller returns at
+                        // once, without waiting for the generator or writing reports.
+                        self.generator.abort();
                         remove_temporaries(self.out_dir);
-                        std::process::exit(130);
+                        if self.handle_signals && !self.keep_signal_handlers {
+                            default_signals();
+                        }
+                        return Err(crate::error::InterruptedTwice.into());
                     }
                     interrupted_at = Some(Instant::now());
                     abort_at = Some(Instant::now() + self.interrupt_grace);

@@ -123,6 +123,12 @@ pub(super) fn drive(
         .run(rx),
     );
     progress.finish();
+    if matches!(&ended, Err(e) if e.is::<crate::error::InterruptedTwice>()) {
+        // Out now: the aborted generator is dropped unjoined; its threads wind down on
+        // their own (or end with the process).
+        drop(generator);
+        return Err(ended.err().expect("matched above"));
+    }
     sinks.end_live();
     let measure_start = generator.measure_start();
     let joined = generator.join();

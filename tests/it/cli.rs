@@ -249,6 +249,65 @@ fn sigint_writes_interrupted_reports_and_exits_130() {
 }
 
 #[test]
+fn a_second_sigint_stops_at_once_with_130_and_no_half_written_files() {
+    // A target that never answers: the first interrupt waits for in-flight requests (2 s
+    // of grace), and the second lands inside that wait.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "s.toml",
+        &format!(
+            "name = \"stall\"\ntarget = \"http://{addr}\"\n[load]\nrate = 50\nduration = \"60s\"\ntimeout = \"30s\"\nconnections = 4\n[generator]\nmax_send_lag_p99 = \"1s\"\n[[requests]]\nname = \"get\"\npath = \"/\"\n"
+        ),
+    );
+    let out_dir = dir.path().join("out");
+    let child = loadctl()
+        .args(["run", f.to_str().unwrap(), "--no-progress", "--out"])
+        .arg(&out_dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !out_dir.join(".histograms.hlog.tmp").exists()
+        && start.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signals to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let second = Instant::now();
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted again"), "{stderr}");
+    // At once: not after the 2-s grace, let alone the 30-s timeout.
+    assert!(
+        second.elapsed() < Duration::from_millis(1_500),
+        "{:?}",
+        second.elapsed()
+    );
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "half-written files left: {left:?}");
+}
+
+#[test]
 fn validate_prints_the_expanded_plan() {
     let out = loadctl()
         .args([
