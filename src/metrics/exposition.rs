@@ -109,7 +109,7 @@ impl ExpositionSink {
             "Failed requests by kind.",
         );
         for (n, t) in self.names.iter().zip(&self.totals) {
-            for k in ErrorKind::ALL {
+            for &k in ErrorKind::ALL {
                 let _ = writeln!(
                     o,
                     "loadctl_errors_total{{request=\"{}\",kind=\"{}\"}} {}",

@@ -37,76 +37,65 @@ pub fn micros(d: Duration) -> u64 {
     d.as_micros().min(HIST_MAX_US as u128) as u64
 }
 
-/// Why a request did not count as a success.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// TCP connect refused or failed.
-    Connect,
-    /// No complete response within the request timeout.
-    Timeout,
-    /// The connection was closed or reset before the response was complete.
-    Reset,
-    /// The response head arrived but reading its body failed.
-    Body,
-    /// The response was not valid HTTP/1.1.
-    Protocol,
-    /// A 4xx status the request did not expect.
-    Http4xx,
-    /// A 5xx status the request did not expect.
-    Http5xx,
-    /// Any other status the request did not expect (1xx, 2xx, 3xx).
-    HttpOther,
-    /// A flow step could not extract a value a later step needs.
-    ExtractFailed,
-    /// An expected status whose body failed the step's `check`.
-    CheckFailed,
-    /// The TLS handshake failed (the reason is counted beside it).
-    Tls,
-    /// HTTP/2: the server reset the stream (RST_STREAM other than REFUSED_STREAM) or
-    /// ended the connection with an error GOAWAY after it had taken the stream.
-    StreamReset,
+/// Defines [`ErrorKind`], its list and its count from one table, so that a new kind is
+/// one line: a hand-kept count could fall behind and index out of bounds on the hot path.
+macro_rules! error_kinds {
+    ($($(#[$doc:meta])* $kind:ident => $name:literal,)+) => {
+        /// Why a request did not count as a success.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $($(#[$doc])* $kind,)+
+        }
+
+        impl ErrorKind {
+            /// Every kind, in the order of [`Counts::errors`] and of the interval log.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind,)+];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $name,)+
+                }
+            }
+        }
+    };
 }
 
-/// Kinds of error there are; the length of [`Counts::errors`].
-pub const ERROR_KINDS: usize = 12;
+error_kinds! {
+    /// TCP connect refused or failed.
+    Connect => "connect",
+    /// No complete response within the request timeout.
+    Timeout => "timeout",
+    /// The connection was closed or reset before the response was complete.
+    Reset => "reset",
+    /// The response head arrived but reading its body failed.
+    Body => "body",
+    /// The response was not valid HTTP/1.1.
+    Protocol => "protocol",
+    /// A 4xx status the request did not expect.
+    Http4xx => "http_4xx",
+    /// A 5xx status the request did not expect.
+    Http5xx => "http_5xx",
+    /// Any other status the request did not expect (1xx, 2xx, 3xx).
+    HttpOther => "http_other",
+    /// A flow step could not extract a value a later step needs.
+    ExtractFailed => "extract_failed",
+    /// An expected status whose body failed the step's `check`.
+    CheckFailed => "check_failed",
+    /// The TLS handshake failed (the reason is counted beside it).
+    Tls => "tls",
+    /// HTTP/2: the server reset the stream (RST_STREAM other than REFUSED_STREAM) or
+    /// ended the connection with an error GOAWAY after it had taken the stream.
+    StreamReset => "stream_reset",
+}
+
+/// Kinds of error there are; the length of [`Counts::errors`], derived from the list.
+pub const ERROR_KINDS: usize = ErrorKind::ALL.len();
 
 /// Named outcomes a scenario may declare (`sold_out = 409`); the length of
 /// [`Counts::outcomes`]. Fixed so that counting one costs an array slot, not a lookup.
 pub const MAX_OUTCOMES: usize = 8;
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; ERROR_KINDS] = [
-        ErrorKind::Connect,
-        ErrorKind::Timeout,
-        ErrorKind::Reset,
-        ErrorKind::Body,
-        ErrorKind::Protocol,
-        ErrorKind::Http4xx,
-        ErrorKind::Http5xx,
-        ErrorKind::HttpOther,
-        ErrorKind::ExtractFailed,
-        ErrorKind::CheckFailed,
-        ErrorKind::Tls,
-        ErrorKind::StreamReset,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::Connect => "connect",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Reset => "reset",
-            ErrorKind::Body => "body",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::Http4xx => "http_4xx",
-            ErrorKind::Http5xx => "http_5xx",
-            ErrorKind::HttpOther => "http_other",
-            ErrorKind::ExtractFailed => "extract_failed",
-            ErrorKind::CheckFailed => "check_failed",
-            ErrorKind::Tls => "tls",
-            ErrorKind::StreamReset => "stream_reset",
-        }
-    }
-
     /// The service gave no (complete) HTTP answer at all.
     pub fn is_transport(self) -> bool {
         !matches!(
