@@ -212,7 +212,7 @@ pub enum TestbedCommand {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Which service: activities (seed 000's volunteer platform), flash-sale (seed 003), chat (seed 004's gateway) or relay (a chat server with another protocol).
+    /// Which service: activities (a volunteer platform's activities API), flash-sale (a 10k-QPS flash sale with a stock ledger), chat (a WebSocket chat gateway) or relay (a chat server with another protocol).
     pub service: String,
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
@@ -246,7 +246,7 @@ pub struct ServeArgs {
     /// flash-sale: token signing secret shared by replicas (default: random per process).
     #[arg(long, env = "LOADCTL_TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<String>,
-    /// chat: WebSocket connections accepted before refusing with 503 (seed 004: 10000).
+    /// chat: WebSocket connections accepted before refusing with 503 (the gateway's documented limit: 10000).
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
     /// chat: share of deliveries silently dropped: 1% or 0.01.
@@ -261,7 +261,7 @@ pub struct ServeArgs {
     /// With --tls: the folder the CA certificate is written to (`ca.pem`; no key is written).
     #[arg(long, default_value = "testbed-tls", requires = "tls")]
     pub tls_dir: std::path::PathBuf,
-    /// Apply seed 002's rate limits (global 10,000/60 s, API 5,000/60 s, auth 500/60 s): 429 beyond them.
+    /// Apply the API gateway's documented rate limits (global 10,000/60 s, API 5,000/60 s, auth 500/60 s): 429 beyond them.
     #[arg(long)]
     pub rate_limits: bool,
     /// flash-sale: also serve a simulated Kubernetes control plane (the flash-order Deployment, its Pods and HPA) whose replicas really carry the load.
