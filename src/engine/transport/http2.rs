@@ -119,21 +119,24 @@ impl Stream {
             // Dropping the response future resets the stream; the connection stays.
             Err(_) => answer::timed_out(phases),
         };
-        let watch = self.cached.as_ref().map(|(_, c)| c.watch.clone());
-        if let Some(w) = watch.filter(|_| r.error.is_some()) {
-            // What the watch saw explains the failure better than its symptom.
-            let reason = if w.flooded() {
-                Some(ProtocolReason::ControlFlood)
-            } else if w.allows_no_streams() {
-                Some(ProtocolReason::NoStreams)
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                r.error = Some(ErrorKind::Protocol);
-                r.conn.protocol = Some(reason);
-                r.retry = None;
+        // What the watch saw explains a failure better than its symptom (looked at only
+        // on failures: nothing is added to a request that succeeded).
+        let seen = match &self.cached {
+            Some((_, c)) if r.error.is_some() => {
+                if c.watch.flooded() {
+                    Some(ProtocolReason::ControlFlood)
+                } else if c.watch.allows_no_streams() {
+                    Some(ProtocolReason::NoStreams)
+                } else {
+                    None
+                }
             }
+            _ => None,
+        };
+        if let Some(reason) = seen {
+            r.error = Some(ErrorKind::Protocol);
+            r.conn.protocol = Some(reason);
+            r.retry = None;
         }
         if self.retry == RetryPolicy::Never {
             r.retry = None;
