@@ -1,14 +1,13 @@
 //! From what a run's Kubernetes session saw to the `kube` section of the summary: the
-//! timelines in seconds, what they show, and the traffic inside each fault window, read
-//! back from the run's own `histograms.hlog` so the window's latency percentiles are exact.
+//! timelines in seconds, what they show, and the traffic inside each fault window, merged
+//! from the run's own seconds so the window's latency percentiles are exact.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::expect;
 use super::session::Outcome;
-use crate::metrics::hlog::RunLog;
-use crate::metrics::{percentile_ms, EndpointData};
+use crate::metrics::{percentile_ms, EndpointData, IntervalData};
 use crate::summary::figures;
 use crate::summary::kube::{
     ExpectationResult, FaultSummary, HpaSummary, KubeSummary, Level, Period, ReplicaPoint,
@@ -22,9 +21,9 @@ fn seconds(start: f64, end: f64, warmup: f64) -> std::ops::Range<i64> {
     a..b
 }
 
-fn merged(log: &RunLog, idx: &BTreeSet<i64>) -> EndpointData {
+fn merged(log: &[(i64, IntervalData)], idx: &BTreeSet<i64>) -> EndpointData {
     let mut e = EndpointData::new();
-    for (i, data) in &log.intervals {
+    for (i, data) in log {
         if idx.contains(i) {
             e.merge(&data.overall());
         }
@@ -37,7 +36,7 @@ fn merged(log: &RunLog, idx: &BTreeSet<i64>) -> EndpointData {
 pub fn summarize(
     o: &Outcome,
     namespace: &str,
-    log: &RunLog,
+    log: &[(i64, IntervalData)],
     warmup: Duration,
     run_end_s: f64,
 ) -> (KubeSummary, Option<(EndpointData, f64)>) {

@@ -16,6 +16,7 @@ pub mod hlog;
 pub mod promtext;
 pub mod recorder;
 pub mod scraped;
+pub mod seconds;
 pub mod series;
 pub mod sink;
 

@@ -38,6 +38,8 @@ pub(super) struct Measured {
     pub threads: usize,
     /// A distributed run's agents, and why they cannot be trusted.
     pub remote: Option<generator::Remote>,
+    /// Every final second, kept for the judgement.
+    pub seconds: crate::metrics::seconds::Seconds,
 }
 
 /// What the run brings from outside the plan: the live exposition page, the hooks' sinks
@@ -71,6 +73,8 @@ pub(super) fn drive(
         names.clone(),
         &planned,
     )?));
+    let (kept, seconds) = crate::metrics::seconds::keep(names.clone(), plan.warmup);
+    sinks.push(Box::new(kept));
     let progress = Progress::new(opts.progress, plan.run_length());
     let rates = plan.clone();
     sinks.push(Box::new(ProgressSink::new(
@@ -148,5 +152,6 @@ pub(super) fn drive(
         planned,
         threads: workers,
         remote: joined.remote,
+        seconds,
     })
 }

@@ -3,8 +3,6 @@
 //! Kubernetes expectations and fault windows, every SLO over its scope, and at last the
 //! verdict with the baseline comparison.
 
-use std::path::Path;
-
 use super::checks;
 use super::drive::Measured;
 use super::target::Target;
@@ -35,7 +33,6 @@ pub(super) struct Judged {
 pub(super) fn judge(
     plan: &Plan,
     target: &Target,
-    out_dir: &Path,
     m: &Measured,
     (kube_seen, scraped): (Option<Outcome>, Vec<super::scrape::ScrapeLog>),
 ) -> anyhow::Result<Judged> {
@@ -79,8 +76,7 @@ pub(super) fn judge(
     };
     let (kube, fault) = match (&kube_seen, &plan.kube) {
         (Some(seen), Some(k)) => {
-            let names = plan.endpoint_names();
-            let log = crate::metrics::hlog::read(&out_dir.join("histograms.hlog"), &names)?;
+            let log = m.seconds.intervals()?;
             let end = window_end.saturating_duration_since(m.origin).as_secs_f64();
             let (summary, data) =
                 crate::kube::outcome::summarize(seen, &k.namespace, &log, plan.warmup, end);
@@ -108,7 +104,7 @@ pub(super) fn judge(
     let mut slo = evaluate(plan, m, window_s, fault.as_ref());
     server_slos(plan, &prometheus, &mut slo);
     if plan.slos.iter().any(|s| s.every.is_some()) {
-        windowed(plan, out_dir, window_s, m, &mut slo)?;
+        windowed(plan, window_s, m, &mut slo)?;
     }
     Ok(Judged {
         window_s,
@@ -181,26 +177,19 @@ fn evaluate(
     })
 }
 
-/// Objectives that must hold in every window: judged again on the interval log's seconds,
-/// cut into their windows, each over its scope.
+/// Objectives that must hold in every window: judged again on the run's seconds, cut
+/// into their windows, each over its scope.
 fn windowed(
     plan: &Plan,
-    out_dir: &Path,
     window_s: f64,
     m: &Measured,
     results: &mut [SloResult],
 ) -> anyhow::Result<()> {
     let names = plan.endpoint_names();
-    let log = crate::metrics::hlog::read(&out_dir.join("histograms.hlog"), &names)?;
+    let log = m.seconds.intervals()?;
     let loss =
         matches!(plan.workload, crate::scenario::Workload::Chat(_)).then(|| m.chat.loss_rate());
-    slo::window::judge_all(
-        &plan.slos,
-        results,
-        &log.intervals,
-        &names,
-        (window_s, loss),
-    );
+    slo::window::judge_all(&plan.slos, results, &log, &names, (window_s, loss));
     Ok(())
 }
 

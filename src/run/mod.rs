@@ -155,7 +155,7 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
     let measured = drive::drive(plan, opts, &out_dir, kube.as_mut(), generator, outside)?;
     let scraped = scraper.map(scrape::Scraper::finish).unwrap_or_default();
     let kube_seen = kube.take().map(|k| k.finish(measured.origin));
-    let judged = judge::judge(plan, &target, &out_dir, &measured, (kube_seen, scraped))?;
+    let judged = judge::judge(plan, &target, &measured, (kube_seen, scraped))?;
     let failures = judged.failures.clone();
     let mut summary = assemble::summary(plan, &target, &measured, judged);
     let interrupted = measured.ended.interrupted_at.is_some();
