@@ -32,4 +32,24 @@ if ! python3 -c "import websockets" >/dev/null 2>&1; then
   python3 -m pip install --quiet websockets
 fi
 
+# The product alone, without the reference services (`testbed` feature), builds; a scenario
+# that names no target then asks for one (exit 2) instead of sending anywhere.
+cargo build --locked --no-default-features
+product=$(mktemp -d)
+cp target/debug/loadctl "$product/loadctl"
+set +e
+"$product/loadctl" run scenarios/activities-list.toml --out "$product/out" --no-progress 2>"$product/err"
+rc=$?
+set -e
+if [ "$rc" != 2 ] || ! grep -q "names no target" "$product/err"; then
+  echo "ci/test.sh: a build without the testbed feature should refuse a scenario without a target (exit 2), got $rc:" >&2
+  cat "$product/err" >&2
+  exit 1
+fi
+if "$product/loadctl" testbed serve activities --help >/dev/null 2>&1; then
+  echo "ci/test.sh: a build without the testbed feature still has \`loadctl testbed\`" >&2
+  exit 1
+fi
+rm -rf "$product"
+
 exec cargo nextest run --locked --no-fail-fast "$@"

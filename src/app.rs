@@ -31,8 +31,9 @@ pub fn execute(cli: Cli) -> Result<u8> {
             Ok(s.status.exit_code())
         }
         Command::Agent(args) => agent_command(&args).map(|()| 0),
+        #[cfg(feature = "testbed")]
         Command::Testbed {
-            command: crate::cli::TestbedCommand::Serve(args),
+            command: crate::testbed::serve::TestbedCommand::Serve(args),
         } => crate::testbed::serve::serve(&args).map(|()| 0),
     }
 }
@@ -154,6 +155,7 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
         out: args.out.clone(),
         print: true,
         handle_signals: true,
+        services: services(),
     };
     Ok(crate::capacity::search(&plan, &opts)?.result.exit_code())
 }
@@ -317,6 +319,7 @@ fn run_command(args: RunArgs) -> Result<u8> {
         kube_context: args.kube_context.clone(),
         metrics_listen: args.metrics_listen,
         agents,
+        services: services(),
         ..RunOptions::default()
     };
     let outcome = run(&plan, &opts)?;
@@ -325,4 +328,13 @@ fn run_command(args: RunArgs) -> Result<u8> {
         &outcome.out_dir.display().to_string(),
     ));
     Ok(outcome.exit_code())
+}
+
+/// The reference services a scenario without a target runs against, when this build has
+/// them.
+fn services() -> Option<crate::run::Services> {
+    #[cfg(feature = "testbed")]
+    return Some(crate::testbed::services());
+    #[cfg(not(feature = "testbed"))]
+    None
 }

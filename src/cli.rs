@@ -34,9 +34,10 @@ pub enum Command {
     /// Serve as a generator that `loadctl run --agents` (or `--kube-agents`) drives; needs LOADCTL_AGENT_TOKEN or --token-file.
     Agent(AgentArgs),
     /// Reference services (the embedded default target, and the kind testbed images).
+    #[cfg(feature = "testbed")]
     Testbed {
         #[command(subcommand)]
-        command: TestbedCommand,
+        command: crate::testbed::serve::TestbedCommand,
     },
 }
 
@@ -202,85 +203,4 @@ pub struct CompareArgs {
 pub enum CompareFormat {
     Text,
     Md,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TestbedCommand {
-    /// Serve a reference service until interrupted.
-    Serve(ServeArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Which service: activities (a volunteer platform's activities API), flash-sale (a 10k-QPS flash sale with a stock ledger), chat (a WebSocket chat gateway) or relay (a chat server with another protocol).
-    pub service: String,
-    #[arg(long, default_value = "127.0.0.1:8000")]
-    pub listen: SocketAddr,
-    /// Added latency: 5ms, a uniform range 1ms..10ms, or exponential exp:5ms.
-    #[arg(long)]
-    pub latency: Option<String>,
-    /// Share of requests answered 500: 1% or 0.01.
-    #[arg(long)]
-    pub error_rate: Option<String>,
-    /// Requests per second the service holds: one server with a fixed service time of 1/N s shared by all connections, FIFO (a known capacity to search for).
-    #[arg(long)]
-    pub capacity: Option<f64>,
-    /// Periodic stall length (needs --every): requests wait until it ends.
-    #[arg(long, requires = "every")]
-    pub stall: Option<String>,
-    /// Stall period.
-    #[arg(long, requires = "stall")]
-    pub every: Option<String>,
-    /// Runtime worker threads (default: one per core).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// flash-sale: items on sale (ids 1..=N).
-    #[arg(long, default_value_t = 10)]
-    pub items: u32,
-    /// flash-sale: initial stock of each item.
-    #[arg(long, default_value_t = 1000)]
-    pub stock: u64,
-    /// flash-sale: read-then-write stock handling, a deliberate oversell bug.
-    #[arg(long)]
-    pub unsafe_stock: bool,
-    /// flash-sale: token signing secret shared by replicas (default: random per process).
-    #[arg(long, env = "LOADCTL_TOKEN_SECRET", hide_env_values = true)]
-    pub token_secret: Option<String>,
-    /// chat: WebSocket connections accepted before refusing with 503 (the gateway's documented limit: 10000).
-    #[arg(long, default_value_t = 10_000)]
-    pub max_connections: usize,
-    /// chat: share of deliveries silently dropped: 1% or 0.01.
-    #[arg(long)]
-    pub drop_rate: Option<String>,
-    /// chat: delay before each fan-out: 5ms, 1ms..10ms or exp:5ms.
-    #[arg(long)]
-    pub relay_latency: Option<String>,
-    /// Serve HTTPS (HTTP/2 and HTTP/1.1 over ALPN; wss:// for chat) with a certificate for localhost, 127.0.0.1 and ::1 signed by a CA made now; the CA is written to --tls-dir.
-    #[arg(long)]
-    pub tls: bool,
-    /// With --tls: the folder the CA certificate is written to (`ca.pem`; no key is written).
-    #[arg(long, default_value = "testbed-tls", requires = "tls")]
-    pub tls_dir: std::path::PathBuf,
-    /// Apply the API gateway's documented rate limits (global 10,000/60 s, API 5,000/60 s, auth 500/60 s): 429 beyond them.
-    #[arg(long)]
-    pub rate_limits: bool,
-    /// flash-sale: also serve a simulated Kubernetes control plane (the flash-order Deployment, its Pods and HPA) whose replicas really carry the load.
-    #[arg(long)]
-    pub simulate_cluster: bool,
-    /// Simulated cluster: simulated seconds per wall-clock second.
-    #[arg(long, default_value_t = 1.0, requires = "simulate_cluster")]
-    pub time_scale: f64,
-    /// Simulated cluster: requests per second one Ready replica serves at 100% CPU.
-    #[arg(long, default_value_t = 150.0, requires = "simulate_cluster")]
-    pub replica_capacity: f64,
-    /// Simulated cluster: address of its Kubernetes API.
-    #[arg(long, default_value = "127.0.0.1:0", requires = "simulate_cluster")]
-    pub kube_listen: SocketAddr,
-    /// Simulated cluster: where to write the kubeconfig that points at it.
-    #[arg(
-        long,
-        default_value = "loadctl-sim.kubeconfig",
-        requires = "simulate_cluster"
-    )]
-    pub kubeconfig: std::path::PathBuf,
 }

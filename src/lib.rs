@@ -69,4 +69,5 @@ pub mod run;
 pub mod scenario;
 pub mod slo;
 pub mod summary;
+#[cfg(feature = "testbed")]
 pub mod testbed;

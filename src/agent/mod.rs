@@ -17,8 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-
 use crate::error::{Error, Result};
 
 /// How an agent serves.
@@ -62,13 +60,8 @@ pub fn host_name() -> String {
 pub fn serve(opts: AgentOptions) -> Result<()> {
     scratch::prepare(&opts.scratch, opts.scratch_private)
         .map_err(|e| Error::Setup(anyhow::anyhow!(e)))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("loadctl-agent")
-        .enable_all()
-        .build()
-        .context("cannot start the agent's runtime")?;
-    rt.block_on(accept_loop(Arc::new(opts)))
+    let rt = crate::engine::runtime::SideRuntime::start("loadctl-agent", 2)?;
+    rt.handle().block_on(accept_loop(Arc::new(opts)))
 }
 
 async fn accept_loop(opts: Arc<AgentOptions>) -> Result<()> {

@@ -30,6 +30,8 @@ pub struct CapacityOptions {
     pub print: bool,
     /// Handle SIGINT/SIGTERM in each step (the CLI does).
     pub handle_signals: bool,
+    /// What starts the embedded reference service for each step ([`RunOptions::services`](crate::run::RunOptions)).
+    pub services: Option<crate::run::Services>,
 }
 
 #[derive(Debug)]
@@ -70,6 +72,7 @@ pub fn search(plan: &Plan, opts: &CapacityOptions) -> Result<CapacityOutcome> {
         plan,
         dir: &out_dir,
         handle_signals: opts.handle_signals,
+        services: opts.services.clone(),
     };
     let mut s = Search::new(cap);
     let mut result = empty_result(plan);

@@ -20,6 +20,7 @@ pub struct StepRun<'a> {
     pub plan: &'a Plan,
     pub dir: &'a Path,
     pub handle_signals: bool,
+    pub services: Option<crate::run::Services>,
 }
 
 impl StepRun<'_> {
@@ -55,6 +56,7 @@ impl StepRun<'_> {
             keep_signal_handlers: self.handle_signals,
             // A hold proves a pass: it runs to its end.
             stop_on_certain_failure: phase != "hold",
+            services: self.services.clone(),
             ..RunOptions::default()
         };
         let out = run(&p, &opts)?;

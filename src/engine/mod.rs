@@ -16,6 +16,7 @@ pub mod flow;
 pub mod oneshot;
 mod open;
 pub mod request;
+pub mod runtime;
 mod timer;
 pub mod transport;
 

@@ -1,6 +1,6 @@
 //! Single requests outside the load: `[[setup]]` before it and `[[verify]]` after it. They
 //! go through the same HTTP path as the load (one connection, the same request building)
-//! on a runtime of their own, one after the other.
+//! on the run's side runtime, one after the other.
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -11,16 +11,16 @@ use super::transport::{Connector, Slots, Transport};
 /// Sends each of `requests` once, in order, to its origin in `net`, over `transport`.
 /// `None`: the request could not be built from its templates, and was not sent.
 pub fn send_all(
+    rt: &super::runtime::Handle,
     requests: &[Prepared],
     net: &Connector,
     transport: Transport,
     timeout: Duration,
-) -> std::io::Result<Vec<Option<Response>>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+) -> Vec<Option<Response>> {
+    // The connection's tasks are spawned locally: they run on this thread, inside the
+    // LocalSet, as a load worker's do.
     let local = tokio::task::LocalSet::new();
-    Ok(local.block_on(&rt, async {
+    rt.block_on(local.run_until(async {
         let mut conn = Slots::new(transport).slot();
         let mut rng = fastrand::Rng::with_seed(0x5e70b);
         let seq = AtomicU64::new(0);

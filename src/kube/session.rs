@@ -79,7 +79,8 @@ type Scheduled = (
 pub struct SetupError(pub anyhow::Error);
 
 pub struct Session {
-    rt: tokio::runtime::Runtime,
+    /// The run's side runtime: the watches and faults run there.
+    rt: tokio::runtime::Handle,
     client: Client,
     plan: KubePlan,
     server: String,
@@ -214,17 +215,19 @@ fn selector_of(d: &Deployment) -> Option<String> {
 impl Session {
     /// Connects and starts watching every HPA the plan names; fails (before any load)
     /// when the cluster or an HPA cannot be reached.
-    pub fn start(plan: &KubePlan, source: &Source) -> Result<Session, SetupError> {
-        Self::connect(plan, source).map_err(SetupError)
+    pub fn start(
+        rt: &tokio::runtime::Handle,
+        plan: &KubePlan,
+        source: &Source,
+    ) -> Result<Session, SetupError> {
+        Self::connect(rt.clone(), plan, source).map_err(SetupError)
     }
 
-    fn connect(plan: &KubePlan, source: &Source) -> anyhow::Result<Session> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("kube")
-            .enable_all()
-            .build()
-            .context("cannot start the Kubernetes runtime")?;
+    fn connect(
+        rt: tokio::runtime::Handle,
+        plan: &KubePlan,
+        source: &Source,
+    ) -> anyhow::Result<Session> {
         let (client, server) = rt.block_on(client(source))?;
         let ns = plan.namespace.as_str();
         let mut watched = Vec::new();
@@ -272,15 +275,18 @@ impl Session {
             });
         }
         // The state at the load's start should be known: wait (briefly) for the first lists.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline
-            && !watched.iter().all(|w| {
-                let t = w.track.lock().unwrap();
+        let listed = || {
+            watched.iter().all(|w| {
+                let t = w.track.lock().unwrap_or_else(|e| e.into_inner());
                 t.state.desired > 0 && t.state.ready > 0
             })
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        };
+        rt.block_on(async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while !listed() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
         let (stop, _) = tokio::sync::watch::channel(false);
         Ok(Session {
             rt,

@@ -6,12 +6,13 @@ use std::path::Path;
 
 use super::target::Target;
 use super::{AgentAddr, Agents, PodAddr, RunOptions};
+use crate::engine::runtime::Handle;
 use crate::kube::agents::{self, Launched, Spec, AGENT_PORT};
 use crate::scenario::Plan;
 
 /// The Job while the run goes; deleted on drop.
 pub(super) struct JobGuard {
-    rt: tokio::runtime::Runtime,
+    rt: Handle,
     launched: Launched,
 }
 
@@ -23,6 +24,7 @@ impl Drop for JobGuard {
 
 /// The agents to drive: `opts.agents`, with the Job's pods when it asks for a Job.
 pub(super) fn start(
+    rt: &Handle,
     plan: &Plan,
     opts: &RunOptions,
     target: &Target,
@@ -49,11 +51,6 @@ pub(super) fn start(
         token: &agents.token,
         run_length: plan.run_length(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| crate::error::Error::Failed(e.into()))?;
     let launched = rt
         .block_on(agents::launch(&source, &spec))
         .map_err(crate::error::Error::Setup)?;
@@ -74,5 +71,11 @@ pub(super) fn start(
             })
         })
         .collect();
-    Ok((Some(with_pods), Some(JobGuard { rt, launched })))
+    Ok((
+        Some(with_pods),
+        Some(JobGuard {
+            rt: rt.clone(),
+            launched,
+        }),
+    ))
 }

@@ -1,20 +1,21 @@
 //! Stages 2 and 7: the `[[setup]]` requests before the load (a failure stops the run
 //! before any load is sent) and the `[[verify]]` requests after it.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use super::target::Target;
 use crate::engine::request::Prepared;
+use crate::engine::runtime::Handle;
 use crate::engine::transport::{Connector, Transport};
 use crate::scenario::{CheckedRequest, Plan};
 use crate::slo::checks::{self, CheckResult};
 
 /// Sends the setup requests; an answer that fails its checks ends the run here.
-pub(super) fn setup(plan: &Plan, target: &Target) -> anyhow::Result<()> {
+pub(super) fn setup(rt: &Handle, plan: &Plan, target: &Target) -> anyhow::Result<()> {
     if target.setup.is_empty() {
         return Ok(());
     }
-    let results = checked(plan, &plan.setup, &target.setup, &target.net)?;
+    let results = checked(rt, plan, &plan.setup, &target.setup, &target.net);
     if let Some(bad) = results.iter().find(|r| !r.pass) {
         bail!(
             "setup request `{}` failed: {} ({}); nothing was sent to the load",
@@ -27,22 +28,22 @@ pub(super) fn setup(plan: &Plan, target: &Target) -> anyhow::Result<()> {
 }
 
 /// Sends the verify requests and judges their answers.
-pub(super) fn verify(plan: &Plan, target: &Target) -> anyhow::Result<Vec<CheckResult>> {
+pub(super) fn verify(rt: &Handle, plan: &Plan, target: &Target) -> Vec<CheckResult> {
     if target.verify.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    checked(plan, &plan.verify, &target.verify, &target.net)
+    checked(rt, plan, &plan.verify, &target.verify, &target.net)
 }
 
 fn checked(
+    rt: &Handle,
     plan: &Plan,
     entries: &[CheckedRequest],
     prepared: &[Prepared],
     net: &Connector,
-) -> anyhow::Result<Vec<CheckResult>> {
+) -> Vec<CheckResult> {
     let transport = Transport::of(&plan.http);
-    let answers = crate::engine::oneshot::send_all(prepared, net, transport, plan.timeout)
-        .context("cannot start the runtime for setup/verify requests")?;
+    let answers = crate::engine::oneshot::send_all(rt, prepared, net, transport, plan.timeout);
     let mut out = Vec::new();
     for ((entry, p), resp) in entries.iter().zip(prepared).zip(answers) {
         let Some(resp) = resp else {
@@ -67,5 +68,5 @@ fn checked(
             &entry.checks,
         ));
     }
-    Ok(out)
+    out
 }

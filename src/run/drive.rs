@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
-use anyhow::Context;
 use tokio::sync::mpsc;
 
 use super::control::{Ended, Loop};
@@ -51,6 +50,7 @@ pub(super) struct Outside {
 }
 
 pub(super) fn drive(
+    rt: &crate::engine::runtime::Handle,
     plan: &Plan,
     opts: &RunOptions,
     out_dir: &Path,
@@ -104,13 +104,9 @@ pub(super) fn drive(
     }
     let (tx, rx) = mpsc::unbounded_channel();
     generator.start(tx)?;
-    let control = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the control runtime")?;
     let mut agg = Aggregator::new(names.len(), threads);
     let mut chat = ChatTotals::default();
-    let ended = control.block_on(
+    let ended = rt.block_on(
         Loop {
             generator: generator.as_ref(),
             agg: &mut agg,

@@ -31,6 +31,7 @@ pub(super) struct Judged {
 }
 
 pub(super) fn judge(
+    rt: &crate::engine::runtime::Handle,
     plan: &Plan,
     target: &Target,
     m: &Measured,
@@ -72,7 +73,7 @@ pub(super) fn judge(
     let verification = if m.ended.interrupted_at.is_some() {
         Vec::new()
     } else {
-        checks::verify(plan, target)?
+        checks::verify(rt, plan, target)
     };
     let (kube, fault) = match (&kube_seen, &plan.kube) {
         (Some(seen), Some(k)) => {

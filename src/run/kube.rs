@@ -10,9 +10,9 @@ use super::RunOptions;
 use crate::files::write_atomic;
 use crate::kube::session::{Session, Source};
 use crate::scenario::{Plan, TargetSpec};
-use crate::testbed::cluster::Cluster;
 
 pub(super) fn start(
+    rt: &crate::engine::runtime::Handle,
     plan: &Plan,
     opts: &RunOptions,
     target: &Target,
@@ -22,7 +22,7 @@ pub(super) fn start(
         return Ok(None);
     };
     let source = source(plan, opts, target, out_dir, k.context.clone())?;
-    let session = Session::start(k, &source).map_err(|e| crate::error::Error::Setup(e.0))?;
+    let session = Session::start(rt, k, &source).map_err(|e| crate::error::Error::Setup(e.0))?;
     for w in &session.warnings {
         eprintln!("warning: {w}");
     }
@@ -38,10 +38,10 @@ pub(super) fn source(
     out_dir: &Path,
     context: Option<String>,
 ) -> crate::error::Result<Source> {
-    Ok(match target.kube_api() {
-        Some(api) => {
+    Ok(match target.kubeconfig() {
+        Some(config) => {
             let path = out_dir.join("kubeconfig");
-            write_atomic(&path, Cluster::kubeconfig(api).as_bytes())?;
+            write_atomic(&path, config.as_bytes())?;
             let time_scale = match &plan.target {
                 TargetSpec::Embedded(e) => e.config.cluster.as_ref().map_or(1.0, |c| c.time_scale),
                 TargetSpec::Url { .. } => 1.0,

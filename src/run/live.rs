@@ -1,5 +1,5 @@
 //! `--metrics-listen ADDR`: serves the run's live figures (`metrics/exposition.rs`) at
-//! `/metrics` while the run goes, from a thread of its own. The address is bound before
+//! `/metrics` while the run goes, on the run's side runtime. The address is bound before
 //! any load, so a taken or invalid one is a setup error (exit 2); the server stops after
 //! the run's reports are written.
 //!
@@ -19,6 +19,7 @@ use http_body_util::Full;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
+use crate::engine::runtime::Handle;
 use crate::metrics::exposition::Page;
 
 /// A scraper that has not sent its request head by then is dropped.
@@ -30,11 +31,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// The running server; dropping it stops it.
 pub(super) struct LiveServer {
+    rt: Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
-pub(super) fn start(addr: SocketAddr, page: Page) -> crate::error::Result<LiveServer> {
+pub(super) fn start(rt: &Handle, addr: SocketAddr, page: Page) -> crate::error::Result<LiveServer> {
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("--metrics-listen {addr}: cannot listen there"))
         .map_err(crate::error::Error::Setup)?;
@@ -42,46 +44,41 @@ pub(super) fn start(addr: SocketAddr, page: Page) -> crate::error::Result<LiveSe
         .set_nonblocking(true)
         .context("--metrics-listen: cannot configure the socket")
         .map_err(crate::error::Error::Setup)?;
+    let listener = {
+        let _guard = rt.enter();
+        tokio::net::TcpListener::from_std(listener)
+            .context("--metrics-listen: cannot configure the socket")
+            .map_err(crate::error::Error::Setup)?
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::Builder::new()
-        .name("loadctl-metrics".into())
-        .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                tokio::select! {
-                    _ = serve(listener, page) => {}
-                    _ = stopped => tokio::time::sleep(SHUTDOWN_GRACE).await,
-                }
-            });
-            // Dropping the runtime drops every connection still open.
-        })
-        .context("cannot start the metrics thread")
-        .map_err(crate::error::Error::Setup)?;
+    let task = rt.spawn(serve(listener, page, stopped));
     Ok(LiveServer {
+        rt: rt.clone(),
         stop: Some(stop),
-        thread: Some(thread),
+        task: Some(task),
     })
 }
 
-async fn serve(listener: tokio::net::TcpListener, page: Page) {
+/// Serves until `stopped`, then gives the answers in flight [`SHUTDOWN_GRACE`] and drops
+/// every connection still open (they are this task's, not the runtime's).
+async fn serve(
+    listener: tokio::net::TcpListener,
+    page: Page,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut conns = tokio::task::JoinSet::new();
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
+        let accepted = tokio::select! {
+            _ = &mut stopped => break,
+            a = accept(&listener, &slots) => a,
         };
-        let Ok((tcp, _)) = listener.accept().await else {
+        while conns.try_join_next().is_some() {}
+        let Some((tcp, permit)) = accepted else {
             continue;
         };
         let page = page.clone();
-        tokio::spawn(async move {
+        conns.spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let page = page.clone();
                 async move { Ok::<_, Infallible>(answer(&req, &page)) }
@@ -94,6 +91,20 @@ async fn serve(listener: tokio::net::TcpListener, page: Page) {
             drop(permit);
         });
     }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// The next connection, once a slot is free for it.
+async fn accept(
+    listener: &tokio::net::TcpListener,
+    slots: &Arc<tokio::sync::Semaphore>,
+) -> Option<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
+    let permit = slots.clone().acquire_owned().await.ok()?;
+    let (tcp, _) = listener.accept().await.ok()?;
+    Some((tcp, permit))
 }
 
 fn answer(req: &Request<hyper::body::Incoming>, page: &Page) -> Response<Full<Bytes>> {
@@ -115,8 +126,8 @@ impl Drop for LiveServer {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(t) = self.task.take() {
+            let _ = self.rt.block_on(t);
         }
     }
 }

@@ -17,6 +17,7 @@ mod limits;
 mod live;
 mod output;
 mod scrape;
+mod service;
 mod target;
 
 use std::path::PathBuf;
@@ -55,9 +56,13 @@ pub struct RunOptions {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Drive the load through these agents instead of this machine's threads.
     pub agents: Option<Agents>,
+    /// What starts the embedded reference service for a plan that names no target (the
+    /// command layer hands in the testbed's); without it such a plan is refused.
+    pub services: Option<Services>,
 }
 
 pub use generator::remote::{AgentAddr, Agents, PodAddr};
+pub use service::{Service, Services, StartService};
 
 /// What steers a run from outside: how a distributed run's agent runs its share.
 #[derive(Default)]
@@ -95,6 +100,7 @@ impl Default for RunOptions {
             keep_signal_handlers: false,
             metrics_listen: None,
             agents: None,
+            services: None,
         }
     }
 }
@@ -130,32 +136,36 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
 
 /// [`run`], steered from outside by `hooks`.
 pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunOutcome> {
-    let target = target::resolve(plan)?;
-    checks::setup(plan, &target)?;
+    // Dropped last, so every stage's tasks end with the run.
+    let side =
+        crate::engine::runtime::SideRuntime::start("loadctl-side", 2).map_err(Error::Failed)?;
+    let rt = side.handle();
+    let target = target::resolve(rt, plan, opts.services.as_ref())?;
+    checks::setup(rt, plan, &target)?;
     let out_dir = output::create(&plan.name, opts.out.as_ref())?;
-    let mut kube = kube::start(plan, opts, &target, &out_dir)?;
+    let mut kube = kube::start(rt, plan, opts, &target, &out_dir)?;
     limits::open_files(plan)?;
     let page = crate::metrics::exposition::Page::default();
     let live = opts
         .metrics_listen
-        .map(|addr| live::start(addr, page.clone()))
+        .map(|addr| live::start(rt, addr, page.clone()))
         .transpose()?;
     let live_page = live.as_ref().map(|_| page);
     // Deletes the agents' Job when dropped, however the run ends.
-    let (agents, _job) = agents_job::start(plan, opts, &target, &out_dir)?;
+    let (agents, _job) = agents_job::start(rt, plan, opts, &target, &out_dir)?;
     let start_at = hooks.gate.take().map(|g| g()).transpose()?;
     let generator =
-        generator::prepare(plan, &target, agents.as_ref(), start_at).map_err(Error::Setup)?;
-    let scraper = scrape::start(&plan.scrapes, target.addr());
+        generator::prepare(rt, plan, &target, agents.as_ref(), start_at).map_err(Error::Setup)?;
+    let scraper = scrape::start(rt, &plan.scrapes, target.addr());
     let outside = drive::Outside {
         live_page,
         sinks: std::mem::take(&mut hooks.sinks),
         control: hooks.control.take(),
     };
-    let measured = drive::drive(plan, opts, &out_dir, kube.as_mut(), generator, outside)?;
+    let measured = drive::drive(rt, plan, opts, &out_dir, kube.as_mut(), generator, outside)?;
     let scraped = scraper.map(scrape::Scraper::finish).unwrap_or_default();
     let kube_seen = kube.take().map(|k| k.finish(measured.origin));
-    let judged = judge::judge(plan, &target, &measured, (kube_seen, scraped))?;
+    let judged = judge::judge(rt, plan, &target, &measured, (kube_seen, scraped))?;
     let failures = judged.failures.clone();
     let mut summary = assemble::summary(plan, &target, &measured, judged);
     let interrupted = measured.ended.interrupted_at.is_some();

@@ -1,5 +1,5 @@
-//! Stage 5's scrapes of the target's own metrics (`[[prometheus.scrape]]`): a thread
-//! polls each URL every `every` from before the load starts until one last scrape after it
+//! Stage 5's scrapes of the target's own metrics (`[[prometheus.scrape]]`): a task on the
+//! run's side runtime polls each URL every `every` from before the load starts until one last scrape after it
 //! ends, keeping only the selected counter's sum and the histogram's buckets per scrape.
 //! Then the points are set beside loadctl's figures for the measured window
 //! (`summary.prometheus[]`). A failed scrape is counted with its reason, never the
@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 
+use crate::engine::runtime::Handle;
 use crate::metrics::scraped::{self, Point};
 use crate::metrics::{EndpointData, LatencyStats};
 use crate::scenario::plan::prometheus::ScrapePlan;
@@ -30,52 +31,46 @@ pub(super) struct ScrapeLog {
 }
 
 pub(super) struct Scraper {
+    rt: Handle,
     stop: tokio::sync::watch::Sender<bool>,
-    thread: std::thread::JoinHandle<Vec<ScrapeLog>>,
+    task: tokio::task::JoinHandle<Vec<ScrapeLog>>,
 }
 
 /// Starts polling; a scrape without an origin polls the run's target at `target`.
-pub(super) fn start(plans: &[ScrapePlan], target: SocketAddr) -> Option<Scraper> {
+pub(super) fn start(rt: &Handle, plans: &[ScrapePlan], target: SocketAddr) -> Option<Scraper> {
     if plans.is_empty() {
         return None;
     }
     let plans = plans.to_vec();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let thread = std::thread::Builder::new()
-        .name("loadctl-scrape".into())
-        .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return Vec::new();
-            };
-            rt.block_on(async move {
-                let tasks: Vec<_> = plans
-                    .into_iter()
-                    .map(|p| tokio::spawn(poll(p, target, stopped.clone())))
-                    .collect();
-                let mut out = Vec::new();
-                for t in tasks {
-                    out.push(t.await.unwrap_or(ScrapeLog {
-                        points: Vec::new(),
-                        scrapes: 0,
-                        errors: 1,
-                        last_error: Some("the scrape task failed".into()),
-                    }));
-                }
-                out
-            })
-        })
-        .ok()?;
-    Some(Scraper { stop, thread })
+    let task = rt.spawn(async move {
+        let tasks: Vec<_> = plans
+            .into_iter()
+            .map(|p| tokio::spawn(poll(p, target, stopped.clone())))
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap_or(ScrapeLog {
+                points: Vec::new(),
+                scrapes: 0,
+                errors: 1,
+                last_error: Some("the scrape task failed".into()),
+            }));
+        }
+        out
+    });
+    Some(Scraper {
+        rt: rt.clone(),
+        stop,
+        task,
+    })
 }
 
 impl Scraper {
     /// One last scrape each, then what they found, in plan order.
     pub(super) fn finish(self) -> Vec<ScrapeLog> {
         let _ = self.stop.send(true);
-        self.thread.join().unwrap_or_default()
+        self.rt.block_on(self.task).unwrap_or_default()
     }
 }
 

@@ -9,15 +9,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use super::service::{Service, Services};
 use crate::engine::request::Prepared;
+use crate::engine::runtime::Handle;
 use crate::engine::transport::{tls, Connector, Endpoint, Transport};
 use crate::scenario::{Origin, Plan, RequestPlan, TargetSpec};
-use crate::testbed::Embedded;
 
 /// The run's target, resolved, and its requests ready to send.
 pub(super) struct Target {
     /// Kept alive for the whole run; dropping it stops the embedded service.
-    embedded: Option<Embedded>,
+    embedded: Option<Box<dyn Service>>,
     /// By origin: 0 is the target, full-URL requests add theirs.
     pub net: Connector,
     /// The target as the reports name it.
@@ -41,18 +42,21 @@ impl Target {
         format!("{}://{}", e.scheme, e.authority)
     }
 
-    /// The simulated cluster's API, when the embedded service runs in one.
-    pub fn kube_api(&self) -> Option<SocketAddr> {
-        self.embedded.as_ref().and_then(|e| e.kube_api)
+    /// The simulated cluster's kubeconfig, when the embedded service runs in one.
+    pub fn kubeconfig(&self) -> Option<String> {
+        self.embedded.as_ref().and_then(|e| e.kubeconfig())
     }
 }
 
-pub(super) fn resolve(plan: &Plan) -> crate::error::Result<Target> {
+pub(super) fn resolve(
+    rt: &Handle,
+    plan: &Plan,
+    services: Option<&Services>,
+) -> crate::error::Result<Target> {
     let (embedded, target_addr, text, base_path) = match &plan.target {
         TargetSpec::Embedded(e) => {
-            let svc = Embedded::start(&e.service, &e.config, plan.generator.threads)
-                .context("cannot start the embedded reference service")?;
-            let addr = svc.addr;
+            let svc = Services::start(services, e, plan.generator.threads)?;
+            let addr = svc.addr();
             (
                 Some(svc),
                 addr,
@@ -112,7 +116,7 @@ pub(super) fn resolve(plan: &Plan) -> crate::error::Result<Target> {
         embedded,
         net: {
             let net = connector(plan, &origins, target_addr)?;
-            check_h2(plan, &net)?;
+            check_h2(rt, plan, &net)?;
             net
         },
         text,
@@ -184,17 +188,12 @@ fn connector(
 /// The longest a check before the load may wait on the target (README, "When a run ends").
 pub const PRECHECK_BUDGET: Duration = Duration::from_secs(1);
 
-fn check_h2(plan: &Plan, net: &Connector) -> crate::error::Result<()> {
+fn check_h2(rt: &Handle, plan: &Plan, net: &Connector) -> crate::error::Result<()> {
     use crate::metrics::connection::{Phases, TlsReason};
     use crate::scenario::plan::net::HttpVersion;
     if plan.http.version != HttpVersion::Http2 || net.endpoints[0].tls.is_none() {
         return Ok(());
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start a runtime to check HTTP/2")
-        .map_err(crate::error::Error::Setup)?;
     // Part of the run's documented end: a target that does not finish a handshake within
     // the budget is judged by the load itself (its requests say what it does).
     let budget = plan.timeout.min(PRECHECK_BUDGET);

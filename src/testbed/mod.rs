@@ -223,6 +223,37 @@ impl Embedded {
     }
 }
 
+/// The reference services as a run starts them ([`crate::run::RunOptions::services`]).
+pub fn services() -> crate::run::Services {
+    crate::run::Services(Arc::new(Reference))
+}
+
+struct Reference;
+
+impl crate::run::StartService for Reference {
+    fn start(
+        &self,
+        plan: &crate::scenario::plan::target::EmbeddedPlan,
+        threads: usize,
+    ) -> anyhow::Result<Box<dyn crate::run::Service>> {
+        Ok(Box::new(Embedded::start(
+            &plan.service,
+            &plan.config,
+            threads,
+        )?))
+    }
+}
+
+impl crate::run::Service for Embedded {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn kubeconfig(&self) -> Option<String> {
+        self.kube_api.map(cluster::Cluster::kubeconfig)
+    }
+}
+
 impl Drop for Embedded {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

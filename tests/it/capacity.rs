@@ -45,6 +45,7 @@ fn run(text: &str) -> (CapacityOutcome, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let opts = CapacityOptions {
         out: Some(dir.path().join("out")),
+        services: Some(loadctl::testbed::services()),
         ..CapacityOptions::default()
     };
     let out = search(&plan(text), &opts).unwrap_or_else(|e| panic!("{e:#}"));

@@ -434,6 +434,7 @@ path = "/api/v1/flash/no-such-route"
     let dir = tempfile::tempdir().unwrap();
     let opts = loadctl::run::RunOptions {
         out: Some(dir.path().join("out")),
+        services: Some(loadctl::testbed::services()),
         ..Default::default()
     };
     let err = loadctl::run::run(&p, &opts).unwrap_err();

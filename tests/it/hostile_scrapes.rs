@@ -193,6 +193,7 @@ path = "/u/a"
     let opts = RunOptions {
         out: Some(dir.path().join("out")),
         metrics_listen: Some(addr),
+        services: Some(loadctl::testbed::services()),
         ..RunOptions::default()
     };
     let started = Instant::now();

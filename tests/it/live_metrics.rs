@@ -58,6 +58,7 @@ weight = 0.5
     let opts = RunOptions {
         out: Some(dir.path().join("out")),
         metrics_listen: Some(addr),
+        services: Some(loadctl::testbed::services()),
         ..RunOptions::default()
     };
     let runner = std::thread::spawn(move || run(&p, &opts).unwrap());

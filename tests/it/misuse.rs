@@ -381,3 +381,23 @@ path = "/items/{{{{token}}}}"
     let console = loadctl::report::console::render(s, "out");
     assert!(console.contains("request_invalid"), "{console}");
 }
+
+/// A library caller that hands in no reference services (what a build without the
+/// `testbed` feature is) is told to name a target, with exit 2, and nothing is written.
+#[test]
+fn a_scenario_without_a_target_and_no_reference_services_asks_for_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(&format!(
+        "name = \"t\"\n[load]\nmodel = \"closed\"\nvus = 1\nduration = \"1s\"\n{REQ}"
+    ));
+    let opts = loadctl::run::RunOptions {
+        out: Some(dir.path().join("out")),
+        ..Default::default()
+    };
+    let err = loadctl::run::run(&p, &opts).unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err:#}");
+    let text = format!("{err:#}");
+    assert!(text.contains("names no target"), "{text}");
+    assert!(text.contains("--target"), "{text}");
+    assert!(!dir.path().join("out").exists());
+}

@@ -18,6 +18,7 @@ pub fn run_plan(plan: &Plan) -> (RunOutcome, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let opts = RunOptions {
         out: Some(dir.path().join("out")),
+        services: Some(loadctl::testbed::services()),
         ..RunOptions::default()
     };
     let outcome = run(plan, &opts).unwrap_or_else(|e| panic!("{e:#}"));

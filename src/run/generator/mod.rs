@@ -58,13 +58,14 @@ pub(super) struct Joined {
 /// (connected, sent the scenario, and their clocks measured before this returns).
 /// `start_at` fixes the schedule's start (an agent's, given by its coordinator).
 pub(super) fn prepare(
+    rt: &crate::engine::runtime::Handle,
     plan: &Plan,
     target: &Target,
     agents: Option<&remote::Agents>,
     start_at: Option<Instant>,
 ) -> anyhow::Result<Box<dyn Generator>> {
     Ok(match agents {
-        Some(agents) => Box::new(remote::Fleet::connect(plan, target, agents)?),
+        Some(agents) => Box::new(remote::Fleet::connect(rt, plan, target, agents)?),
         None => Box::new(local::Local::new(plan, target, start_at)),
     })
 }

@@ -69,7 +69,8 @@ struct Board {
 
 /// The agents, connected and ready; then sending.
 pub(crate) struct Fleet {
-    rt: tokio::runtime::Runtime,
+    /// The run's side runtime: the links to the agents run there.
+    rt: tokio::runtime::Handle,
     links: Vec<Link>,
     origin: Instant,
     origin_ns: u64,
@@ -106,10 +107,24 @@ fn prepare_msg(plan: &Plan, target: &Target, b: &Bundle, index: usize, of: usize
     }
 }
 
+/// A fleet dropped unjoined (a second interrupt) leaves no link running.
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
 impl Fleet {
     /// Connects every agent, sends each its share, and measures their clocks; the start
     /// instant is fixed here.
-    pub(super) fn connect(plan: &Plan, target: &Target, agents: &Agents) -> anyhow::Result<Self> {
+    pub(super) fn connect(
+        rt: &tokio::runtime::Handle,
+        plan: &Plan,
+        target: &Target,
+        agents: &Agents,
+    ) -> anyhow::Result<Self> {
         if let Workload::Chat(c) = &plan.workload {
             if c.groups < agents.addrs.len() {
                 bail!(
@@ -124,11 +139,6 @@ impl Fleet {
             bail!("--shard and agents do not mix: the coordinator gives each agent its share");
         }
         let n = agents.addrs.len();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("loadctl-coordinator")
-            .enable_all()
-            .build()?;
         let opened = rt.block_on(futures_util::future::join_all(
             agents.addrs.iter().enumerate().map(|(k, addr)| {
                 let prep = prepare_msg(plan, target, &agents.bundle, k, n);
@@ -170,7 +180,7 @@ impl Fleet {
             })
             .collect();
         Ok(Fleet {
-            rt,
+            rt: rt.clone(),
             links,
             origin,
             origin_ns,
