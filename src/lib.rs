@@ -26,12 +26,20 @@
 //!   and the transports (`engine/transport/`).
 //! - [`metrics`]: recorders, the exact merge, the interval log, the sinks.
 //! - [`slo`], [`summary`], [`report`]: judgement, the summary model, one file per format.
-//! - [`kube`]: the HPA model, watching, expectations, faults (`kube/fault/`).
+//! - [`kube`]: the HPA model, watching, expectations, and the session that carries the
+//!   faults out; [`fault`]: the fault kinds, one module each.
+//! - [`diag`]: the ground floor of configuration: diagnostics with line and column, the
+//!   bounds of every number (`diag/limits.rs`), reading a table as a kind's own struct.
 //! - [`run`]: the orchestrator as stages, one file each; [`app`] dispatches commands.
 //! - [`capacity`]: repeated runs searching the highest rate the SLOs hold at; [`merge`]:
 //!   run folders merged exactly.
-//! - [`testbed`]: the reference services and the simulated control plane (with the
-//!   `batch/v1` Jobs and kubelet a `--kube-agents` run uses).
+//! - [`testbed`] (the default `testbed` feature): the reference services and the
+//!   simulated control plane (with the `batch/v1` Jobs and kubelet a `--kube-agents` run
+//!   uses). A consumer of the library: no product module imports it; the command layer
+//!   hands `run` its starter (`RunOptions::services`), and `--no-default-features`
+//!   builds the product without it.
+//! - One side runtime per run (`engine/runtime.rs`) carries everything beside the load's
+//!   workers, handed down as a `Handle`.
 //! - [`remote`]: the coordinator↔agent protocol; [`agent`]: `loadctl agent`, which runs its
 //!   share of a run through `run::run_with`; the coordinator is `run/generator/remote.rs`.
 //!
@@ -44,9 +52,12 @@
 //!   line in `report::EXPORTERS`.
 //! - **A per-second consumer** (live exporter, remote uplink): an `IntervalSink`, and one
 //!   `sinks.push(…)` line in `run/drive.rs`.
-//! - **A fault**: a file in `kube/fault/`, a `FaultAction` variant in
-//!   `scenario/plan/kube.rs` with its validation in `scenario/validate/kube.rs`, and its arm
-//!   in `kube/fault/mod.rs`.
+//! - **A fault**: a module in `fault/` that owns its raw struct (read from its
+//!   `[[kube.fault]]` table with `Ctx::reparse`), validation, bounds, description,
+//!   execution and its generic `fault::Record` (affected, outcome, detail), implementing
+//!   `fault::Fault`; and one line in `fault::KINDS`. Pod choice (`selector`, `mode`,
+//!   `value`) is `fault/pods.rs`'s for every kind. The console, the HTML and
+//!   `summary.json` render the record without knowing the kind.
 //! - **A generator**: a file in `run/generator/` implementing `Generator`, and its arm in
 //!   `run/generator/mod.rs::prepare` (as `local.rs` and `remote.rs` are).
 //!
@@ -57,8 +68,10 @@ pub mod agent;
 pub mod app;
 pub mod capacity;
 pub mod cli;
+pub mod diag;
 pub mod engine;
 pub mod error;
+pub mod fault;
 pub mod files;
 pub mod kube;
 pub mod merge;

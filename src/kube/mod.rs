@@ -6,7 +6,6 @@
 
 pub mod agents;
 pub mod expect;
-pub mod fault;
 pub mod hpa;
 pub mod outcome;
 pub mod session;

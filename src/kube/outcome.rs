@@ -112,15 +112,16 @@ pub fn summarize(
                 availability = (f.requests > 0).then_some(f.availability);
                 p99 = percentile_ms(&e.latency, 99.0);
             }
-            let (action, selector, mode) = super::fault::target(&plan.action);
+            let (selector, mode) = plan.action.target();
             FaultSummary {
-                action,
+                action: plan.action.action().to_string(),
                 selector,
                 mode,
                 at_s: s(plan.at),
                 executed_s: start,
-                ready_before: rec.ready_before,
-                killed: rec.killed.clone(),
+                affected: rec.affected.clone(),
+                outcome: rec.outcome.clone(),
+                detail: rec.detail.iter().cloned().collect(),
                 errors: rec.errors.clone(),
                 window_start_s: start,
                 window_end_s: end,

@@ -15,9 +15,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
 
 use super::expect;
-use super::fault::{self, FaultRecord};
 use super::hpa::{self, Behavior, Policy, PolicyKind, Rules, Select};
 use super::watch::{self, State, Track};
+use crate::fault::{self, Exec, Record as FaultRecord};
 use crate::scenario::plan::kube::{Basis, Expectation, FaultPlan, KubePlan};
 
 /// Where the cluster is.
@@ -306,12 +306,15 @@ impl Session {
         for f in self.plan.faults.clone() {
             let rec = Arc::new(Mutex::new(FaultRecord::default()));
             let task = self.rt.spawn(fault::run(
-                self.client.clone(),
-                self.plan.namespace.clone(),
-                f.clone(),
-                origin,
-                rec.clone(),
-                self.stop.subscribe(),
+                f.action.clone(),
+                f.at,
+                Exec {
+                    client: self.client.clone(),
+                    namespace: self.plan.namespace.clone(),
+                    origin,
+                    record: rec.clone(),
+                    stop: self.stop.subscribe(),
+                },
             ));
             self.faults.push((f, rec, Some(task)));
         }
@@ -397,7 +400,7 @@ impl Session {
         let faults = self
             .faults
             .iter()
-            .map(|(p, r, _)| (p.clone(), r.lock().unwrap().clone()))
+            .map(|(p, r, _)| (p.clone(), FaultRecord::lock(r).clone()))
             .collect();
         Outcome {
             server: self.server.clone(),

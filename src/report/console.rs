@@ -387,17 +387,26 @@ fn kube(o: &mut String, k: &KubeSummary) {
     for f in &k.faults {
         let _ = writeln!(
             o,
-            "  fault  {} {} ({}) at {:.1} s: killed {}{} · window {} – {}{} · availability {} · p99 {}",
+            "  fault  {} {} ({}) at {:.1} s: {}{} · window {} – {}{} · availability {} · p99 {}",
             f.action,
             f.mode,
             f.selector,
             f.at_s,
-            f.killed.len(),
-            if f.errors.is_empty() { String::new() } else { format!(" ({} error(s): {})", f.errors.len(), f.errors[0]) },
+            if f.outcome.is_empty() {
+                "not carried out"
+            } else {
+                &f.outcome
+            },
+            if f.errors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} error(s): {})", f.errors.len(), f.errors[0])
+            },
             secs(f.window_start_s),
             secs(f.window_end_s),
             if f.recovered { "" } else { " (not recovered)" },
-            f.availability.map_or("no data".into(), |a| format!("{:.3}%", a * 100.0)),
+            f.availability
+                .map_or("no data".into(), |a| format!("{:.3}%", a * 100.0)),
             f.p99_ms.map_or("no data".into(), |p| format!("{p:.1} ms")),
         );
     }

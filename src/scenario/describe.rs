@@ -442,7 +442,7 @@ fn judgement(o: &mut String, plan: &Plan) {
             let _ = writeln!(o, "  expect hpa/{} {}", e.hpa, e.describe());
         }
         for f in &k.faults {
-            let _ = writeln!(o, "  fault  {}", f.action.describe(f.at));
+            let _ = writeln!(o, "  fault  {}", f.describe());
         }
     }
 }

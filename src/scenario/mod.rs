@@ -9,8 +9,8 @@
 
 pub mod bundle;
 pub mod describe;
-pub mod diag;
-pub mod limits;
+pub use crate::diag;
+pub use crate::diag::limits;
 pub mod plan;
 mod raw;
 pub mod shard;
@@ -25,7 +25,7 @@ pub use plan::chat::ChatPlan;
 pub use plan::compare::Tolerances;
 pub use plan::embedded::ServiceConfig;
 pub use plan::flow::{CheckedRequest, Exhausted, FeedMode, FeederPlan, FlowPlan};
-pub use plan::kube::{FaultAction, FaultPlan, KubePlan, FAULT_SCOPE};
+pub use plan::kube::{FaultPlan, KubePlan, FAULT_SCOPE};
 pub use plan::load::{GeneratorPlan, LoadPlan};
 pub use plan::request::{BodyPlan, RequestPlan, StatusSet, StepRules};
 pub use plan::schedule::RateSchedule;
@@ -138,7 +138,7 @@ pub fn parse(
         Err(err) => {
             let offset = err.span().map(|s| s.start);
             let (line, column) = offset.map(|o| line_col(&text, o)).unwrap_or((1, 1));
-            let (field, message) = explain_serde(err.message(), &text, offset);
+            let (field, message) = diag::explain_serde(err.message(), &text, offset);
             return Err(ScenarioError::Invalid {
                 path: path.to_path_buf(),
                 diagnostics: vec![Diagnostic {
@@ -195,62 +195,6 @@ fn blame(original: &str, o: &Overrides) -> Option<String> {
             .is_err()
             .then(|| o.arg(n - 1))
     })
-}
-
-/// serde's messages name Rust-side concepts; say what to change in the file instead, and
-/// which field (`table.key`) the error is at. Returns `(field, message)`.
-fn explain_serde(message: &str, text: &str, offset: Option<usize>) -> (String, String) {
-    let mut msg = message.trim().to_string();
-    let mut field = String::new();
-    if msg.starts_with("unknown field") {
-        msg.push_str("; remove it or fix its spelling (see README.md, \"Scenario reference\")");
-    } else if msg.starts_with("missing field") {
-        msg.push_str("; add it (see README.md, \"Scenario reference\")");
-    } else if let Some(rest) = msg.strip_prefix("invalid type: ") {
-        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
-        let want = match expected.trim() {
-            "f64" | "a number" => "a number, such as 1000 or 0.5 (no quotes)",
-            "i64" | "u64" | "an integer" => "a whole number, such as 100 (no quotes)",
-            "a string" | "string" => {
-                "text in quotes; a duration is written \"30s\", a share \"0.1%\""
-            }
-            "a boolean" => "true or false (no quotes)",
-            "a sequence" => "a list in brackets, such as [200, 201]",
-            e if e.contains("borrowed string") || e.contains("map") || e.contains("struct") => {
-                "a table: a [section] or { key = value }"
-            }
-            other => other,
-        };
-        msg = format!("expects {want}, not {found}");
-        field = offset.map(|o| field_at(text, o)).unwrap_or_default();
-    }
-    (field, msg)
-}
-
-/// `table.key` of the line an offset falls on: the nearest `[table]` header above it and
-/// the key before the line's `=`.
-fn field_at(text: &str, offset: usize) -> String {
-    let before = &text[..offset.min(text.len())];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[line_start..]
-        .find('\n')
-        .map_or(text.len(), |i| line_start + i);
-    let line = &text[line_start..line_end];
-    let key = line
-        .split_once('=')
-        .map(|(k, _)| k.trim().trim_matches('"').to_string())
-        .unwrap_or_default();
-    let table = before[..line_start]
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    match (table, key.is_empty()) {
-        (_, true) => String::new(),
-        (Some(t), false) => format!("{t}.{key}"),
-        (None, false) => key,
-    }
 }
 
 /// Applies `key=value` overrides to the TOML document, keeping every untouched line where

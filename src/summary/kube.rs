@@ -1,6 +1,7 @@
 //! The `kube` section of `summary.json`: per HPA its replica timeline and what it shows,
 //! the expectations, the faults and the traffic inside their windows.
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,8 +93,12 @@ pub struct FaultSummary {
     pub at_s: f64,
     /// `None`: the run ended first, or the pods could not be listed.
     pub executed_s: Option<f64>,
-    pub ready_before: usize,
-    pub killed: Vec<String>,
+    /// What it acted on (pod names), and in a few words what it did (`killed 1`).
+    pub affected: Vec<String>,
+    pub outcome: String,
+    /// Its kind's own figures (`ready_before` of pod-kill).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub detail: IndexMap<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
     /// The window: from the kill until as many pods were Ready again (or the run ended).

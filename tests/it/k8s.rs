@@ -661,7 +661,7 @@ fn against_a_kind_cluster() {
     assert_eq!(summary["kube"]["hpas"][0]["name"], "flash-order");
     assert_eq!(summary["kube"]["hpas"][0]["max_replicas"], 20);
     assert_eq!(
-        summary["kube"]["faults"][0]["killed"]
+        summary["kube"]["faults"][0]["affected"]
             .as_array()
             .map(Vec::len),
         Some(1)

@@ -355,7 +355,8 @@ fn a_run_watches_the_scale_out_kills_pods_and_reports() {
     assert_eq!(out.exit_code(), 1);
 
     let f = &k.faults[0];
-    assert_eq!(f.killed.len(), 2, "{f:?}");
+    assert_eq!(f.affected.len(), 2, "{f:?}");
+    assert_eq!(f.outcome, "killed 2", "{f:?}");
     assert!(f.errors.is_empty(), "{f:?}");
     assert!(f.window_start_s.is_some() && f.requests > 0, "{f:?}");
     let fault_slos: Vec<_> = s
@@ -424,10 +425,13 @@ never_limited = true
 within = "5s"
 [[kube.fault]]
 at = "20s"
-action = "pod-delete"
+action = "pod-kill"
 selector = "app"
 mode = "percent"
 value = 150
+[[kube.fault]]
+at = "1s"
+action = "pod-delete"
 [slo]
 "fault.availability" = ">= 99%"
 "#;
@@ -445,12 +449,46 @@ value = 150
         "kube.expect[0].within: missing",
         "kube.expect[1].within: applies to replicas_at_least",
         "kube.fault[0].at: 20s is after the load ends",
-        "kube.fault[0].action: `pod-delete`",
+        "kube.fault[1].action: `pod-delete`: the actions available are \"pod-kill\"",
         "kube.fault[0].selector: write a label selector",
         "kube.fault[0].value: a percent is at most 100",
     ] {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
+}
+
+/// A fault's table is read as its kind's own struct: a key another kind would take is
+/// refused at its line and column, and an inline table is read the same way.
+#[test]
+fn a_fault_is_read_as_its_kinds_struct_with_positions() {
+    let head = "name = \"f\"\ntarget = \"http://127.0.0.1:1\"\n[load]\nrate = 10\nduration = \"10s\"\n[[requests]]\nname = \"r\"\npath = \"/\"\n[kube]\nnamespace = \"ns\"\n";
+    let parse = |text: &str| {
+        scenario::parse(
+            std::path::Path::new("f.toml"),
+            text,
+            &Overrides::default(),
+            &|_| None,
+        )
+    };
+    let text = format!(
+        "{head}[[kube.fault]]\nat = \"2s\"\naction = \"pod-kill\"\nselector = \"app=a\"\ndelay = \"50ms\"\n"
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("f.toml:15:1: kube.fault[0]: unknown field `delay`"),
+        "{err}"
+    );
+    let inline = head.replace("[kube]\nnamespace = \"ns\"\n", "")
+        + "[kube]\nnamespace = \"ns\"\nfault = [{ at = \"2s\", action = \"pod-kill\", selector = \"app=a\", mode = \"fixed\", value = 0 }]\n";
+    let err = parse(&inline).unwrap_err().to_string();
+    assert!(err.contains("f.toml:11:"), "{err}");
+    assert!(err.contains("kube.fault[0].value"), "{err}");
+    let ok = format!(
+        "{head}[[kube.fault]]\nat = \"2s\"\naction = \"pod-kill\"\nselector = \"app=a\"\nmode = \"percent\"\nvalue = 50\ngrace_period = \"1s\"\n"
+    );
+    let plan = parse(&ok).unwrap_or_else(|e| panic!("{e}"));
+    let f = &plan.kube.as_ref().unwrap().faults[0];
+    assert_eq!(f.describe(), "pod-kill 50% of pods (app=a) at 2s, grace 1s");
 }
 
 #[test]

@@ -190,8 +190,11 @@ fn kube_section() -> loadctl::summary::kube::KubeSummary {
             mode: "one pod".into(),
             at_s: 50.0,
             executed_s: Some(50.0),
-            ready_before: 20,
-            killed: vec!["flash-order-7d4b9c6f5-pv4mz".into()],
+            affected: vec!["flash-order-7d4b9c6f5-pv4mz".into()],
+            outcome: "killed 1".into(),
+            detail: [("ready_before".to_string(), serde_json::json!(20))]
+                .into_iter()
+                .collect(),
             errors: vec![],
             window_start_s: Some(50.0),
             window_end_s: Some(55.25),

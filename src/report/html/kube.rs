@@ -115,7 +115,7 @@ pub fn section(page: &mut String, k: &KubeSummary) {
     }
     o.push_str("</tbody></table>");
     if !k.faults.is_empty() {
-        o.push_str("<table><thead><tr><th>fault</th><th>at</th><th>killed</th><th>window (shaded red in the charts)</th><th>requests</th><th>availability</th><th>p99</th></tr></thead><tbody>");
+        o.push_str("<table><thead><tr><th>fault</th><th>at</th><th>affected</th><th>window (shaded red in the charts)</th><th>requests</th><th>availability</th><th>p99</th></tr></thead><tbody>");
         for f in &k.faults {
             let _ = write!(
                 o,
@@ -124,7 +124,7 @@ pub fn section(page: &mut String, k: &KubeSummary) {
                 esc(&f.mode),
                 esc(&f.selector),
                 f.at_s,
-                esc(&f.killed.join(", ")),
+                esc(&affected(f)),
                 secs(f.window_start_s),
                 secs(f.window_end_s),
                 if f.recovered { "" } else { " (not recovered)" },
@@ -143,4 +143,13 @@ pub fn section(page: &mut String, k: &KubeSummary) {
         "<h2>{}</h2>\n{o}\n",
         esc("Kubernetes: autoscaling and faults")
     );
+}
+
+/// What a fault did and to what: `killed 1: flash-order-7d4b9c6f5-pv4mz`.
+fn affected(f: &crate::summary::kube::FaultSummary) -> String {
+    match (f.outcome.as_str(), f.affected.is_empty()) {
+        ("", _) => "not carried out".into(),
+        (o, true) => o.to_string(),
+        (o, false) => format!("{o}: {}", f.affected.join(", ")),
+    }
 }

@@ -1,6 +1,6 @@
 //! The scenario's `[compare]` tolerances: how much worse than a baseline a run may be.
 
-use crate::scenario::diag::parse_fraction;
+use crate::diag::parse_fraction;
 
 /// How much worse than a baseline a run may be before it counts as a regression.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,7 +1,10 @@
 //! The `[kube]` part of a plan: the namespace to watch, what the named HPAs must do during
-//! the run, and the faults to inject (one [`FaultAction`] variant per kind of fault).
+//! the run, and the faults to inject (one module of [`crate::fault`] per kind).
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::fault::Fault;
 
 /// The SLO scope of the fault windows: `fault.availability`, `fault.p99`.
 pub const FAULT_SCOPE: &str = "fault";
@@ -53,35 +56,6 @@ impl ExpectPlan {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum KillMode {
-    One,
-    Fixed(usize),
-    /// Percent of the Ready pods, rounded up.
-    Percent(u32),
-}
-
-impl KillMode {
-    /// How many of `ready` pods to kill.
-    pub fn count(self, ready: usize) -> usize {
-        match self {
-            KillMode::One => 1.min(ready),
-            KillMode::Fixed(n) => n.min(ready),
-            KillMode::Percent(p) => ((ready * p as usize).div_ceil(100)).min(ready),
-        }
-    }
-}
-
-impl std::fmt::Display for KillMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KillMode::One => f.write_str("one pod"),
-            KillMode::Fixed(n) => write!(f, "{n} pods"),
-            KillMode::Percent(p) => write!(f, "{p}% of pods"),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Basis {
     Decision,
@@ -100,51 +74,26 @@ pub enum Expectation {
     NeverLimited,
 }
 
-/// One fault: what to do, `at` from the load's start.
-#[derive(Debug, Clone, PartialEq)]
+/// One fault: what to do, `at` from the load's start. Each kind is a module of
+/// [`crate::fault`].
+#[derive(Debug, Clone)]
 pub struct FaultPlan {
     pub at: Duration,
-    pub action: FaultAction,
+    pub action: Arc<dyn Fault>,
 }
 
-/// The kinds of fault loadctl can inject. A new kind is a variant here, its validation in
-/// `scenario/validate/kube.rs`, and its execution in a file of its own under `kube/fault/`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FaultAction {
-    /// `pod-kill`: delete Ready pods matching a label selector.
-    PodKill(PodKill),
-}
-
-impl FaultAction {
-    /// The action's name as a scenario writes it (`action = "pod-kill"`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            FaultAction::PodKill(_) => "pod-kill",
-        }
+/// Two plans are the same when they read the same: a kind's description names every
+/// parameter it was given.
+impl PartialEq for FaultPlan {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at && self.describe() == other.describe()
     }
+}
 
+impl FaultPlan {
     /// As a reader would say it: `pod-kill one pod (app=flash-order) at 40s, grace 0s`.
-    pub fn describe(&self, at: Duration) -> String {
-        match self {
-            FaultAction::PodKill(p) => format!(
-                "pod-kill {} ({}) at {}{}",
-                p.mode,
-                p.selector,
-                humantime::format_duration(at),
-                p.grace.map_or(String::new(), |g| format!(
-                    ", grace {}",
-                    humantime::format_duration(g)
-                ))
-            ),
-        }
+    pub fn describe(&self) -> String {
+        self.action
+            .describe(&humantime::format_duration(self.at).to_string())
     }
-}
-
-/// `pod-kill`: delete Ready pods matching `selector`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PodKill {
-    pub selector: String,
-    pub mode: KillMode,
-    /// `None`: the pod's own terminationGracePeriodSeconds.
-    pub grace: Option<Duration>,
 }

@@ -3,7 +3,7 @@
 
 use toml::Spanned;
 
-use crate::scenario::diag::{parse_fraction, Ctx};
+use crate::diag::{parse_fraction, Ctx};
 use crate::scenario::plan::capacity::CapacityPlan;
 use crate::scenario::raw::RawCapacity;
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use http::HeaderName;
 
-use crate::scenario::diag::Ctx;
+use crate::diag::Ctx;
 use crate::scenario::plan::chat::{ChatPlan, ChatProtocol, Joined, VARS};
 use crate::scenario::plan::load::LoadPlan;
 use crate::scenario::raw::{RawChat, RawChatProtocol, RawLoad};

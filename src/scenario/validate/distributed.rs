@@ -3,7 +3,7 @@
 
 use toml::Spanned;
 
-use crate::scenario::diag::Ctx;
+use crate::diag::Ctx;
 use crate::scenario::plan::distributed::DistributedPlan;
 use crate::scenario::raw::RawDistributed;
 

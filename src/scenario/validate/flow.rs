@@ -13,8 +13,8 @@ use http::HeaderName;
 use toml::Spanned;
 
 use super::request::{parse_status_set, request, valid_name};
+use crate::diag::Ctx;
 use crate::metrics::MAX_OUTCOMES;
-use crate::scenario::diag::Ctx;
 use crate::scenario::plan::flow::{CheckedRequest, Exhausted, FeedMode, FeederPlan, FlowPlan};
 use crate::scenario::plan::request::{
     ExtractPlan, Extractor, JsonCheck, OutcomePlan, RequestPlan, StatusSet, StepRules,

@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::scenario::diag::Ctx;
+use crate::diag::Ctx;
 use crate::scenario::plan::embedded::NAMESPACE;
-use crate::scenario::plan::kube::{
-    Basis, ExpectPlan, Expectation, FaultAction, FaultPlan, KillMode, KubePlan, PodKill,
-};
+use crate::scenario::plan::kube::{Basis, ExpectPlan, Expectation, FaultPlan, KubePlan};
 use crate::scenario::plan::target::TargetSpec;
 use crate::scenario::raw::{RawExpect, RawFault, RawKube};
 
@@ -222,140 +220,19 @@ fn fault(
             None
         }
     };
-    let action_ok = match &r.action {
-        Some(a) if a.get_ref() == "pod-kill" => true,
-        Some(a) => {
+    let action = match &r.action {
+        Some(a) => crate::fault::validate(cx, a, f.span(), &format!("kube.fault[{i}]")),
+        None => {
             cx.err(
-                a.span(),
+                f.span(),
                 field("action"),
-                format!("`{}`: the action available is \"pod-kill\"", a.get_ref()),
-            );
-            false
-        }
-        None => {
-            cx.err(f.span(), field("action"), "missing; action = \"pod-kill\"");
-            false
-        }
-    };
-    let selector = match &r.selector {
-        Some(s) if valid_selector(s.get_ref()) => Some(s.get_ref().clone()),
-        Some(s) => {
-            cx.err(
-                s.span(),
-                field("selector"),
-                "write a label selector such as \"app=flash-order\" (key=value, comma-separated)",
-            );
-            None
-        }
-        None => {
-            cx.err(
-                f.span(),
-                field("selector"),
-                "missing; which pods (selector = \"app=flash-order\")",
+                format!("missing; one of {}", crate::fault::names()),
             );
             None
         }
     };
-    let value = |cx: &mut Ctx<'_>| match &r.value {
-        Some(v) => cx.positive(v, &field("value")).map(|n| (n, v.span())),
-        None => {
-            cx.err(
-                f.span(),
-                field("value"),
-                "missing; how many (mode = \"fixed\") or what percent (mode = \"percent\")",
-            );
-            None
-        }
-    };
-    let mode = match r.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
-        None | Some(("one", _)) => {
-            if let Some(v) = &r.value {
-                cx.err(
-                    v.span(),
-                    field("value"),
-                    "applies to mode = \"fixed\" or \"percent\"",
-                );
-                None
-            } else {
-                Some(KillMode::One)
-            }
-        }
-        Some(("fixed", _)) => value(cx).map(|(n, _)| KillMode::Fixed(n)),
-        Some(("percent", _)) => match value(cx) {
-            Some((n, _)) if n <= 100 => Some(KillMode::Percent(n as u32)),
-            Some((_, span)) => {
-                cx.err(span, field("value"), "a percent is at most 100");
-                None
-            }
-            None => None,
-        },
-        Some((other, span)) => {
-            cx.err(
-                span,
-                field("mode"),
-                format!("`{other}`: use \"one\", \"fixed\" or \"percent\""),
-            );
-            None
-        }
-    };
-    let grace = match &r.grace_period {
-        Some(g) => Some(Some(cx.duration(g, &field("grace_period"))?)),
-        None => Some(None),
-    };
-    action_ok.then_some(())?;
     Some(FaultPlan {
         at: at?,
-        action: FaultAction::PodKill(PodKill {
-            selector: selector?,
-            mode: mode?,
-            grace: grace?,
-        }),
+        action: action?,
     })
-}
-
-/// Equality label selectors: `k=v`, `k==v`, `k!=v`, comma-separated.
-fn valid_selector(s: &str) -> bool {
-    let label = |t: &str| {
-        let t = t.trim();
-        !t.is_empty()
-            && t.len() <= 253
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
-    };
-    !s.trim().is_empty()
-        && s.split(',').all(|req| {
-            let (k, v) = match req
-                .split_once("!=")
-                .or_else(|| req.split_once("=="))
-                .or_else(|| req.split_once('='))
-            {
-                Some(kv) => kv,
-                None => return false,
-            };
-            label(k) && (v.trim().is_empty() || label(v))
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kill_counts() {
-        assert_eq!(KillMode::One.count(5), 1);
-        assert_eq!(KillMode::One.count(0), 0);
-        assert_eq!(KillMode::Fixed(3).count(2), 2);
-        assert_eq!(KillMode::Percent(30).count(5), 2);
-        assert_eq!(KillMode::Percent(100).count(7), 7);
-    }
-
-    #[test]
-    fn selectors() {
-        assert!(valid_selector("app=flash-order"));
-        assert!(valid_selector("app=flash-order,tier!=web"));
-        assert!(valid_selector("app.kubernetes.io/name==x"));
-        assert!(!valid_selector("app"));
-        assert!(!valid_selector("app in (a,b)"));
-        assert!(!valid_selector(""));
-    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::chat::connections_load;
-use crate::scenario::diag::Ctx;
+use crate::diag::Ctx;
 use crate::scenario::limits::MAX_RUN;
 use crate::scenario::plan::load::{GeneratorPlan, LoadPlan};
 use crate::scenario::plan::schedule::RateSchedule;

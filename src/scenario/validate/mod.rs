@@ -19,7 +19,7 @@ mod target;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::scenario::diag::{Ctx, Diagnostic};
+use crate::diag::{Ctx, Diagnostic};
 use crate::scenario::plan::compare::Tolerances;
 use crate::scenario::plan::kube::FAULT_SCOPE;
 use crate::scenario::plan::load::LoadPlan;

@@ -8,7 +8,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use toml::Spanned;
 
-use crate::scenario::diag::Ctx;
+use crate::diag::Ctx;
 use crate::scenario::plan::net::{HttpPlan, HttpVersion, RetryPolicy, TlsPlan};
 use crate::scenario::raw::{RawHttp, RawTls};
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use crate::diag::Ctx;
 use crate::metrics::promtext::Selector;
-use crate::scenario::diag::Ctx;
 use crate::scenario::plan::prometheus::ScrapePlan;
 use crate::scenario::raw::RawPrometheus;
 

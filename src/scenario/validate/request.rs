@@ -7,7 +7,7 @@ use http::{HeaderName, Method};
 use toml::Spanned;
 
 use super::target::parse_url;
-use crate::scenario::diag::Ctx;
+use crate::diag::Ctx;
 use crate::scenario::plan::request::{BodyPlan, RequestPlan, StatusSet, StepRules};
 use crate::scenario::plan::target::Origin;
 use crate::scenario::raw::RawRequest;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use toml::Spanned;
 
-use crate::scenario::diag::Ctx;
+use crate::diag::Ctx;
 use crate::slo::{self, Slo};
 
 /// The objectives; `names` are the scopes a key may name, `outcomes` the declared outcomes.

@@ -4,7 +4,7 @@
 
 use toml::Spanned;
 
-use crate::scenario::diag::Ctx;
+use crate::diag::Ctx;
 use crate::scenario::plan::embedded::{
     ClusterConfig, LatencySpec, RateLimits, ServiceConfig, SERVICES,
 };

@@ -1,6 +1,8 @@
 //! Diagnostics: one problem of a scenario file with its line and column, and the
 //! collector every validator writes into, so that all problems are reported together.
 
+pub mod limits;
+
 use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
@@ -78,9 +80,61 @@ impl<'a> Ctx<'a> {
         });
     }
 
+    /// Deserializes `T`, a raw serde struct of `Spanned` fields, from the table the text
+    /// covers at `span` (a `[[header]]` and its lines, or an inline `{ … }`): how a table
+    /// whose shape depends on one of its keys (a fault's `action`) is read as its own
+    /// struct, `deny_unknown_fields` and all. The rest of the text is blanked, byte for
+    /// byte, so every span in `T` points into the whole file.
+    pub(crate) fn reparse<T: serde::de::DeserializeOwned>(
+        &mut self,
+        span: Range<usize>,
+        field: &str,
+    ) -> Option<T> {
+        #[derive(serde::Deserialize)]
+        struct Inline<T> {
+            v: T,
+        }
+        let slice = self.text.get(span.clone())?;
+        let blank = |upto: usize| -> String {
+            self.text[..upto]
+                .chars()
+                .map(|c| {
+                    if c == '\n' {
+                        "\n".to_string()
+                    } else {
+                        " ".repeat(c.len_utf8())
+                    }
+                })
+                .collect()
+        };
+        let parsed = if slice.starts_with("[[") {
+            let body = span.start + slice.find('\n').map_or(slice.len(), |i| i + 1);
+            toml::from_str::<T>(&format!("{}{}", blank(body), &self.text[body..span.end]))
+        } else if slice.starts_with('{') && span.start >= 4 {
+            let text = format!("{}v = {slice}", blank(span.start - 4));
+            toml::from_str::<Inline<T>>(&text).map(|w| w.v)
+        } else {
+            self.err(
+                span,
+                field,
+                "write this table as [[…]] with its keys below it, or inline as { key = value, … }",
+            );
+            return None;
+        };
+        match parsed {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let at = e.span().map_or(span.start, |s| s.start);
+                let (_, message) = explain_serde(e.message(), self.text, Some(at));
+                self.err(at..at, field, message);
+                None
+            }
+        }
+    }
+
     pub(crate) fn duration(&mut self, v: &Spanned<String>, field: &str) -> Option<Duration> {
         match humantime::parse_duration(v.get_ref().trim()) {
-            Ok(d) => match super::limits::duration(field) {
+            Ok(d) => match limits::duration(field) {
                 Some((max, why)) if d > max => {
                     self.err(
                         v.span(),
@@ -111,7 +165,7 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn positive(&mut self, v: &Spanned<i64>, field: &str) -> Option<usize> {
         match usize::try_from(*v.get_ref()) {
-            Ok(n) if n > 0 => match super::limits::count(field) {
+            Ok(n) if n > 0 => match limits::count(field) {
                 Some((max, why)) if n as u64 > max => {
                     self.err(
                         v.span(),
@@ -136,7 +190,7 @@ impl<'a> Ctx<'a> {
     /// A valid rate per second within the bound of its field.
     pub(crate) fn rate_bound(&mut self, v: &Spanned<f64>, field: &str) -> Option<f64> {
         let r = *v.get_ref();
-        match super::limits::rate(field) {
+        match limits::rate(field) {
             Some((max, why)) if r > max => {
                 self.err(
                     v.span(),
@@ -182,6 +236,62 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before[line_start..].chars().count() + 1;
     (line, column)
+}
+
+/// serde's messages name Rust-side concepts; say what to change in the file instead, and
+/// which field (`table.key`) the error is at. Returns `(field, message)`.
+pub(crate) fn explain_serde(message: &str, text: &str, offset: Option<usize>) -> (String, String) {
+    let mut msg = message.trim().to_string();
+    let mut field = String::new();
+    if msg.starts_with("unknown field") {
+        msg.push_str("; remove it or fix its spelling (see README.md, \"Scenario reference\")");
+    } else if msg.starts_with("missing field") {
+        msg.push_str("; add it (see README.md, \"Scenario reference\")");
+    } else if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let want = match expected.trim() {
+            "f64" | "a number" => "a number, such as 1000 or 0.5 (no quotes)",
+            "i64" | "u64" | "an integer" => "a whole number, such as 100 (no quotes)",
+            "a string" | "string" => {
+                "text in quotes; a duration is written \"30s\", a share \"0.1%\""
+            }
+            "a boolean" => "true or false (no quotes)",
+            "a sequence" => "a list in brackets, such as [200, 201]",
+            e if e.contains("borrowed string") || e.contains("map") || e.contains("struct") => {
+                "a table: a [section] or { key = value }"
+            }
+            other => other,
+        };
+        msg = format!("expects {want}, not {found}");
+        field = offset.map(|o| field_at(text, o)).unwrap_or_default();
+    }
+    (field, msg)
+}
+
+/// `table.key` of the line an offset falls on: the nearest `[table]` header above it and
+/// the key before the line's `=`.
+fn field_at(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = &text[line_start..line_end];
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .unwrap_or_default();
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    match (table, key.is_empty()) {
+        (_, true) => String::new(),
+        (Some(t), false) => format!("{t}.{key}"),
+        (None, false) => key,
+    }
 }
 
 #[cfg(test)]

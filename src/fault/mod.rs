@@ -1,0 +1,111 @@
+//! Faults injected during a run (`[[kube.fault]]`), one module per kind. A kind owns its
+//! raw TOML struct, its validation (with line:col) and bounds, how it describes itself,
+//! how it is carried out against the cluster, and what its record says in the summary;
+//! the scenario, the Kubernetes session and the reports know only the [`Fault`] trait and
+//! the generic [`Record`].
+//!
+//! Adding a kind: a module here, and its line in [`KINDS`].
+
+mod pod_kill;
+mod pods;
+
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::diag::Ctx;
+
+/// Every kind: the name a scenario writes (`action = "…"`) and its validator.
+pub(crate) const KINDS: &[(&str, Validate)] = &[("pod-kill", pod_kill::validate)];
+
+/// Reads a fault of one kind from its table (at `span`; `field` is `kube.fault[i]`).
+pub(crate) type Validate = fn(&mut Ctx<'_>, Range<usize>, &str) -> Option<Arc<dyn Fault>>;
+
+/// The names a scenario may write, for its errors: `"pod-kill"`.
+pub fn names() -> String {
+    KINDS
+        .iter()
+        .map(|(n, _)| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A validated fault of some kind.
+pub trait Fault: Send + Sync + std::fmt::Debug {
+    /// As a scenario writes it: `pod-kill`.
+    fn action(&self) -> &'static str;
+    /// What it breaks and when (`at`, as written), for the reader:
+    /// `pod-kill one pod (app=flash-order) at 40s, grace 0s`.
+    fn describe(&self, at: &str) -> String;
+    /// `(selector, mode)` of what it chooses, as the summary names them.
+    fn target(&self) -> (String, String);
+    /// Carries it out now and waits for the recovery, unless the run stops first.
+    fn execute(&self, x: Exec) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+}
+
+/// What a fault is carried out with.
+pub struct Exec {
+    pub client: kube::Client,
+    pub namespace: String,
+    /// The load's start: the record's times count from here.
+    pub origin: Instant,
+    pub record: Arc<Mutex<Record>>,
+    pub stop: tokio::sync::watch::Receiver<bool>,
+}
+
+/// What one fault did, whatever its kind.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    /// When it took effect, since the load's start.
+    pub executed_at: Option<Duration>,
+    /// The objects it acted on (pod names).
+    pub affected: Vec<String>,
+    /// What it did, in a few words: `killed 1`.
+    pub outcome: String,
+    /// Its kind's own figures: `ready_before = 20`.
+    pub detail: Vec<(String, serde_json::Value)>,
+    pub errors: Vec<String>,
+    /// When the system was whole again, since the load's start.
+    pub recovered_at: Option<Duration>,
+}
+
+impl Record {
+    pub fn lock(r: &Mutex<Record>) -> std::sync::MutexGuard<'_, Record> {
+        r.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Carries out `f` at `origin + at`, unless `stop` comes first.
+pub async fn run(f: Arc<dyn Fault>, at: Duration, mut x: Exec) {
+    tokio::select! {
+        _ = tokio::time::sleep_until((x.origin + at).into()) => {}
+        _ = x.stop.changed() => return,
+    }
+    f.execute(x).await
+}
+
+/// The kind `action` names, or an error that lists the kinds.
+pub(crate) fn validate(
+    cx: &mut Ctx<'_>,
+    action: &toml::Spanned<String>,
+    span: Range<usize>,
+    field: &str,
+) -> Option<Arc<dyn Fault>> {
+    match KINDS.iter().find(|(n, _)| n == action.get_ref()) {
+        Some((_, v)) => v(cx, span, field),
+        None => {
+            cx.err(
+                action.span(),
+                format!("{field}.action"),
+                format!(
+                    "`{}`: the actions available are {}",
+                    action.get_ref(),
+                    names()
+                ),
+            );
+            None
+        }
+    }
+}
