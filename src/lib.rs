@@ -24,7 +24,8 @@
 //!   every error with line and column), the typed plan (`plan/`, one [`scenario::Workload`]).
 //! - [`engine`]: schedulers (open, closed, chat), flows and feeders, request preparation,
 //!   and the transports (`engine/transport/`).
-//! - [`metrics`]: recorders, the exact merge, the interval log, the sinks.
+//! - [`metrics`]: recorders, the exact merge, the interval log, the sinks, the run's
+//!   seconds kept for the judge; [`export`]: the live exporters, one module per kind.
 //! - [`slo`], [`summary`], [`report`]: judgement, the summary model, one file per format.
 //! - [`kube`]: the HPA model, watching, expectations, and the session that carries the
 //!   faults out; [`fault`]: the fault kinds, one module each.
@@ -50,8 +51,12 @@
 //!   is `engine/transport/io.rs`'s for every protocol.
 //! - **An output format**: a file in `report/` implementing `report::Exporter`, and one
 //!   line in `report::EXPORTERS`.
-//! - **A per-second consumer** (live exporter, remote uplink): an `IntervalSink`, and one
-//!   `sinks.push(…)` line in `run/drive.rs`.
+//! - **A live exporter**: a module in `export/` that owns its raw struct (its `[[export]]`
+//!   table, read with `Ctx::reparse`), validation and description, implementing
+//!   `export::Export` whose `build()` starts it on the run's side runtime before any load
+//!   and returns its `IntervalSink`; and one line in `export::KINDS`.
+//! - **Another per-second consumer** inside the product (an agent's uplink): an
+//!   `IntervalSink` handed in through `run::Hooks::sinks`.
 //! - **A fault**: a module in `fault/` that owns its raw struct (read from its
 //!   `[[kube.fault]]` table with `Ctx::reparse`), validation, bounds, description,
 //!   execution and its generic `fault::Record` (affected, outcome, detail), implementing
@@ -71,6 +76,7 @@ pub mod cli;
 pub mod diag;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod fault;
 pub mod files;
 pub mod kube;

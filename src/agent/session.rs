@@ -393,6 +393,9 @@ fn build(dir: &std::path::Path, p: &Prepare, allow: Option<&AllowList>) -> Resul
     plan.verify.clear();
     plan.kube = None;
     plan.scrapes.clear();
+    // The coordinator exports the merged run; an agent's share would bind the same
+    // listen address, or push a part as if it were the whole.
+    plan.exports.clear();
     Ok(plan)
 }
 

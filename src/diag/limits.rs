@@ -136,3 +136,94 @@ pub fn rate(field: &str) -> Option<(f64, &'static str)> {
         .find(|(f, ..)| *f == k)
         .map(|(_, m, w)| (*m, *w))
 }
+
+#[cfg(test)]
+mod readme {
+    //! README's "Limits" table is checked against these tables: every field is in a row,
+    //! and that row states its bound.
+
+    use super::{COUNTS, DURATIONS, RATES};
+
+    const README: &str = include_str!("../../README.md");
+
+    fn rows() -> Vec<&'static str> {
+        let start = README
+            .find("### Limits")
+            .expect("README has a Limits section");
+        let section = &README[start..];
+        let end = section[3..].find("\n### ").map_or(section.len(), |i| i + 3);
+        section[..end]
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .collect()
+    }
+
+    /// The row naming `field` (`load.stages.target` may be written `load.stages[].target`).
+    fn row_of(rows: &[&'static str], field: &str) -> Option<&'static str> {
+        rows.iter().copied().find(|r| {
+            let first = r.split('|').nth(1).unwrap_or("").replace("[]", "");
+            first.contains(&format!("`{field}`"))
+        })
+    }
+
+    fn commas(n: u64) -> String {
+        let s = n.to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    fn says_count(row: &str, n: u64) -> bool {
+        let mib = n
+            .is_multiple_of(1 << 20)
+            .then(|| format!("{} MiB", n >> 20));
+        let pow = (n >= 1000
+            && n.to_string()
+                .trim_start_matches('1')
+                .bytes()
+                .all(|b| b == b'0'))
+        .then(|| format!("10^{}", n.to_string().len() - 1));
+        row.contains(&commas(n))
+            || mib.is_some_and(|m| row.contains(&m))
+            || pow.is_some_and(|p| row.contains(&p))
+    }
+
+    #[test]
+    fn every_bound_is_in_the_readme_table() {
+        let rows = rows();
+        let mut wrong = Vec::new();
+        for (field, n, _) in COUNTS {
+            match row_of(&rows, field) {
+                Some(r) if says_count(r, *n) => {}
+                Some(_) => wrong.push(format!("{field}: its row does not say {}", commas(*n))),
+                None => wrong.push(format!("{field}: no row")),
+            }
+        }
+        for (field, _, why) in DURATIONS {
+            let bound: Vec<&str> = why.split_whitespace().take(2).collect();
+            let bound = bound.join(" ").trim_end_matches([';', ':']).to_string();
+            match row_of(&rows, field) {
+                Some(r) if r.contains(&bound) => {}
+                Some(_) => wrong.push(format!("{field}: its row does not say {bound}")),
+                None => wrong.push(format!("{field}: no row")),
+            }
+        }
+        for (field, n, _) in RATES {
+            match row_of(&rows, field) {
+                Some(r) if says_count(r, *n as u64) => {}
+                Some(_) => wrong.push(format!("{field}: its row does not say {n}")),
+                None => wrong.push(format!("{field}: no row")),
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "README.md, \"Limits\", differs from src/diag/limits.rs:\n{}",
+            wrong.join("\n")
+        );
+    }
+}

@@ -11,7 +11,6 @@
 pub mod aggregate;
 pub mod chat;
 pub mod connection;
-pub mod exposition;
 pub mod hlog;
 pub mod promtext;
 pub mod recorder;

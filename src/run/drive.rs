@@ -41,10 +41,11 @@ pub(super) struct Measured {
     pub seconds: crate::metrics::seconds::Seconds,
 }
 
-/// What the run brings from outside the plan: the live exposition page, the hooks' sinks
+/// What the run brings from outside the plan: the live exporters' sinks, the hooks' sinks
 /// and control.
 pub(super) struct Outside {
-    pub live_page: Option<crate::metrics::exposition::Page>,
+    /// The live exporters' sinks.
+    pub exports: Vec<Box<dyn IntervalSink>>,
     pub sinks: Vec<Box<dyn IntervalSink>>,
     pub control: Option<tokio::sync::watch::Receiver<super::Control>>,
 }
@@ -86,12 +87,8 @@ pub(super) fn drive(
     for sink in outside.sinks {
         sinks.push(sink);
     }
-    if let Some(page) = outside.live_page {
-        sinks.push(Box::new(crate::metrics::exposition::ExpositionSink::new(
-            &plan.name,
-            names.clone(),
-            page,
-        )));
+    for sink in outside.exports {
+        sinks.push(sink);
     }
     let doomed = super::doom::Verdict::default();
     let doom = super::doom::DoomSink::new(plan, doomed.clone(), opts.stop_on_certain_failure);

@@ -14,7 +14,6 @@ mod generator;
 mod judge;
 mod kube;
 mod limits;
-mod live;
 mod output;
 mod scrape;
 mod service;
@@ -145,12 +144,9 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
     let out_dir = output::create(&plan.name, opts.out.as_ref())?;
     let mut kube = kube::start(rt, plan, opts, &target, &out_dir)?;
     limits::open_files(plan)?;
-    let page = crate::metrics::exposition::Page::default();
-    let live = opts
-        .metrics_listen
-        .map(|addr| live::start(rt, addr, page.clone()))
-        .transpose()?;
-    let live_page = live.as_ref().map(|_| page);
+    // The live exporters start (and prove they can) before any load; they stop only once
+    // the reports are on disk.
+    let (exports, live) = exporters(plan, opts, rt)?;
     // Deletes the agents' Job when dropped, however the run ends.
     let (agents, _job) = agents_job::start(rt, plan, opts, &target, &out_dir)?;
     let start_at = hooks.gate.take().map(|g| g()).transpose()?;
@@ -158,7 +154,7 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
         generator::prepare(rt, plan, &target, agents.as_ref(), start_at).map_err(Error::Setup)?;
     let scraper = scrape::start(rt, &plan.scrapes, target.addr());
     let outside = drive::Outside {
-        live_page,
+        exports,
         sinks: std::mem::take(&mut hooks.sinks),
         control: hooks.control.take(),
     };
@@ -202,4 +198,25 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
             .then(|| measured.chat.clone()),
         first_send: measured.first_send,
     })
+}
+
+/// The plan's `[[export]]`s and `--metrics-listen`, started: their sinks, and what keeps
+/// them running.
+type Started = (Vec<Box<dyn IntervalSink>>, Vec<Box<dyn Send>>);
+
+fn exporters(
+    plan: &Plan,
+    opts: &RunOptions,
+    rt: &crate::engine::runtime::Handle,
+) -> Result<Started> {
+    let mut kinds: Vec<_> = plan.exports.iter().map(|e| e.0.clone()).collect();
+    kinds.extend(opts.metrics_listen.map(crate::export::prometheus::listen));
+    let names = plan.endpoint_names();
+    let cx = crate::export::Build {
+        scenario: &plan.name,
+        names: &names,
+        rt,
+    };
+    let running = crate::export::start_all(&kinds, &cx).map_err(Error::Setup)?;
+    Ok(running.into_iter().map(|r| (r.sink, r.keep)).unzip())
 }

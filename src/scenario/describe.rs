@@ -40,6 +40,9 @@ pub fn describe(plan: &Plan) -> String {
             what.join(", ")
         );
     }
+    for e in &plan.exports {
+        let _ = writeln!(o, "export     {}", e.0.describe());
+    }
     load(&mut o, plan);
     let _ = writeln!(o, "timeout    {}", d(plan.timeout));
     let _ = writeln!(

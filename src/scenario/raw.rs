@@ -41,6 +41,15 @@ pub struct RawFile {
     pub capacity: Option<RawCapacity>,
     pub prometheus: Option<RawPrometheus>,
     pub distributed: Option<RawDistributed>,
+    #[serde(default)]
+    pub export: Vec<Spanned<RawExport>>,
+}
+
+/// The part of an `[[export]]` table every kind has; the rest is the kind's, read by its
+/// module as its own struct (which denies unknown fields).
+#[derive(Debug, Deserialize)]
+pub struct RawExport {
+    pub kind: Option<Spanned<String>>,
 }
 
 /// `[distributed]`: how a run over agents is judged, and `[distributed.kubernetes]`: the
@@ -148,6 +157,7 @@ pub struct RawScenario {
     pub capacity: Option<Spanned<RawCapacity>>,
     pub prometheus: Option<RawPrometheus>,
     pub distributed: Option<Spanned<RawDistributed>>,
+    pub export: Vec<Spanned<RawExport>>,
 }
 
 impl RawFile {
@@ -177,6 +187,7 @@ impl RawFile {
             capacity: self.capacity.map(|v| at(v, text, "capacity")),
             prometheus: self.prometheus,
             distributed: self.distributed.map(|v| at(v, text, "distributed")),
+            export: self.export,
         }
     }
 }

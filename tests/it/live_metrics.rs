@@ -104,3 +104,109 @@ weight = 0.5
     // The server stops with the run.
     assert!(scrape(addr).is_none());
 }
+
+/// `[[export]] kind = "prometheus"` in the scenario serves the same page as the flag, and
+/// `validate` says so.
+#[test]
+fn an_export_in_the_scenario_serves_the_page() {
+    let port = crate::support::dead_port();
+    let text = format!(
+        "name = \"exported\"\n[load]\nrate = 100\nduration = \"3s\"\n[[requests]]\nname = \"list\"\npath = \"/api/v1/activities/?page=1\"\n[[export]]\nkind = \"prometheus\"\nlisten = \"127.0.0.1:{port}\"\n"
+    );
+    let p = plan(&text);
+    assert!(
+        loadctl::scenario::describe::describe(&p).contains(&format!(
+            "export     prometheus at http://127.0.0.1:{port}/metrics"
+        )),
+        "{}",
+        loadctl::scenario::describe::describe(&p)
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        out: Some(dir.path().join("out")),
+        services: Some(loadctl::testbed::services()),
+        ..RunOptions::default()
+    };
+    let runner = std::thread::spawn(move || run(&p, &opts).unwrap());
+    let mut seen = 0.0f64;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(250));
+        if let Some(body) = scrape(addr) {
+            if let Ok(page) = parse(&body) {
+                seen = seen.max(total(
+                    &page,
+                    r#"loadctl_requests_total{request="list"}"#,
+                    "",
+                ));
+            }
+        }
+        if runner.is_finished() {
+            break;
+        }
+    }
+    let out = runner.join().unwrap();
+    assert!(seen > 0.0, "no requests on the exported page");
+    assert!(seen <= out.summary.totals.requests as f64 + 1e-9);
+    assert!(scrape(addr).is_none());
+}
+
+/// An exporter that cannot start (its address is taken) stops the run before any load,
+/// with exit 2 and the exporter named; nothing is written.
+#[test]
+fn an_export_that_cannot_start_stops_the_run_before_any_load() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let (target, seen) = crate::support::counting_target();
+    let p = plan(&format!(
+        "name = \"x\"\ntarget = \"http://{target}\"\n[load]\nrate = 50\nduration = \"2s\"\n[[requests]]\nname = \"a\"\npath = \"/\"\n[[export]]\nkind = \"prometheus\"\nlisten = \"{addr}\"\n"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        out: Some(dir.path().join("out")),
+        ..RunOptions::default()
+    };
+    let err = run(&p, &opts).unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err:#}");
+    let text = format!("{err:#}");
+    assert!(text.contains("[[export]] prometheus at"), "{text}");
+    assert!(text.contains("cannot listen there"), "{text}");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "sent before the exporter started"
+    );
+}
+
+/// Each exporter's table is its kind's own struct: an unknown kind lists the kinds, a key
+/// the kind does not take and an address that is none are refused at their line:col.
+#[test]
+fn export_tables_are_validated_by_their_kind() {
+    let head = "name = \"x\"\ntarget = \"http://127.0.0.1:1\"\n[load]\nrate = 5\nduration = \"1s\"\n[[requests]]\nname = \"a\"\npath = \"/\"\n";
+    let err = |tail: &str| {
+        loadctl::scenario::parse(
+            std::path::Path::new("e.toml"),
+            &format!("{head}{tail}"),
+            &loadctl::scenario::Overrides::default(),
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    let e = err("[[export]]\nkind = \"statsd\"\n");
+    assert!(
+        e.contains("e.toml:10:8: export[0].kind: `statsd`: the kinds available are \"prometheus\""),
+        "{e}"
+    );
+    let e = err("[[export]]\nkind = \"prometheus\"\nlisten = \"127.0.0.1:9464\"\npush = true\n");
+    assert!(
+        e.contains("e.toml:12:1: export[0]: unknown field `push`"),
+        "{e}"
+    );
+    let e = err("[[export]]\nkind = \"prometheus\"\nlisten = \"localhost\"\n");
+    assert!(
+        e.contains("e.toml:11:10: export[0].listen: `localhost` is not an address"),
+        "{e}"
+    );
+    let e = err("[[export]]\nkind = \"prometheus\"\n");
+    assert!(e.contains("export[0].listen: missing"), "{e}");
+}

@@ -67,6 +67,19 @@ pub struct Plan {
     pub shard: Option<load::Shard>,
     /// How a run over agents is judged, and the Job `--kube-agents` creates.
     pub distributed: distributed::DistributedPlan,
+    /// Live exporters (`[[export]]`), each a module of [`crate::export`].
+    pub exports: Vec<ExportPlan>,
+}
+
+/// One `[[export]]`. Two are the same when they read the same: a kind's description names
+/// every parameter it was given.
+#[derive(Debug, Clone)]
+pub struct ExportPlan(pub std::sync::Arc<dyn crate::export::Export>);
+
+impl PartialEq for ExportPlan {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.describe() == other.0.describe()
+    }
 }
 
 /// What an iteration of the load is: exactly one of these per plan.

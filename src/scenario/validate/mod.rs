@@ -19,6 +19,8 @@ mod target;
 use std::path::Path;
 use std::time::Duration;
 
+use toml::Spanned;
+
 use crate::diag::{Ctx, Diagnostic};
 use crate::scenario::plan::compare::Tolerances;
 use crate::scenario::plan::kube::FAULT_SCOPE;
@@ -116,6 +118,7 @@ pub(super) fn validate(
     let tls = net::tls(&mut cx, raw.tls.as_ref(), base_dir);
     let capacity = capacity::capacity(&mut cx, raw.capacity.as_ref());
     let distributed = distributed::distributed(&mut cx, raw.distributed.as_ref());
+    let exports = exports(&mut cx, &raw.export);
     let http_span = raw.http.as_ref().map_or(0..0, |h| h.span());
     protocol_fits(
         &mut cx,
@@ -152,7 +155,42 @@ pub(super) fn validate(
         scrapes,
         shard: None,
         distributed,
+        exports,
     })
+}
+
+/// At most this many live exporters: each serves or pushes beside the load.
+const MAX_EXPORTS: usize = 8;
+
+/// `[[export]]`: each table read by the module of its `kind`.
+fn exports(
+    cx: &mut Ctx<'_>,
+    raw: &[Spanned<crate::scenario::raw::RawExport>],
+) -> Vec<crate::scenario::plan::ExportPlan> {
+    if let Some(extra) = raw.get(MAX_EXPORTS) {
+        cx.err(
+            extra.span(),
+            "export",
+            format!("at most {MAX_EXPORTS} exporters"),
+        );
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, e) in raw.iter().enumerate() {
+        let field = format!("export[{i}]");
+        match &e.get_ref().kind {
+            Some(k) => out.extend(
+                crate::export::validate(cx, k, e.span(), &field)
+                    .map(crate::scenario::plan::ExportPlan),
+            ),
+            None => cx.err(
+                e.span(),
+                format!("{field}.kind"),
+                format!("missing; one of {}", crate::export::names()),
+            ),
+        }
+    }
+    out
 }
 
 /// A server-side metric (`server_p99`, `server_rps`) needs a scrape's scope, and a

@@ -1,4 +1,5 @@
-//! Live figures in the Prometheus text exposition format (`--metrics-listen`), so an
+//! The page of the `prometheus` exporter: live figures in the Prometheus text exposition
+//! format (`[[export]] kind = "prometheus"`, `--metrics-listen`), so an
 //! existing Prometheus and Grafana can watch a long soak as it goes. A sink keeps running
 //! totals from each final second (counters never go down; the latency histogram's buckets
 //! are cumulative over the run) and renders the page once a second; a scrape reads the
@@ -8,8 +9,8 @@
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
-use super::sink::{Final, IntervalSink};
-use super::{EndpointData, ErrorKind};
+use crate::metrics::sink::{Final, IntervalSink};
+use crate::metrics::{EndpointData, ErrorKind};
 
 /// Latency buckets (seconds): 1 ms to 10 s, as Prometheus client defaults run.
 pub const BUCKETS_S: [f64; 13] = [
@@ -24,7 +25,7 @@ struct Totals {
     requests: u64,
     ok: u64,
     dropped: u64,
-    errors: [u64; super::ERROR_KINDS],
+    errors: [u64; crate::metrics::ERROR_KINDS],
     /// Per bucket of [`BUCKETS_S`] (not yet cumulative), then +Inf.
     buckets: [u64; BUCKETS_S.len() + 1],
     sum_s: f64,

@@ -1,4 +1,4 @@
-//! `--metrics-listen ADDR`: serves the run's live figures (`metrics/exposition.rs`) at
+//! The `prometheus` exporter's server: the run's live figures (`page.rs`) at
 //! `/metrics` while the run goes, on the run's side runtime. The address is bound before
 //! any load, so a taken or invalid one is a setup error (exit 2); the server stops after
 //! the run's reports are written.
@@ -19,8 +19,8 @@ use http_body_util::Full;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-use crate::engine::runtime::Handle;
-use crate::metrics::exposition::Page;
+use super::page::Page;
+use tokio::runtime::Handle;
 
 /// A scraper that has not sent its request head by then is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,19 +36,16 @@ pub(super) struct LiveServer {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-pub(super) fn start(rt: &Handle, addr: SocketAddr, page: Page) -> crate::error::Result<LiveServer> {
+pub(super) fn start(rt: &Handle, addr: SocketAddr, page: Page) -> anyhow::Result<LiveServer> {
     let listener = std::net::TcpListener::bind(addr)
-        .with_context(|| format!("--metrics-listen {addr}: cannot listen there"))
-        .map_err(crate::error::Error::Setup)?;
+        .with_context(|| format!("{addr}: cannot listen there"))?;
     listener
         .set_nonblocking(true)
-        .context("--metrics-listen: cannot configure the socket")
-        .map_err(crate::error::Error::Setup)?;
+        .context("cannot configure the metrics socket")?;
     let listener = {
         let _guard = rt.enter();
         tokio::net::TcpListener::from_std(listener)
-            .context("--metrics-listen: cannot configure the socket")
-            .map_err(crate::error::Error::Setup)?
+            .context("cannot configure the metrics socket")?
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = rt.spawn(serve(listener, page, stopped));

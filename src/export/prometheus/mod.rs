@@ -1,0 +1,101 @@
+//! `prometheus`: serves the run's live figures at `http://LISTEN/metrics` in the Prometheus
+//! text exposition format while the run goes, so an existing Prometheus and Grafana can
+//! watch a long soak. `--metrics-listen ADDR` is this kind on the command line.
+//!
+//! ```toml
+//! [[export]]
+//! kind = "prometheus"
+//! listen = "127.0.0.1:9464"
+//! ```
+//!
+//! The address is bound in `build()`, before any load: a taken or invalid one stops the
+//! run there (exit 2). The server stops once the run's reports are written.
+
+mod page;
+mod serve;
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Build, Export, Running};
+use crate::diag::Ctx;
+
+/// The table as written; `kind` is read by the common part of `[[export]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(rename = "kind")]
+    _kind: serde::de::IgnoredAny,
+    listen: Option<Spanned<String>>,
+}
+
+/// Serve `/metrics` at `listen`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prometheus {
+    pub listen: SocketAddr,
+}
+
+pub(super) fn validate(
+    cx: &mut Ctx<'_>,
+    span: Range<usize>,
+    field: &str,
+) -> Option<Arc<dyn Export>> {
+    let r: Raw = cx.reparse(span.clone(), field)?;
+    let field = format!("{field}.listen");
+    match &r.listen {
+        Some(l) => match l.get_ref().parse::<SocketAddr>() {
+            Ok(listen) => Some(Arc::new(Prometheus { listen })),
+            Err(_) => {
+                cx.err(
+                    l.span(),
+                    field,
+                    format!(
+                        "`{}` is not an address to listen on: write IP:PORT, such as \"127.0.0.1:9464\"",
+                        l.get_ref()
+                    ),
+                );
+                None
+            }
+        },
+        None => {
+            cx.err(
+                span,
+                field,
+                "missing; where to serve /metrics (listen = \"127.0.0.1:9464\")",
+            );
+            None
+        }
+    }
+}
+
+/// `--metrics-listen ADDR`: this kind from the command line.
+pub fn listen(addr: SocketAddr) -> Arc<dyn Export> {
+    Arc::new(Prometheus { listen: addr })
+}
+
+impl Export for Prometheus {
+    fn kind(&self) -> &'static str {
+        "prometheus"
+    }
+
+    fn describe(&self) -> String {
+        format!("prometheus at http://{}/metrics", self.listen)
+    }
+
+    fn build(&self, cx: &Build<'_>) -> anyhow::Result<Running> {
+        let page = page::Page::default();
+        let server = serve::start(cx.rt, self.listen, page.clone())?;
+        Ok(Running {
+            sink: Box::new(page::ExpositionSink::new(
+                cx.scenario,
+                cx.names.to_vec(),
+                page,
+            )),
+            keep: Box::new(server),
+        })
+    }
+}
