@@ -17,12 +17,13 @@ use crate::error::{Error, Result};
 use crate::metrics::aggregate::{Aggregator, IntervalReport};
 use crate::metrics::hlog::HlogSink;
 use crate::metrics::hlog::Planned;
-use crate::metrics::{EndpointData, IntervalData, LatencyStats};
+use crate::metrics::{EndpointData, IntervalData};
 use crate::report::ReportInput;
 use crate::slo::observe::{self, Scope};
 use crate::slo::{self, Evidence, SloResult};
-use crate::summary::connection::{phases_ms, ConnSummary};
-use crate::summary::{endpoint_summary, figures, outcome_counts, Summary};
+use crate::summary::build::measured;
+use crate::summary::connection::ConnSummary;
+use crate::summary::Summary;
 
 /// Merges the run folders `dirs` into `out`; returns the merged summary.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Summary> {
@@ -224,34 +225,30 @@ fn summarize(
         .map(|r| r.summary.duration_s)
         .fold(0.0, f64::max);
     let overall = totals.overall();
-    let t = figures(&overall, window_s);
     let outcome_names: Vec<String> = first.outcomes.keys().cloned().collect();
-    let endpoints = first
+    let requests: Vec<(&str, &str, &str)> = first
         .endpoints
         .iter()
-        .zip(&totals.endpoints)
-        .map(|(e, d)| endpoint_summary(&e.name, &e.method, &e.path, d, window_s, &outcome_names))
+        .map(|e| (e.name.as_str(), e.method.as_str(), e.path.as_str()))
         .collect();
+    let f = measured(totals, series, window_s, &requests, &outcome_names);
     let planned_total: f64 = runs
         .iter()
         .filter_map(|r| r.summary.load.planned_requests)
         .map(|n| n as f64)
         .sum();
-    let attempted = (t.requests + t.dropped) as f64;
-    let lag = LatencyStats::of(&totals.send_lag);
     let mut s = first.clone();
     s.reasons = Vec::new();
     s.stopped_early = None;
     s.duration_s = window_s;
-    s.totals = t.clone();
-    s.outcomes = outcome_counts(&overall, &outcome_names);
-    s.latency_ms = LatencyStats::of(&overall.latency);
-    s.service_latency_ms = LatencyStats::of(&overall.service);
-    s.phases_ms = phases_ms(&overall);
+    s.outcomes = f.outcomes;
+    s.latency_ms = f.latency_ms;
+    s.service_latency_ms = f.service_latency_ms;
+    s.phases_ms = f.phases_ms;
     if let Some(tr) = &mut s.transport {
         tr.connections = ConnSummary::of(&overall.counts.conn);
     }
-    s.endpoints = endpoints;
+    s.endpoints = f.endpoints;
     s.load.planned_requests = (planned_total > 0.0).then_some(planned_total as u64);
     s.load.peak_rate = s
         .load
@@ -259,17 +256,14 @@ fn summarize(
         .map(|_| runs.iter().filter_map(|r| r.summary.load.peak_rate).sum());
     let g = &mut s.generator;
     g.threads = runs.iter().map(|r| r.summary.generator.threads).sum();
-    g.send_lag_p50_ms = lag.p50;
-    g.send_lag_p99_ms = lag.p99;
-    g.send_lag_max_ms = lag.max;
-    g.queue_wait_p99_ms = LatencyStats::of(&totals.queue_wait).p99;
-    g.peak_in_flight = series.iter().map(|r| r.in_flight).max().unwrap_or(0);
-    g.dropped = t.dropped;
-    g.dropped_ratio = if attempted > 0.0 {
-        t.dropped as f64 / attempted
-    } else {
-        0.0
-    };
+    g.send_lag_p50_ms = f.send_lag.p50;
+    g.send_lag_p99_ms = f.send_lag.p99;
+    g.send_lag_max_ms = f.send_lag.max;
+    g.queue_wait_p99_ms = f.queue_wait_p99_ms;
+    g.peak_in_flight = f.peak_in_flight;
+    g.dropped = f.totals.dropped;
+    g.dropped_ratio = f.dropped_ratio;
+    s.totals = f.totals;
     s.slo = rejudge(first, &s, &overall, totals, window_s);
     s.baseline = None;
     s.verify = Vec::new();

@@ -5,25 +5,21 @@ use super::drive::Measured;
 use super::judge::Judged;
 use super::target::Target;
 use crate::metrics::chat::ChatTotals;
-use crate::metrics::{EndpointData, LatencyStats};
+use crate::metrics::EndpointData;
 use crate::scenario::{ChatPlan, LoadPlan, Plan, Workload};
 use crate::slo;
-use crate::summary::connection::{phases_ms, ConnSummary, TransportSummary};
-use crate::summary::{
-    endpoint_summary, figures, outcome_counts, EndpointSummary, GeneratorSummary, LoadSummary,
-    Summary, WsSummary, SCHEMA_VERSION,
-};
+use crate::summary::build::measured;
+use crate::summary::connection::{ConnSummary, TransportSummary};
+use crate::summary::{GeneratorSummary, LoadSummary, Summary, WsSummary, SCHEMA_VERSION};
 
 pub(super) fn summary(plan: &Plan, target: &Target, m: &Measured, j: Judged) -> Summary {
     let overall = m.totals.overall();
-    let t = figures(&overall, j.window_s);
-    let attempted = t.requests + t.dropped;
-    let dropped_ratio = if attempted == 0 {
-        0.0
-    } else {
-        t.dropped as f64 / attempted as f64
-    };
-    let lag = LatencyStats::of(&m.totals.send_lag);
+    let requests = requests(plan);
+    let requests: Vec<(&str, &str, &str)> = requests
+        .iter()
+        .map(|(n, method, p)| (n.as_str(), *method, p.as_str()))
+        .collect();
+    let f = measured(&m.totals, &m.series, j.window_s, &requests, &plan.outcomes);
     Summary {
         schema_version: SCHEMA_VERSION,
         loadctl_version: env!("CARGO_PKG_VERSION").into(),
@@ -38,27 +34,27 @@ pub(super) fn summary(plan: &Plan, target: &Target, m: &Measured, j: Judged) -> 
         warmup_s: plan.warmup.as_secs_f64(),
         target: target.text.clone(),
         load: load(plan),
-        totals: t,
-        outcomes: outcome_counts(&overall, &plan.outcomes),
-        latency_ms: LatencyStats::of(&overall.latency),
-        service_latency_ms: LatencyStats::of(&overall.service),
-        phases_ms: phases_ms(&overall),
+        outcomes: f.outcomes,
+        latency_ms: f.latency_ms,
+        service_latency_ms: f.service_latency_ms,
+        phases_ms: f.phases_ms,
         transport: Some(transport(plan, target, &overall)),
-        endpoints: endpoints(plan, m, j.window_s),
-        slo: j.slo,
+        endpoints: f.endpoints,
         generator: GeneratorSummary {
             threads: m.threads as u64,
-            send_lag_p50_ms: lag.p50,
-            send_lag_p99_ms: lag.p99,
-            send_lag_max_ms: lag.max,
-            queue_wait_p99_ms: LatencyStats::of(&m.totals.queue_wait).p99,
-            peak_in_flight: m.series.iter().map(|r| r.in_flight).max().unwrap_or(0),
+            send_lag_p50_ms: f.send_lag.p50,
+            send_lag_p99_ms: f.send_lag.p99,
+            send_lag_max_ms: f.send_lag.max,
+            queue_wait_p99_ms: f.queue_wait_p99_ms,
+            peak_in_flight: f.peak_in_flight,
             dropped: overall.counts.dropped,
-            dropped_ratio,
+            dropped_ratio: f.dropped_ratio,
             max_dropped_ratio: plan.generator.max_dropped,
             max_send_lag_p99_ms: plan.generator.max_send_lag_p99.as_secs_f64() * 1000.0,
             valid: true,
         },
+        totals: f.totals,
+        slo: j.slo,
         baseline: None,
         verify: j.verification,
         notes: j.notes,
@@ -87,26 +83,22 @@ fn transport(plan: &Plan, target: &Target, overall: &EndpointData) -> TransportS
     }
 }
 
-fn endpoints(plan: &Plan, m: &Measured, window_s: f64) -> Vec<EndpointSummary> {
+/// `(name, method, path)` of each request name, in the plan's order.
+fn requests(plan: &Plan) -> Vec<(String, &str, String)> {
     match &plan.workload {
         Workload::Chat(c) => plan
             .endpoint_names()
-            .iter()
-            .zip(&m.totals.endpoints)
-            .map(|(n, e)| endpoint_summary(n, "WS", c.path.source(), e, window_s, &plan.outcomes))
+            .into_iter()
+            .map(|n| (n, "WS", c.path.source().to_string()))
             .collect(),
         w => w
             .requests()
             .iter()
-            .zip(&m.totals.endpoints)
-            .map(|(r, e)| {
-                endpoint_summary(
-                    &r.name,
+            .map(|r| {
+                (
+                    r.name.clone(),
                     r.method.as_str(),
-                    r.path.source(),
-                    e,
-                    window_s,
-                    &plan.outcomes,
+                    r.path.source().to_string(),
                 )
             })
             .collect(),

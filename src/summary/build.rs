@@ -1,10 +1,64 @@
-//! Summary figures from measurements: an endpoint's counts and latencies over the
-//! measured window, in the schema's shape.
+//! Summary figures from measurements: a measured window's totals, latencies and generator
+//! figures, and each endpoint's, in the schema's shape. A run and a merge of runs both
+//! build their figures here, from the merged seconds, so the two cannot drift.
 
 use std::collections::BTreeMap;
 
 use super::schema::{EndpointSummary, Totals};
-use crate::metrics::{EndpointData, ErrorKind, Figures, LatencyStats};
+use crate::metrics::series::SeriesRow;
+use crate::metrics::{EndpointData, ErrorKind, Figures, IntervalData, LatencyStats};
+
+/// What a summary says of a measured window, whoever measured it.
+pub struct Measured {
+    pub totals: Totals,
+    pub outcomes: BTreeMap<String, u64>,
+    pub latency_ms: LatencyStats,
+    pub service_latency_ms: LatencyStats,
+    pub phases_ms: BTreeMap<String, LatencyStats>,
+    pub endpoints: Vec<EndpointSummary>,
+    pub send_lag: LatencyStats,
+    pub queue_wait_p99_ms: f64,
+    pub peak_in_flight: u64,
+    /// Dropped among the requests due (sent or dropped).
+    pub dropped_ratio: f64,
+}
+
+/// The figures of the window `totals` holds (its seconds in `series`), `window_s` long;
+/// `requests` are `(name, method, path)` in the order of `totals.endpoints`.
+pub fn measured(
+    totals: &IntervalData,
+    series: &[SeriesRow],
+    window_s: f64,
+    requests: &[(&str, &str, &str)],
+    outcome_names: &[String],
+) -> Measured {
+    let overall = totals.overall();
+    let t = figures(&overall, window_s);
+    let attempted = t.requests + t.dropped;
+    let dropped_ratio = if attempted == 0 {
+        0.0
+    } else {
+        t.dropped as f64 / attempted as f64
+    };
+    Measured {
+        outcomes: outcome_counts(&overall, outcome_names),
+        latency_ms: LatencyStats::of(&overall.latency),
+        service_latency_ms: LatencyStats::of(&overall.service),
+        phases_ms: super::connection::phases_ms(&overall),
+        endpoints: requests
+            .iter()
+            .zip(&totals.endpoints)
+            .map(|((name, method, path), e)| {
+                endpoint_summary(name, method, path, e, window_s, outcome_names)
+            })
+            .collect(),
+        send_lag: LatencyStats::of(&totals.send_lag),
+        queue_wait_p99_ms: LatencyStats::of(&totals.queue_wait).p99,
+        peak_in_flight: series.iter().map(|r| r.in_flight).max().unwrap_or(0),
+        dropped_ratio,
+        totals: t,
+    }
+}
 
 /// Declared outcome counts by name (`names` by slot).
 pub fn outcome_counts(e: &EndpointData, names: &[String]) -> BTreeMap<String, u64> {
