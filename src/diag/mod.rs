@@ -238,6 +238,40 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The names of a registry of kinds (`fault::KINDS`, `export::KINDS`), for errors:
+/// `"pod-kill", "…"`.
+pub(crate) fn kind_names<V>(kinds: &[(&str, V)]) -> String {
+    kinds
+        .iter()
+        .map(|(n, _)| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The entry of `kinds` that `name` (the table's `key`) names, or an error at it that
+/// lists them all.
+pub(crate) fn kind<'k, V>(
+    cx: &mut Ctx<'_>,
+    kinds: &'k [(&str, V)],
+    name: &Spanned<String>,
+    field: &str,
+    key: &str,
+) -> Option<&'k V> {
+    let found = kinds.iter().find(|(n, _)| n == name.get_ref());
+    if found.is_none() {
+        cx.err(
+            name.span(),
+            format!("{field}.{key}"),
+            format!(
+                "`{}`: the {key}s available are {}",
+                name.get_ref(),
+                kind_names(kinds)
+            ),
+        );
+    }
+    found.map(|(_, v)| v)
+}
+
 /// serde's messages name Rust-side concepts; say what to change in the file instead, and
 /// which field (`table.key`) the error is at. Returns `(field, message)`.
 pub(crate) fn explain_serde(message: &str, text: &str, offset: Option<usize>) -> (String, String) {

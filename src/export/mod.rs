@@ -54,26 +54,12 @@ pub(crate) fn validate(
     span: Range<usize>,
     field: &str,
 ) -> Option<Arc<dyn Export>> {
-    match KINDS.iter().find(|(n, _)| n == kind.get_ref()) {
-        Some((_, v)) => v(cx, span, field),
-        None => {
-            cx.err(
-                kind.span(),
-                format!("{field}.kind"),
-                format!("`{}`: the kinds available are {}", kind.get_ref(), names()),
-            );
-            None
-        }
-    }
+    crate::diag::kind(cx, KINDS, kind, field, "kind")?(cx, span, field)
 }
 
 /// The kinds a scenario may write, for its errors: `"prometheus"`.
 pub fn names() -> String {
-    KINDS
-        .iter()
-        .map(|(n, _)| format!("\"{n}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::diag::kind_names(KINDS)
 }
 
 /// Starts every exporter, in order; the first that fails stops the others (they are

@@ -25,11 +25,7 @@ pub(crate) type Validate = fn(&mut Ctx<'_>, Range<usize>, &str) -> Option<Arc<dy
 
 /// The names a scenario may write, for its errors: `"pod-kill"`.
 pub fn names() -> String {
-    KINDS
-        .iter()
-        .map(|(n, _)| format!("\"{n}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::diag::kind_names(KINDS)
 }
 
 /// A validated fault of some kind.
@@ -93,19 +89,5 @@ pub(crate) fn validate(
     span: Range<usize>,
     field: &str,
 ) -> Option<Arc<dyn Fault>> {
-    match KINDS.iter().find(|(n, _)| n == action.get_ref()) {
-        Some((_, v)) => v(cx, span, field),
-        None => {
-            cx.err(
-                action.span(),
-                format!("{field}.action"),
-                format!(
-                    "`{}`: the actions available are {}",
-                    action.get_ref(),
-                    names()
-                ),
-            );
-            None
-        }
-    }
+    crate::diag::kind(cx, KINDS, action, field, "action")?(cx, span, field)
 }
