@@ -73,6 +73,7 @@ pub mod agent;
 pub mod app;
 pub mod capacity;
 pub mod cli;
+pub mod cmd;
 pub mod diag;
 pub mod engine;
 pub mod error;
@@ -88,5 +89,6 @@ pub mod run;
 pub mod scenario;
 pub mod slo;
 pub mod summary;
+pub mod template;
 #[cfg(feature = "testbed")]
 pub mod testbed;

@@ -95,7 +95,7 @@ async fn accept_loop(opts: Arc<AgentOptions>) -> Result<()> {
                     continue;
                 };
                 let _ = tcp.set_nodelay(true);
-                let s = session::Session {
+                let s = session::Serving {
                     opts: opts.clone(),
                     busy: busy.clone(),
                     served: served.clone(),

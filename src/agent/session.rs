@@ -18,12 +18,12 @@ use super::guard::{Bounded, Budget};
 use super::scratch;
 use super::uplink::Uplink;
 use super::AgentOptions;
+use crate::remote::bundle::Bundle;
 use crate::remote::frame::{self, Rx, Tx};
 use crate::remote::{
     token, unix_ns, Done, Prepare, ToAgent, ToCoordinator, BEAT, PROTOCOL, VERSION,
 };
 use crate::run::{Control, Hooks, RunOptions, RunOutcome};
-use crate::scenario::bundle::Bundle;
 use crate::scenario::{Plan, TargetSpec};
 
 /// The Kubernetes API server's streaming subprotocol: offered when the connection comes
@@ -35,7 +35,7 @@ const PREPARE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A coordinator that connects and never starts holds the agent at most this long.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub(super) struct Session {
+pub(super) struct Serving {
     pub opts: Arc<AgentOptions>,
     pub busy: Arc<AtomicBool>,
     pub served: Arc<AtomicU64>,
@@ -73,7 +73,7 @@ fn pick_subprotocol(
     Ok(resp)
 }
 
-impl Session {
+impl Serving {
     /// Serves one connection; `unauthenticated` is its place among the connections that
     /// have not shown the token yet, given up once the hello is accepted.
     pub(super) async fn serve(
@@ -375,7 +375,7 @@ fn build(dir: &std::path::Path, p: &Prepare, allow: Option<&AllowList>) -> Resul
         files,
         env: p.env.clone(),
     };
-    let mut plan = crate::scenario::bundle::unbundle(dir, &bundle, p.embedded_target.clone())
+    let mut plan = crate::remote::bundle::unbundle(dir, &bundle, p.embedded_target.clone())
         .map_err(|e| format!("{e}"))?;
     if let Some(t) = &p.embedded_target {
         let loopback =
@@ -387,7 +387,7 @@ fn build(dir: &std::path::Path, p: &Prepare, allow: Option<&AllowList>) -> Resul
     if let Some(allow) = allow {
         allow.check(&plan)?;
     }
-    crate::scenario::shard::apply(&mut plan, &format!("{}/{}", p.index, p.of))?;
+    crate::remote::shard::apply(&mut plan, &format!("{}/{}", p.index, p.of))?;
     // Once per run, on the coordinator.
     plan.setup.clear();
     plan.verify.clear();

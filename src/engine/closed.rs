@@ -48,7 +48,7 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
 }
 
 async fn user(ctx: Rc<ThreadCtx>, quota: Option<u64>, end: Instant, think: Duration) {
-    let mut conn = ctx.slots.slot();
+    let mut conn = ctx.lanes.lane();
     // A virtual user is one session for the whole run: it logs in once.
     let mut session = ctx.shared.new_session();
     let mut done_iterations = 0u64;

@@ -16,22 +16,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::transport::Slot;
+use super::transport::Lane;
 use super::ThreadCtx;
 use crate::metrics::Sample;
 use crate::scenario::plan::flow::{Exhausted, FeedMode, FeederPlan};
 
-/// One session's variables (by slot) and whether its `once` steps are done.
+/// One session's variables (by index) and whether its `once` steps are done.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Session {
+pub(crate) struct SessionVars {
     vars: Vec<String>,
     fed: bool,
     ready: bool,
 }
 
-impl Session {
+impl SessionVars {
     pub fn new(vars: usize) -> Self {
-        Session {
+        SessionVars {
             vars: vec![String::new(); vars],
             fed: false,
             ready: false,
@@ -90,7 +90,7 @@ impl Feeder {
 
 /// Fills a new session's feeder variables; `false` when a feeder is used up (the load is
 /// then stopping, and the iteration must not run).
-fn feed(ctx: &ThreadCtx, session: &mut Session) -> bool {
+fn feed(ctx: &ThreadCtx, session: &mut SessionVars) -> bool {
     if session.fed {
         return true;
     }
@@ -101,7 +101,7 @@ fn feed(ctx: &ThreadCtx, session: &mut Session) -> bool {
     true
 }
 
-/// Draws a row of every feeder into `vars`, feeder columns from slot `offset` on (a chat
+/// Draws a row of every feeder into `vars`, feeder columns from index `offset` on (a chat
 /// connection's variables start after `user`, `group` and `marker`); `false` when a
 /// feeder is used up, which stops the load.
 pub(crate) fn feed_into(ctx: &ThreadCtx, vars: &mut [String], offset: usize) -> bool {
@@ -164,8 +164,8 @@ pub(crate) fn not_sent(
 /// `lag` is the open model's (send lag, queue wait) for the first step.
 pub(crate) async fn run_iteration(
     ctx: &ThreadCtx,
-    conn: &mut Slot,
-    session: &mut Session,
+    conn: &mut Lane,
+    session: &mut SessionVars,
     pick: usize,
     intended: Instant,
     lag: Option<(Duration, Duration)>,

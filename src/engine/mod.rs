@@ -1,7 +1,7 @@
 //! Turns a [`Plan`] into traffic.
 //!
 //! One OS thread per core, each running a single-threaded tokio runtime: every task of a
-//! thread shares that thread's recorder, random generator and connection slots through
+//! thread shares that thread's recorder, random generator and connection lanes through
 //! `Rc`/`RefCell`, so the hot path takes no lock and sends no message. Once a second each
 //! thread's ticker closes its interval and sends it to the control loop (see `run`).
 //!
@@ -37,10 +37,11 @@ use crate::metrics::sink::GeneratorMsg;
 use crate::metrics::{ErrorKind, IntervalData};
 use crate::scenario::plan::flow::FlowPlan;
 use crate::scenario::plan::load::LoadPlan;
+use crate::scenario::plan::net::Protocol;
 use crate::scenario::plan::{Plan, Workload};
-use flow::{Exhaustion, Feeder, Session};
+use flow::{Exhaustion, Feeder, SessionVars};
 use request::{Prepared, Response};
-use transport::{Connector, Slot, Slots, Transport};
+use transport::{Connector, Lane, Lanes};
 
 /// What every worker thread reads; written only through atomics.
 #[derive(Debug)]
@@ -52,7 +53,7 @@ pub struct Shared {
     pub timeout: Duration,
     pub load: LoadPlan,
     pub workload: Workload,
-    pub transport: Transport,
+    pub transport: Protocol,
     pub threads: usize,
     /// When the schedule starts (a little after `start`, so every thread is ready).
     pub t0: Instant,
@@ -61,7 +62,7 @@ pub struct Shared {
     stop: AtomicBool,
     seq: AtomicU64,
     feeders: Vec<Feeder>,
-    /// Variable slots per session.
+    /// Variable indices per session.
     vars: usize,
     /// The last step marked `once`: past it, a session is ready.
     last_once: Option<usize>,
@@ -103,7 +104,7 @@ impl Shared {
             timeout: plan.timeout,
             load: plan.load.clone(),
             workload: plan.workload.clone(),
-            transport: Transport::of(&plan.http),
+            transport: plan.http,
             threads: plan.generator.threads,
             t0,
             measure_start: t0 + plan.warmup,
@@ -141,13 +142,13 @@ impl Shared {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    /// Variable slots of a session (feeder columns, then extracted values).
+    /// Variable indices of a session (feeder columns, then extracted values).
     pub(crate) fn vars_len(&self) -> usize {
         self.vars
     }
 
-    pub(crate) fn new_session(&self) -> Session {
-        Session::new(self.vars)
+    pub(crate) fn new_session(&self) -> SessionVars {
+        SessionVars::new(self.vars)
     }
 
     /// Start of interval `idx` (seconds from the measured window's start, may be negative).
@@ -245,11 +246,11 @@ pub(crate) struct ThreadCtx {
     pub rec: RefCell<Recorder>,
     /// Requests due and not complete on this thread (queued + on the wire).
     pub in_flight: Cell<u64>,
-    /// Makes this thread's connection slots (HTTP/2 slots share connections).
-    pub slots: Slots,
+    /// Makes this thread's connection lanes (HTTP/2 lanes share connections).
+    pub lanes: Lanes,
     rng: RefCell<fastrand::Rng>,
     /// Open model with `flow.sessions`: this thread's share of the persistent sessions.
-    sessions: Vec<RefCell<Session>>,
+    sessions: Vec<RefCell<SessionVars>>,
     next_session: Cell<usize>,
     chat_totals: RefCell<chat::ChatTotals>,
 }
@@ -257,7 +258,7 @@ pub(crate) struct ThreadCtx {
 impl ThreadCtx {
     /// The session an open-model iteration runs in: the next of this thread's persistent
     /// ones (a copy, written back by [`Self::end_session`]), or a fresh one.
-    pub(crate) fn begin_session(&self) -> (Option<usize>, Session) {
+    pub(crate) fn begin_session(&self) -> (Option<usize>, SessionVars) {
         if self.sessions.is_empty() {
             return (None, self.shared.new_session());
         }
@@ -266,8 +267,8 @@ impl ThreadCtx {
         (Some(i), self.sessions[i].borrow().clone())
     }
 
-    pub(crate) fn end_session(&self, slot: Option<usize>, session: Session) {
-        if let Some(i) = slot {
+    pub(crate) fn end_session(&self, kept: Option<usize>, session: SessionVars) {
+        if let Some(i) = kept {
             *self.sessions[i].borrow_mut() = session;
         }
     }
@@ -281,7 +282,7 @@ impl ThreadCtx {
         let mut out = String::new();
         t.render_into(
             &mut out,
-            &mut crate::scenario::template::RenderCtx {
+            &mut crate::template::RenderCtx {
                 rng: &mut self.rng.borrow_mut(),
                 seq: &self.shared.seq,
                 vars,
@@ -296,7 +297,7 @@ impl ThreadCtx {
     /// environment value made its path or a header invalid): then nothing was sent.
     pub async fn send(
         &self,
-        conn: &mut Slot,
+        conn: &mut Lane,
         ep: usize,
         vars: &[String],
         deadline: Instant,
@@ -415,7 +416,7 @@ fn worker_thread(
         let ctx = Rc::new(ThreadCtx {
             rec: RefCell::new(Recorder::new(shared.endpoints())),
             in_flight: Cell::new(0),
-            slots: Slots::new(shared.transport),
+            lanes: Lanes::new(shared.transport),
             rng: RefCell::new(fastrand::Rng::with_seed(0x010a_dc71 + index as u64)),
             sessions: match (&shared.workload, &shared.load) {
                 (

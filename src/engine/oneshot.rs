@@ -6,7 +6,8 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use super::request::{Keep, Prepared, Response};
-use super::transport::{Connector, Slots, Transport};
+use super::transport::{Connector, Lanes};
+use crate::scenario::plan::net::Protocol;
 
 /// Sends each of `requests` once, in order, to its origin in `net`, over `transport`.
 /// `None`: the request could not be built from its templates, and was not sent.
@@ -14,14 +15,14 @@ pub fn send_all(
     rt: &super::runtime::Handle,
     requests: &[Prepared],
     net: &Connector,
-    transport: Transport,
+    transport: Protocol,
     timeout: Duration,
 ) -> Vec<Option<Response>> {
     // The connection's tasks are spawned locally: they run on this thread, inside the
     // LocalSet, as a load worker's do.
     let local = tokio::task::LocalSet::new();
     rt.block_on(local.run_until(async {
-        let mut conn = Slots::new(transport).slot();
+        let mut conn = Lanes::new(transport).lane();
         let mut rng = fastrand::Rng::with_seed(0x5e70b);
         let seq = AtomicU64::new(0);
         let mut out = Vec::with_capacity(requests.len());

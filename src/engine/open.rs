@@ -5,7 +5,7 @@
 //! (tokio's timer has 1 ms granularity, so several may be due at once) and never re-bases:
 //! a late wake-up makes requests late, it does not move the plan.
 //!
-//! A dispatched request goes to an idle slot, opens a new one (up to the thread's share of
+//! A dispatched request goes to an idle connection task, opens a new one (up to the thread's share of
 //! `connections` times the requests a connection of the transport carries at once), or
 //! waits in a FIFO backlog; a connection that finishes takes
 //! the oldest waiting request. Latency runs from the intended time, so waiting for a
@@ -41,7 +41,8 @@ struct Job {
 }
 
 #[derive(Default)]
-struct Slot {
+/// Where the scheduler hands one connection task its next job.
+struct Mailbox {
     job: Cell<Option<(Job, Instant)>>,
     waker: Cell<Option<Waker>>,
 }
@@ -49,7 +50,7 @@ struct Slot {
 struct Pool {
     backlog: RefCell<VecDeque<Job>>,
     idle: RefCell<Vec<usize>>,
-    slots: Vec<Slot>,
+    mailboxes: Vec<Mailbox>,
     opened: Cell<usize>,
     closing: Cell<bool>,
     /// The measured window is over: connections take no more waiting jobs.
@@ -57,35 +58,35 @@ struct Pool {
 }
 
 impl Pool {
-    /// Waits until the scheduler assigns a job to slot `id`; `None` when the run is over.
+    /// Waits until the scheduler assigns a job to mailbox `id`; `None` when the run is over.
     async fn next_job(&self, id: usize) -> Option<(Job, Instant)> {
         self.idle.borrow_mut().push(id);
         std::future::poll_fn(|cx| {
-            let slot = &self.slots[id];
-            if let Some(j) = slot.job.take() {
+            let mailbox = &self.mailboxes[id];
+            if let Some(j) = mailbox.job.take() {
                 return Poll::Ready(Some(j));
             }
             if self.closing.get() {
                 return Poll::Ready(None);
             }
-            slot.waker.set(Some(cx.waker().clone()));
+            mailbox.waker.set(Some(cx.waker().clone()));
             Poll::Pending
         })
         .await
     }
 
     fn assign(&self, id: usize, job: Job, now: Instant) {
-        let slot = &self.slots[id];
-        slot.job.set(Some((job, now)));
-        if let Some(w) = slot.waker.take() {
+        let mailbox = &self.mailboxes[id];
+        mailbox.job.set(Some((job, now)));
+        if let Some(w) = mailbox.waker.take() {
             w.wake();
         }
     }
 
     fn close(&self) {
         self.closing.set(true);
-        for slot in &self.slots {
-            if let Some(w) = slot.waker.take() {
+        for mailbox in &self.mailboxes {
+            if let Some(w) = mailbox.waker.take() {
                 w.wake();
             }
         }
@@ -112,7 +113,7 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
     let pool = Rc::new(Pool {
         backlog: RefCell::new(VecDeque::with_capacity(cap as usize)),
         idle: RefCell::new(Vec::with_capacity(max_conns)),
-        slots: (0..max_conns).map(|_| Slot::default()).collect(),
+        mailboxes: (0..max_conns).map(|_| Mailbox::default()).collect(),
         opened: Cell::new(0),
         closing: Cell::new(false),
         window_closed: Cell::new(false),
@@ -217,14 +218,14 @@ fn timed_out(ctx: &ThreadCtx, job: &Job, now: Instant) {
 
 /// One connection: runs jobs until the pool closes.
 async fn connection(ctx: Rc<ThreadCtx>, pool: Rc<Pool>, id: usize, first: Job, assigned: Instant) {
-    let mut conn = ctx.slots.slot();
+    let mut conn = ctx.lanes.lane();
     let (mut job, mut assigned) = (first, assigned);
     loop {
         // Lateness that is the generator's own: the scheduler's wake-up and this task's
         // start after assignment. Waiting for a free connection is the target's doing.
         let lag = (job.dispatched - job.intended) + assigned.elapsed();
         let queue = assigned - job.dispatched;
-        let (slot, mut session) = ctx.begin_session();
+        let (kept, mut session) = ctx.begin_session();
         run_iteration(
             &ctx,
             &mut conn,
@@ -234,7 +235,7 @@ async fn connection(ctx: Rc<ThreadCtx>, pool: Rc<Pool>, id: usize, first: Job, a
             Some((lag, queue)),
         )
         .await;
-        ctx.end_session(slot, session);
+        ctx.end_session(kept, session);
         ctx.in_flight.set(ctx.in_flight.get() - 1);
 
         let waiting = if pool.window_closed.get() {

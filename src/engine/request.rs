@@ -13,7 +13,7 @@ use http_body_util::Full;
 use crate::metrics::connection::RetryCause;
 use crate::metrics::{ConnSample, ErrorKind};
 use crate::scenario::plan::request::{Extractor, RequestPlan, StatusSet, StepRules};
-use crate::scenario::template::{RenderCtx, Template};
+use crate::template::{RenderCtx, Template};
 
 /// A request ready to be stamped out: static parts pre-built, templates kept for the rest.
 #[derive(Debug, Clone)]
@@ -125,7 +125,7 @@ impl Prepared {
                     .iter()
                     .all(|c| doc.as_ref().is_some_and(|d| c.holds(d)))
             {
-                return (None, Some(o.slot));
+                return (None, Some(o.index));
             }
         }
         if !self.expect.contains(code) {

@@ -143,8 +143,8 @@ impl CountsOf {
         c.unsent = self.unsent;
         c.bytes = self.bytes;
         for &(code, n) in &self.status {
-            if let Some(slot) = c.status.get_mut(code as usize) {
-                *slot = n;
+            if let Some(n_of) = c.status.get_mut(code as usize) {
+                *n_of = n;
             }
         }
     }

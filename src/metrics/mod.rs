@@ -92,7 +92,7 @@ error_kinds! {
 pub const ERROR_KINDS: usize = ErrorKind::ALL.len();
 
 /// Named outcomes a scenario may declare (`sold_out = 409`); the length of
-/// [`Counts::outcomes`]. Fixed so that counting one costs an array slot, not a lookup.
+/// [`Counts::outcomes`]. Fixed so that counting one costs an array index, not a lookup.
 pub const MAX_OUTCOMES: usize = 8;
 
 impl ErrorKind {
@@ -174,7 +174,7 @@ pub struct Counts {
     pub conn: ConnCounts,
 }
 
-const STATUS_SLOTS: usize = 600;
+const STATUS_CODES: usize = 600;
 
 impl Default for Counts {
     fn default() -> Self {
@@ -185,7 +185,7 @@ impl Default for Counts {
             skipped: 0,
             invalid: 0,
             unsent: 0,
-            status: vec![0; STATUS_SLOTS],
+            status: vec![0; STATUS_CODES],
             bytes: 0,
             dropped: 0,
             conn: ConnCounts::default(),

@@ -18,7 +18,7 @@ impl Recorder {
     }
 
     /// Where a sample of `endpoint` goes: the window, or the warmup set.
-    fn slot(&mut self, endpoint: usize, warmup: bool) -> &mut super::EndpointData {
+    fn endpoint_data(&mut self, endpoint: usize, warmup: bool) -> &mut super::EndpointData {
         let n = self.current.endpoints.len();
         if warmup {
             &mut self
@@ -32,12 +32,12 @@ impl Recorder {
     }
 
     pub fn record(&mut self, endpoint: usize, s: &Sample) {
-        let e = self.slot(endpoint, s.warmup);
+        let e = self.endpoint_data(endpoint, s.warmup);
         e.latency.saturating_record(micros(s.latency));
         e.service.saturating_record(micros(s.service));
         if let Some(code) = s.status {
-            if let Some(slot) = e.counts.status.get_mut(code as usize) {
-                *slot += 1;
+            if let Some(n_of) = e.counts.status.get_mut(code as usize) {
+                *n_of += 1;
             }
         }
         match (s.error, s.outcome) {
@@ -64,17 +64,17 @@ impl Recorder {
 
     /// A flow step left unsent because an earlier step of its iteration failed.
     pub fn skipped(&mut self, endpoint: usize, warmup: bool) {
-        self.slot(endpoint, warmup).counts.skipped += 1;
+        self.endpoint_data(endpoint, warmup).counts.skipped += 1;
     }
 
     /// An open-model request the window closed on before a connection was free.
     pub fn unsent(&mut self, endpoint: usize, warmup: bool) {
-        self.slot(endpoint, warmup).counts.unsent += 1;
+        self.endpoint_data(endpoint, warmup).counts.unsent += 1;
     }
 
     /// A request that could not be built: not sent, not the target's.
     pub fn invalid(&mut self, endpoint: usize, warmup: bool) {
-        self.slot(endpoint, warmup).counts.invalid += 1;
+        self.endpoint_data(endpoint, warmup).counts.invalid += 1;
     }
 
     /// A request that came due but could not be sent (`max_in_flight` reached).

@@ -22,8 +22,10 @@
 //! agent; an agent whose coordinator is gone (closed, or silent for the heartbeat timeout:
 //! a hung host or a cut link sends no FIN) stops its load.
 
+pub mod bundle;
 pub mod clock;
 pub mod frame;
+pub mod shard;
 pub mod tls;
 pub mod token;
 

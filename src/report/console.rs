@@ -6,6 +6,7 @@ use std::fmt::Write;
 use crate::metrics::connection::{Phase, ProtocolReason, TlsReason};
 use crate::metrics::LatencyStats;
 use crate::summary::kube::KubeSummary;
+use crate::summary::schema::LoadModel;
 use crate::summary::Summary;
 
 fn latency_row(out: &mut String, label: &str, l: &LatencyStats, requests: u64) {
@@ -48,9 +49,9 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         t.availability * 100.0,
         t.dropped
     );
-    let from = match s.load.model.as_str() {
-        "open" => "from intended start",
-        "connections" => "from intended times (connect, publish) and from the intended publish (delivery, fanout)",
+    let from = match s.load.model {
+        LoadModel::Open => "from intended start",
+        LoadModel::Connections => "from intended times (connect, publish) and from the intended publish (delivery, fanout)",
         _ => "closed model (from the send)",
     };
     let _ = writeln!(o, "\n  latency in ms, {from}");

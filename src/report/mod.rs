@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod compare;
 pub mod console;
 pub mod csv;
+pub mod describe;
 pub mod escape;
 pub mod exporter;
 pub mod html;

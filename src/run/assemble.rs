@@ -107,7 +107,7 @@ fn requests(plan: &Plan) -> Vec<(String, &str, String)> {
 
 fn load(plan: &Plan) -> LoadSummary {
     let mut l = LoadSummary {
-        model: plan.load.model().into(),
+        model: plan.load.model(),
         peak_rate: None,
         planned_requests: None,
         connections: None,

@@ -6,7 +6,7 @@ use anyhow::bail;
 use super::target::Target;
 use crate::engine::request::Prepared;
 use crate::engine::runtime::Handle;
-use crate::engine::transport::{Connector, Transport};
+use crate::engine::transport::Connector;
 use crate::scenario::{CheckedRequest, Plan};
 use crate::slo::checks::{self, CheckResult};
 
@@ -42,7 +42,7 @@ fn checked(
     prepared: &[Prepared],
     net: &Connector,
 ) -> Vec<CheckResult> {
-    let transport = Transport::of(&plan.http);
+    let transport = plan.http;
     let answers = crate::engine::oneshot::send_all(rt, prepared, net, transport, plan.timeout);
     let mut out = Vec::new();
     for ((entry, p), resp) in entries.iter().zip(prepared).zip(answers) {

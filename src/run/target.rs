@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use super::service::{Service, Services};
 use crate::engine::request::Prepared;
 use crate::engine::runtime::Handle;
-use crate::engine::transport::{tls, Connector, Endpoint, Transport};
+use crate::engine::transport::{tls, Connector, Endpoint};
 use crate::scenario::{Origin, Plan, RequestPlan, TargetSpec};
 
 /// The run's target, resolved, and its requests ready to send.
@@ -171,7 +171,7 @@ fn connector(
         });
     }
     let config = if endpoints.iter().any(|e| e.tls.is_some()) {
-        let alpn = Transport::of(&plan.http).alpn();
+        let alpn = plan.http.alpn();
         Some(tls::client_config(&plan.tls, alpn).map_err(setup)?)
     } else {
         None

@@ -134,8 +134,8 @@ fn malformed_chat_scenarios_name_line_column_and_fix() {
         (format!("{head}[load]\nrate = 5\nduration = \"1s\"\n{chat}"), "7:1: chat:", "needs load.model = \"connections\""),
         (format!("{head}[load]\nmodel = \"connections\"\nconnections = 10\nconnect_rate = 10\n{chat}"), "4:1: load.hold:", "needs `hold"),
         (format!("{head}{conns}duration = \"5s\"\n{chat}"), "9:12: load.duration:", "the measured window is `hold`"),
-        (format!("{head}{conns}"), "1:1: chat:", "needs a [chat] section"),
-        (format!("name = \"x\"\n{conns}{chat}"), "1:1: embedded.service:", "needs `service = \"chat\"`"),
+        (format!("{head}{conns}"), "5:9: chat:", "needs a [chat] section"),
+        (format!("name = \"x\"\n{conns}{chat}"), "7:1: embedded.service:", "needs `service = \"chat\"`"),
         (format!("{head}{conns}{chat}[slo]\n\"delivery.p99\" = \"< 1ms\"\n\"list.p99\" = \"< 1ms\"\n"), "15:14: slo.\"list.p99\":", "requests: connect, publish, delivery, fanout"),
     ];
     assert_table(&table);
@@ -153,12 +153,12 @@ fn a_good_flow_expands_to_a_plan() {
     assert_eq!(plan.outcomes, ["throttled", "sold_out"]);
     assert!(plan.workload.requests()[0].rules.once);
     let order = &plan.workload.requests()[1].rules;
-    // `throttled` shares its slot with the login step's.
+    // `throttled` shares its index with the login step's.
     assert_eq!(
         order
             .outcomes
             .iter()
-            .map(|o| (o.name.as_str(), o.slot))
+            .map(|o| (o.name.as_str(), o.index))
             .collect::<Vec<_>>(),
         [("sold_out", 1), ("throttled", 0)]
     );

@@ -7,18 +7,15 @@
 //! Command-line overrides (`--set load.rate=2000`, `--duration 10s`) are applied to the
 //! TOML document before either stage, so they are checked exactly like the file.
 
-pub mod bundle;
-pub mod describe;
 pub use crate::diag;
 pub use crate::diag::limits;
 pub mod plan;
 mod raw;
-pub mod shard;
-pub mod template;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::template::Template;
 use diag::line_col;
 pub use diag::{parse_fraction, Diagnostic};
 pub use plan::chat::ChatPlan;
@@ -31,7 +28,6 @@ pub use plan::request::{BodyPlan, RequestPlan, StatusSet, StepRules};
 pub use plan::schedule::RateSchedule;
 pub use plan::target::{EmbeddedPlan, Origin, TargetSpec};
 pub use plan::{Plan, Workload};
-pub use template::Template;
 
 /// Why a scenario could not be turned into a plan. Exit code 2 for all of them.
 #[derive(Debug, thiserror::Error)]
@@ -199,7 +195,7 @@ fn blame(original: &str, o: &Overrides) -> Option<String> {
 
 /// Applies `key=value` overrides to the TOML document, keeping every untouched line where
 /// it was so that diagnostics still point into the user's file.
-fn apply_overrides(
+pub(crate) fn apply_overrides(
     text: &str,
     set: &[(String, String)],
 ) -> Result<String, Option<(String, String)>> {

@@ -40,7 +40,7 @@ pub enum Metric {
     Availability,
     /// Completed requests per second of the measured window.
     Rps,
-    /// Share of answers that matched the declared outcome in this slot (fraction).
+    /// Share of answers that matched the declared outcome at this index (fraction).
     Outcome(u8),
     /// Chat runs: owed deliveries not received, over owed deliveries (fraction).
     LossRate,
@@ -118,7 +118,7 @@ impl Metric {
             Metric::ErrorRate => "error_rate".into(),
             Metric::Availability => "availability".into(),
             Metric::Rps => "rps".into(),
-            Metric::Outcome(slot) => format!("outcome{slot}"),
+            Metric::Outcome(i) => format!("outcome{i}"),
             Metric::LossRate => "loss_rate".into(),
             Metric::ServerLatency(stat) => format!("server_{}", Metric::Latency(*stat).key()),
             Metric::ServerRps => "server_rps".into(),
@@ -161,7 +161,7 @@ pub fn parse(key: &str, value: &str, requests: &[&str]) -> Result<Slo, String> {
     parse_with_outcomes(key, value, requests, &[])
 }
 
-/// Like [`parse`], where the scenario also declares `outcomes` (by slot): a key naming
+/// Like [`parse`], where the scenario also declares `outcomes` (by index): a key naming
 /// one (`login.throttled`) is the share of answers with that outcome.
 pub fn parse_with_outcomes(
     key: &str,

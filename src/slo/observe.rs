@@ -34,8 +34,6 @@ pub fn value(metric: Metric, scope: &Scope<'_>, loss_rate: Option<f64>) -> Optio
         Metric::LossRate => loss_rate,
         // Measured by the target: the run's judge takes them from its scrapes.
         Metric::ServerLatency(_) | Metric::ServerRps => None,
-        Metric::Outcome(slot) => {
-            any.then(|| e.counts.outcomes[slot as usize] as f64 / f.requests as f64)
-        }
+        Metric::Outcome(i) => any.then(|| e.counts.outcomes[i as usize] as f64 / f.requests as f64),
     }
 }

@@ -60,7 +60,7 @@ pub fn measured(
     }
 }
 
-/// Declared outcome counts by name (`names` by slot).
+/// Declared outcome counts by name (`names` by index).
 pub fn outcome_counts(e: &EndpointData, names: &[String]) -> BTreeMap<String, u64> {
     names
         .iter()

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::LatencyStats;
+pub use crate::scenario::plan::load::LoadModel;
 use crate::slo::checks::CheckResult;
 use crate::slo::SloResult;
 pub use crate::slo::Status;
@@ -118,7 +119,7 @@ pub struct WsSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadSummary {
-    pub model: String,
+    pub model: LoadModel,
     /// Open model: peak planned arrival rate.
     pub peak_rate: Option<f64>,
     /// Open model: requests the schedule plans in the measured window.

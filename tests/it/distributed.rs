@@ -11,8 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use loadctl::remote::bundle;
 use loadctl::run::{AgentAddr, Agents, RunOptions};
-use loadctl::scenario::{bundle, Overrides};
+use loadctl::scenario::Overrides;
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 

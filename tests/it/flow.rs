@@ -292,7 +292,7 @@ fn sessions_are_split_between_shards() {
     let text = ten_sessions(&users);
     for k in 0..2 {
         let mut p = plan(&text);
-        loadctl::scenario::shard::apply(&mut p, &format!("{k}/2")).unwrap();
+        loadctl::remote::shard::apply(&mut p, &format!("{k}/2")).unwrap();
         let (out, _dir) = run_plan(&p);
         let s = &out.summary;
         assert_eq!(
@@ -305,7 +305,7 @@ fn sessions_are_split_between_shards() {
         );
     }
     let mut p = plan(&text.replace("sessions = 10", "sessions = 1"));
-    let e = loadctl::scenario::shard::apply(&mut p, "0/2").unwrap_err();
+    let e = loadctl::remote::shard::apply(&mut p, "0/2").unwrap_err();
     assert!(
         e.contains("flow.sessions = 1 cannot be split over 2"),
         "{e}"

@@ -342,7 +342,7 @@ path = "/"
     // Refused, or out of time while waiting to reconnect.
     assert!(kind(s, "connect") >= 2);
     assert_eq!(kind(s, "connect") + kind(s, "timeout"), s.totals.requests);
-    // Backoff from 50 ms doubling to 1 s per slot: a handful of attempts per user in 2 s,
+    // Backoff from 50 ms doubling to 1 s per lane: a handful of attempts per user in 2 s,
     // where a loop without backoff makes tens of thousands.
     assert!(
         (2..=40).contains(&s.totals.requests),

@@ -115,11 +115,11 @@ fn an_export_in_the_scenario_serves_the_page() {
     );
     let p = plan(&text);
     assert!(
-        loadctl::scenario::describe::describe(&p).contains(&format!(
+        loadctl::report::describe::describe(&p).contains(&format!(
             "export     prometheus at http://127.0.0.1:{port}/metrics"
         )),
         "{}",
-        loadctl::scenario::describe::describe(&p)
+        loadctl::report::describe::describe(&p)
     );
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -75,7 +75,7 @@ pub fn synthetic() -> Summary {
         warmup_s: 0.0,
         target: "https://127.0.0.1:8443".into(),
         load: LoadSummary {
-            model: "open".into(),
+            model: loadctl::summary::schema::LoadModel::Open,
             peak_rate: Some(100.0),
             planned_requests: Some(1000),
             connections: Some(256),

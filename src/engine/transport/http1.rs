@@ -1,4 +1,4 @@
-//! HTTP/1.1 (over TCP or TLS): one keep-alive connection per slot, built on hyper's client
+//! HTTP/1.1 (over TCP or TLS): one keep-alive connection per lane, built on hyper's client
 //! connection API.
 //!
 //! reqwest (the user's named client) sits on the same hyper code but adds a shared pool
@@ -16,13 +16,13 @@ use hyper_util::rt::TokioIo;
 
 use super::answer;
 use super::io::{ConnectError, Connector, SharedBackoff};
-use super::Transport;
+use super::Protocol;
 use crate::engine::request::{Keep, Response};
 use crate::metrics::connection::{Phases, RetryCause};
 use crate::metrics::ErrorKind;
 use crate::scenario::plan::net::RetryPolicy;
 
-/// One keep-alive connection slot, reconnected on demand.
+/// One keep-alive connection lane, reconnected on demand.
 pub struct Conn {
     sender: Option<(usize, SendRequest<Full<Bytes>>)>,
     backoff: SharedBackoff,
@@ -36,7 +36,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(t: Transport, backoff: SharedBackoff) -> Self {
+    pub fn new(t: Protocol, backoff: SharedBackoff) -> Self {
         Conn {
             sender: None,
             backoff,

@@ -1,9 +1,9 @@
-//! HTTP/2 (over TLS with ALPN, or h2c with prior knowledge): `[http] max_streams` slots of
-//! a thread share one connection, each slot one stream at a time, so the open model's
+//! HTTP/2 (over TLS with ALPN, or h2c with prior knowledge): `[http] max_streams` lanes of
+//! a thread share one connection, each lane one stream at a time, so the open model's
 //! `connections` × `max_streams` bounds what is in flight.
 //!
-//! A connection belongs to a [`Group`] of slots; the first slot that finds none opens it
-//! (its request carries the handshake's phases) while the others wait for it. Each slot
+//! A connection belongs to a [`Group`] of lanes; the first lane that finds none opens it
+//! (its request carries the handshake's phases) while the others wait for it. Each lane
 //! keeps its own clone of the sender, so a request takes no lock and no shared borrow.
 //! A timed-out stream is reset (RST_STREAM) by dropping it; the connection carries on.
 //! A stream the server refused (REFUSED_STREAM, or beyond a GOAWAY's last stream id) was
@@ -27,7 +27,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use super::answer;
 use super::h2guard::{Guarded, Watch};
 use super::io::{ConnectError, Connector, SharedBackoff};
-use super::Transport;
+use super::Protocol;
 use crate::engine::request::{Keep, Response};
 use crate::metrics::connection::{Phases, ProtocolReason, RetryCause};
 use crate::metrics::ErrorKind;
@@ -43,13 +43,13 @@ struct Shared {
     watch: Arc<Watch>,
 }
 
-/// The connections (one per origin in use) that a group of slots shares.
+/// The connections (one per origin in use) that a group of lanes shares.
 pub struct Group {
     conns: RefCell<Vec<Option<Shared>>>,
-    /// Bumped for every connection opened: a slot's cached sender is current only while
+    /// Bumped for every connection opened: a lane's cached sender is current only while
     /// its generation is the group's.
     generation: Cell<u64>,
-    /// Held while a connection is being opened, so that the group opens one, not one per slot.
+    /// Held while a connection is being opened, so that the group opens one, not one per lane.
     opening: tokio::sync::Mutex<()>,
     backoff: SharedBackoff,
 }
@@ -75,25 +75,25 @@ impl Group {
     /// Forgets connection `generation` of `origin` (it failed); a newer one stays.
     fn forget(&self, origin: usize, generation: u64) {
         let mut conns = self.conns.borrow_mut();
-        if let Some(slot) = conns.get_mut(origin) {
-            if slot.as_ref().is_some_and(|c| c.generation == generation) {
-                *slot = None;
+        if let Some(lane) = conns.get_mut(origin) {
+            if lane.as_ref().is_some_and(|c| c.generation == generation) {
+                *lane = None;
             }
         }
     }
 }
 
-/// One stream slot.
+/// One stream lane.
 pub struct Stream {
     group: Rc<Group>,
     cached: Option<(usize, Shared)>,
     retry: RetryPolicy,
-    /// `[http] keep_alive = false`: a connection per request (the group is this slot's own).
+    /// `[http] keep_alive = false`: a connection per request (the group is this lane's own).
     pub close: bool,
 }
 
 impl Stream {
-    pub fn new(group: Rc<Group>, t: Transport) -> Self {
+    pub fn new(group: Rc<Group>, t: Protocol) -> Self {
         Stream {
             group,
             cached: None,
@@ -157,7 +157,7 @@ impl Stream {
         r
     }
 
-    /// The sender for `origin`: this slot's, the group's, or a new connection's.
+    /// The sender for `origin`: this lane's, the group's, or a new connection's.
     async fn sender(
         &mut self,
         net: &Connector,

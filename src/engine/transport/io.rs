@@ -109,13 +109,13 @@ impl Connector {
     }
 }
 
-/// After a failed connect a slot waits this long before its next attempt, doubling up to
-/// [`RECONNECT_MAX`]: a refusing target gets at most 20 connects per second per slot at
+/// After a failed connect a lane waits this long before its next attempt, doubling up to
+/// [`RECONNECT_MAX`]: a refusing target gets at most 20 connects per second per lane at
 /// first and one per second at last, instead of a storm. The errors are still counted.
 const RECONNECT_MIN: Duration = Duration::from_millis(50);
 const RECONNECT_MAX: Duration = Duration::from_secs(1);
 
-/// The reconnect backoff of one slot (or one shared HTTP/2 connection).
+/// The reconnect backoff of one lane (or one shared HTTP/2 connection).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Backoff {
     retry_at: Option<Instant>,
@@ -140,11 +140,11 @@ impl Backoff {
     }
 }
 
-/// The reconnect backoffs of a worker thread, one per origin, shared by every slot of the
-/// thread whatever its protocol: when the target refuses, a thousand slots back off
+/// The reconnect backoffs of a worker thread, one per origin, shared by every lane of the
+/// thread whatever its protocol: when the target refuses, a thousand lanes back off
 /// together rather than each storming it at its own pace, and an origin that refuses
 /// never delays connects to another. Only a failure after the current wait has passed
-/// doubles it, so slots failing together count as one failure.
+/// doubles it, so lanes failing together count as one failure.
 #[derive(Debug, Default, Clone)]
 pub struct SharedBackoff(std::rc::Rc<std::cell::RefCell<Vec<Backoff>>>);
 

@@ -63,12 +63,12 @@ async fn serve(
     page: Page,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
             _ = &mut stopped => break,
-            a = accept(&listener, &slots) => a,
+            a = accept(&listener, &permits) => a,
         };
         while conns.try_join_next().is_some() {}
         let Some((tcp, permit)) = accepted else {
@@ -94,12 +94,12 @@ async fn serve(
     .await;
 }
 
-/// The next connection, once a slot is free for it.
+/// The next connection, once a permit is free for it.
 async fn accept(
     listener: &tokio::net::TcpListener,
-    slots: &Arc<tokio::sync::Semaphore>,
+    permits: &Arc<tokio::sync::Semaphore>,
 ) -> Option<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
-    let permit = slots.clone().acquire_owned().await.ok()?;
+    let permit = permits.clone().acquire_owned().await.ok()?;
     let (tcp, _) = listener.accept().await.ok()?;
     Some((tcp, permit))
 }

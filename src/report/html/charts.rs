@@ -2,6 +2,7 @@
 //! under it when Kubernetes was watched), latency over time with the SLO thresholds,
 //! errors by kind, p99 per request, the latency spectrum, and the generator's health.
 
+use crate::summary::schema::LoadModel;
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
@@ -50,7 +51,7 @@ fn rates(o: &mut String, d: &ReportData<'_>, w: &Bands) {
     let x = |idx: i64| idx as f64 + w.warmup_s;
 
     let flow = !s.load.flow_steps.is_empty();
-    let chat = s.load.model == "connections";
+    let chat = s.load.model == LoadModel::Connections;
     let mut rps = if flow || chat {
         // Planned counts iterations; show each step's completions beside it.
         s.endpoints
@@ -173,9 +174,9 @@ fn latency(o: &mut String, d: &ReportData<'_>, w: &Bands, (x0, x1): (f64, f64)) 
             });
         }
     }
-    let from = match s.load.model.as_str() {
-        "open" => "from intended start",
-        "connections" => "from intended connect and publish times",
+    let from = match s.load.model {
+        LoadModel::Open => "from intended start",
+        LoadModel::Connections => "from intended connect and publish times",
         _ => "closed model, from the send",
     };
     chart(

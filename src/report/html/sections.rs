@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::report::escape::esc;
+use crate::summary::schema::LoadModel;
 use crate::summary::{Status, Summary};
 
 fn f3(v: f64) -> String {
@@ -77,13 +78,13 @@ pub(super) fn facts(o: &mut String, s: &Summary) {
     kpi(o, "dropped", &t.dropped.to_string());
     o.push_str("</div>\n<h2>Run</h2>\n<dl class=\"facts\">");
     let l = &s.load;
-    let plan = match l.model.as_str() {
-        "connections" => format!(
+    let plan = match l.model {
+        LoadModel::Connections => format!(
             "connections model: {} WebSocket connections at {:.0}/s, then held",
             l.connections.unwrap_or(0),
             l.peak_rate.unwrap_or(0.0)
         ),
-        "open" => format!(
+        LoadModel::Open => format!(
             "open model, peak {:.0}/s{}, up to {} connections, {} in flight",
             l.peak_rate.unwrap_or(0.0),
             l.planned_requests

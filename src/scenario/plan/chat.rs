@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::scenario::template::Template;
+use crate::template::Template;
 
 /// A chat run's endpoints (in recorder order): the names its SLO keys scope to.
 pub const ENDPOINTS: [&str; 6] = ["connect", "publish", "delivery", "fanout", "joined", "echo"];
-/// Outcome names of a chat run (slot order).
+/// Outcome names of a chat run (index order).
 pub const OUTCOMES: [&str; 1] = ["duplicate"];
-/// The variables chat templates may use, by slot.
+/// The variables chat templates may use, by index.
 pub const VARS: [&str; 3] = ["user", "group", "marker"];
 
 /// The chat workload, validated.

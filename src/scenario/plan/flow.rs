@@ -43,7 +43,7 @@ pub struct FeederPlan {
     pub name: String,
     pub file: PathBuf,
     pub columns: Vec<String>,
-    /// Slot of the first column's variable; the others follow.
+    /// Index of the first column's variable; the others follow.
     pub first_var: usize,
     pub rows: Arc<Vec<Vec<String>>>,
     pub mode: FeedMode,

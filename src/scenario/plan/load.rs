@@ -3,7 +3,44 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::schedule::RateSchedule;
+
+/// `load.model`: how load is applied. The same enum names it in `summary.json`, so reports
+/// match on it rather than on text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadModel {
+    /// An arrival rate, whatever the target does.
+    Open,
+    /// Virtual users, each waiting for its answer.
+    Closed,
+    /// WebSocket connections held open (chat).
+    Connections,
+}
+
+impl LoadModel {
+    pub const NAMES: [(&'static str, LoadModel); 3] = [
+        ("open", LoadModel::Open),
+        ("closed", LoadModel::Closed),
+        ("connections", LoadModel::Connections),
+    ];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == text)
+            .map(|(_, m)| *m)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("open", |(n, _)| n)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoadPlan {
@@ -72,11 +109,11 @@ impl LoadPlan {
         }
     }
 
-    pub fn model(&self) -> &'static str {
+    pub fn model(&self) -> LoadModel {
         match self {
-            LoadPlan::Open { .. } => "open",
-            LoadPlan::Closed { .. } => "closed",
-            LoadPlan::Connections { .. } => "connections",
+            LoadPlan::Open { .. } => LoadModel::Open,
+            LoadPlan::Closed { .. } => LoadModel::Closed,
+            LoadPlan::Connections { .. } => LoadModel::Connections,
         }
     }
 }

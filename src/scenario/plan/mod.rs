@@ -24,7 +24,7 @@ use self::compare::Tolerances;
 use self::flow::{CheckedRequest, FeederPlan, FlowPlan};
 use self::kube::KubePlan;
 use self::load::{GeneratorPlan, LoadPlan};
-use self::net::{HttpPlan, TlsPlan};
+use self::net::{Protocol, TlsPlan};
 use self::request::RequestPlan;
 use self::target::TargetSpec;
 use crate::slo::Slo;
@@ -45,9 +45,9 @@ pub struct Plan {
     pub slos: Vec<Slo>,
     pub compare: Tolerances,
     pub feeders: Vec<FeederPlan>,
-    /// Variable names by slot: feeder columns, then extracted values.
+    /// Variable names by index: feeder columns, then extracted values.
     pub vars: Vec<String>,
-    /// Declared outcome names by slot.
+    /// Declared outcome names by index.
     pub outcomes: Vec<String>,
     /// Sent once before the load; a failure stops the run before any load.
     pub setup: Vec<CheckedRequest>,
@@ -56,7 +56,7 @@ pub struct Plan {
     /// Kubernetes objects to watch and faults to inject during the run.
     pub kube: Option<KubePlan>,
     /// The HTTP version and connection reuse (`[http]`).
-    pub http: HttpPlan,
+    pub http: Protocol,
     /// Verification and client identity for `https://` and `wss://` origins (`[tls]`).
     pub tls: TlsPlan,
     /// How `loadctl capacity` searches (`[capacity]`); `run` ignores it.

@@ -17,12 +17,27 @@ pub enum HttpVersion {
 }
 
 impl HttpVersion {
+    /// What `[http] version` accepts, canonical name first for each version.
+    pub const NAMES: [(&'static str, HttpVersion); 5] = [
+        ("1.1", HttpVersion::Http1),
+        ("1", HttpVersion::Http1),
+        ("2", HttpVersion::Http2),
+        ("h2", HttpVersion::Http2),
+        ("h2c", HttpVersion::H2c),
+    ];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == text)
+            .map(|(_, v)| *v)
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            HttpVersion::Http1 => "1.1",
-            HttpVersion::Http2 => "2",
-            HttpVersion::H2c => "h2c",
-        }
+        Self::NAMES
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("1.1", |(n, _)| n)
     }
 
     pub fn is_h2(self) -> bool {
@@ -67,9 +82,11 @@ impl RetryPolicy {
 /// A reused connection counts as closed while idle only after this much quiet.
 pub const DEFAULT_RETRY_IDLE: Duration = Duration::from_secs(1);
 
-/// `[http]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpPlan {
+/// `[http]`: the protocol a run speaks to its target. The engine's transports read it as
+/// it is; how many requests a connection carries and what ALPN offers are decided here
+/// once, for validation, the schedulers and the pre-checks alike.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Protocol {
     pub version: HttpVersion,
     /// HTTP/2: requests one connection carries at once.
     pub max_streams: usize,
@@ -86,9 +103,9 @@ pub struct HttpPlan {
 /// advertise.
 pub const DEFAULT_MAX_STREAMS: usize = 10;
 
-impl Default for HttpPlan {
+impl Default for Protocol {
     fn default() -> Self {
-        HttpPlan {
+        Protocol {
             version: HttpVersion::Http1,
             max_streams: DEFAULT_MAX_STREAMS,
             keep_alive: true,
@@ -98,13 +115,21 @@ impl Default for HttpPlan {
     }
 }
 
-impl HttpPlan {
+impl Protocol {
     /// Requests one connection carries at the same time.
     pub fn streams_per_connection(&self) -> usize {
         if self.version.is_h2() && self.keep_alive {
-            self.max_streams
+            self.max_streams.max(1)
         } else {
             1
+        }
+    }
+
+    /// ALPN to offer on TLS connections.
+    pub fn alpn(&self) -> &'static [&'static [u8]] {
+        match self.version {
+            HttpVersion::Http1 => &[b"http/1.1"],
+            HttpVersion::Http2 | HttpVersion::H2c => &[b"h2"],
         }
     }
 }

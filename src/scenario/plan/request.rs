@@ -5,7 +5,7 @@
 use http::{HeaderName, Method};
 
 use super::target::Origin;
-use crate::scenario::template::Template;
+use crate::template::Template;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestPlan {
@@ -95,8 +95,8 @@ impl StepRules {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutcomePlan {
     pub name: String,
-    /// Index into the plan's outcome names (and the counters' outcome slots).
-    pub slot: u8,
+    /// Index into the plan's outcome names (and the counters' outcome indices).
+    pub index: u8,
     pub status: StatusSet,
     pub json: Vec<JsonCheck>,
 }
@@ -135,7 +135,7 @@ impl PartialEq for Extractor {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExtractPlan {
-    /// Variable slot it fills.
+    /// variable indices it fills.
     pub var: usize,
     pub name: String,
     pub from: Extractor,

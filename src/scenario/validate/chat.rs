@@ -15,9 +15,9 @@ use crate::diag::Ctx;
 use crate::scenario::plan::chat::{ChatPlan, ChatProtocol, Joined, VARS};
 use crate::scenario::plan::load::LoadPlan;
 use crate::scenario::raw::{RawChat, RawChatProtocol, RawLoad};
-use crate::scenario::template::{Scope, Template};
+use crate::template::{Scope, Template};
 
-/// The slot of `{{marker}}` among the chat variables.
+/// The index of `{{marker}}` among the chat variables.
 const MARKER: usize = 2;
 
 /// A chat template: compiled against `{{user}}`, `{{group}}` and `{{marker}}`, which only
@@ -38,7 +38,7 @@ fn chat_template(
             );
             None
         }
-        Ok(t) if marker && t.var_slots() > VARS.len() => {
+        Ok(t) if marker && t.var_count() > VARS.len() => {
             cx.err(
                 v.span(),
                 field,

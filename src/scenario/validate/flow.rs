@@ -2,7 +2,7 @@
 //! that extract values for later steps), feeders (CSV rows bound to variables), named
 //! outcomes and body checks, and the `[[setup]]` / `[[verify]]` requests around the load.
 //!
-//! Variables get their slot numbers here: feeder columns first, then each step's
+//! Variables get their indices here: feeder columns first, then each step's
 //! extractions in step order, so a template can only name a value that exists by the time
 //! it is rendered.
 
@@ -21,8 +21,8 @@ use crate::scenario::plan::request::{
 };
 use crate::scenario::plan::target::Origin;
 use crate::scenario::raw::{RawCheckedRequest, RawFeeder, RawFlow, RawRequest};
-use crate::scenario::template::Scope;
 use crate::slo::checks;
+use crate::template::Scope;
 
 /// The `[[requests]]` of a scenario, or the steps of its `[flow]` (`section` says which).
 /// Flow steps may use the variables earlier steps extract; `vars` grows as they do.
@@ -271,7 +271,7 @@ pub(super) fn rules(
             ok = false;
             continue;
         }
-        let slot = match outcomes.iter().position(|o| o == name) {
+        let index = match outcomes.iter().position(|o| o == name) {
             Some(i) => i,
             None if outcomes.len() < MAX_OUTCOMES => {
                 outcomes.push(name.clone());
@@ -290,7 +290,7 @@ pub(super) fn rules(
         match outcome(v.get_ref()) {
             Ok((status, json)) => rules.outcomes.push(OutcomePlan {
                 name: name.clone(),
-                slot: slot as u8,
+                index: index as u8,
                 status,
                 json,
             }),
@@ -377,7 +377,7 @@ pub(super) fn rules(
             continue;
         };
         let var = match vars.iter().position(|v| v == name) {
-            // Re-extracting a name (a refreshed token) overwrites the same slot.
+            // Re-extracting a name (a refreshed token) overwrites the same index.
             Some(i) => i,
             None => {
                 vars.push(name.clone());

@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::chat::connections_load;
 use crate::diag::Ctx;
 use crate::scenario::limits::MAX_RUN;
-use crate::scenario::plan::load::{GeneratorPlan, LoadPlan};
+use crate::scenario::plan::load::{GeneratorPlan, LoadModel, LoadPlan};
 use crate::scenario::plan::schedule::RateSchedule;
 use crate::scenario::raw::{RawGenerator, RawLoad, RawStage};
 
@@ -78,11 +78,12 @@ pub(super) fn load(
         }
     }
 
-    let model = l.model.as_ref().map(|m| m.get_ref().as_str());
+    let model = l
+        .model
+        .as_ref()
+        .map(|m| (m.get_ref().as_str(), LoadModel::parse(m.get_ref())));
     let model = match model {
-        Some("open") => "open",
-        Some("closed") => "closed",
-        Some("connections") => {
+        Some((_, Some(LoadModel::Connections))) => {
             let plan = connections_load(cx, l, whole);
             if cx.count() > before {
                 return (None, warmup, timeout);
@@ -91,18 +92,19 @@ pub(super) fn load(
             let ramp = plan.as_ref().map_or(Duration::ZERO, LoadPlan::ramp);
             return (plan, ramp, timeout);
         }
-        Some(other) => {
+        Some((_, Some(m))) => m,
+        Some((other, None)) => {
             let span = l.model.as_ref().unwrap().span();
             cx.err(span, "load.model", format!("unknown model `{other}`; use \"open\" (arrival rate), \"closed\" (virtual users) or \"connections\" (WebSocket chat)"));
             return (None, warmup, timeout);
         }
         // Infer the obvious: a rate means open, users mean closed.
-        None if l.vus.is_some() => "closed",
-        None => "open",
+        None if l.vus.is_some() => LoadModel::Closed,
+        None => LoadModel::Open,
     };
 
     // Keys that belong to the other model are mistakes worth naming.
-    let misplaced: Vec<(&str, Option<Range<usize>>)> = if model == "open" {
+    let misplaced: Vec<(&str, Option<Range<usize>>)> = if model == LoadModel::Open {
         vec![
             ("vus", l.vus.as_ref().map(|v| v.span())),
             ("think_time", l.think_time.as_ref().map(|v| v.span())),
@@ -119,7 +121,11 @@ pub(super) fn load(
     };
     for (key, span) in misplaced {
         if let Some(span) = span {
-            let other = if model == "open" { "closed" } else { "open" };
+            let other = if model == LoadModel::Open {
+                "closed"
+            } else {
+                "open"
+            };
             cx.err(
                 span,
                 format!("load.{key}"),
@@ -128,7 +134,7 @@ pub(super) fn load(
         }
     }
 
-    let plan = if model == "open" {
+    let plan = if model == LoadModel::Open {
         open_load(cx, l, whole, warmup, duration)
     } else {
         closed_load(cx, l, whole, duration)

@@ -25,11 +25,11 @@ use crate::diag::{Ctx, Diagnostic};
 use crate::scenario::plan::compare::Tolerances;
 use crate::scenario::plan::kube::FAULT_SCOPE;
 use crate::scenario::plan::load::LoadPlan;
-use crate::scenario::plan::net::{HttpPlan, HttpVersion};
+use crate::scenario::plan::net::{HttpVersion, Protocol};
 use crate::scenario::plan::target::{Origin, TargetSpec};
 use crate::scenario::plan::{chat as chat_plan, Plan, Workload};
 use crate::scenario::raw::{RawCompare, RawScenario};
-use crate::scenario::template::Scope;
+use crate::template::Scope;
 
 pub(super) fn validate(
     raw: RawScenario,
@@ -78,8 +78,11 @@ pub(super) fn validate(
     );
     if let (Some(Workload::Chat(_)), Some(TargetSpec::Embedded(e))) = (&workload, &target) {
         if e.service != "chat" && e.service != "relay" {
+            let at = raw.embedded.as_ref().and_then(|e| e.service.as_ref());
             cx.err(
-                0..0,
+                at.map(Spanned::span)
+                    .or_else(|| raw.chat.as_ref().map(Spanned::span))
+                    .unwrap_or(0..0),
                 "embedded.service",
                 "a [chat] scenario against the embedded service needs `service = \"chat\"` (or \"relay\") in [embedded]",
             );
@@ -106,14 +109,21 @@ pub(super) fn validate(
     });
     if kube.as_ref().is_some_and(|k| !k.faults.is_empty()) {
         if names.contains(&FAULT_SCOPE) {
-            cx.err(0..0, "requests", "a request named `fault` hides the fault window's SLO scope (`fault.availability`); rename it");
+            let named = raw
+                .requests
+                .iter()
+                .filter_map(|r| r.get_ref().name.as_ref())
+                .find(|n| n.get_ref() == FAULT_SCOPE)
+                .map(Spanned::span);
+            let at = named.or_else(|| raw.kube.as_ref().map(Spanned::span));
+            cx.err(at.unwrap_or(0..0), "requests", "a request named `fault` hides the fault window's SLO scope (`fault.availability`); rename it");
         }
         names.push(FAULT_SCOPE);
     }
     let scrapes = prometheus::scrapes(&mut cx, raw.prometheus.as_ref(), &names);
     names.extend(scrapes.iter().map(|s| s.name.as_str()));
     let slos = slo::slos(&mut cx, &raw.slo, &names, &outcomes);
-    server_scopes(&mut cx, &slos, &scrapes);
+    server_scopes(&mut cx, &slos, &scrapes, &raw.slo);
     let http = net::http(&mut cx, raw.http.as_ref());
     let tls = net::tls(&mut cx, raw.tls.as_ref(), base_dir);
     let capacity = capacity::capacity(&mut cx, raw.capacity.as_ref());
@@ -199,18 +209,20 @@ fn server_scopes(
     cx: &mut Ctx<'_>,
     slos: &[crate::slo::Slo],
     scrapes: &[crate::scenario::plan::prometheus::ScrapePlan],
+    raw: &indexmap::IndexMap<String, Spanned<toml::Value>>,
 ) {
     for s in slos {
         let scrape = scrapes.iter().find(|p| Some(&p.name) == s.scope.as_ref());
         let field = format!("slo.\"{}\"", s.name);
+        let at = raw.get(&s.name).map_or(0..0, Spanned::span);
         match (s.metric.is_server(), scrape) {
-            (true, None) => cx.err(0..0, field, "a server-side metric is scoped to a [[prometheus.scrape]] name: \"gateway.server_p99\""),
-            (false, Some(_)) => cx.err(0..0, field, "a scrape's scope takes server_pNN, server_rps"),
+            (true, None) => cx.err(at.clone(), field, "a server-side metric is scoped to a [[prometheus.scrape]] name: \"gateway.server_p99\""),
+            (false, Some(_)) => cx.err(at.clone(), field, "a scrape's scope takes server_pNN, server_rps"),
             (true, Some(p)) if s.metric.is_server_latency() && p.latency.is_none() => {
-                cx.err(0..0, field, format!("scrape `{}` has no `latency` histogram to take percentiles from", p.name))
+                cx.err(at.clone(), field, format!("scrape `{}` has no `latency` histogram to take percentiles from", p.name))
             }
             (true, Some(p)) if !s.metric.is_server_latency() && p.requests.is_none() => {
-                cx.err(0..0, field, format!("scrape `{}` has no `requests` counter to take a rate from", p.name))
+                cx.err(at.clone(), field, format!("scrape `{}` has no `requests` counter to take a rate from", p.name))
             }
             _ => {}
         }
@@ -221,7 +233,7 @@ fn server_scopes(
 /// upgrades over HTTP/1.1, and connections × streams stay within what memory holds.
 fn protocol_fits(
     cx: &mut Ctx<'_>,
-    (http, span): (&HttpPlan, std::ops::Range<usize>),
+    (http, span): (&Protocol, std::ops::Range<usize>),
     chat: bool,
     target: Option<&TargetSpec>,
     load: Option<&LoadPlan>,
@@ -252,12 +264,12 @@ fn protocol_fits(
         );
     }
     if let Some(LoadPlan::Open { connections, .. }) = load {
-        let slots = connections.saturating_mul(http.streams_per_connection());
-        if slots > 1_000_000 {
+        let in_flight = connections.saturating_mul(http.streams_per_connection());
+        if in_flight > 1_000_000 {
             cx.err(
                 span,
                 "http.max_streams",
-                format!("load.connections × http.max_streams is {slots}; at most 1000000 requests can be in flight (each is kept in memory)"),
+                format!("load.connections × http.max_streams is {in_flight}; at most 1000000 requests can be in flight (each is kept in memory)"),
             );
         }
     }
@@ -360,8 +372,9 @@ fn workload(
             None
         }
         (None, Some(LoadPlan::Connections { .. })) => {
+            let model = raw.load.as_ref().and_then(|l| l.get_ref().model.as_ref());
             cx.err(
-                0..0,
+                model.map_or(0..0, Spanned::span),
                 "chat",
                 "model = \"connections\" needs a [chat] section (groups, members, publish_rate)",
             );

@@ -9,14 +9,14 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use toml::Spanned;
 
 use crate::diag::Ctx;
-use crate::scenario::plan::net::{HttpPlan, HttpVersion, RetryPolicy, TlsPlan};
+use crate::scenario::plan::net::{HttpVersion, Protocol, RetryPolicy, TlsPlan};
 use crate::scenario::raw::{RawHttp, RawTls};
 
 /// A PEM file larger than this is not a certificate or a key.
 const MAX_PEM_BYTES: u64 = 1 << 20;
 
-pub(super) fn http(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawHttp>>) -> HttpPlan {
-    let mut plan = HttpPlan::default();
+pub(super) fn http(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawHttp>>) -> Protocol {
+    let mut plan = Protocol::default();
     let Some(raw) = raw.map(Spanned::get_ref) else {
         return plan;
     };
@@ -28,11 +28,9 @@ pub(super) fn http(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawHttp>>) -> HttpPlan
             toml::Value::Float(f) => f.to_string(),
             other => format!("{other:?}"),
         };
-        match text.as_str() {
-            "1.1" | "1" => plan.version = HttpVersion::Http1,
-            "2" | "h2" => plan.version = HttpVersion::Http2,
-            "h2c" => plan.version = HttpVersion::H2c,
-            _ => cx.err(
+        match HttpVersion::parse(&text) {
+            Some(v) => plan.version = v,
+            None => cx.err(
                 v.span(),
                 "http.version",
                 format!("`{text}` is not an HTTP version; use \"1.1\", \"2\" (HTTP/2 over TLS, agreed with ALPN) or \"h2c\" (HTTP/2 with prior knowledge over plain TCP)"),

@@ -23,7 +23,7 @@ pub(super) fn scrapes(
     let mut out: Vec<ScrapePlan> = Vec::new();
     if raw.scrape.len() > MAX_SCRAPES {
         cx.err(
-            0..0,
+            raw.scrape[MAX_SCRAPES].span(),
             "prometheus.scrape",
             format!("at most {MAX_SCRAPES} scrapes"),
         );

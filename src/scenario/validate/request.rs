@@ -11,7 +11,7 @@ use crate::diag::Ctx;
 use crate::scenario::plan::request::{BodyPlan, RequestPlan, StatusSet, StepRules};
 use crate::scenario::plan::target::Origin;
 use crate::scenario::raw::RawRequest;
-use crate::scenario::template::{Scope, Template};
+use crate::template::{Scope, Template};
 
 pub(super) fn valid_name(s: &str) -> bool {
     !s.is_empty()

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{apply_overrides, parse, Overrides, Plan, ScenarioError};
+use crate::scenario::{apply_overrides, parse, Overrides, Plan, ScenarioError};
 
 /// Most bytes of files one bundle carries (they travel in one frame).
 pub const MAX_FILES_BYTES: u64 = 48 << 20;
@@ -92,7 +92,7 @@ fn safe_base(path: &str) -> String {
     }
 }
 
-/// Loads the scenario at `path` as [`super::load`] does, and bundles it.
+/// Loads the scenario at `path` as [`crate::scenario::load`] does, and bundles it.
 pub fn bundle(path: &Path, overrides: &Overrides) -> Result<(Plan, Bundle), ScenarioError> {
     let read_err = |p: &Path, source| ScenarioError::Read {
         path: p.to_path_buf(),

@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use super::plan::flow::{FeedMode, FlowPlan};
-use super::plan::load::Shard;
-use super::plan::{Plan, Workload};
+use crate::scenario::plan::flow::{FeedMode, FlowPlan};
+use crate::scenario::plan::load::Shard;
+use crate::scenario::plan::{Plan, Workload};
 
 /// Most generators one run may be split over.
 pub const MAX_SHARDS: u64 = 1024;

@@ -5,7 +5,7 @@
 //! dynamic one costs only the string it produces. Environment variables are resolved at
 //! validation (a missing one is an error before any traffic) and marked secret: reports
 //! show the template text, never the value. Variables (`{{token}}`: a feeder column or a
-//! value an earlier flow step extracted) are resolved at validation to a slot number, so
+//! value an earlier flow step extracted) are resolved at validation to a index, so
 //! rendering one is an index into the iteration's values.
 
 use std::fmt::Write as _;
@@ -38,7 +38,7 @@ pub struct TemplateError {
 }
 
 /// Per-render inputs: the worker's random generator, the run-wide sequence and the
-/// iteration's variable values (by slot).
+/// iteration's variable values (by index).
 pub struct RenderCtx<'a> {
     pub rng: &'a mut fastrand::Rng,
     pub seq: &'a AtomicU64,
@@ -48,7 +48,7 @@ pub struct RenderCtx<'a> {
 const FUNCTIONS: &str = "rand_int(MIN, MAX), uuid, seq, env.NAME";
 
 /// What a template may refer to: environment variables, and the variables defined so far
-/// (slot = position in `vars`).
+/// (index = position in `vars`).
 pub struct Scope<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub vars: &'a [String],
@@ -95,7 +95,7 @@ impl Template {
         self
     }
 
-    /// Variable slots the template reads.
+    /// variable indices the template reads.
     pub fn vars(&self) -> impl Iterator<Item = usize> + '_ {
         self.parts.iter().filter_map(|p| match p {
             Part::Var(v) => Some(*v),
@@ -133,8 +133,8 @@ impl Template {
                     let _ = write!(out, "{}", ctx.seq.fetch_add(1, Ordering::Relaxed));
                 }
                 Part::Uuid => push_uuid_v4(out, ctx.rng.u128(..)),
-                Part::Var(slot) => {
-                    let v = ctx.vars.get(*slot).map_or("", String::as_str);
+                Part::Var(index) => {
+                    let v = ctx.vars.get(*index).map_or("", String::as_str);
                     if self.json_vars {
                         push_json_escaped(out, v);
                     } else {
@@ -152,7 +152,7 @@ impl Template {
     pub fn render_sample(&self) -> String {
         let mut rng = fastrand::Rng::with_seed(0);
         let seq = AtomicU64::new(0);
-        let vars: Vec<String> = (0..self.var_slots()).map(|_| "x".to_string()).collect();
+        let vars: Vec<String> = (0..self.var_count()).map(|_| "x".to_string()).collect();
         let mut out = String::new();
         self.render_into(
             &mut out,
@@ -165,15 +165,15 @@ impl Template {
         out
     }
 
-    /// Whether rendering reads variable slot `slot`.
-    pub fn uses_var(&self, slot: usize) -> bool {
+    /// Whether rendering reads variable `index`.
+    pub fn uses_var(&self, index: usize) -> bool {
         self.parts
             .iter()
-            .any(|p| matches!(p, Part::Var(i) if *i == slot))
+            .any(|p| matches!(p, Part::Var(i) if *i == index))
     }
 
-    /// One more than the highest variable slot the template reads.
-    pub(crate) fn var_slots(&self) -> usize {
+    /// One more than the highest variable indices the template reads.
+    pub(crate) fn var_count(&self) -> usize {
         self.parts
             .iter()
             .filter_map(|p| match p {
@@ -215,8 +215,8 @@ fn push_json_escaped(out: &mut String, v: &str) {
 }
 
 fn parse_expr(expr: &str, scope: &Scope<'_>) -> Result<Part, String> {
-    if let Some(slot) = scope.vars.iter().position(|v| v == expr) {
-        return Ok(Part::Var(slot));
+    if let Some(index) = scope.vars.iter().position(|v| v == expr) {
+        return Ok(Part::Var(index));
     }
     if expr == "uuid" {
         return Ok(Part::Uuid);
@@ -308,7 +308,7 @@ mod tests {
     }
 
     #[test]
-    fn variables_resolve_to_slots_and_escape_in_json() {
+    fn variables_resolve_to_indices_and_escape_in_json() {
         let vars = ["user".to_string(), "token".to_string()];
         let scope = Scope {
             env: &nothing,

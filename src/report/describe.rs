@@ -10,7 +10,7 @@ use crate::scenario::plan::net::{HttpVersion, RetryPolicy, DEFAULT_RETRY_IDLE};
 use crate::scenario::plan::request::RequestPlan;
 use crate::scenario::plan::target::TargetSpec;
 use crate::scenario::plan::{Plan, Workload};
-use crate::scenario::template::{RenderCtx, Template};
+use crate::template::{RenderCtx, Template};
 
 fn d(d: Duration) -> String {
     humantime::format_duration(d).to_string()
