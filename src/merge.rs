@@ -17,11 +17,11 @@ use crate::error::{Error, Result};
 use crate::metrics::aggregate::{Aggregator, IntervalReport};
 use crate::metrics::hlog::HlogSink;
 use crate::metrics::hlog::Planned;
-use crate::metrics::{EndpointData, IntervalData};
+use crate::metrics::IntervalData;
 use crate::report::ReportInput;
 use crate::slo::observe::{self, Scope};
-use crate::slo::{self, Evidence, SloResult};
-use crate::summary::build::measured;
+use crate::slo::{self, Evidence, SloResult, Verdict};
+use crate::summary::build::{measured, Measured as Figures};
 use crate::summary::connection::ConnSummary;
 use crate::summary::Summary;
 
@@ -72,9 +72,15 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Summary> {
     }
     let (totals, series) = agg.finish(&mut hlog);
     hlog.close().map_err(Error::Failed)?;
-    let mut summary = summarize(&runs, &totals, &series, dirs);
-    windowed(&mut summary, &out, &names).map_err(Error::Failed)?;
-    decide(&mut summary, &runs, dirs);
+    let window_s = runs
+        .iter()
+        .map(|r| r.summary.duration_s)
+        .fold(0.0, f64::max);
+    let f = figures(&runs, &totals, &series, window_s);
+    let mut slos = rejudge(&runs[0].summary, &names, &totals, window_s);
+    windowed(&mut slos, window_s, &out, &names).map_err(Error::Failed)?;
+    let verdict = decide(&runs, &f, &slos, dirs);
+    let summary = summarize(&runs, (f, slos, verdict), &totals, window_s, dirs);
     crate::report::write_all(
         &out,
         &ReportInput {
@@ -89,10 +95,14 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Summary> {
 }
 
 /// Windowed objectives judged again on the merged run's seconds (read back from its log).
-fn windowed(s: &mut Summary, out: &Path, names: &[String]) -> anyhow::Result<()> {
+fn windowed(
+    results: &mut [SloResult],
+    window_s: f64,
+    out: &Path,
+    names: &[String],
+) -> anyhow::Result<()> {
     let request_names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let slos: Vec<slo::Slo> = s
-        .slo
+    let slos: Vec<slo::Slo> = results
         .iter()
         .filter_map(|r| {
             let mut p = slo::parse(&r.name, &r.threshold, &request_names).ok()?;
@@ -104,10 +114,10 @@ fn windowed(s: &mut Summary, out: &Path, names: &[String]) -> anyhow::Result<()>
         return Ok(());
     }
     let log = crate::metrics::hlog::read(&out.join("histograms.hlog"), names)?;
-    let mut results: Vec<SloResult> = slos
+    let mut judged: Vec<SloResult> = slos
         .iter()
         .map(|p| {
-            s.slo
+            results
                 .iter()
                 .find(|r| r.name == p.name && r.threshold == p.expr)
                 .cloned()
@@ -116,14 +126,13 @@ fn windowed(s: &mut Summary, out: &Path, names: &[String]) -> anyhow::Result<()>
         .unwrap_or_default();
     slo::window::judge_all(
         &slos,
-        &mut results,
+        &mut judged,
         &log.intervals,
         names,
-        (s.duration_s, None),
+        (window_s, None),
     );
-    for r in results {
-        if let Some(x) = s
-            .slo
+    for r in judged {
+        if let Some(x) = results
             .iter_mut()
             .find(|x| x.name == r.name && x.threshold == r.threshold)
         {
@@ -213,40 +222,62 @@ fn planned(runs: &[Input]) -> Planned {
     out
 }
 
-fn summarize(
+/// The merged window's figures, built as a run builds its own.
+fn figures(
     runs: &[Input],
     totals: &IntervalData,
     series: &[crate::metrics::aggregate::SeriesRow],
-    dirs: &[PathBuf],
-) -> Summary {
+    window_s: f64,
+) -> Figures {
     let first = &runs[0].summary;
-    let window_s = runs
-        .iter()
-        .map(|r| r.summary.duration_s)
-        .fold(0.0, f64::max);
-    let overall = totals.overall();
     let outcome_names: Vec<String> = first.outcomes.keys().cloned().collect();
     let requests: Vec<(&str, &str, &str)> = first
         .endpoints
         .iter()
         .map(|e| (e.name.as_str(), e.method.as_str(), e.path.as_str()))
         .collect();
-    let f = measured(totals, series, window_s, &requests, &outcome_names);
+    measured(totals, series, window_s, &requests, &outcome_names)
+}
+
+/// The merged summary: the first run's description of the scenario, the merged figures,
+/// the objectives judged again and the status `v` decided from them.
+fn summarize(
+    runs: &[Input],
+    (f, slo, v): (Figures, Vec<SloResult>, Verdict),
+    totals: &IntervalData,
+    window_s: f64,
+    dirs: &[PathBuf],
+) -> Summary {
+    let first = &runs[0].summary;
     let planned_total: f64 = runs
         .iter()
         .filter_map(|r| r.summary.load.planned_requests)
         .map(|n| n as f64)
         .sum();
-    let mut s = first.clone();
-    s.reasons = Vec::new();
-    s.stopped_early = None;
-    s.duration_s = window_s;
+    let mut s = Summary {
+        status: v.status,
+        reasons: v.reasons,
+        stopped_early: None,
+        duration_s: window_s,
+        slo,
+        baseline: None,
+        verify: Vec::new(),
+        kube: None,
+        prometheus: Vec::new(),
+        ws: None,
+        notes: vec![format!(
+            "merged from {} runs: {}; [[verify]] checks, Kubernetes and scrapes of the target stay with each run",
+            runs.len(),
+            dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        )],
+        ..first.clone()
+    };
     s.outcomes = f.outcomes;
     s.latency_ms = f.latency_ms;
     s.service_latency_ms = f.service_latency_ms;
     s.phases_ms = f.phases_ms;
     if let Some(tr) = &mut s.transport {
-        tr.connections = ConnSummary::of(&overall.counts.conn);
+        tr.connections = ConnSummary::of(&totals.overall().counts.conn);
     }
     s.endpoints = f.endpoints;
     s.load.planned_requests = (planned_total > 0.0).then_some(planned_total as u64);
@@ -263,23 +294,14 @@ fn summarize(
     g.peak_in_flight = f.peak_in_flight;
     g.dropped = f.totals.dropped;
     g.dropped_ratio = f.dropped_ratio;
+    g.valid = v.valid;
     s.totals = f.totals;
-    s.slo = rejudge(first, &s, &overall, totals, window_s);
-    s.baseline = None;
-    s.verify = Vec::new();
-    s.kube = None;
-    s.prometheus = Vec::new();
-    s.ws = None;
-    s.notes = vec![format!(
-        "merged from {} runs: {}; [[verify]] checks, Kubernetes and scrapes of the target stay with each run",
-        runs.len(),
-        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-    )];
     s
 }
 
 /// The merged run's status: its SLOs, its generator figures, and every run's own validity.
-fn decide(s: &mut Summary, runs: &[Input], dirs: &[PathBuf]) {
+fn decide(runs: &[Input], f: &Figures, slos: &[SloResult], dirs: &[PathBuf]) -> Verdict {
+    let first = &runs[0].summary;
     let interrupted = runs
         .iter()
         .any(|r| r.summary.status == slo::Status::Interrupted);
@@ -289,38 +311,37 @@ fn decide(s: &mut Summary, runs: &[Input], dirs: &[PathBuf]) {
         .filter(|(_, r)| !r.summary.generator.valid)
         .map(|(d, _)| format!("the generator of {} could not hold its share", d.display()))
         .collect();
-    let v = slo::verdict(&Evidence {
+    let mut v = slo::verdict(&Evidence {
         interrupted,
-        ok: s.totals.ok,
-        dropped_ratio: s.generator.dropped_ratio,
-        max_dropped_ratio: s.generator.max_dropped_ratio,
-        send_lag_p99_ms: s.generator.send_lag_p99_ms,
-        max_send_lag_p99_ms: s.generator.max_send_lag_p99_ms,
-        slo: &s.slo,
+        ok: f.totals.ok,
+        dropped_ratio: f.dropped_ratio,
+        max_dropped_ratio: first.generator.max_dropped_ratio,
+        send_lag_p99_ms: f.send_lag.p99,
+        max_send_lag_p99_ms: first.generator.max_send_lag_p99_ms,
+        slo: slos,
         regressions: &[],
         checks: &[],
         failures: &[],
         generators: &[],
     });
-    s.status = v.status;
-    s.reasons = v.reasons;
-    s.generator.valid = v.valid && invalid_runs.is_empty();
-    if !invalid_runs.is_empty() && matches!(s.status, slo::Status::Pass | slo::Status::Fail) {
-        s.status = slo::Status::Invalid;
-        s.reasons.extend(invalid_runs);
+    v.valid = v.valid && invalid_runs.is_empty();
+    if !invalid_runs.is_empty() && matches!(v.status, slo::Status::Pass | slo::Status::Fail) {
+        v.status = slo::Status::Invalid;
+        v.reasons.extend(invalid_runs);
     }
+    v
 }
 
 /// Each SLO of the runs, judged again over the merged data (server-side and fault-window
 /// objectives, which one run's figures alone held, keep the first run's result).
 fn rejudge(
     first: &Summary,
-    s: &Summary,
-    overall: &EndpointData,
+    names: &[String],
     totals: &IntervalData,
     window_s: f64,
 ) -> Vec<SloResult> {
-    let names: Vec<&str> = s.endpoints.iter().map(|e| e.name.as_str()).collect();
+    let overall = &totals.overall();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     first
         .slo
         .iter()

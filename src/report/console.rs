@@ -6,6 +6,7 @@ use std::fmt::Write;
 use crate::metrics::connection::{Phase, ProtocolReason, TlsReason};
 use crate::metrics::LatencyStats;
 use crate::summary::kube::KubeSummary;
+use crate::scenario::plan::net::HttpVersion;
 use crate::summary::schema::LoadModel;
 use crate::summary::Summary;
 
@@ -141,12 +142,7 @@ fn phases(o: &mut String, s: &Summary) {
     }
     let Some(t) = &s.transport else { return };
     let c = &t.connections;
-    let proto = match (t.http.as_str(), t.tls) {
-        ("1.1", false) => "HTTP/1.1",
-        ("1.1", true) => "HTTP/1.1 over TLS",
-        ("h2c", _) => "HTTP/2 (h2c)",
-        _ => "HTTP/2 over TLS",
-    };
+    let proto = HttpVersion::label_of(&t.http, t.tls, false);
     let mut line = format!("\n  connections  {proto} · {} opened", c.opened);
     if t.tls {
         let _ = write!(line, " · {} TLS sessions resumed", c.resumed);

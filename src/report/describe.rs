@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use crate::scenario::plan::chat::{ChatPlan, Marker};
 use crate::scenario::plan::load::LoadPlan;
-use crate::scenario::plan::net::{HttpVersion, RetryPolicy, DEFAULT_RETRY_IDLE};
 use crate::scenario::plan::request::RequestPlan;
 use crate::scenario::plan::target::TargetSpec;
 use crate::scenario::plan::{Plan, Workload};
@@ -119,33 +118,7 @@ fn capacity_line(plan: &Plan) -> String {
 
 /// `[http]` and `[tls]` as the run will use them.
 fn protocol_line(plan: &Plan) -> String {
-    let h = &plan.http;
-    let mut line = match h.version {
-        HttpVersion::Http1 => "HTTP/1.1".to_string(),
-        HttpVersion::Http2 => format!(
-            "HTTP/2 over TLS (ALPN h2), {} streams per connection",
-            h.max_streams
-        ),
-        HttpVersion::H2c => format!(
-            "HTTP/2 with prior knowledge (h2c), {} streams per connection",
-            h.max_streams
-        ),
-    };
-    if !h.keep_alive {
-        line.push_str(", a new connection per request");
-    }
-    match h.retry {
-        RetryPolicy::Never => line.push_str(", nothing sent twice (retry = never)"),
-        // The default says nothing, as the other defaults do.
-        RetryPolicy::IdleOnly if h.retry_idle == DEFAULT_RETRY_IDLE => {}
-        RetryPolicy::IdleOnly => line.push_str(&format!(
-            ", retries only idle closes (quiet {}+) and refused streams",
-            humantime::format_duration(h.retry_idle)
-        )),
-        RetryPolicy::Idempotent => {
-            line.push_str(", retries idempotent requests on stale connections (retry = idempotent)")
-        }
-    }
+    let mut line = plan.http.describe();
     let t = &plan.tls;
     let mut tls = Vec::new();
     if let Some(ca) = &t.ca {

@@ -1,5 +1,5 @@
-//! Stage 7: the summary model of the run, from the plan, what was measured and what was
-//! judged. The status is decided after, by the verdict, once the baseline is compared.
+//! Stage 7: the summary model of the run, from the plan, what was measured, what was
+//! judged and the status the verdict decided from the figures and the baseline.
 
 use super::drive::Measured;
 use super::judge::Judged;
@@ -7,29 +7,44 @@ use super::target::Target;
 use crate::metrics::chat::ChatTotals;
 use crate::metrics::EndpointData;
 use crate::scenario::{ChatPlan, LoadPlan, Plan, Workload};
-use crate::slo;
-use crate::summary::build::measured;
+use super::judge::Decided;
+use crate::summary::build::{measured, Measured as Figures};
 use crate::summary::connection::{ConnSummary, TransportSummary};
 use crate::summary::{GeneratorSummary, LoadSummary, Summary, WsSummary, SCHEMA_VERSION};
 
-pub(super) fn summary(plan: &Plan, target: &Target, m: &Measured, j: Judged) -> Summary {
-    let overall = m.totals.overall();
+/// The figures of the measured window, as the summary and the baseline comparison read
+/// them.
+pub(super) fn figures(plan: &Plan, m: &Measured, j: &Judged) -> Figures {
     let requests = requests(plan);
     let requests: Vec<(&str, &str, &str)> = requests
         .iter()
         .map(|(n, method, p)| (n.as_str(), *method, p.as_str()))
         .collect();
-    let f = measured(&m.totals, &m.series, j.window_s, &requests, &plan.outcomes);
+    measured(&m.totals, &m.series, j.window_s, &requests, &plan.outcomes)
+}
+
+pub(super) fn started_at(m: &Measured) -> String {
+    humantime::format_rfc3339_seconds(m.started_wall).to_string()
+}
+
+/// The summary, with the status the verdict decided (`d`) from these figures (`f`).
+pub(super) fn summary(
+    plan: &Plan,
+    target: &Target,
+    m: &Measured,
+    (j, d): (Judged, Decided),
+    f: Figures,
+) -> Summary {
+    let overall = m.totals.overall();
     Summary {
         schema_version: SCHEMA_VERSION,
         loadctl_version: env!("CARGO_PKG_VERSION").into(),
         scenario: plan.name.clone(),
         description: plan.description.clone(),
-        // Decided by the verdict, once the baseline comparison is known.
-        status: slo::Status::Pass,
-        reasons: Vec::new(),
+        status: d.verdict.status,
+        reasons: d.verdict.reasons,
         stopped_early: m.ended.stopped_early.as_ref().map(|(_, why)| why.clone()),
-        started_at: humantime::format_rfc3339_seconds(m.started_wall).to_string(),
+        started_at: started_at(m),
         duration_s: j.window_s,
         warmup_s: plan.warmup.as_secs_f64(),
         target: target.text.clone(),
@@ -51,11 +66,11 @@ pub(super) fn summary(plan: &Plan, target: &Target, m: &Measured, j: Judged) -> 
             dropped_ratio: f.dropped_ratio,
             max_dropped_ratio: plan.generator.max_dropped,
             max_send_lag_p99_ms: plan.generator.max_send_lag_p99.as_secs_f64() * 1000.0,
-            valid: true,
+            valid: d.verdict.valid,
         },
         totals: f.totals,
         slo: j.slo,
-        baseline: None,
+        baseline: d.baseline,
         verify: j.verification,
         notes: j.notes,
         ws: match &plan.workload {

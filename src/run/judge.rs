@@ -15,7 +15,9 @@ use crate::slo::observe::{self, Scope};
 use crate::slo::{self, SloResult};
 use crate::summary::kube::KubeSummary;
 use crate::summary::prometheus::PrometheusSummary;
-use crate::summary::Summary;
+use crate::summary::build::Measured as Figures;
+use crate::summary::compare::{compare_sides, Side};
+use crate::summary::Comparison;
 
 /// What was judged, before the summary is assembled.
 pub(super) struct Judged {
@@ -194,42 +196,50 @@ fn windowed(
     Ok(())
 }
 
-/// Compares with the baseline, if any, and decides the status.
+/// The run's status and why, decided before its summary is assembled.
+pub(super) struct Decided {
+    pub baseline: Option<Comparison>,
+    pub verdict: slo::Verdict,
+}
+
+/// Compares the figures with the baseline, if any, and decides the status.
 pub(super) fn verdict(
     plan: &Plan,
     opts: &RunOptions,
-    interrupted: bool,
-    summary: &mut Summary,
-    failures: &[String],
+    m: &Measured,
+    j: &Judged,
+    (figures, label): (&Figures, String),
     generators: &[String],
-) {
+) -> Decided {
     let tolerances: Tolerances = opts.tolerances.unwrap_or(plan.compare);
-    summary.baseline = opts
-        .baseline
+    let baseline = opts.baseline.as_ref().map(|base| {
+        let new = Side {
+            label,
+            latency_ms: &figures.latency_ms,
+            totals: &figures.totals,
+            endpoints: &figures.endpoints,
+        };
+        compare_sides(Side::of(base), new, &tolerances)
+    });
+    let regressions = baseline
         .as_ref()
-        .map(|base| crate::summary::compare::compare(base, summary, &tolerances));
-    let regressions = summary
-        .baseline
-        .as_ref()
-        .map(crate::summary::Comparison::regression_lines)
+        .map(Comparison::regression_lines)
         .unwrap_or_default();
-    let verdict = slo::verdict(&slo::Evidence {
-        interrupted,
-        ok: summary.totals.ok,
-        dropped_ratio: summary.generator.dropped_ratio,
+    let mut verdict = slo::verdict(&slo::Evidence {
+        interrupted: m.ended.interrupted_at.is_some(),
+        ok: figures.totals.ok,
+        dropped_ratio: figures.dropped_ratio,
         max_dropped_ratio: plan.generator.max_dropped,
-        send_lag_p99_ms: summary.generator.send_lag_p99_ms,
-        max_send_lag_p99_ms: summary.generator.max_send_lag_p99_ms,
-        slo: &summary.slo,
+        send_lag_p99_ms: figures.send_lag.p99,
+        max_send_lag_p99_ms: plan.generator.max_send_lag_p99.as_secs_f64() * 1000.0,
+        slo: &j.slo,
         regressions: &regressions,
-        checks: &summary.verify,
-        failures,
+        checks: &j.verification,
+        failures: &j.failures,
         generators,
     });
-    summary.status = verdict.status;
-    summary.reasons = verdict.reasons;
-    if let Some(why) = &summary.stopped_early {
-        summary.reasons.insert(0, format!("aborted early: {why}"));
+    if let Some((_, why)) = &m.ended.stopped_early {
+        verdict.reasons.insert(0, format!("aborted early: {why}"));
     }
-    summary.generator.valid = verdict.valid;
+    Decided { baseline, verdict }
 }

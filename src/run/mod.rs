@@ -162,22 +162,22 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
     let scraped = scraper.map(scrape::Scraper::finish).unwrap_or_default();
     let kube_seen = kube.take().map(|k| k.finish(measured.origin));
     let judged = judge::judge(rt, plan, &target, &measured, (kube_seen, scraped))?;
-    let failures = judged.failures.clone();
-    let mut summary = assemble::summary(plan, &target, &measured, judged);
-    let interrupted = measured.ended.interrupted_at.is_some();
+    let figures = assemble::figures(plan, &measured, &judged);
     let generators = measured
         .remote
         .as_ref()
         .map(|r| r.problems.clone())
         .unwrap_or_default();
-    judge::verdict(
+    let label = format!("{} {}", plan.name, assemble::started_at(&measured));
+    let decided = judge::verdict(
         plan,
         opts,
-        interrupted,
-        &mut summary,
-        &failures,
+        &measured,
+        &judged,
+        (&figures, label),
         &generators,
     );
+    let summary = assemble::summary(plan, &target, &measured, (judged, decided), figures);
     crate::report::write_all(
         &out_dir,
         &ReportInput {

@@ -5,7 +5,8 @@
 //! are shown for context. Used by `loadctl compare` and by `run --baseline`.
 
 use super::comparison::{Comparison, Row};
-use super::schema::{EndpointSummary, Summary};
+use super::schema::{EndpointSummary, Summary, Totals};
+use crate::metrics::LatencyStats;
 use crate::scenario::Tolerances;
 
 #[derive(Clone, Copy)]
@@ -91,8 +92,33 @@ fn endpoint_figures(e: &EndpointSummary) -> Figures {
     }
 }
 
+/// One side of a comparison: what it is called (scenario and start) and its figures. A
+/// run compares its figures before its summary exists, since the comparison is part of
+/// what decides its status.
+pub struct Side<'a> {
+    pub label: String,
+    pub latency_ms: &'a LatencyStats,
+    pub totals: &'a Totals,
+    pub endpoints: &'a [EndpointSummary],
+}
+
+impl<'a> Side<'a> {
+    pub fn of(s: &'a Summary) -> Self {
+        Side {
+            label: format!("{} {}", s.scenario, s.started_at),
+            latency_ms: &s.latency_ms,
+            totals: &s.totals,
+            endpoints: &s.endpoints,
+        }
+    }
+}
+
 pub fn compare(base: &Summary, new: &Summary, t: &Tolerances) -> Comparison {
-    let overall = |s: &Summary| Figures {
+    compare_sides(Side::of(base), Side::of(new), t)
+}
+
+pub fn compare_sides(base: Side<'_>, new: Side<'_>, t: &Tolerances) -> Comparison {
+    let overall = |s: &Side<'_>| Figures {
         p50: s.latency_ms.p50,
         p95: s.latency_ms.p95,
         p99: s.latency_ms.p99,
@@ -100,8 +126,8 @@ pub fn compare(base: &Summary, new: &Summary, t: &Tolerances) -> Comparison {
         error_rate: s.totals.error_rate,
         rps: s.totals.rps,
     };
-    let mut rows = rows_for("all", &overall(base), &overall(new), t);
-    for e in &new.endpoints {
+    let mut rows = rows_for("all", &overall(&base), &overall(&new), t);
+    for e in new.endpoints {
         if let Some(b) = base.endpoints.iter().find(|b| b.name == e.name) {
             rows.extend(rows_for(
                 &e.name,
@@ -113,8 +139,8 @@ pub fn compare(base: &Summary, new: &Summary, t: &Tolerances) -> Comparison {
     }
     let regressions = rows.iter().filter(|r| r.regression).count();
     Comparison {
-        base: format!("{} {}", base.scenario, base.started_at),
-        new: format!("{} {}", new.scenario, new.started_at),
+        base: base.label,
+        new: new.label,
         rows,
         regressions,
     }

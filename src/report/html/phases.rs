@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use crate::metrics::connection::{Phase, ProtocolReason, TlsReason};
 use crate::metrics::LatencyStats;
 use crate::report::escape::esc;
+use crate::scenario::plan::net::HttpVersion;
 use crate::summary::Summary;
 
 /// Segment colours in phase order (dns, connect, tls, ttfb, download).
@@ -118,12 +119,7 @@ fn table(o: &mut String, rows: &[(&str, &BTreeMap<String, LatencyStats>)]) {
 fn connections(o: &mut String, s: &Summary) {
     let Some(t) = &s.transport else { return };
     let c = &t.connections;
-    let proto = match (t.http.as_str(), t.tls) {
-        ("1.1", false) => "HTTP/1.1",
-        ("1.1", true) => "HTTP/1.1 over TLS",
-        ("h2c", _) => "HTTP/2 with prior knowledge (h2c)",
-        _ => "HTTP/2 over TLS",
-    };
+    let proto = HttpVersion::label_of(&t.http, t.tls, true);
     let _ = writeln!(
         o,
         "<p>{proto}: <b>{}</b> connections opened{}{}{}.</p>",

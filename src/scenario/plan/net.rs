@@ -43,6 +43,26 @@ impl HttpVersion {
     pub fn is_h2(self) -> bool {
         !matches!(self, HttpVersion::Http1)
     }
+
+    /// How reports name the protocol of a run (`tls`: its origin was `https://`); `long`
+    /// for the HTML report, short for the console.
+    pub fn label(self, tls: bool, long: bool) -> &'static str {
+        match (self, tls, long) {
+            (HttpVersion::Http1, false, _) => "HTTP/1.1",
+            (HttpVersion::Http1, true, _) => "HTTP/1.1 over TLS",
+            (HttpVersion::H2c, _, false) => "HTTP/2 (h2c)",
+            (HttpVersion::H2c, _, true) => "HTTP/2 with prior knowledge (h2c)",
+            (HttpVersion::Http2, _, _) => "HTTP/2 over TLS",
+        }
+    }
+
+    /// The label of a version as `summary.json` names it (`transport.http`).
+    pub fn label_of(name: &str, tls: bool, long: bool) -> &'static str {
+        // A summary names only versions this build wrote; anything else was HTTP/2.
+        Self::parse(name)
+            .unwrap_or(HttpVersion::Http2)
+            .label(tls, long)
+    }
 }
 
 /// `[http] retry`: which requests that failed unprocessed are sent a second time. Every
@@ -123,6 +143,36 @@ impl Protocol {
         } else {
             1
         }
+    }
+
+    /// What `validate` prints of `[http]`; defaults say nothing.
+    pub fn describe(&self) -> String {
+        let mut line = match self.version {
+            HttpVersion::Http1 => "HTTP/1.1".to_string(),
+            HttpVersion::Http2 => format!(
+                "HTTP/2 over TLS (ALPN h2), {} streams per connection",
+                self.max_streams
+            ),
+            HttpVersion::H2c => format!(
+                "HTTP/2 with prior knowledge (h2c), {} streams per connection",
+                self.max_streams
+            ),
+        };
+        if !self.keep_alive {
+            line.push_str(", a new connection per request");
+        }
+        match self.retry {
+            RetryPolicy::Never => line.push_str(", nothing sent twice (retry = never)"),
+            RetryPolicy::IdleOnly if self.retry_idle == DEFAULT_RETRY_IDLE => {}
+            RetryPolicy::IdleOnly => line.push_str(&format!(
+                ", retries only idle closes (quiet {}+) and refused streams",
+                humantime::format_duration(self.retry_idle)
+            )),
+            RetryPolicy::Idempotent => line.push_str(
+                ", retries idempotent requests on stale connections (retry = idempotent)",
+            ),
+        }
+        line
     }
 
     /// ALPN to offer on TLS connections.
