@@ -20,8 +20,11 @@
 //!          error::Error / summary status ──▶ exit code
 //! ```
 //!
-//! - [`scenario`]: the TOML (`raw`), its validation (`validate/`, one file per section,
-//!   every error with line and column), the typed plan (`plan/`, one [`scenario::Workload`]).
+//! - [`scenario`]: the configuration language (`validate/`: one file per section holds
+//!   its raw serde struct beside its validator, every error with line and column) and the
+//!   typed plan (`plan/`, one [`scenario::Workload`]; `plan/net.rs`'s `Protocol` is what the
+//!   transports read). [`template`]: the template engine, compiled at validation, rendered
+//!   per request by the engine.
 //! - [`engine`]: schedulers (open, closed, chat), flows and feeders, request preparation,
 //!   and the transports (`engine/transport/`).
 //! - [`metrics`]: recorders, the exact merge, the interval log, the sinks, the run's
@@ -31,7 +34,8 @@
 //!   faults out; [`fault`]: the fault kinds, one module each.
 //! - [`diag`]: the ground floor of configuration: diagnostics with line and column, the
 //!   bounds of every number (`diag/limits.rs`), reading a table as a kind's own struct.
-//! - [`run`]: the orchestrator as stages, one file each; [`app`] dispatches commands.
+//! - [`run`]: the orchestrator as stages, one file each; [`cmd`]: the command layer, one
+//!   module per subcommand; [`app`] is the table from subcommand to module.
 //! - [`capacity`]: repeated runs searching the highest rate the SLOs hold at; [`merge`]:
 //!   run folders merged exactly.
 //! - [`testbed`] (the default `testbed` feature): the reference services and the
@@ -41,14 +45,18 @@
 //!   builds the product without it.
 //! - One side runtime per run (`engine/runtime.rs`) carries everything beside the load's
 //!   workers, handed down as a `Handle`.
-//! - [`remote`]: the coordinator↔agent protocol; [`agent`]: `loadctl agent`, which runs its
-//!   share of a run through `run::run_with`; the coordinator is `run/generator/remote.rs`.
+//! - [`remote`]: the coordinator↔agent protocol and what a run is split into (`bundle`,
+//!   `shard`); [`agent`]: `loadctl agent`, which runs its share of a run through
+//!   `run::run_with`; the coordinator is `run/generator/remote.rs`.
 //!
 //! # Where the next capability goes
 //!
-//! - **A protocol** (HTTP/3, …): a file in `engine/transport/`, and a variant of `Slot`
-//!   in `engine/transport/mod.rs` (the compiler lists the arms); connecting (DNS, TCP, TLS)
-//!   is `engine/transport/io.rs`'s for every protocol.
+//! - **A protocol** (HTTP/3, …): a file in `engine/transport/` that connects, sends and
+//!   pools, and its variant of `Lane` in `engine/transport/mod.rs` (the compiler lists the
+//!   arms); its name, label, ALPN, streams per connection and description are the plan's
+//!   `Protocol` in `scenario/plan/net.rs` (one `HttpVersion::NAMES` line registers the
+//!   name `[http] version` accepts); connecting (DNS, TCP, TLS) is
+//!   `engine/transport/io.rs`'s for every protocol.
 //! - **An output format**: a file in `report/` implementing `report::Exporter`, and one
 //!   line in `report::EXPORTERS`.
 //! - **A live exporter**: a module in `export/` that owns its raw struct (its `[[export]]`
@@ -65,6 +73,10 @@
 //!   `summary.json` render the record without knowing the kind.
 //! - **A generator**: a file in `run/generator/` implementing `Generator`, and its arm in
 //!   `run/generator/mod.rs::prepare` (as `local.rs` and `remote.rs` are).
+//! - **A subcommand**: a module in `cmd/`, its arm in `app.rs` and its flags in `cli.rs`.
+//! - **A scenario section**: a file in `scenario/validate/` with its raw struct and
+//!   validator, its field in `validate/raw.rs`, its plan type in `scenario/plan/`; its
+//!   bounds are `diag/limits.rs`'s (the README's limits table is checked against them).
 //!
 //! The contracts (exit codes, output files, `summary.json`) are in README.md, "Exit codes"
 //! and "Output files".

@@ -124,13 +124,7 @@ fn windowed(
         })
         .collect::<Option<_>>()
         .unwrap_or_default();
-    slo::window::judge_all(
-        &slos,
-        &mut judged,
-        &log.intervals,
-        names,
-        (window_s, None),
-    );
+    slo::window::judge_all(&slos, &mut judged, &log.intervals, names, (window_s, None));
     for r in judged {
         if let Some(x) = results
             .iter_mut()

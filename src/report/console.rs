@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use crate::metrics::connection::{Phase, ProtocolReason, TlsReason};
 use crate::metrics::LatencyStats;
-use crate::summary::kube::KubeSummary;
 use crate::scenario::plan::net::HttpVersion;
+use crate::summary::kube::KubeSummary;
 use crate::summary::schema::LoadModel;
 use crate::summary::Summary;
 

@@ -2,12 +2,12 @@
 //! judged and the status the verdict decided from the figures and the baseline.
 
 use super::drive::Measured;
+use super::judge::Decided;
 use super::judge::Judged;
 use super::target::Target;
 use crate::metrics::chat::ChatTotals;
 use crate::metrics::EndpointData;
 use crate::scenario::{ChatPlan, LoadPlan, Plan, Workload};
-use super::judge::Decided;
 use crate::summary::build::{measured, Measured as Figures};
 use crate::summary::connection::{ConnSummary, TransportSummary};
 use crate::summary::{GeneratorSummary, LoadSummary, Summary, WsSummary, SCHEMA_VERSION};

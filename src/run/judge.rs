@@ -13,10 +13,10 @@ use crate::scenario::{Exhausted, LoadPlan, Plan, Tolerances, FAULT_SCOPE};
 use crate::slo::checks::CheckResult;
 use crate::slo::observe::{self, Scope};
 use crate::slo::{self, SloResult};
-use crate::summary::kube::KubeSummary;
-use crate::summary::prometheus::PrometheusSummary;
 use crate::summary::build::Measured as Figures;
 use crate::summary::compare::{compare_sides, Side};
+use crate::summary::kube::KubeSummary;
+use crate::summary::prometheus::PrometheusSummary;
 use crate::summary::Comparison;
 
 /// What was judged, before the summary is assembled.

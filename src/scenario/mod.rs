@@ -10,7 +10,6 @@
 pub use crate::diag;
 pub use crate::diag::limits;
 pub mod plan;
-mod raw;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -129,7 +128,7 @@ pub fn parse(
         Err(None) => text.to_string(),
         Err(Some((arg, reason))) => return Err(ScenarioError::Override { arg, reason }),
     };
-    let raw: raw::RawScenario = match toml::from_str::<raw::RawFile>(&text) {
+    let raw: validate::raw::RawScenario = match toml::from_str::<validate::raw::RawFile>(&text) {
         Ok(raw) => raw.located(&text),
         Err(err) => {
             let offset = err.span().map(|s| s.start);
@@ -182,12 +181,12 @@ fn overridden(field: &str, o: &Overrides) -> Option<String> {
 /// The file parses without the overrides but not with them: the first override that
 /// breaks it is to blame.
 fn blame(original: &str, o: &Overrides) -> Option<String> {
-    if o.set.is_empty() || toml::from_str::<raw::RawFile>(original).is_err() {
+    if o.set.is_empty() || toml::from_str::<validate::raw::RawFile>(original).is_err() {
         return None;
     }
     (1..=o.set.len()).find_map(|n| {
         let text = apply_overrides(original, &o.set[..n]).ok()?;
-        toml::from_str::<raw::RawFile>(&text)
+        toml::from_str::<validate::raw::RawFile>(&text)
             .is_err()
             .then(|| o.arg(n - 1))
     })

@@ -1,11 +1,27 @@
 //! Validation of `[capacity]`: the search range, precision, step times, trials, hold and
 //! requirement, each bounded, and that the load is one whose rate a search can set.
 
+use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diag::{parse_fraction, Ctx};
 use crate::scenario::plan::capacity::CapacityPlan;
-use crate::scenario::raw::RawCapacity;
+
+/// `[capacity]`: the search `loadctl capacity` runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapacity {
+    pub min: Option<Spanned<f64>>,
+    pub max: Option<Spanned<f64>>,
+    pub precision: Option<Spanned<String>>,
+    pub step: Option<Spanned<String>>,
+    pub settle: Option<Spanned<String>>,
+    pub trials: Option<Spanned<i64>>,
+    pub hold: Option<Spanned<String>>,
+    pub require: Option<Spanned<String>>,
+    pub hpa_stable: Option<Spanned<String>>,
+    pub hpa_settle_max: Option<Spanned<String>>,
+}
 
 /// Most repeats of a boundary rate: each is a whole step.
 const MAX_TRIALS: i64 = 20;

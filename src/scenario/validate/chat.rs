@@ -2,6 +2,8 @@
 //! connections at this rate, hold them) and the `[chat]` section (groups, members per
 //! group, publish rate per group, payload size).
 
+use indexmap::IndexMap;
+use serde::Deserialize;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -14,14 +16,64 @@ use http::HeaderName;
 use crate::diag::Ctx;
 use crate::scenario::plan::chat::{ChatPlan, ChatProtocol, Joined, VARS};
 use crate::scenario::plan::load::LoadPlan;
-use crate::scenario::raw::{RawChat, RawChatProtocol, RawLoad};
 use crate::template::{Scope, Template};
+
+/// Chat fan-out over WebSocket: who joins which group, who publishes how often.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChat {
+    pub groups: Option<Spanned<i64>>,
+    pub members: Option<Spanned<i64>>,
+    pub publish_rate: Option<Spanned<f64>>,
+    pub payload: Option<Spanned<i64>>,
+    pub path: Option<Spanned<String>>,
+    pub grace: Option<Spanned<String>>,
+    /// `Sec-WebSocket-Protocol` to offer.
+    pub subprotocol: Option<Spanned<String>>,
+    /// Upgrade request headers (templates).
+    #[serde(default)]
+    pub headers: IndexMap<String, Spanned<String>>,
+    /// The server's protocol; absent: the reference gateway's.
+    pub protocol: Option<RawChatProtocol>,
+}
+
+/// `[chat.protocol]`: the frames a chat server expects and sends.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChatProtocol {
+    pub join: Option<Spanned<String>>,
+    pub joined: Option<Spanned<RawJoined>>,
+    pub publish: Option<Spanned<String>>,
+    pub heartbeat: Option<Spanned<RawHeartbeat>>,
+    /// `text` (default) or `binary`.
+    pub frame: Option<Spanned<String>>,
+}
+
+/// How the join's acknowledgement is recognised.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJoined {
+    pub json: Option<Spanned<String>>,
+    pub equals: Option<toml::Value>,
+    pub regex: Option<Spanned<String>>,
+}
+
+/// An application-level keepalive.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeartbeat {
+    pub frame: Option<Spanned<String>>,
+    pub every: Option<Spanned<String>>,
+}
 
 /// The index of `{{marker}}` among the chat variables.
 const MARKER: usize = 2;
 
 /// A chat template: compiled against `{{user}}`, `{{group}}` and `{{marker}}`, which only
 /// the publish frame may use.
+/// How long deliveries are awaited after the last publish unless `chat.grace` says.
+const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+
 fn chat_template(
     cx: &mut Ctx<'_>,
     v: &Spanned<String>,
@@ -152,7 +204,7 @@ fn protocol(
     })
 }
 
-fn joined(cx: &mut Ctx<'_>, j: &Spanned<crate::scenario::raw::RawJoined>) -> Option<Joined> {
+fn joined(cx: &mut Ctx<'_>, j: &Spanned<RawJoined>) -> Option<Joined> {
     let r = j.get_ref();
     let field = "chat.protocol.joined";
     match (&r.json, &r.equals, &r.regex) {
@@ -191,91 +243,6 @@ fn joined(cx: &mut Ctx<'_>, j: &Spanned<crate::scenario::raw::RawJoined>) -> Opt
         }
     }
 }
-
-const DEFAULT_GRACE: Duration = Duration::from_secs(2);
-
-pub(super) fn connections_load(
-    cx: &mut Ctx<'_>,
-    l: &RawLoad,
-    whole: Range<usize>,
-) -> Option<LoadPlan> {
-    let misplaced = [
-        ("rate", l.rate.as_ref().map(|v| v.span())),
-        ("stages", l.stages.as_ref().map(|v| v.span())),
-        ("start_rate", l.start_rate.as_ref().map(|v| v.span())),
-        ("max_in_flight", l.max_in_flight.as_ref().map(|v| v.span())),
-        ("vus", l.vus.as_ref().map(|v| v.span())),
-        ("think_time", l.think_time.as_ref().map(|v| v.span())),
-        ("iterations", l.iterations.as_ref().map(|v| v.span())),
-        ("duration", l.duration.as_ref().map(|v| v.span())),
-        ("warmup", l.warmup.as_ref().map(|v| v.span())),
-    ];
-    for (key, span) in misplaced {
-        if let Some(span) = span {
-            let hint = match key {
-                "duration" => "; the measured window is `hold` (on the command line, --duration sets it)",
-                "rate" => "; the rate of a chat run is chat.publish_rate (per group) and load.connect_rate",
-                _ => "",
-            };
-            cx.err(
-                span,
-                format!("load.{key}"),
-                format!("does not apply to model = \"connections\"; it takes connections, connect_rate, hold and timeout (the ramp is the warmup){hint}"),
-            );
-        }
-    }
-    let connections = match &l.connections {
-        Some(c) => cx.positive(c, "load.connections"),
-        None => {
-            cx.err(
-                whole.clone(),
-                "load.connections",
-                "model = \"connections\" needs `connections = N`",
-            );
-            None
-        }
-    };
-    let connect_rate = match &l.connect_rate {
-        Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 => {
-            cx.rate_bound(r, "load.connect_rate")
-        }
-        Some(r) => {
-            cx.err(
-                r.span(),
-                "load.connect_rate",
-                "must be a positive number of connections per second",
-            );
-            None
-        }
-        None => {
-            cx.err(
-                whole.clone(),
-                "load.connect_rate",
-                "model = \"connections\" needs `connect_rate = N` (new connections per second)",
-            );
-            None
-        }
-    };
-    let hold = match &l.hold {
-        Some(h) => cx.duration(h, "load.hold").filter(|d| {
-            let ok = !d.is_zero();
-            if !ok {
-                cx.err(h.span(), "load.hold", "must be longer than zero");
-            }
-            ok
-        }),
-        None => {
-            cx.err(whole, "load.hold", "model = \"connections\" needs `hold = \"60s\"` (how long connections stay open, the measured window)");
-            None
-        }
-    };
-    Some(LoadPlan::Connections {
-        connections: connections?,
-        connect_rate: connect_rate?,
-        hold: hold?,
-    })
-}
-
 pub(super) fn chat_plan(
     cx: &mut Ctx<'_>,
     raw: &Spanned<RawChat>,

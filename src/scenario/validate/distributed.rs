@@ -1,11 +1,36 @@
 //! Validation of `[distributed]` and `[distributed.kubernetes]`: durations bounded, the
 //! Job's names and quantities in the forms Kubernetes accepts.
 
+use indexmap::IndexMap;
+use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diag::Ctx;
 use crate::scenario::plan::distributed::DistributedPlan;
-use crate::scenario::raw::RawDistributed;
+
+/// `[distributed]`: how a run over agents is judged, and `[distributed.kubernetes]`: the
+/// Job `--kube-agents` creates.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDistributed {
+    pub start_tolerance: Option<Spanned<String>>,
+    pub heartbeat_timeout: Option<Spanned<String>>,
+    pub kubernetes: Option<RawAgentsJob>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgentsJob {
+    pub namespace: Option<Spanned<String>>,
+    pub image: Option<Spanned<String>>,
+    #[serde(default)]
+    pub node_selector: IndexMap<String, Spanned<String>>,
+    pub separate: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub tolerations: Vec<Spanned<String>>,
+    pub cpu: Option<Spanned<String>>,
+    pub memory: Option<Spanned<String>>,
+}
 
 pub(super) fn distributed(
     cx: &mut Ctx<'_>,

@@ -6,12 +6,15 @@
 //! extractions in step order, so a template can only name a value that exists by the time
 //! it is rendered.
 
+use indexmap::IndexMap;
+use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;
 
 use http::HeaderName;
 use toml::Spanned;
 
+use super::request::RawRequest;
 use super::request::{parse_status_set, request, valid_name};
 use crate::diag::Ctx;
 use crate::metrics::MAX_OUTCOMES;
@@ -20,9 +23,44 @@ use crate::scenario::plan::request::{
     ExtractPlan, Extractor, JsonCheck, OutcomePlan, RequestPlan, StatusSet, StepRules,
 };
 use crate::scenario::plan::target::Origin;
-use crate::scenario::raw::{RawCheckedRequest, RawFeeder, RawFlow, RawRequest};
 use crate::slo::checks;
 use crate::template::Scope;
+
+/// An iteration as ordered steps (instead of weighted `[[requests]]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlow {
+    /// Open model: virtual users whose state persists across iterations.
+    pub sessions: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub steps: Vec<Spanned<RawRequest>>,
+}
+
+/// CSV rows bound to variables named after the columns.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeeder {
+    pub name: Option<Spanned<String>>,
+    pub file: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
+    pub on_exhausted: Option<Spanned<String>>,
+}
+
+/// A request sent once, before (`[[setup]]`) or after (`[[verify]]`) the load, with
+/// checks on its JSON answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheckedRequest {
+    pub name: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: IndexMap<String, Spanned<String>>,
+    pub body: Option<Spanned<toml::Value>>,
+    pub expect_status: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub checks: Vec<Spanned<String>>,
+}
 
 /// The `[[requests]]` of a scenario, or the steps of its `[flow]` (`section` says which).
 /// Flow steps may use the variables earlier steps extract; `vars` grows as they do.

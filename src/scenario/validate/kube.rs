@@ -1,6 +1,7 @@
 //! Validation of the `[kube]` section: the namespace to watch, `[[kube.expect]]` (what the
 //! named HPAs must do during the run) and `[[kube.fault]]` (what to break, when).
 
+use serde::Deserialize;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -9,7 +10,39 @@ use crate::diag::Ctx;
 use crate::scenario::plan::embedded::NAMESPACE;
 use crate::scenario::plan::kube::{Basis, ExpectPlan, Expectation, FaultPlan, KubePlan};
 use crate::scenario::plan::target::TargetSpec;
-use crate::scenario::raw::{RawExpect, RawFault, RawKube};
+
+/// What to watch in a Kubernetes cluster during the run, what to expect of it, and which
+/// faults to inject.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKube {
+    pub namespace: Option<Spanned<String>>,
+    pub context: Option<Spanned<String>>,
+    #[serde(default)]
+    pub expect: Vec<Spanned<RawExpect>>,
+    #[serde(default)]
+    pub fault: Vec<Spanned<RawFault>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub hpa: Option<Spanned<String>>,
+    pub replicas_at_least: Option<Spanned<i64>>,
+    pub within: Option<Spanned<String>>,
+    /// `decision` (HPA desiredReplicas, the default) or `capacity` (Deployment readyReplicas).
+    pub basis: Option<Spanned<String>>,
+    pub never_limited: Option<Spanned<bool>>,
+}
+
+/// The part of a `[[kube.fault]]` table every kind has. The rest belongs to the kind
+/// `action` names: its module reads the whole table again as its own struct (which denies
+/// unknown fields), so this view alone lets the others pass.
+#[derive(Debug, Deserialize)]
+pub struct RawFault {
+    pub at: Option<Spanned<String>>,
+    pub action: Option<Spanned<String>>,
+}
 
 pub(super) fn kube_plan(
     cx: &mut Ctx<'_>,

@@ -1,17 +1,52 @@
 //! Validation of `[load]` (open, closed or connections model, warmup, timeout) and of
 //! `[generator]` (threads, and the limits beyond which a run is invalid).
 
+use serde::Deserialize;
 use std::ops::Range;
 use std::time::Duration;
 
 use toml::Spanned;
 
-use super::chat::connections_load;
 use crate::diag::Ctx;
 use crate::scenario::limits::MAX_RUN;
 use crate::scenario::plan::load::{GeneratorPlan, LoadModel, LoadPlan};
 use crate::scenario::plan::schedule::RateSchedule;
-use crate::scenario::raw::{RawGenerator, RawLoad, RawStage};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoad {
+    pub model: Option<Spanned<String>>,
+    pub rate: Option<Spanned<f64>>,
+    pub stages: Option<Spanned<Vec<Spanned<RawStage>>>>,
+    pub start_rate: Option<Spanned<f64>>,
+    pub connections: Option<Spanned<i64>>,
+    pub max_in_flight: Option<Spanned<i64>>,
+    pub vus: Option<Spanned<i64>>,
+    pub think_time: Option<Spanned<String>>,
+    pub iterations: Option<Spanned<i64>>,
+    pub duration: Option<Spanned<String>>,
+    pub warmup: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    /// Connections model: new connections per second.
+    pub connect_rate: Option<Spanned<f64>>,
+    /// Connections model: how long every connection is held once the ramp is done.
+    pub hold: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub duration: Option<Spanned<String>>,
+    pub target: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenerator {
+    pub threads: Option<Spanned<i64>>,
+    pub max_dropped: Option<Spanned<String>>,
+    pub max_send_lag_p99: Option<Spanned<String>>,
+}
 
 pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_CONNECTIONS: usize = 256;
@@ -367,5 +402,85 @@ fn stages_schedule(
             return None;
         }
         Some((sched.with_prefix(s, warmup), d))
+    })
+}
+
+/// `[load]` for `model = "connections"` (a chat run): connections, their connect rate and
+/// how long they are held.
+fn connections_load(cx: &mut Ctx<'_>, l: &RawLoad, whole: Range<usize>) -> Option<LoadPlan> {
+    let misplaced = [
+        ("rate", l.rate.as_ref().map(|v| v.span())),
+        ("stages", l.stages.as_ref().map(|v| v.span())),
+        ("start_rate", l.start_rate.as_ref().map(|v| v.span())),
+        ("max_in_flight", l.max_in_flight.as_ref().map(|v| v.span())),
+        ("vus", l.vus.as_ref().map(|v| v.span())),
+        ("think_time", l.think_time.as_ref().map(|v| v.span())),
+        ("iterations", l.iterations.as_ref().map(|v| v.span())),
+        ("duration", l.duration.as_ref().map(|v| v.span())),
+        ("warmup", l.warmup.as_ref().map(|v| v.span())),
+    ];
+    for (key, span) in misplaced {
+        if let Some(span) = span {
+            let hint = match key {
+                "duration" => "; the measured window is `hold` (on the command line, --duration sets it)",
+                "rate" => "; the rate of a chat run is chat.publish_rate (per group) and load.connect_rate",
+                _ => "",
+            };
+            cx.err(
+                span,
+                format!("load.{key}"),
+                format!("does not apply to model = \"connections\"; it takes connections, connect_rate, hold and timeout (the ramp is the warmup){hint}"),
+            );
+        }
+    }
+    let connections = match &l.connections {
+        Some(c) => cx.positive(c, "load.connections"),
+        None => {
+            cx.err(
+                whole.clone(),
+                "load.connections",
+                "model = \"connections\" needs `connections = N`",
+            );
+            None
+        }
+    };
+    let connect_rate = match &l.connect_rate {
+        Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 => {
+            cx.rate_bound(r, "load.connect_rate")
+        }
+        Some(r) => {
+            cx.err(
+                r.span(),
+                "load.connect_rate",
+                "must be a positive number of connections per second",
+            );
+            None
+        }
+        None => {
+            cx.err(
+                whole.clone(),
+                "load.connect_rate",
+                "model = \"connections\" needs `connect_rate = N` (new connections per second)",
+            );
+            None
+        }
+    };
+    let hold = match &l.hold {
+        Some(h) => cx.duration(h, "load.hold").filter(|d| {
+            let ok = !d.is_zero();
+            if !ok {
+                cx.err(h.span(), "load.hold", "must be longer than zero");
+            }
+            ok
+        }),
+        None => {
+            cx.err(whole, "load.hold", "model = \"connections\" needs `hold = \"60s\"` (how long connections stay open, the measured window)");
+            None
+        }
+    };
+    Some(LoadPlan::Connections {
+        connections: connections?,
+        connect_rate: connect_rate?,
+        hold: hold?,
     })
 }

@@ -12,6 +12,7 @@ mod kube;
 mod load;
 mod net;
 mod prometheus;
+pub(super) mod raw;
 mod request;
 mod slo;
 mod target;
@@ -25,11 +26,10 @@ use crate::diag::{Ctx, Diagnostic};
 use crate::scenario::plan::compare::Tolerances;
 use crate::scenario::plan::kube::FAULT_SCOPE;
 use crate::scenario::plan::load::LoadPlan;
-use crate::scenario::plan::net::{HttpVersion, Protocol};
 use crate::scenario::plan::target::{Origin, TargetSpec};
 use crate::scenario::plan::{chat as chat_plan, Plan, Workload};
-use crate::scenario::raw::{RawCompare, RawScenario};
 use crate::template::Scope;
+use raw::{RawCompare, RawScenario};
 
 pub(super) fn validate(
     raw: RawScenario,
@@ -130,7 +130,7 @@ pub(super) fn validate(
     let distributed = distributed::distributed(&mut cx, raw.distributed.as_ref());
     let exports = exports(&mut cx, &raw.export);
     let http_span = raw.http.as_ref().map_or(0..0, |h| h.span());
-    protocol_fits(
+    net::protocol_fits(
         &mut cx,
         (&http, http_span),
         raw.chat.is_some(),
@@ -175,7 +175,7 @@ const MAX_EXPORTS: usize = 8;
 /// `[[export]]`: each table read by the module of its `kind`.
 fn exports(
     cx: &mut Ctx<'_>,
-    raw: &[Spanned<crate::scenario::raw::RawExport>],
+    raw: &[Spanned<raw::RawExport>],
 ) -> Vec<crate::scenario::plan::ExportPlan> {
     if let Some(extra) = raw.get(MAX_EXPORTS) {
         cx.err(
@@ -225,52 +225,6 @@ fn server_scopes(
                 cx.err(at.clone(), field, format!("scrape `{}` has no `requests` counter to take a rate from", p.name))
             }
             _ => {}
-        }
-    }
-}
-
-/// `[http]` against the target and the load: HTTP/2 needs TLS (h2c does not), a chat
-/// upgrades over HTTP/1.1, and connections × streams stay within what memory holds.
-fn protocol_fits(
-    cx: &mut Ctx<'_>,
-    (http, span): (&Protocol, std::ops::Range<usize>),
-    chat: bool,
-    target: Option<&TargetSpec>,
-    load: Option<&LoadPlan>,
-) {
-    let tls = match target {
-        Some(TargetSpec::Url { origin, .. }) => Some(origin.tls),
-        Some(TargetSpec::Embedded(_)) => Some(false),
-        None => None,
-    };
-    match (http.version, tls) {
-        (HttpVersion::Http2, Some(false)) => cx.err(
-            span.clone(),
-            "http.version",
-            "\"2\" is HTTP/2 over TLS (agreed with ALPN) and the target is plain http://; use an https:// target, or version = \"h2c\" for HTTP/2 with prior knowledge over TCP",
-        ),
-        (HttpVersion::H2c, Some(true)) => cx.err(
-            span.clone(),
-            "http.version",
-            "\"h2c\" is HTTP/2 over plain TCP and the target is https://; use version = \"2\"",
-        ),
-        _ => {}
-    }
-    if chat && http.version.is_h2() {
-        cx.err(
-            span.clone(),
-            "http.version",
-            "a [chat] load opens WebSockets with an HTTP/1.1 upgrade; remove `version` or set it to \"1.1\"",
-        );
-    }
-    if let Some(LoadPlan::Open { connections, .. }) = load {
-        let in_flight = connections.saturating_mul(http.streams_per_connection());
-        if in_flight > 1_000_000 {
-            cx.err(
-                span,
-                "http.max_streams",
-                format!("load.connections × http.max_streams is {in_flight}; at most 1000000 requests can be in flight (each is kept in memory)"),
-            );
         }
     }
 }

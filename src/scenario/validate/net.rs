@@ -2,6 +2,7 @@
 //! server name): PEM files are read here, so a missing or malformed one is a scenario error
 //! with its position, not a failed run.
 
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 use rustls_pki_types::pem::PemObject;
@@ -9,8 +10,32 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use toml::Spanned;
 
 use crate::diag::Ctx;
+use crate::scenario::plan::load::LoadPlan;
 use crate::scenario::plan::net::{HttpVersion, Protocol, RetryPolicy, TlsPlan};
-use crate::scenario::raw::{RawHttp, RawTls};
+use crate::scenario::plan::target::TargetSpec;
+
+/// `[http]`: the protocol version and connection reuse.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub version: Option<Spanned<toml::Value>>,
+    pub max_streams: Option<Spanned<i64>>,
+    pub keep_alive: Option<Spanned<bool>>,
+    pub retry: Option<Spanned<String>>,
+    pub retry_idle: Option<Spanned<String>>,
+}
+
+/// `[tls]`: verification and client identity; paths relative to the scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca: Option<Spanned<String>>,
+    pub insecure: Option<Spanned<bool>>,
+    pub client_cert: Option<Spanned<String>>,
+    pub client_key: Option<Spanned<String>>,
+    pub server_name: Option<Spanned<String>>,
+    pub resumption: Option<Spanned<bool>>,
+}
 
 /// A PEM file larger than this is not a certificate or a key.
 const MAX_PEM_BYTES: u64 = 1 << 20;
@@ -167,5 +192,51 @@ fn pem(
             None
         }
         None => Some(full),
+    }
+}
+
+/// `[http]` against the target and the load: HTTP/2 needs TLS (h2c does not), a chat
+/// upgrades over HTTP/1.1, and connections × streams stay within what memory holds.
+pub(super) fn protocol_fits(
+    cx: &mut Ctx<'_>,
+    (http, span): (&Protocol, std::ops::Range<usize>),
+    chat: bool,
+    target: Option<&TargetSpec>,
+    load: Option<&LoadPlan>,
+) {
+    let tls = match target {
+        Some(TargetSpec::Url { origin, .. }) => Some(origin.tls),
+        Some(TargetSpec::Embedded(_)) => Some(false),
+        None => None,
+    };
+    match (http.version, tls) {
+        (HttpVersion::Http2, Some(false)) => cx.err(
+            span.clone(),
+            "http.version",
+            "\"2\" is HTTP/2 over TLS (agreed with ALPN) and the target is plain http://; use an https:// target, or version = \"h2c\" for HTTP/2 with prior knowledge over TCP",
+        ),
+        (HttpVersion::H2c, Some(true)) => cx.err(
+            span.clone(),
+            "http.version",
+            "\"h2c\" is HTTP/2 over plain TCP and the target is https://; use version = \"2\"",
+        ),
+        _ => {}
+    }
+    if chat && http.version.is_h2() {
+        cx.err(
+            span.clone(),
+            "http.version",
+            "a [chat] load opens WebSockets with an HTTP/1.1 upgrade; remove `version` or set it to \"1.1\"",
+        );
+    }
+    if let Some(LoadPlan::Open { connections, .. }) = load {
+        let in_flight = connections.saturating_mul(http.streams_per_connection());
+        if in_flight > 1_000_000 {
+            cx.err(
+                span,
+                "http.max_streams",
+                format!("load.connections × http.max_streams is {in_flight}; at most 1000000 requests can be in flight (each is kept in memory)"),
+            );
+        }
     }
 }

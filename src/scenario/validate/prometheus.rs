@@ -2,6 +2,7 @@
 //! (the scenario names it, as it names a target) or a path on the target, a period, and
 //! selectors that parse.
 
+use serde::Deserialize;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -9,7 +10,24 @@ use toml::Spanned;
 use crate::diag::Ctx;
 use crate::metrics::promtext::Selector;
 use crate::scenario::plan::prometheus::ScrapePlan;
-use crate::scenario::raw::RawPrometheus;
+
+/// `[prometheus]`: `[[prometheus.scrape]]` entries.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrometheus {
+    #[serde(default)]
+    pub scrape: Vec<Spanned<RawScrape>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScrape {
+    pub name: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub every: Option<Spanned<String>>,
+    pub requests: Option<Spanned<String>>,
+    pub latency: Option<Spanned<String>>,
+}
 
 /// At most this many scrapes: each is a thread's worth of polling.
 const MAX_SCRAPES: usize = 16;

@@ -1,6 +1,8 @@
 //! Validation of one request as written: name, method, path (a template, or a full URL
 //! on loopback or the named target's host), headers, body and expected status.
 
+use indexmap::IndexMap;
+use serde::Deserialize;
 use std::ops::Range;
 
 use http::{HeaderName, Method};
@@ -10,8 +12,41 @@ use super::target::parse_url;
 use crate::diag::Ctx;
 use crate::scenario::plan::request::{BodyPlan, RequestPlan, StatusSet, StepRules};
 use crate::scenario::plan::target::Origin;
-use crate::scenario::raw::RawRequest;
+
 use crate::template::{Scope, Template};
+
+/// Where an extracted value comes from: exactly one of the three.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExtract {
+    pub json: Option<Spanned<String>>,
+    pub header: Option<Spanned<String>>,
+    pub regex: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    pub name: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: IndexMap<String, Spanned<String>>,
+    pub body: Option<Spanned<toml::Value>>,
+    pub weight: Option<Spanned<f64>>,
+    pub expect_status: Option<Spanned<toml::Value>>,
+    /// Named answers that are neither success nor error (`sold_out = 409`).
+    #[serde(default)]
+    pub outcomes: IndexMap<String, Spanned<toml::Value>>,
+    /// JSON pointer → value the body of an expected answer must hold.
+    #[serde(default)]
+    pub check: IndexMap<String, Spanned<toml::Value>>,
+    /// Flow steps: variable → where to take it from in the response.
+    #[serde(default)]
+    pub extract: IndexMap<String, Spanned<RawExtract>>,
+    /// Flow steps: run once per session (log in once, order many times).
+    pub once: Option<Spanned<bool>>,
+}
 
 pub(super) fn valid_name(s: &str) -> bool {
     !s.is_empty()

@@ -2,6 +2,7 @@
 //! or wss:// URL),
 //! or, with neither, the `[embedded]` reference service and its faults.
 
+use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diag::Ctx;
@@ -9,7 +10,29 @@ use crate::scenario::plan::embedded::{
     ClusterConfig, LatencySpec, RateLimits, ServiceConfig, SERVICES,
 };
 use crate::scenario::plan::target::{EmbeddedPlan, Origin, TargetSpec};
-use crate::scenario::raw::RawEmbedded;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmbedded {
+    pub service: Option<Spanned<String>>,
+    pub latency: Option<Spanned<String>>,
+    pub error_rate: Option<Spanned<String>>,
+    /// Requests per second the service holds, as one FIFO server.
+    pub capacity: Option<Spanned<f64>>,
+    pub stall: Option<Spanned<String>>,
+    pub stall_every: Option<Spanned<String>>,
+    pub items: Option<Spanned<i64>>,
+    pub stock: Option<Spanned<i64>>,
+    pub unsafe_stock: Option<bool>,
+    pub rate_limits: Option<bool>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub drop_rate: Option<Spanned<String>>,
+    pub relay_latency: Option<Spanned<String>>,
+    /// flash-sale: run it under a simulated control plane that `[kube]` then watches.
+    pub simulate_cluster: Option<bool>,
+    pub time_scale: Option<Spanned<f64>>,
+    pub replica_capacity: Option<Spanned<f64>>,
+}
 
 pub(super) fn target(
     cx: &mut Ctx<'_>,
