@@ -4,7 +4,32 @@
 //! the scenario, the Kubernetes session and the reports know only the [`Fault`] trait and
 //! the generic [`Record`].
 //!
-//! Adding a kind: a module here, and its line in [`KINDS`].
+//! Adding a kind: a module here, and its line in [`KINDS`]. Its table is declared with
+//! [`fault_table!`], which adds the keys every `[[kube.fault]]` has (`at`, `action`, `name`
+//! and the recovery band), read by the common part and ignored by the kind.
+
+/// A kind's own table struct: its keys, plus the keys every fault has (read by the common
+/// part of `[[kube.fault]]`), so that the kind's struct can deny every other key.
+macro_rules! fault_table {
+    ($(#[$m:meta])* struct $name:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct $name {
+            #[serde(rename = "at")]
+            _at: Option<serde::de::IgnoredAny>,
+            #[serde(rename = "action")]
+            _action: serde::de::IgnoredAny,
+            #[serde(rename = "name")]
+            _name: Option<serde::de::IgnoredAny>,
+            #[serde(rename = "recovery_p99")]
+            _recovery_p99: Option<serde::de::IgnoredAny>,
+            #[serde(rename = "recovery_errors")]
+            _recovery_errors: Option<serde::de::IgnoredAny>,
+            $($(#[$fm])* $f: $t),*
+        }
+    };
+}
 
 mod pod_kill;
 mod pods;

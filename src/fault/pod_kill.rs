@@ -20,25 +20,20 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, ListParams, Preconditions};
 use kube::{Api, ResourceExt};
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::pods::{self, Choice};
 use super::{Exec, Fault, Record};
 use crate::diag::Ctx;
 
-/// The table as written; `at` and `action` are read by the common part of `[[kube.fault]]`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    #[serde(rename = "at")]
-    _at: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "action")]
-    _action: serde::de::IgnoredAny,
-    selector: Option<Spanned<String>>,
-    mode: Option<Spanned<String>>,
-    value: Option<Spanned<i64>>,
-    grace_period: Option<Spanned<String>>,
+fault_table! {
+    /// The table as written.
+    struct Raw {
+        selector: Option<Spanned<String>>,
+        mode: Option<Spanned<String>>,
+        value: Option<Spanned<i64>>,
+        grace_period: Option<Spanned<String>>,
+    }
 }
 
 /// Delete the chosen Ready pods.

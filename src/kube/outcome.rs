@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::expect;
 use super::session::Outcome;
+use super::stretch::Seconds;
 use crate::metrics::{percentile_ms, EndpointData, IntervalData};
 use crate::summary::figures;
 use crate::summary::kube::{
@@ -31,15 +32,23 @@ fn merged(log: &[(i64, IntervalData)], idx: &BTreeSet<i64>) -> EndpointData {
     e
 }
 
-/// The summary section and the traffic of all fault windows together (the `fault.` SLO
-/// scope) with the seconds it covers, or `None` when no fault window was seen.
+/// The traffic of the fault windows, for their SLO scopes, each with the seconds it covers.
+#[derive(Default)]
+pub struct FaultScopes {
+    /// All windows together (`fault.availability`), `None` when no window was seen.
+    pub union: Option<(EndpointData, f64)>,
+    /// Each fault's own window by its name (`delay.p99`).
+    pub each: Vec<(String, EndpointData, f64)>,
+}
+
+/// The summary section and the traffic of the fault windows for their SLO scopes.
 pub fn summarize(
     o: &Outcome,
     namespace: &str,
     log: &[(i64, IntervalData)],
     warmup: Duration,
     run_end_s: f64,
-) -> (KubeSummary, Option<(EndpointData, f64)>) {
+) -> (KubeSummary, FaultScopes) {
     let s = |d: Duration| d.as_secs_f64();
     let warmup = warmup.as_secs_f64();
     let hpas = o
@@ -95,6 +104,8 @@ pub fn summarize(
         })
         .collect();
     let mut all_windows = BTreeSet::new();
+    let by_second = Seconds::new(log, warmup);
+    let mut each = Vec::new();
     let faults = o
         .faults
         .iter()
@@ -102,7 +113,13 @@ pub fn summarize(
             let start = rec.executed_at.map(s);
             let end = start.map(|st| rec.recovered_at.map_or(run_end_s, s).max(st));
             let (mut requests, mut errors, mut availability, mut p99) = (0, 0, None, None);
+            let mut judged = None;
             if let (Some(a), Some(b)) = (start, end) {
+                let j = by_second.judge(a, b, plan.band);
+                if let Some((data, secs)) = &j.window {
+                    each.push((plan.name.clone(), data.clone(), *secs));
+                }
+                judged = Some(j);
                 let idx: BTreeSet<i64> = seconds(a, b, warmup).collect();
                 all_windows.extend(idx.iter().copied());
                 let e = merged(log, &idx);
@@ -130,11 +147,18 @@ pub fn summarize(
                 errors_in_window: errors,
                 availability,
                 p99_ms: p99,
+                name: plan.name.clone(),
+                before: judged.as_ref().and_then(|j| j.before.clone()),
+                during: judged.as_ref().and_then(|j| j.during.clone()),
+                after: judged.as_ref().and_then(|j| j.after.clone()),
+                recovery_s: judged.as_ref().and_then(|j| j.recovery_s),
+                recovery_band: Some([plan.band.p99_factor, plan.band.error_points]),
             }
         })
         .collect();
     let union =
         (!all_windows.is_empty()).then(|| (merged(log, &all_windows), all_windows.len() as f64));
+    let scopes = FaultScopes { union, each };
     (
         KubeSummary {
             namespace: namespace.to_string(),
@@ -153,7 +177,7 @@ pub fn summarize(
             faults,
             warnings: o.warnings.clone(),
         },
-        union,
+        scopes,
     )
 }
 

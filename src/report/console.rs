@@ -406,9 +406,47 @@ fn kube(o: &mut String, k: &KubeSummary) {
                 .map_or("no data".into(), |a| format!("{:.3}%", a * 100.0)),
             f.p99_ms.map_or("no data".into(), |p| format!("{p:.1} ms")),
         );
+        fault_stretches(o, f);
     }
     for w in &k.warnings {
         let _ = writeln!(o, "  warning  {w}");
+    }
+}
+
+/// A fault's traffic before, during and after its window, and its recovery.
+fn fault_stretches(o: &mut String, f: &crate::summary::kube::FaultSummary) {
+    if f.before.is_none() && f.during.is_none() && f.after.is_none() {
+        return;
+    }
+    let band = f.recovery_band.map_or(String::new(), |[p99, errors]| {
+        format!(
+            " (p99 ≤ {p99}× before, errors ≤ before + {:.2} points)",
+            errors * 100.0
+        )
+    });
+    let recovery = match f.recovery_s {
+        Some(r) => format!("back in band {r:.1} s after the window{band}"),
+        None => format!("not back in band before the run ended{band}"),
+    };
+    let _ = writeln!(o, "         {} · {recovery}", f.name);
+    let ms = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.1} ms"));
+    for (label, st) in [
+        ("before", &f.before),
+        ("during", &f.during),
+        ("after", &f.after),
+    ] {
+        let Some(st) = st else { continue };
+        let span = format!("{:.1} – {:.1} s", st.start_s, st.end_s);
+        let _ = writeln!(
+            o,
+            "         {label:<6} {span:<16} {:>8} requests · p50 {} · p99 {} · availability {} · {:.0} req/s",
+            st.requests,
+            ms(st.p50_ms),
+            ms(st.p99_ms),
+            st.availability
+                .map_or("no data".into(), |a| format!("{:.3}%", a * 100.0)),
+            st.rps
+        );
     }
 }
 

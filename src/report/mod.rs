@@ -14,6 +14,7 @@ pub mod csv;
 pub mod describe;
 pub mod escape;
 pub mod exporter;
+pub mod faults_csv;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -33,6 +34,7 @@ pub const EXPORTERS: &[&dyn Exporter] = &[
     &csv::SummaryCsv,
     &csv::Timeseries,
     &csv::Replicas,
+    &faults_csv::FaultsCsv,
     &junit::Junit,
     &html::Html,
 ];

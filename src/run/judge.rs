@@ -7,8 +7,8 @@ use super::checks;
 use super::drive::Measured;
 use super::target::Target;
 use super::RunOptions;
+use crate::kube::outcome::FaultScopes;
 use crate::kube::session::Outcome;
-use crate::metrics::EndpointData;
 use crate::scenario::{Exhausted, LoadPlan, Plan, Tolerances, FAULT_SCOPE};
 use crate::slo::checks::CheckResult;
 use crate::slo::observe::{self, Scope};
@@ -77,7 +77,7 @@ pub(super) fn judge(
     } else {
         checks::verify(rt, plan, target)
     };
-    let (kube, fault) = match (&kube_seen, &plan.kube) {
+    let (kube, faults) = match (&kube_seen, &plan.kube) {
         (Some(seen), Some(k)) => {
             let log = m.seconds.intervals()?;
             let end = window_end.saturating_duration_since(m.origin).as_secs_f64();
@@ -88,7 +88,7 @@ pub(super) fn judge(
             }
             (Some(summary), data)
         }
-        _ => (None, None),
+        _ => (None, FaultScopes::default()),
     };
     let overall = m.totals.overall();
     let window = (
@@ -104,8 +104,9 @@ pub(super) fn judge(
             super::scrape::summarize((p, &origin), log, window, &overall, window_s)
         })
         .collect();
-    let mut slo = evaluate(plan, m, window_s, fault.as_ref());
+    let mut slo = evaluate(plan, m, window_s, &faults);
     server_slos(plan, &prometheus, &mut slo);
+    recovery_slos(plan, kube.as_ref(), &mut slo);
     if plan.slos.iter().any(|s| s.every.is_some()) {
         windowed(plan, window_s, m, &mut slo)?;
     }
@@ -146,14 +147,22 @@ fn server_slos(plan: &Plan, prometheus: &[PrometheusSummary], results: &mut [Slo
     }
 }
 
-/// Every SLO over its scope: the whole run, one request name, or the fault windows
-/// (whose rate is over the whole seconds they cover).
-fn evaluate(
-    plan: &Plan,
-    m: &Measured,
-    window_s: f64,
-    fault: Option<&(EndpointData, f64)>,
-) -> Vec<SloResult> {
+/// Objectives on how long a fault's traffic took to recover (`delay.recovery_s`).
+fn recovery_slos(plan: &Plan, kube: Option<&KubeSummary>, results: &mut [SloResult]) {
+    for (s, r) in plan.slos.iter().zip(results.iter_mut()) {
+        if s.metric != slo::Metric::RecoverySeconds {
+            continue;
+        }
+        let fault = kube.and_then(|k| k.faults.iter().find(|f| Some(&f.name) == s.scope.as_ref()));
+        let value = fault.and_then(|f| f.recovery_s);
+        r.observed = value;
+        r.pass = value.is_some_and(|v| s.op.holds(v, s.threshold));
+    }
+}
+
+/// Every SLO over its scope: the whole run, one request name, the fault windows together
+/// or one fault's window (whose rate is over the whole seconds they cover).
+fn evaluate(plan: &Plan, m: &Measured, window_s: f64, faults: &FaultScopes) -> Vec<SloResult> {
     let overall = m.totals.overall();
     let names = plan.endpoint_names();
     let loss =
@@ -165,7 +174,19 @@ fn evaluate(
                 window_s,
             },
             Some(FAULT_SCOPE) if plan.kube.is_some() => {
-                let (data, secs) = fault?;
+                let (data, secs) = faults.union.as_ref()?;
+                Scope {
+                    data,
+                    window_s: *secs,
+                }
+            }
+            Some(name)
+                if plan
+                    .kube
+                    .as_ref()
+                    .is_some_and(|k| k.faults.iter().any(|f| f.name == name)) =>
+            {
+                let (_, data, secs) = faults.each.iter().find(|(n, ..)| n == name)?;
                 Scope {
                     data,
                     window_s: *secs,

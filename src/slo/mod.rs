@@ -48,6 +48,9 @@ pub enum Metric {
     ServerLatency(Stat),
     /// From a scrape: the server's counted requests per second.
     ServerRps,
+    /// A named fault: seconds from the end of its window until the traffic was back within
+    /// the band of the traffic before it (`delay.recovery_s`).
+    RecoverySeconds,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +125,7 @@ impl Metric {
             Metric::LossRate => "loss_rate".into(),
             Metric::ServerLatency(stat) => format!("server_{}", Metric::Latency(*stat).key()),
             Metric::ServerRps => "server_rps".into(),
+            Metric::RecoverySeconds => "recovery_s".into(),
         }
     }
 
@@ -131,6 +135,7 @@ impl Metric {
             Metric::Latency(_) | Metric::Phase(..) | Metric::ServerLatency(_) => "ms",
             Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) | Metric::LossRate => "%",
             Metric::Rps | Metric::ServerRps => "req/s",
+            Metric::RecoverySeconds => "s",
         }
     }
 
@@ -245,6 +250,7 @@ fn parse_metric(key: &str) -> Option<Metric> {
         "availability" => Some(Metric::Availability),
         "loss_rate" => Some(Metric::LossRate),
         "rps" => Some(Metric::Rps),
+        "recovery_s" => Some(Metric::RecoverySeconds),
         _ => {
             let digits = key.strip_prefix('p')?;
             // `p999` is the conventional spelling of p99.9.
@@ -315,6 +321,14 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
                 }
             }
         }
+        Metric::RecoverySeconds => match unit {
+            "" | "s" => n,
+            u => {
+                return Err(format!(
+                    "unknown unit `{u}` for recovery_s; write seconds (`<= 30`)"
+                ))
+            }
+        },
         Metric::Rps | Metric::ServerRps => match unit {
             "" | "rps" | "/s" => n,
             u => {

@@ -34,6 +34,8 @@ pub fn value(metric: Metric, scope: &Scope<'_>, loss_rate: Option<f64>) -> Optio
         Metric::LossRate => loss_rate,
         // Measured by the target: the run's judge takes them from its scrapes.
         Metric::ServerLatency(_) | Metric::ServerRps => None,
+        // A fault's recovery: the run's judge takes it from the fault's record.
+        Metric::RecoverySeconds => None,
         Metric::Outcome(i) => any.then(|| e.counts.outcomes[i as usize] as f64 / f.requests as f64),
     }
 }

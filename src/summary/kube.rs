@@ -110,6 +110,38 @@ pub struct FaultSummary {
     pub errors_in_window: u64,
     pub availability: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// Its SLO scope (`delay.p99`): the fault's `name`, or its action.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The same length of traffic just before the window, the window, and the same length
+    /// just after it (whole seconds of the measured window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Stretch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during: Option<Stretch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Stretch>,
+    /// Seconds from the window's end until each second's p99 and error rate were back in
+    /// the band of `before` (`recovery_band`); `None` if they never were in the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_s: Option<f64>,
+    /// `[p99 factor, error-rate points]` the recovery was judged by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_band: Option<[f64; 2]>,
+}
+
+/// Traffic in one stretch of the run around a fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stretch {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub requests: u64,
+    pub availability: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub rps: f64,
 }
 
 impl KubeSummary {

@@ -304,9 +304,12 @@ selector = "app=flash-order"
 mode = "fixed"
 value = 2
 grace_period = "0s"
+name = "kill"
 [slo]
 "fault.availability" = ">= 0%"
 "fault.rps" = "> 0"
+"kill.rps" = "> 0"
+"kill.recovery_s" = ">= 0"
 "#;
 
 #[test]
@@ -369,11 +372,43 @@ fn a_run_watches_the_scale_out_kills_pods_and_reports() {
         fault_slos.iter().all(|r| r.pass && r.observed.is_some()),
         "{fault_slos:?}"
     );
+    // Judged before, during and after, by its name.
+    assert_eq!(f.name, "kill");
+    let (before, during) = (f.before.as_ref().unwrap(), f.during.as_ref().unwrap());
+    assert_eq!(during.requests, f.requests, "{f:?}");
+    assert_eq!(before.end_s, during.start_s, "{f:?}");
+    assert!(
+        (before.end_s - before.start_s - (during.end_s - during.start_s)).abs() < 1e-9,
+        "{f:?}"
+    );
+    let kill = |metric: &str| {
+        s.slo
+            .iter()
+            .find(|r| r.scope.as_deref() == Some("kill") && r.metric == metric)
+            .unwrap_or_else(|| panic!("kill.{metric} judged: {:?}", s.slo))
+    };
+    assert!(kill("rps").pass && kill("rps").observed > Some(0.0));
+    assert_eq!(kill("recovery_s").observed, f.recovery_s, "{f:?}");
+    assert_eq!(kill("recovery_s").pass, f.recovery_s.is_some());
 
     let folder = dir.path().join("out");
     let csv = std::fs::read_to_string(folder.join("replicas.csv")).unwrap();
     assert!(csv.starts_with("t_s,hpa,deployment,desired,current,ready,at_max\n"));
     assert_eq!(csv.lines().count(), h.timeline.len() + 1);
+    let faults = std::fs::read_to_string(folder.join("faults.csv")).unwrap();
+    let stretches = [&f.before, &f.during, &f.after]
+        .iter()
+        .filter(|x| x.is_some())
+        .count();
+    assert_eq!(faults.lines().count(), stretches + 1, "{faults}");
+    assert!(
+        faults
+            .lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("kill,pod-kill,during,"),
+        "{faults}"
+    );
     let junit = std::fs::read_to_string(folder.join("junit.xml")).unwrap();
     assert!(junit.contains(r#"classname="hpa-it.kube""#), "{junit}");
     let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
@@ -455,6 +490,90 @@ action = "pod-delete"
     ] {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
+}
+
+/// The keys every fault has: its name (an SLO scope) and its recovery band, each error at
+/// its position; `recovery_s` only on a fault's own scope.
+#[test]
+fn fault_names_and_recovery_bands_are_checked_with_positions() {
+    let head = "name = \"f\"\ntarget = \"http://127.0.0.1:1\"\n[load]\nrate = 10\nduration = \"10s\"\n[[requests]]\nname = \"r\"\npath = \"/\"\n[kube]\nnamespace = \"ns\"\n";
+    let fault = |extra: &str| {
+        format!("[[kube.fault]]\nat = \"2s\"\naction = \"pod-kill\"\nselector = \"app=a\"\n{extra}")
+    };
+    let parse = |text: &str| {
+        scenario::parse(
+            std::path::Path::new("f.toml"),
+            text,
+            &Overrides::default(),
+            &|_| None,
+        )
+    };
+    let rows: &[(String, &str)] = &[
+        (
+            format!("{head}{}", fault("name = \"a b\"\n")),
+            "f.toml:15:8: kube.fault[0].name: use letters",
+        ),
+        (
+            format!(
+                "{head}{}{}",
+                fault("name = \"k\"\n"),
+                fault("name = \"k\"\n")
+            ),
+            "f.toml:20:8: kube.fault[1].name: `k` names another fault",
+        ),
+        (
+            format!("{head}{}", fault("recovery_p99 = 0.5\n")),
+            "f.toml:15:16: kube.fault[0].recovery_p99: a factor",
+        ),
+        (
+            format!("{head}{}", fault("recovery_errors = \"lots\"\n")),
+            "f.toml:15:19: kube.fault[0].recovery_errors:",
+        ),
+        (
+            format!(
+                "{head}{}[slo]\n\"fault.recovery_s\" = \"<= 5\"\n",
+                fault("")
+            ),
+            "f.toml:16:22: slo.\"fault.recovery_s\": recovery_s is a fault's",
+        ),
+        (
+            format!("{head}{}[slo]\n\"r.recovery_s\" = \"<= 5\"\n", fault("")),
+            "its faults are pod-kill",
+        ),
+        (
+            format!("{head}{}", fault("name = \"r\"\n")),
+            "a request named `r` hides a fault's SLO scope",
+        ),
+        (
+            format!(
+                "{head}{}[slo]\n\"k.recovery_s\" = \"<= 5 min\"\n",
+                fault("name = \"k\"\n")
+            ),
+            "unknown unit `min` for recovery_s",
+        ),
+    ];
+    for (text, needle) in rows {
+        let err = parse(text).unwrap_err().to_string();
+        assert!(
+            err.contains(needle),
+            "missing `{needle}` in:\n{err}\nfor:\n{text}"
+        );
+    }
+    // Unnamed faults of one action are numbered; named ones scope their SLOs.
+    let ok = format!(
+        "{head}{}{}{}[slo]\n\"k.recovery_s\" = \"<= 5\"\n\"pod-kill-2.p99\" = \"< 1s\"\n",
+        fault(""),
+        fault(""),
+        fault("name = \"k\"\nrecovery_p99 = 2\nrecovery_errors = \"1%\"\n")
+    );
+    let plan = parse(&ok).unwrap_or_else(|e| panic!("{e}"));
+    let k = plan.kube.as_ref().unwrap();
+    let names: Vec<&str> = k.faults.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["pod-kill", "pod-kill-2", "k"]);
+    assert_eq!(
+        (k.faults[2].band.p99_factor, k.faults[2].band.error_points),
+        (2.0, 0.01)
+    );
 }
 
 /// A fault's table is read as its kind's own struct: a key another kind would take is

@@ -134,6 +134,9 @@ pub fn section(page: &mut String, k: &KubeSummary) {
             );
         }
         o.push_str("</tbody></table>");
+        for f in &k.faults {
+            stretches(&mut o, f);
+        }
     }
     for w in &k.warnings {
         let _ = write!(o, "<p class=\"note\">Before the run: {}</p>", esc(w));
@@ -143,6 +146,45 @@ pub fn section(page: &mut String, k: &KubeSummary) {
         "<h2>{}</h2>\n{o}\n",
         esc("Kubernetes: autoscaling and faults")
     );
+}
+
+/// A fault's traffic before, during and after its window, and its recovery.
+fn stretches(o: &mut String, f: &crate::summary::kube::FaultSummary) {
+    if f.before.is_none() && f.during.is_none() && f.after.is_none() {
+        return;
+    }
+    let recovery = match (f.recovery_s, f.recovery_band) {
+        (Some(r), Some([p99, e])) => format!("back in band <b>{r:.1} s</b> after the window (p99 ≤ {p99}× before, errors ≤ before + {:.2} points)", e * 100.0),
+        (Some(r), None) => format!("back in band <b>{r:.1} s</b> after the window"),
+        (None, _) => "<b>not back in band</b> before the run ended".into(),
+    };
+    let _ = write!(
+        o,
+        "<p id=\"fault-{}\"><b>{}</b> ({}): {recovery}.</p><table><thead><tr><th></th><th>seconds</th><th>requests</th><th>p50</th><th>p99</th><th>availability</th><th>req/s</th></tr></thead><tbody>",
+        esc(&f.name),
+        esc(&f.name),
+        esc(&f.action),
+    );
+    let ms = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.1} ms"));
+    for (label, st) in [
+        ("before", &f.before),
+        ("during", &f.during),
+        ("after", &f.after),
+    ] {
+        let Some(st) = st else { continue };
+        let _ = write!(
+            o,
+            "<tr><td>{label}</td><td>{:.1} – {:.1} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
+            st.start_s,
+            st.end_s,
+            st.requests,
+            ms(st.p50_ms),
+            ms(st.p99_ms),
+            st.availability.map_or("—".into(), |a| format!("{:.3}%", a * 100.0)),
+            st.rps
+        );
+    }
+    o.push_str("</tbody></table>");
 }
 
 /// What a fault did and to what: `killed 1: flash-order-7d4b9c6f5-pv4mz`.

@@ -80,13 +80,38 @@ pub enum Expectation {
 pub struct FaultPlan {
     pub at: Duration,
     pub action: Arc<dyn Fault>,
+    /// Its SLO scope (`delay.p99`, `delay.recovery_s`): `name`, or its action (numbered
+    /// from the second fault of the same action on: `pod-kill-2`).
+    pub name: String,
+    pub band: RecoveryBand,
+}
+
+/// When the traffic after a fault counts as recovered: a second whose p99 is within
+/// `p99_factor` times the p99 of the same length before the fault, and whose error rate is
+/// within `error_points` of the before's (`recovery_p99`, `recovery_errors`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecoveryBand {
+    pub p99_factor: f64,
+    pub error_points: f64,
+}
+
+impl Default for RecoveryBand {
+    fn default() -> Self {
+        RecoveryBand {
+            p99_factor: 1.5,
+            error_points: 0.001,
+        }
+    }
 }
 
 /// Two plans are the same when they read the same: a kind's description names every
 /// parameter it was given.
 impl PartialEq for FaultPlan {
     fn eq(&self, other: &Self) -> bool {
-        self.at == other.at && self.describe() == other.describe()
+        self.at == other.at
+            && self.describe() == other.describe()
+            && self.name == other.name
+            && self.band == other.band
     }
 }
 

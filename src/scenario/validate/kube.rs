@@ -8,7 +8,9 @@ use toml::Spanned;
 
 use crate::diag::Ctx;
 use crate::scenario::plan::embedded::NAMESPACE;
-use crate::scenario::plan::kube::{Basis, ExpectPlan, Expectation, FaultPlan, KubePlan};
+use crate::scenario::plan::kube::{
+    Basis, ExpectPlan, Expectation, FaultPlan, KubePlan, RecoveryBand,
+};
 use crate::scenario::plan::target::TargetSpec;
 
 /// What to watch in a Kubernetes cluster during the run, what to expect of it, and which
@@ -42,7 +44,13 @@ pub struct RawExpect {
 pub struct RawFault {
     pub at: Option<Spanned<String>>,
     pub action: Option<Spanned<String>>,
+    pub name: Option<Spanned<String>>,
+    pub recovery_p99: Option<Spanned<f64>>,
+    pub recovery_errors: Option<Spanned<String>>,
 }
+
+/// `recovery_p99` above this is no band at all.
+const MAX_RECOVERY_P99: f64 = 100.0;
 
 pub(super) fn kube_plan(
     cx: &mut Ctx<'_>,
@@ -100,12 +108,36 @@ pub(super) fn kube_plan(
         .enumerate()
         .filter_map(|(i, e)| expectation(cx, e, i))
         .collect();
-    let faults: Vec<FaultPlan> = k
-        .fault
-        .iter()
-        .enumerate()
-        .filter_map(|(i, f)| fault(cx, f, i, run_length))
-        .collect();
+    let mut faults: Vec<FaultPlan> = Vec::new();
+    for (i, f) in k.fault.iter().enumerate() {
+        let Some(mut plan) = fault(cx, f, i, run_length) else {
+            continue;
+        };
+        if faults.iter().any(|p| p.name == plan.name) {
+            match &f.get_ref().name {
+                Some(n) => {
+                    cx.err(
+                        n.span(),
+                        format!("kube.fault[{i}].name"),
+                        format!(
+                            "`{}` names another fault already; give each its own name",
+                            plan.name
+                        ),
+                    );
+                    continue;
+                }
+                None => {
+                    let base = plan.name.clone();
+                    let mut n = 2;
+                    while faults.iter().any(|p| p.name == format!("{base}-{n}")) {
+                        n += 1;
+                    }
+                    plan.name = format!("{base}-{n}");
+                }
+            }
+        }
+        faults.push(plan);
+    }
     if k.expect.is_empty() && k.fault.is_empty() {
         cx.err(
             raw.span(),
@@ -264,8 +296,58 @@ fn fault(
             None
         }
     };
+    let band = band(cx, r, &field);
+    let name = match &r.name {
+        Some(n) if super::request::valid_name(n.get_ref()) => Some(n.get_ref().clone()),
+        Some(n) => {
+            cx.err(
+                n.span(),
+                field("name"),
+                "use letters, digits, `-` and `_` only (it is an SLO scope: \"delay.p99\")",
+            );
+            return None;
+        }
+        None => None,
+    };
+    let action = action?;
     Some(FaultPlan {
         at: at?,
-        action: action?,
+        name: name.unwrap_or_else(|| action.action().to_string()),
+        action,
+        band: band?,
     })
+}
+
+/// The recovery band of a fault: `recovery_p99` (times the p99 before it) and
+/// `recovery_errors` (points of error rate above the before's).
+fn band(cx: &mut Ctx<'_>, r: &RawFault, field: &dyn Fn(&str) -> String) -> Option<RecoveryBand> {
+    let mut band = RecoveryBand::default();
+    let mut ok = true;
+    if let Some(v) = &r.recovery_p99 {
+        let f = *v.get_ref();
+        if (1.0..=MAX_RECOVERY_P99).contains(&f) {
+            band.p99_factor = f;
+        } else {
+            cx.err(
+                v.span(),
+                field("recovery_p99"),
+                format!("a factor of the p99 before the fault, from 1 to {MAX_RECOVERY_P99} (1.5: back within 50 % of it)"),
+            );
+            ok = false;
+        }
+    }
+    if let Some(v) = &r.recovery_errors {
+        match crate::diag::parse_fraction(v.get_ref()) {
+            Some(p) if (0.0..=1.0).contains(&p) => band.error_points = p,
+            _ => {
+                cx.err(
+                    v.span(),
+                    field("recovery_errors"),
+                    "error rate above the before's that still counts as recovered, such as \"0.1%\"",
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(band)
 }

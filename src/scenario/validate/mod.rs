@@ -107,23 +107,32 @@ pub(super) fn validate(
             warmup + load.as_ref().map_or(Duration::ZERO, LoadPlan::duration),
         )
     });
-    if kube.as_ref().is_some_and(|k| !k.faults.is_empty()) {
-        if names.contains(&FAULT_SCOPE) {
+    let fault_names: Vec<&str> = kube
+        .as_ref()
+        .map(|k| k.faults.iter().map(|f| f.name.as_str()).collect())
+        .unwrap_or_default();
+    if !fault_names.is_empty() {
+        for scope in std::iter::once(FAULT_SCOPE).chain(fault_names.iter().copied()) {
+            if !names.contains(&scope) {
+                continue;
+            }
             let named = raw
                 .requests
                 .iter()
                 .filter_map(|r| r.get_ref().name.as_ref())
-                .find(|n| n.get_ref() == FAULT_SCOPE)
+                .find(|n| n.get_ref() == scope)
                 .map(Spanned::span);
             let at = named.or_else(|| raw.kube.as_ref().map(Spanned::span));
-            cx.err(at.unwrap_or(0..0), "requests", "a request named `fault` hides the fault window's SLO scope (`fault.availability`); rename it");
+            cx.err(at.unwrap_or(0..0), "requests", format!("a request named `{scope}` hides a fault's SLO scope (`{scope}.availability`); rename the request or give the fault another `name`"));
         }
         names.push(FAULT_SCOPE);
+        names.extend(fault_names.iter().copied());
     }
     let scrapes = prometheus::scrapes(&mut cx, raw.prometheus.as_ref(), &names);
     names.extend(scrapes.iter().map(|s| s.name.as_str()));
     let slos = slo::slos(&mut cx, &raw.slo, &names, &outcomes);
     server_scopes(&mut cx, &slos, &scrapes, &raw.slo);
+    recovery_scopes(&mut cx, &slos, &fault_names, &raw.slo);
     let http = net::http(&mut cx, raw.http.as_ref());
     let tls = net::tls(&mut cx, raw.tls.as_ref(), base_dir);
     let capacity = capacity::capacity(&mut cx, raw.capacity.as_ref());
@@ -205,6 +214,32 @@ fn exports(
 
 /// A server-side metric (`server_p99`, `server_rps`) needs a scrape's scope, and a
 /// scrape's scope takes only those.
+/// `recovery_s` is a fault's: its scope names one (`delay.recovery_s`).
+fn recovery_scopes(
+    cx: &mut Ctx<'_>,
+    slos: &[crate::slo::Slo],
+    faults: &[&str],
+    raw: &indexmap::IndexMap<String, Spanned<toml::Value>>,
+) {
+    for s in slos {
+        let recovery = s.metric == crate::slo::Metric::RecoverySeconds;
+        let fault = s.scope.as_deref().is_some_and(|n| faults.contains(&n));
+        if recovery && !fault {
+            let at = raw.get(&s.name).map_or(0..0, Spanned::span);
+            let names = if faults.is_empty() {
+                "this scenario has no [[kube.fault]]".to_string()
+            } else {
+                format!("its faults are {}", faults.join(", "))
+            };
+            cx.err(
+                at,
+                format!("slo.\"{}\"", s.name),
+                format!("recovery_s is a fault's: scope it by the fault's `name` (\"delay.recovery_s\"); {names}"),
+            );
+        }
+    }
+}
+
 fn server_scopes(
     cx: &mut Ctx<'_>,
     slos: &[crate::slo::Slo],
