@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the kind cluster of loadctl's testbed and deploys the reference systems.
 #
-# usage: k8s-testbed/up.sh [--offline] [SYSTEM ...]
+# usage: k8s-testbed/up.sh [--offline] [--chaos] [SYSTEM ...]
 #   SYSTEM     volunteer (seed 000), flash-sale (seed 003), chat (seed 004); default: all
 #   --offline  use what `up.sh --save-images` saved in k8s-testbed/images/ instead of
 #              pulling or building: the kind node image (pinned by digest in
@@ -9,7 +9,10 @@
 #              loadctl-testbed:dev, loaded with `kind load image-archive`; every manifest
 #              uses imagePullPolicy: IfNotPresent
 #   --save-images  build and pull every image once, `docker save` them (and fetch the
-#              metrics-server manifest) for later --offline use
+#              metrics-server manifest, and with --chaos the Chaos Mesh chart and images)
+#              for later --offline use
+#   --chaos    also install Chaos Mesh (chart 2.7.2, pinned below) for the
+#              network-delay drills, and the Role of chaos/rbac.yaml; needs helm
 #
 # Needs: docker (a running engine), kind, kubectl. Prints the URLs when everything is ready.
 set -euo pipefail
@@ -21,17 +24,21 @@ NGINX=nginx:1.27-alpine
 METRICS_SERVER_VERSION=v0.7.2
 METRICS_IMAGE=registry.k8s.io/metrics-server/metrics-server:$METRICS_SERVER_VERSION
 METRICS_URL=https://github.com/kubernetes-sigs/metrics-server/releases/download/$METRICS_SERVER_VERSION/components.yaml
+CHAOS_MESH_VERSION=2.7.2
+CHAOS_IMAGES=("ghcr.io/chaos-mesh/chaos-mesh:v$CHAOS_MESH_VERSION" "ghcr.io/chaos-mesh/chaos-daemon:v$CHAOS_MESH_VERSION" "ghcr.io/chaos-mesh/chaos-dashboard:v$CHAOS_MESH_VERSION")
 NODE_IMAGE=$(sed -n 's/^ *image: \(kindest\/node:.*\)$/\1/p' kind-config.yaml | head -n 1)
 
 offline=0
 save=0
+chaos=0
 systems=()
 for arg in "$@"; do
   case "$arg" in
     --offline) offline=1 ;;
     --save-images) save=1 ;;
+    --chaos) chaos=1 ;;
     volunteer|flash-sale|chat) systems+=("$arg") ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -39,7 +46,9 @@ if [ ${#systems[@]} -eq 0 ]; then
   systems=(volunteer flash-sale chat)
 fi
 
-for tool in docker kind kubectl; do
+tools=(docker kind kubectl)
+if [ "$chaos" -eq 1 ]; then tools+=(helm); fi
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "up.sh needs $tool on PATH" >&2; exit 2; }
 done
 
@@ -56,6 +65,11 @@ if [ "$save" -eq 1 ]; then
   docker save -o images/metrics-server.tar "$METRICS_IMAGE"
   docker save -o images/loadctl-testbed.tar "$IMAGE"
   curl -fsSL -o images/metrics-server.yaml "$METRICS_URL"
+  if [ "$chaos" -eq 1 ]; then
+    helm pull chaos-mesh --repo https://charts.chaos-mesh.org --version "$CHAOS_MESH_VERSION" -d images
+    for img in "${CHAOS_IMAGES[@]}"; do docker pull "$img"; done
+    docker save -o images/chaos-mesh.tar "${CHAOS_IMAGES[@]}"
+  fi
   echo "saved images in k8s-testbed/images/; use up.sh --offline"
   exit 0
 fi
@@ -93,6 +107,22 @@ kubectl -n kube-system patch deployment metrics-server --type=json \
 for system in "${systems[@]}"; do
   kubectl apply -f "manifests/$system.yaml"
 done
+
+# Chaos Mesh for the network-delay drills: kind's nodes run containerd.
+if [ "$chaos" -eq 1 ]; then
+  if [ "$offline" -eq 1 ]; then
+    kind load image-archive images/chaos-mesh.tar --name "$CLUSTER"
+    chart="images/chaos-mesh-$CHAOS_MESH_VERSION.tgz"
+  else
+    for img in "${CHAOS_IMAGES[@]}"; do docker pull "$img" && kind load docker-image "$img" --name "$CLUSTER"; done
+    chart="chaos-mesh --repo https://charts.chaos-mesh.org --version $CHAOS_MESH_VERSION"
+  fi
+  # shellcheck disable=SC2086 # $chart is a chart reference and its options
+  helm upgrade --install chaos-mesh $chart --namespace chaos-mesh --create-namespace \
+    --set chaosDaemon.runtime=containerd --set chaosDaemon.socketPath=/run/containerd/containerd.sock \
+    --set images.tag="v$CHAOS_MESH_VERSION" --set dashboard.create=false --wait --timeout 300s
+  kubectl apply -f agents/rbac.yaml -f chaos/rbac.yaml
+fi
 
 kubectl -n kube-system rollout status deployment/metrics-server --timeout=180s
 declare -A namespace=([volunteer]=volunteer [flash-sale]=flash-sale [chat]=chat)

@@ -31,6 +31,8 @@ macro_rules! fault_table {
     };
 }
 
+mod chaos_mesh;
+mod network_delay;
 mod pod_kill;
 mod pods;
 
@@ -43,7 +45,10 @@ use std::time::{Duration, Instant};
 use crate::diag::Ctx;
 
 /// Every kind: the name a scenario writes (`action = "…"`) and its validator.
-pub(crate) const KINDS: &[(&str, Validate)] = &[("pod-kill", pod_kill::validate)];
+pub(crate) const KINDS: &[(&str, Validate)] = &[
+    ("pod-kill", pod_kill::validate),
+    ("network-delay", network_delay::validate),
+];
 
 /// Reads a fault of one kind from its table (at `span`; `field` is `kube.fault[i]`).
 pub(crate) type Validate = fn(&mut Ctx<'_>, Range<usize>, &str) -> Option<Arc<dyn Fault>>;
@@ -62,9 +67,18 @@ pub trait Fault: Send + Sync + std::fmt::Debug {
     fn describe(&self, at: &str) -> String;
     /// `(selector, mode)` of what it chooses, as the summary names them.
     fn target(&self) -> (String, String);
-    /// Carries it out now and waits for the recovery, unless the run stops first.
+    /// Before any load: whether the cluster can serve this kind (its CRDs installed, the
+    /// permissions granted). An error stops the run with exit 2 and says what to fix.
+    fn check(&self, _client: kube::Client, _namespace: String) -> Check {
+        Box::pin(async { Ok(()) })
+    }
+    /// Carries it out now and waits for the recovery, unless the run stops first. When
+    /// the run stops, whatever it created in the cluster is removed before it returns.
     fn execute(&self, x: Exec) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 }
+
+/// What [`Fault::check`] returns: why the cluster cannot serve the kind.
+pub type Check = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
 
 /// What a fault is carried out with.
 pub struct Exec {
@@ -74,6 +88,9 @@ pub struct Exec {
     pub origin: Instant,
     pub record: Arc<Mutex<Record>>,
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// How much faster the cluster's clock runs than the wall clock (1 for a real one):
+    /// durations handed to the cluster's own controllers are scaled by it.
+    pub time_scale: f64,
 }
 
 /// What one fault did, whatever its kind.

@@ -104,7 +104,7 @@ pub fn summarize(
         })
         .collect();
     let mut all_windows = BTreeSet::new();
-    let by_second = Seconds::new(log, warmup);
+    let by_second = Seconds::new(log, warmup, run_end_s);
     let mut each = Vec::new();
     let faults = o
         .faults

@@ -27,7 +27,8 @@ pub struct Source {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     /// Cluster seconds per wall-clock second: 1 for a real cluster, the simulation's
-    /// `time_scale` for the simulated one. Only the pre-run feasibility check uses it.
+    /// `time_scale` for the simulated one: the pre-run feasibility check, and durations a
+    /// fault hands to the cluster's controllers.
     pub time_scale: f64,
 }
 
@@ -89,6 +90,8 @@ pub struct Session {
     faults: Vec<Scheduled>,
     stop: tokio::sync::watch::Sender<bool>,
     pub warnings: Vec<String>,
+    /// The cluster's clock against the wall clock, for the faults' own durations.
+    time_scale: f64,
 }
 
 pub(crate) async fn client(source: &Source) -> anyhow::Result<(Client, String)> {
@@ -274,6 +277,12 @@ impl Session {
                 track,
             });
         }
+        for f in &plan.faults {
+            rt.block_on(f.action.check(client.clone(), ns.to_string()))
+                .map_err(|why| {
+                    anyhow::anyhow!("kube.fault `{}` ({}): {why}", f.name, f.action.action())
+                })?;
+        }
         // The state at the load's start should be known: wait (briefly) for the first lists.
         let listed = || {
             watched.iter().all(|w| {
@@ -298,6 +307,7 @@ impl Session {
             faults: Vec::new(),
             stop,
             warnings,
+            time_scale: source.time_scale,
         })
     }
 
@@ -314,6 +324,7 @@ impl Session {
                     origin,
                     record: rec.clone(),
                     stop: self.stop.subscribe(),
+                    time_scale: self.time_scale,
                 },
             ));
             self.faults.push((f, rec, Some(task)));

@@ -30,9 +30,16 @@ pub struct Judged {
 }
 
 impl Seconds {
-    pub fn new(log: &[(i64, IntervalData)], warmup: f64) -> Self {
+    /// The seconds of `log` up to the measured window's end, `end_s` from the load's start:
+    /// a second after it holds only stragglers, no traffic to judge.
+    pub fn new(log: &[(i64, IntervalData)], warmup: f64, end_s: f64) -> Self {
+        let last = (end_s - warmup).ceil() as i64;
         Seconds {
-            by_idx: log.iter().map(|(i, d)| (*i, d.overall())).collect(),
+            by_idx: log
+                .iter()
+                .filter(|(i, _)| *i < last)
+                .map(|(i, d)| (*i, d.overall()))
+                .collect(),
             warmup,
         }
     }
@@ -49,11 +56,10 @@ impl Seconds {
     }
 
     fn stretch(&self, idx: std::ops::Range<i64>) -> Option<(Stretch, EndpointData)> {
-        let (start, end) = (idx.start, idx.end);
+        // The seconds the run has of the range: the stretch says what it covers.
+        let start = *self.by_idx.range(idx.clone()).next()?.0;
+        let end = *self.by_idx.range(idx.clone()).next_back()?.0 + 1;
         let (e, n) = self.merged(idx);
-        if n == 0 {
-            return None;
-        }
         let f = e.figures(n as f64);
         let any = f.requests > 0;
         let s = Stretch {
@@ -161,7 +167,7 @@ mod tests {
                 _ => (i, second(100, 10, 0)),
             })
             .collect();
-        let s = Seconds::new(&log, 0.0);
+        let s = Seconds::new(&log, 0.0, 20.0);
         let j = s.judge(10.0, 12.0, RecoveryBand::default());
         let before = j.before.unwrap();
         let during = j.during.unwrap();
@@ -189,8 +195,17 @@ mod tests {
         let log: Vec<(i64, IntervalData)> = (0..8)
             .map(|i| (i, second(50, if i < 4 { 10 } else { 80 }, 0)))
             .collect();
-        let s = Seconds::new(&log, 0.0);
+        let s = Seconds::new(&log, 0.0, 8.0);
         assert_eq!(s.judge(4.0, 5.0, RecoveryBand::default()).recovery_s, None);
+        // The after stretch stops at the run's end.
+        let late = s.judge(6.0, 7.0, RecoveryBand::default()).after.unwrap();
+        assert_eq!((late.start_s, late.end_s, late.requests), (7.0, 8.0, 50));
+        let clipped = Seconds::new(&log, 0.0, 7.5).judge(6.0, 7.0, RecoveryBand::default());
+        assert_eq!(clipped.after.unwrap().end_s, 8.0);
+        assert!(Seconds::new(&log, 0.0, 7.0)
+            .judge(6.0, 7.0, RecoveryBand::default())
+            .after
+            .is_none());
         // A fault at the very start has no before to come back to.
         let j = s.judge(0.0, 1.0, RecoveryBand::default());
         assert!(j.before.is_none());

@@ -123,13 +123,14 @@ impl FromYaml for Value {
     }
 }
 
-const MANIFESTS: [&str; 6] = [
+const MANIFESTS: [&str; 7] = [
     "manifests/volunteer.yaml",
     "manifests/flash-sale.yaml",
     "manifests/chat.yaml",
     "jobs/loadctl-run.yaml",
     "jobs/loadctl-run-distributed.yaml",
     "agents/rbac.yaml",
+    "chaos/rbac.yaml",
 ];
 
 fn ns_name(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (String, String) {

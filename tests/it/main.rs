@@ -4,6 +4,7 @@
 mod agent_hostile;
 mod arch;
 mod capacity;
+mod chaos;
 mod chat;
 mod chat_protocol;
 mod cli;

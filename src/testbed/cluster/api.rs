@@ -348,6 +348,78 @@ async fn delete_pod(
     Ok(axum::Json(pod).into_response())
 }
 
+/// `chaos-mesh.org/v1alpha1` NetworkChaos: create, list, get, delete.
+mod network_chaos {
+    use super::*;
+
+    fn answer(r: Result<Value, (u16, &'static str, String)>, ok: StatusCode) -> Response {
+        match r {
+            Ok(v) => (ok, axum::Json(v)).into_response(),
+            Err((code, reason, message)) => Refusal {
+                code: StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+                reason,
+                message,
+            }
+            .into_response(),
+        }
+    }
+
+    pub async fn create(
+        State(c): State<Arc<Cluster>>,
+        Path(ns): Path<String>,
+        b: Bytes,
+    ) -> Response {
+        if ns != NAMESPACE {
+            return Refusal::not_found("namespaces", &ns).into_response();
+        }
+        let obj: Value = match serde_json::from_slice(&b) {
+            Ok(v) => v,
+            Err(e) => {
+                return Refusal::bad_request(format!("the body is not JSON: {e}")).into_response()
+            }
+        };
+        let pods = c.ready_labels();
+        answer(
+            c.chaos.create(&ns, obj, &pods, c.now_sim()),
+            StatusCode::CREATED,
+        )
+    }
+
+    pub async fn list(State(c): State<Arc<Cluster>>, Path(ns): Path<String>) -> Response {
+        let items = if ns == NAMESPACE {
+            c.chaos.list()
+        } else {
+            Vec::new()
+        };
+        axum::Json(json!({"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "NetworkChaosList", "metadata": {}, "items": items}))
+            .into_response()
+    }
+
+    pub async fn get(
+        State(c): State<Arc<Cluster>>,
+        Path((_, name)): Path<(String, String)>,
+    ) -> Response {
+        let r = c.chaos.get(&name).ok_or((
+            404,
+            "NotFound",
+            format!("networkchaos.chaos-mesh.org \"{name}\" not found"),
+        ));
+        answer(r, StatusCode::OK)
+    }
+
+    pub async fn delete(
+        State(c): State<Arc<Cluster>>,
+        Path((_, name)): Path<(String, String)>,
+    ) -> Response {
+        let r = c.chaos.delete(&name).ok_or((
+            404,
+            "NotFound",
+            format!("networkchaos.chaos-mesh.org \"{name}\" not found"),
+        ));
+        answer(r, StatusCode::OK)
+    }
+}
+
 pub fn router(c: Arc<Cluster>) -> Router {
     type Q = Query<HashMap<String, String>>;
     let list = |kind: Kind| {
@@ -383,6 +455,14 @@ pub fn router(c: Arc<Cluster>) -> Router {
         .route(
             "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/{name}",
             get(item(Kind::Hpa)),
+        )
+        .route(
+            "/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos",
+            get(network_chaos::list).post(network_chaos::create),
+        )
+        .route(
+            "/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos/{name}",
+            get(network_chaos::get).delete(network_chaos::delete),
         )
         .merge(super::job_api::routes())
         .with_state(c)

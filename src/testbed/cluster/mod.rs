@@ -18,6 +18,7 @@
 //! never a reason to flip direction); memory stays at 40 %; pods never crash on their own.
 
 mod api;
+mod chaos;
 mod job_api;
 pub mod jobs;
 pub mod objects;
@@ -108,6 +109,10 @@ pub struct Cluster {
     ready: AtomicU32,
     /// The agents' Jobs and their pods (`loadctl run --kube-agents`).
     jobs: jobs::Jobs,
+    /// Chaos Mesh's `NetworkChaos` objects, applied to the requests.
+    chaos: chaos::Chaos,
+    /// The Ready pods' names, for the requests the network chaos picks a pod for.
+    ready_pods: Mutex<Arc<Vec<String>>>,
 }
 
 impl Cluster {
@@ -144,6 +149,8 @@ impl Cluster {
             outage_until: AtomicU64::new(0),
             ready: AtomicU32::new(0),
             jobs: jobs::Jobs::default(),
+            chaos: chaos::Chaos::default(),
+            ready_pods: Mutex::new(Arc::new(Vec::new())),
         };
         {
             // The cluster starts settled: the minimum of replicas, all Ready.
@@ -236,6 +243,11 @@ impl Cluster {
         let replicas = Self::live(st).count() as u32;
         let ready = Self::live(st).filter(|p| p.ready).count() as u32;
         self.ready.store(ready, Ordering::Relaxed);
+        let names: Vec<String> = Self::live(st)
+            .filter(|p| p.ready)
+            .filter_map(|p| p.pod.metadata.name.clone())
+            .collect();
+        *self.ready_pods.lock().unwrap() = Arc::new(names);
         let status = objects::deployment_status(replicas, ready);
         if !initial && st.deployment.status.as_ref() == Some(&status) {
             return;
@@ -319,6 +331,7 @@ impl Cluster {
     fn tick(&self) {
         self.jobs.tick();
         let now = self.now_sim();
+        self.chaos.tick(now);
         let wall = Instant::now();
         let mut st = self.state.lock().unwrap();
         let mut changed = Vec::new();
@@ -455,18 +468,38 @@ impl Cluster {
         api::router(self.clone())
     }
 
-    /// How a request fares right now: fails (the dead pod's share during an outage), or
-    /// waits the queueing delay of the Ready replicas' utilisation.
-    fn serving(&self) -> Result<Duration, ()> {
+    /// How a request fares right now: fails (the dead pod's share during an outage, or
+    /// an answer the network chaos lost), or waits the queueing delay of the Ready
+    /// replicas' utilisation plus what the network chaos adds.
+    fn serving(&self) -> Result<Duration, Failed> {
         let now = self.epoch.elapsed().as_nanos() as u64;
         if now < self.outage_until.load(Ordering::Relaxed) {
             let share = f64::from_bits(self.outage_share.load(Ordering::Relaxed));
             if fastrand::f64() < share {
-                return Err(());
+                return Err(Failed::PodGone);
             }
         }
+        let ready = self.ready_pods.lock().unwrap().clone();
+        let net = self.chaos.effect(&ready);
+        if net.lost {
+            return Err(Failed::Lost);
+        }
         let rho = f64::from_bits(self.rho.load(Ordering::Relaxed));
-        Ok(queueing_delay(rho))
+        Ok(queueing_delay(rho) + net.delay)
+    }
+
+    /// The Ready pods with their labels, as a chaos selector sees them.
+    fn ready_labels(&self) -> Vec<(String, BTreeMap<String, String>)> {
+        let st = self.state.lock().unwrap();
+        Self::live(&st)
+            .filter(|p| p.ready)
+            .filter_map(|p| {
+                Some((
+                    p.pod.metadata.name.clone()?,
+                    p.pod.metadata.labels.clone().unwrap_or_default(),
+                ))
+            })
+            .collect()
     }
 
     /// A kubeconfig that points a client at this control plane's API on `addr`.
@@ -480,6 +513,14 @@ impl Cluster {
              users:\n- name: loadctl-sim\n  user: {{}}\n"
         )
     }
+}
+
+/// Why the simulated service fails a request.
+enum Failed {
+    /// A pod killed outright, still in the endpoints.
+    PodGone,
+    /// The network chaos lost the answer.
+    Lost,
 }
 
 /// A ReplicaSet-style five-character suffix, deterministic per pod number.
@@ -515,10 +556,16 @@ pub async fn load_layer(State(c): State<Arc<Cluster>>, req: Request, next: Next)
     }
     c.arrivals.fetch_add(1, Ordering::Relaxed);
     match c.serving() {
-        Err(()) => (
+        Err(Failed::PodGone) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [("content-type", "application/json")],
             r#"{"detail":"upstream pod terminated"}"#,
+        )
+            .into_response(),
+        Err(Failed::Lost) => (
+            StatusCode::BAD_GATEWAY,
+            [("content-type", "application/json")],
+            r#"{"detail":"the upstream answer was lost on the network"}"#,
         )
             .into_response(),
         Ok(delay) => {

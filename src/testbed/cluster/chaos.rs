@@ -1,0 +1,284 @@
+//! Chaos Mesh in the simulated control plane: `NetworkChaos` objects
+//! (`chaos-mesh.org/v1alpha1`) created, read, listed and deleted through the API, injected
+//! at once into the pods their selector and mode choose (status `AllInjected`, the pods in
+//! `experiment.containerRecords`), recovered when their `duration` of simulated time is up
+//! (`AllRecovered`), and applied by the service: a request lands on one of the Ready pods
+//! at random, and on an injected one it takes `delay` ± `jitter` longer and, with
+//! probability `loss`, loses its answer (the gateway answers 502).
+//!
+//! Simplifications, stated: every selected pod stays injected until the chaos ends even if
+//! it is replaced (as Chaos Mesh does not follow replacements either); a lost packet is a
+//! lost answer, not a TCP retransmission.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// One injected network fault.
+struct Net {
+    object: Value,
+    pods: Vec<String>,
+    /// Simulated time it recovers at.
+    until: Duration,
+    delay: Duration,
+    jitter: Duration,
+    loss: f64,
+    recovered: bool,
+}
+
+/// What happens to one request on the network now.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Effect {
+    pub delay: Duration,
+    pub lost: bool,
+}
+
+#[derive(Default)]
+pub struct Chaos {
+    objects: Mutex<BTreeMap<String, Net>>,
+    next_uid: Mutex<u64>,
+}
+
+/// Why an object cannot be created: `(code, reason, message)`.
+pub type Refused = (u16, &'static str, String);
+
+fn go_duration(v: &Value) -> Option<Duration> {
+    v.as_str().and_then(|s| humantime::parse_duration(s).ok())
+}
+
+fn condition(ty: &str, on: bool) -> Value {
+    json!({"type": ty, "status": if on { "True" } else { "False" }})
+}
+
+impl Chaos {
+    /// Creates `obj` in namespace `ns`, choosing among `pods` (`(name, labels)` of the
+    /// Ready pods) at simulated time `now`.
+    pub fn create(
+        &self,
+        ns: &str,
+        mut obj: Value,
+        pods: &[(String, BTreeMap<String, String>)],
+        now: Duration,
+    ) -> Result<Value, Refused> {
+        let bad = |m: String| (422u16, "Invalid", m);
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .ok_or_else(|| bad("metadata.name: Required value".into()))?
+            .to_string();
+        let spec = obj["spec"].clone();
+        let duration = go_duration(&spec["duration"])
+            .ok_or_else(|| bad("spec.duration: a duration such as \"20s\" is required".into()))?;
+        let (delay, jitter) = (
+            go_duration(&spec["delay"]["latency"]).unwrap_or_default(),
+            go_duration(&spec["delay"]["jitter"]).unwrap_or_default(),
+        );
+        let loss = spec["loss"]["loss"]
+            .as_str()
+            .and_then(|l| l.parse::<f64>().ok())
+            .map_or(0.0, |p| (p / 100.0).clamp(0.0, 1.0));
+        let chosen = choose(&spec, pods).map_err(bad)?;
+        let mut objects = self.objects.lock().unwrap();
+        if objects.contains_key(&name) {
+            return Err((
+                409,
+                "AlreadyExists",
+                format!("networkchaos.chaos-mesh.org \"{name}\" already exists"),
+            ));
+        }
+        let uid = {
+            let mut n = self.next_uid.lock().unwrap();
+            *n += 1;
+            format!("chaos-{n:05}")
+        };
+        obj["apiVersion"] = json!("chaos-mesh.org/v1alpha1");
+        obj["kind"] = json!("NetworkChaos");
+        obj["metadata"]["namespace"] = json!(ns);
+        obj["metadata"]["uid"] = json!(uid);
+        obj["status"] = json!({
+            "conditions": [condition("Selected", true), condition("AllInjected", true), condition("AllRecovered", false)],
+            "experiment": {
+                "desiredPhase": "Run",
+                "containerRecords": chosen.iter().map(|p| json!({"id": format!("{ns}/{p}"), "phase": "Injected"})).collect::<Vec<_>>(),
+            },
+        });
+        objects.insert(
+            name,
+            Net {
+                object: obj.clone(),
+                pods: chosen,
+                until: now + duration,
+                delay,
+                jitter,
+                loss,
+                recovered: false,
+            },
+        );
+        Ok(obj)
+    }
+
+    pub fn get(&self, name: &str) -> Option<Value> {
+        self.objects
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|n| n.object.clone())
+    }
+
+    pub fn list(&self) -> Vec<Value> {
+        self.objects
+            .lock()
+            .unwrap()
+            .values()
+            .map(|n| n.object.clone())
+            .collect()
+    }
+
+    pub fn delete(&self, name: &str) -> Option<Value> {
+        self.objects.lock().unwrap().remove(name).map(|n| n.object)
+    }
+
+    /// Recovers the chaos whose time is up.
+    pub fn tick(&self, now: Duration) {
+        for n in self.objects.lock().unwrap().values_mut() {
+            if !n.recovered && now >= n.until {
+                n.recovered = true;
+                n.object["status"]["conditions"] = json!([
+                    condition("Selected", true),
+                    condition("AllInjected", false),
+                    condition("AllRecovered", true)
+                ]);
+                n.object["status"]["experiment"]["desiredPhase"] = json!("Stop");
+            }
+        }
+    }
+
+    /// What the network does to a request that lands on one of `ready` pods at random.
+    pub fn effect(&self, ready: &[String]) -> Effect {
+        let objects = self.objects.lock().unwrap();
+        if ready.is_empty() || objects.values().all(|n| n.recovered) {
+            return Effect::default();
+        }
+        let pod = &ready[fastrand::usize(..ready.len())];
+        let mut e = Effect::default();
+        for n in objects
+            .values()
+            .filter(|n| !n.recovered && n.pods.contains(pod))
+        {
+            let jitter = n.jitter.as_secs_f64() * (fastrand::f64() * 2.0 - 1.0);
+            e.delay += Duration::from_secs_f64((n.delay.as_secs_f64() + jitter).max(0.0));
+            e.lost |= n.loss > 0.0 && fastrand::f64() < n.loss;
+        }
+        e
+    }
+}
+
+/// The pods `spec.selector` and `spec.mode`/`value` choose among `pods`.
+fn choose(
+    spec: &Value,
+    pods: &[(String, BTreeMap<String, String>)],
+) -> Result<Vec<String>, String> {
+    let labels = spec["selector"]["labelSelectors"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let not_in: Vec<(String, Vec<String>)> = spec["selector"]["expressionSelectors"]
+        .as_array()
+        .map(|xs| {
+            xs.iter()
+                .filter(|x| x["operator"] == "NotIn")
+                .map(|x| {
+                    let values = x["values"]
+                        .as_array()
+                        .map(|v| {
+                            v.iter()
+                                .filter_map(|s| s.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (x["key"].as_str().unwrap_or("").to_string(), values)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut matching: Vec<String> = pods
+        .iter()
+        .filter(|(_, l)| {
+            labels
+                .iter()
+                .all(|(k, v)| l.get(k).map(String::as_str) == v.as_str())
+        })
+        .filter(|(_, l)| {
+            not_in
+                .iter()
+                .all(|(k, vs)| l.get(k).is_none_or(|v| !vs.contains(v)))
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    fastrand::shuffle(&mut matching);
+    let value = spec["value"].as_str().and_then(|v| v.parse::<usize>().ok());
+    let n = match (spec["mode"].as_str().unwrap_or("one"), value) {
+        ("one", _) => 1,
+        ("all", _) => matching.len(),
+        ("fixed", Some(v)) => v,
+        ("fixed-percent", Some(p)) if p <= 100 => (matching.len() * p).div_ceil(100),
+        (m, _) => return Err(format!("spec.mode: `{m}` with value {value:?} is not supported here (one, all, fixed, fixed-percent)")),
+    };
+    matching.truncate(n.min(matching.len()));
+    Ok(matching)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pods(n: usize) -> Vec<(String, BTreeMap<String, String>)> {
+        (0..n)
+            .map(|i| {
+                (
+                    format!("p{i}"),
+                    [("app".to_string(), "x".to_string())].into_iter().collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn injects_recovers_and_applies() {
+        let c = Chaos::default();
+        let obj = json!({"metadata": {"name": "d"}, "spec": {
+            "action": "delay", "mode": "fixed-percent", "value": "50",
+            "selector": {"namespaces": ["ns"], "labelSelectors": {"app": "x"}},
+            "delay": {"latency": "50ms", "jitter": "0ms"}, "duration": "10000ms"}});
+        let made = c
+            .create("ns", obj.clone(), &pods(4), Duration::ZERO)
+            .unwrap();
+        assert_eq!(
+            made["status"]["experiment"]["containerRecords"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            c.create("ns", obj, &pods(4), Duration::ZERO).unwrap_err().0,
+            409
+        );
+        let ready: Vec<String> = pods(4).into_iter().map(|p| p.0).collect();
+        let delayed = (0..2000)
+            .filter(|_| c.effect(&ready).delay == Duration::from_millis(50))
+            .count();
+        assert!(
+            (800..1200).contains(&delayed),
+            "{delayed} of 2000 on half the pods"
+        );
+        c.tick(Duration::from_secs(10));
+        assert_eq!(c.effect(&ready), Effect::default());
+        assert_eq!(
+            c.get("d").unwrap()["status"]["conditions"][2]["status"],
+            "True"
+        );
+        assert!(c.delete("d").is_some() && c.get("d").is_none());
+    }
+}

@@ -1,0 +1,244 @@
+//! Chaos drills beyond pod-kill: `network-delay` as a Chaos Mesh `NetworkChaos` against the
+//! simulated control plane (which serves and applies it), judged before, during and after;
+//! a cluster without Chaos Mesh refused before any load; every key's error with its position.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use loadctl::scenario::{self, Overrides};
+use loadctl::summary::kube::FaultSummary;
+
+use crate::support::{plan, run_plan};
+
+const DRILL: &str = r#"
+name = "net-drill"
+[embedded]
+service = "flash-sale"
+simulate_cluster = true
+time_scale = 30
+replica_capacity = 5000   # 5 replicas idle along at 200/s: the delay is all that changes
+[load]
+rate = 200
+duration = "12s"
+warmup = "1s"
+[generator]
+max_dropped = "50%"
+max_send_lag_p99 = "10s"
+[[requests]]
+name = "item"
+path = "/api/v1/flash/items/1"
+[kube]
+namespace = "flash-sale"
+[[kube.fault]]
+name = "all"
+at = "2s"
+action = "network-delay"
+selector = "app=flash-order"
+mode = "percent"
+value = 100
+delay = "50ms"
+duration = "2s"
+[[kube.fault]]
+name = "two"
+at = "9s"   # after "all" has recovered: its three seconds in band come first
+action = "network-delay"
+selector = "app=flash-order"
+mode = "fixed"
+value = 2
+delay = "50ms"
+duration = "2s"
+[slo]
+"all.p50" = "> 40ms"
+"all.recovery_s" = "<= 5"
+"two.p99" = "> 40ms"
+"#;
+
+fn fault<'a>(faults: &'a [FaultSummary], name: &str) -> &'a FaultSummary {
+    faults
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("fault {name} in {faults:?}"))
+}
+
+#[test]
+fn a_network_delay_shows_in_its_window_and_is_removed_after() {
+    let p = plan(DRILL);
+    let (out, dir) = run_plan(&p);
+    let s = &out.summary;
+    let k = s.kube.as_ref().expect("a kube section");
+    let all = fault(&k.faults, "all");
+    assert!(all.errors.is_empty(), "{all:?}");
+    assert_eq!(all.action, "network-delay");
+    // Injected into every Ready pod (the deployment's 5), then removed: the record only
+    // says so once the object was gone from the API.
+    assert_eq!(all.affected.len(), 5, "{all:?}");
+    assert!(
+        all.outcome
+            .starts_with("injected and removed networkchaos/loadctl-network-delay-"),
+        "{all:?}"
+    );
+    assert!(all.recovered, "{all:?}");
+    let (before, during) = (all.before.as_ref().unwrap(), all.during.as_ref().unwrap());
+    let raised = during.p50_ms.unwrap() - before.p50_ms.unwrap();
+    // Exactly 50 ms more on every request; the slack is the timer's (1 ms) and the
+    // whole seconds at the window's edges, where some requests were not delayed.
+    println!(
+        "p50 before {:?} during {:?}: +{raised:.2} ms",
+        before.p50_ms, during.p50_ms
+    );
+    assert!(
+        (48.0..=53.0).contains(&raised),
+        "p50 raised by {raised} ms: {all:?}"
+    );
+    assert!(all.recovery_s.is_some(), "{all:?}");
+
+    // Two of five pods: the slowest requests carry the delay, the median does not.
+    let two = fault(&k.faults, "two");
+    assert_eq!(two.affected.len(), 2, "{two:?}");
+    let d = two.during.as_ref().unwrap();
+    assert!(d.p99_ms.unwrap() >= 50.0, "{two:?}");
+    assert!(d.p50_ms.unwrap() < 40.0, "{two:?}");
+
+    for name in ["all", "two"] {
+        for r in s.slo.iter().filter(|r| r.scope.as_deref() == Some(name)) {
+            assert!(r.pass, "{r:?}");
+        }
+    }
+    let csv = std::fs::read_to_string(dir.path().join("out/faults.csv")).unwrap();
+    assert!(csv.contains("\nall,network-delay,during,"), "{csv}");
+}
+
+#[test]
+fn a_cluster_without_chaos_mesh_stops_the_run_before_any_load() {
+    let dir = tempfile::tempdir().unwrap();
+    // An API server that serves nothing: every path is 404, as for an uninstalled CRD.
+    let api = crate::support::serve(axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::Json(
+                serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                "status": "Failure", "message": "the server could not find the requested resource",
+                "reason": "NotFound", "code": 404}),
+            ),
+        )
+    }));
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, loadctl::testbed::cluster::Cluster::kubeconfig(api)).unwrap();
+    let hits = Arc::new(AtomicU64::new(0));
+    let h = hits.clone();
+    let target = crate::support::serve(axum::Router::new().fallback(move || {
+        h.fetch_add(1, Ordering::Relaxed);
+        async { "ok" }
+    }));
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"
+name = "no-chaos-mesh"
+target = "http://{target}"
+[load]
+rate = 10
+duration = "2s"
+[[requests]]
+name = "root"
+path = "/"
+[kube]
+namespace = "flash-sale"
+[[kube.fault]]
+at = "1s"
+action = "network-delay"
+selector = "app=flash-order"
+delay = "10ms"
+duration = "1s"
+"#
+        ),
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("loadctl")
+        .unwrap()
+        .env("KUBECONFIG", &kc)
+        .args(["run", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("Chaos Mesh is not installed"), "{stderr}");
+    assert_eq!(
+        hits.load(Ordering::Relaxed),
+        0,
+        "no request may reach the target"
+    );
+}
+
+#[test]
+fn network_delay_keys_are_checked_with_positions() {
+    let head = "name = \"f\"\ntarget = \"http://127.0.0.1:1\"\n[load]\nrate = 10\nduration = \"10s\"\n[[requests]]\nname = \"r\"\npath = \"/\"\n[kube]\nnamespace = \"ns\"\n[[kube.fault]]\nat = \"2s\"\naction = \"network-delay\"\nselector = \"app=a\"\n";
+    let rows: &[(&str, &str)] = &[
+        (
+            "duration = \"5s\"\n",
+            "f.toml:11:1: kube.fault[0].delay: missing; a network fault delays",
+        ),
+        (
+            "delay = \"50ms\"\n",
+            "f.toml:11:1: kube.fault[0].duration: missing",
+        ),
+        (
+            "delay = \"20s\"\nduration = \"5s\"\n",
+            "f.toml:15:9: kube.fault[0].delay: at most 10s",
+        ),
+        (
+            "delay = \"fast\"\nduration = \"5s\"\n",
+            "f.toml:15:9: kube.fault[0].delay: `fast` is not a duration",
+        ),
+        (
+            "loss = \"150%\"\nduration = \"5s\"\n",
+            "f.toml:15:8: kube.fault[0].loss: a share of packets",
+        ),
+        (
+            "loss = \"1%\"\njitter = \"5ms\"\nduration = \"5s\"\n",
+            "f.toml:16:10: kube.fault[0].jitter: applies to a delay",
+        ),
+        (
+            "delay = \"5ms\"\nduration = \"2h\"\n",
+            "f.toml:16:12: kube.fault[0].duration: at most 1h",
+        ),
+        (
+            "delay = \"5ms\"\nduration = \"0s\"\n",
+            "f.toml:16:12: kube.fault[0].duration: must be longer than 0 s",
+        ),
+        (
+            "delay = \"5ms\"\nduration = \"5s\"\ngrace_period = \"1s\"\n",
+            "f.toml:17:1: kube.fault[0]: unknown field `grace_period`",
+        ),
+    ];
+    for (extra, needle) in rows {
+        let text = format!("{head}{extra}");
+        let err = scenario::parse(
+            std::path::Path::new("f.toml"),
+            &text,
+            &Overrides::default(),
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(needle),
+            "missing `{needle}` in:\n{err}\nfor:\n{text}"
+        );
+    }
+    let ok = format!("{head}delay = \"50ms\"\njitter = \"5ms\"\nloss = \"1%\"\nduration = \"20s\"\nmode = \"fixed\"\nvalue = 2\n");
+    let p = scenario::parse(
+        std::path::Path::new("f.toml"),
+        &ok,
+        &Overrides::default(),
+        &|_| None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.kube.as_ref().unwrap().faults[0].describe(),
+        "network-delay +50ms ± 5ms, 1% loss on 2 pods (app=a) at 2s for 20s"
+    );
+}
