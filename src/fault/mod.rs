@@ -35,6 +35,7 @@ mod chaos_mesh;
 mod network_delay;
 mod pod_kill;
 mod pods;
+mod rollout_restart;
 
 use std::future::Future;
 use std::ops::Range;
@@ -48,6 +49,7 @@ use crate::diag::Ctx;
 pub(crate) const KINDS: &[(&str, Validate)] = &[
     ("pod-kill", pod_kill::validate),
     ("network-delay", network_delay::validate),
+    ("rollout-restart", rollout_restart::validate),
 ];
 
 /// Reads a fault of one kind from its table (at `span`; `field` is `kube.fault[i]`).

@@ -31,6 +31,7 @@ path = "/api/v1/flash/items/1"
 namespace = "flash-sale"
 [[kube.fault]]
 name = "all"
+recovery_p99 = 3   # a 3-ms p99 over one second before: 1.5x is within a shared machine's noise
 at = "2s"
 action = "network-delay"
 selector = "app=flash-order"
@@ -241,4 +242,99 @@ fn network_delay_keys_are_checked_with_positions() {
         p.kube.as_ref().unwrap().faults[0].describe(),
         "network-delay +50ms ± 5ms, 1% loss on 2 pods (app=a) at 2s for 20s"
     );
+}
+
+fn rollout_drill(drain: bool) -> String {
+    format!(
+        r#"
+name = "rollout-drill"
+[embedded]
+service = "flash-sale"
+simulate_cluster = true
+time_scale = 30          # a pod Ready 0.67 s after it starts, its 30-s grace period 1 s
+replica_capacity = 5000
+prestop_drain = {drain}
+[load]
+rate = 300
+duration = "9s"
+warmup = "1s"
+[generator]
+max_dropped = "50%"
+max_send_lag_p99 = "10s"
+[[requests]]
+name = "item"
+path = "/api/v1/flash/items/1"
+[kube]
+namespace = "flash-sale"
+[[kube.fault]]
+name = "deploy"
+at = "3s"
+action = "rollout-restart"
+deployment = "flash-order"
+[slo]
+"deploy.availability" = "== 100%"
+"#
+    )
+}
+
+/// A rolling restart replaces every pod within the Deployment's strategy; with a preStop
+/// drain it costs no request, without one each removed pod's share fails for a moment.
+#[test]
+fn a_rolling_restart_drops_requests_only_without_a_prestop_drain() {
+    let mut seen = Vec::new();
+    for drain in [true, false] {
+        let (out, _dir) = run_plan(&plan(&rollout_drill(drain)));
+        let k = out.summary.kube.as_ref().expect("a kube section");
+        let f = fault(&k.faults, "deploy");
+        assert!(f.errors.is_empty(), "{f:?}");
+        assert!(f.recovered, "the rollout completed: {f:?}");
+        assert_eq!(f.affected.len(), 5, "every old pod replaced: {f:?}");
+        assert_eq!(f.outcome, "replaced 5 pods", "{f:?}");
+        let during = f.during.as_ref().unwrap();
+        println!("prestop_drain = {drain}: {during:?}");
+        let slo = &out.summary.slo[0];
+        assert_eq!(slo.pass, drain, "{slo:?}");
+        seen.push(during.availability.unwrap());
+    }
+    assert_eq!(seen[0], 1.0, "a drained rollout loses nothing");
+    assert!(
+        seen[1] < 1.0,
+        "a rollout without preStop loses requests: {seen:?}"
+    );
+}
+
+#[test]
+fn rollout_restart_keys_are_checked_with_positions() {
+    let head = "name = \"f\"\ntarget = \"http://127.0.0.1:1\"\n[load]\nrate = 10\nduration = \"10s\"\n[[requests]]\nname = \"r\"\npath = \"/\"\n[kube]\nnamespace = \"ns\"\n[[kube.fault]]\nat = \"2s\"\naction = \"rollout-restart\"\n";
+    let parse = |text: &str| {
+        scenario::parse(
+            std::path::Path::new("f.toml"),
+            text,
+            &Overrides::default(),
+            &|_| None,
+        )
+    };
+    for (extra, needle) in [
+        ("", "f.toml:11:1: kube.fault[0].deployment: missing"),
+        (
+            "deployment = \"Flash_Order\"\n",
+            "f.toml:14:14: kube.fault[0].deployment: a Deployment's name",
+        ),
+        (
+            "deployment = \"x\"\nselector = \"app=x\"\n",
+            "f.toml:15:1: kube.fault[0]: unknown field `selector`",
+        ),
+    ] {
+        let text = format!("{head}{extra}");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains(needle),
+            "missing `{needle}` in:\n{err}\nfor:\n{text}"
+        );
+    }
+    let p =
+        parse(&format!("{head}deployment = \"flash-order\"\n")).unwrap_or_else(|e| panic!("{e}"));
+    let f = &p.kube.as_ref().unwrap().faults[0];
+    assert_eq!(f.describe(), "rollout-restart deployment/flash-order at 2s");
+    assert_eq!(f.name, "rollout-restart");
 }

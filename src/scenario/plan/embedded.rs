@@ -148,6 +148,9 @@ pub struct ClusterConfig {
     pub pod_start: Duration,
     /// Watch events kept for resuming watches; an older resourceVersion gets `410 Gone`.
     pub history: usize,
+    /// A pod removed by a rollout finishes its in-flight requests first (a preStop hook
+    /// waits for the endpoints); `false`: they fail until the endpoints catch up.
+    pub prestop_drain: bool,
 }
 
 impl Default for ClusterConfig {
@@ -160,6 +163,7 @@ impl Default for ClusterConfig {
             replica_capacity: 150.0,
             pod_start: Duration::from_secs(20),
             history: 4096,
+            prestop_drain: true,
         }
     }
 }

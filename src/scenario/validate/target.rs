@@ -32,6 +32,8 @@ pub struct RawEmbedded {
     pub simulate_cluster: Option<bool>,
     pub time_scale: Option<Spanned<f64>>,
     pub replica_capacity: Option<Spanned<f64>>,
+    /// Pods removed by a rollout drain first (a preStop hook), or drop what they serve.
+    pub prestop_drain: Option<Spanned<bool>>,
 }
 
 pub(super) fn target(
@@ -244,6 +246,14 @@ fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<Embedded
         }
         (None, None) => {}
     }
+    ok &= cluster(cx, raw, &mut plan);
+    ok.then_some(plan)
+}
+
+/// `simulate_cluster` and what shapes the simulated cluster; `false` when an error was
+/// reported.
+fn cluster(cx: &mut Ctx<'_>, raw: &RawEmbedded, plan: &mut EmbeddedPlan) -> bool {
+    let mut ok = true;
     let scale = raw.time_scale.as_ref();
     let capacity = raw.replica_capacity.as_ref();
     if raw.simulate_cluster == Some(true) {
@@ -272,6 +282,9 @@ fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<Embedded
                 ok = false;
             }
         }
+        if let Some(d) = &raw.prestop_drain {
+            c.prestop_drain = *d.get_ref();
+        }
         if plan.service != "flash-sale" {
             cx.err(
                 raw.service.as_ref().map_or(0..0, |s| s.span()),
@@ -281,11 +294,15 @@ fn embedded_plan(cx: &mut Ctx<'_>, raw: Option<&RawEmbedded>) -> Option<Embedded
             ok = false;
         }
         plan.config.cluster = Some(c);
-    } else if let Some(span) = scale.map(|s| s.span()).or(capacity.map(|c| c.span())) {
-        cx.err(span, "embedded", "`time_scale` and `replica_capacity` shape the simulated cluster; add simulate_cluster = true");
+    } else if let Some(span) = scale
+        .map(|s| s.span())
+        .or(capacity.map(|c| c.span()))
+        .or(raw.prestop_drain.as_ref().map(|d| d.span()))
+    {
+        cx.err(span, "embedded", "`time_scale` and `replica_capacity` shape the simulated cluster (as does `prestop_drain`); add simulate_cluster = true");
         ok = false;
     }
-    ok.then_some(plan)
+    ok
 }
 
 #[cfg(test)]

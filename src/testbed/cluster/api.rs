@@ -348,6 +348,30 @@ async fn delete_pod(
     Ok(axum::Json(pod).into_response())
 }
 
+/// A merge (or strategic merge) PATCH of the Deployment: only its pod template's
+/// annotations, as `kubectl rollout restart` sends, which starts a rolling update.
+async fn patch_deployment(
+    State(c): State<Arc<Cluster>>,
+    Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    if ns != NAMESPACE || name != super::objects::DEPLOYMENT {
+        return Err(Refusal::not_found("deployments.apps", &name));
+    }
+    let patch: Value = serde_json::from_slice(&body)
+        .map_err(|e| Refusal::bad_request(format!("the patch is not JSON: {e}")))?;
+    let annotations = patch
+        .pointer("/spec/template/metadata/annotations")
+        .and_then(Value::as_object)
+        .filter(|_| patch.as_object().is_some_and(|o| o.len() == 1))
+        .ok_or_else(|| {
+            Refusal::bad_request(
+                "the simulated API patches spec.template.metadata.annotations only (kubectl rollout restart)".into(),
+            )
+        })?;
+    Ok(axum::Json(c.patch_template_annotations(annotations)).into_response())
+}
+
 /// `chaos-mesh.org/v1alpha1` NetworkChaos: create, list, get, delete.
 mod network_chaos {
     use super::*;
@@ -446,7 +470,7 @@ pub fn router(c: Arc<Cluster>) -> Router {
         )
         .route(
             "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
-            get(item(Kind::Deployment)),
+            get(item(Kind::Deployment)).patch(patch_deployment),
         )
         .route(
             "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers",

@@ -22,6 +22,7 @@ mod chaos;
 mod job_api;
 pub mod jobs;
 pub mod objects;
+mod rollout;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -73,6 +74,8 @@ struct Stored {
 
 struct SimPod {
     pod: Pod,
+    /// The pod template generation it was made from (a rollout makes a new one).
+    template: u64,
     ready_at: Duration,
     ready: bool,
     /// Terminating: removed at this simulated time.
@@ -88,6 +91,8 @@ struct StateInner {
     controller: hpa::Hpa,
     next_sync: Duration,
     next_pod: u64,
+    /// The Deployment's current pod template generation.
+    template: u64,
     last_scale: Option<Timestamp>,
     /// `(when, arrivals so far)`, for the received rate.
     samples: VecDeque<(Instant, u64)>,
@@ -135,6 +140,7 @@ impl Cluster {
             ),
             next_sync: SYNC_PERIOD,
             next_pod: 0,
+            template: 1,
             last_scale: None,
             samples: VecDeque::new(),
         };
@@ -217,8 +223,13 @@ impl Cluster {
         st.next_pod += 1;
         let n = st.next_pod;
         // Pod names as a ReplicaSet makes them: the template hash, then a random suffix.
-        let name = format!("{}-7d4b9c6f5-{}", objects::DEPLOYMENT, suffix(n));
+        let hash = template_hash(st.template);
+        let name = format!("{}-{hash}-{}", objects::DEPLOYMENT, suffix(n));
         let mut pod = objects::pod(NAMESPACE, &name, format!("pod-{n:05}"));
+        pod.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("pod-template-hash".into(), hash);
         if ready {
             pod.status = Some(objects::pod_status(true));
         }
@@ -227,6 +238,7 @@ impl Cluster {
             name,
             SimPod {
                 pod,
+                template: st.template,
                 ready_at: now + self.cfg.pod_start,
                 ready,
                 gone_at: None,
@@ -248,7 +260,9 @@ impl Cluster {
             .filter_map(|p| p.pod.metadata.name.clone())
             .collect();
         *self.ready_pods.lock().unwrap() = Arc::new(names);
-        let status = objects::deployment_status(replicas, ready);
+        let updated = Self::live(st).filter(|p| p.template == st.template).count() as u32;
+        let generation = st.deployment.metadata.generation.unwrap_or(1);
+        let status = objects::deployment_status(replicas, ready, updated, generation);
         if !initial && st.deployment.status.as_ref() == Some(&status) {
             return;
         }
@@ -309,21 +323,54 @@ impl Cluster {
         let pod = self.terminate(&mut st, name, grace, now).expect("present");
         self.add_pod(&mut st, now, false);
         self.sync_deployment(&mut st, false);
-        if was_ready && ready_before > 0 && grace.is_zero() {
+        if was_ready && grace.is_zero() {
             // Killed outright: until the endpoints catch up, the dead pod's share of
             // traffic fails. A graceful deletion drains first, as a real pod does when
             // it is removed from the endpoints before SIGTERM.
-            let share = f64::from_bits(self.outage_share.load(Ordering::Relaxed));
-            let until = self.epoch.elapsed() + self.real(ENDPOINT_LAG);
-            let active =
-                self.outage_until.load(Ordering::Relaxed) > self.epoch.elapsed().as_nanos() as u64;
-            let share = if active { share } else { 0.0 } + 1.0 / f64::from(ready_before);
-            self.outage_share
-                .store(share.min(1.0).to_bits(), Ordering::Relaxed);
-            self.outage_until
-                .store(until.as_nanos() as u64, Ordering::Relaxed);
+            self.drop_in_flight(1, ready_before);
         }
         Ok(pod)
+    }
+
+    /// `lost` of `ready_before` Ready pods stopped serving without draining: until the
+    /// endpoints catch up, their share of the traffic fails.
+    fn drop_in_flight(&self, lost: u32, ready_before: u32) {
+        if ready_before == 0 {
+            return;
+        }
+        let share = f64::from_bits(self.outage_share.load(Ordering::Relaxed));
+        let until = self.epoch.elapsed() + self.real(ENDPOINT_LAG);
+        let active =
+            self.outage_until.load(Ordering::Relaxed) > self.epoch.elapsed().as_nanos() as u64;
+        let share = if active { share } else { 0.0 } + f64::from(lost) / f64::from(ready_before);
+        self.outage_share
+            .store(share.min(1.0).to_bits(), Ordering::Relaxed);
+        self.outage_until
+            .store(until.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// A PATCH of the Deployment's pod template annotations (`kubectl rollout restart`):
+    /// a new template generation, which the controller then rolls out.
+    fn patch_template_annotations(
+        &self,
+        annotations: &serde_json::Map<String, serde_json::Value>,
+    ) -> Deployment {
+        let mut st = self.state.lock().unwrap();
+        let mut d = st.deployment.clone();
+        let meta = d
+            .spec
+            .template
+            .metadata
+            .get_or_insert_with(Default::default);
+        let kept = meta.annotations.get_or_insert_with(Default::default);
+        for (k, v) in annotations {
+            kept.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+        }
+        d.metadata.generation = Some(d.metadata.generation.unwrap_or(1) + 1);
+        st.template += 1;
+        self.publish(&mut st, Kind::Deployment, "MODIFIED", &mut d);
+        st.deployment = d.clone();
+        d
     }
 
     /// One step of the controllers: pod readiness and removal, the received rate, and an
@@ -353,6 +400,7 @@ impl Cluster {
                 st.pods.insert(name, p);
             }
         }
+        self.rollout_step(&mut st, now);
         self.sync_deployment(&mut st, false);
 
         let arrivals = self.arrivals.load(Ordering::Relaxed);
@@ -521,6 +569,15 @@ enum Failed {
     PodGone,
     /// The network chaos lost the answer.
     Lost,
+}
+
+/// The pod-template-hash of template generation `t` (the first is the manifest's).
+fn template_hash(t: u64) -> String {
+    if t == 1 {
+        return "7d4b9c6f5".into();
+    }
+    let h = t.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 24;
+    format!("{:09x}", h & 0xf_ffff_ffff)
 }
 
 /// A ReplicaSet-style five-character suffix, deterministic per pod number.

@@ -250,11 +250,18 @@ pub fn deployment(ns: &str, replicas: u32) -> Deployment {
     }
 }
 
-pub fn deployment_status(replicas: u32, ready: u32) -> DeploymentStatus {
+/// The Deployment's status: `replicas` live pods, `ready` of them Ready, `updated` of the
+/// current template, `generation` observed.
+pub fn deployment_status(
+    replicas: u32,
+    ready: u32,
+    updated: u32,
+    generation: i64,
+) -> DeploymentStatus {
     DeploymentStatus {
-        observed_generation: Some(1),
+        observed_generation: Some(generation),
         replicas: Some(replicas as i32),
-        updated_replicas: Some(replicas as i32),
+        updated_replicas: Some(updated as i32),
         ready_replicas: Some(ready as i32),
         available_replicas: Some(ready as i32),
         unavailable_replicas: Some(replicas.saturating_sub(ready) as i32),
