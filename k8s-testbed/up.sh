@@ -12,7 +12,7 @@
 #              metrics-server manifest, and with --chaos the Chaos Mesh chart and images)
 #              for later --offline use
 #   --chaos    also install Chaos Mesh (chart 2.7.2, pinned below) for the
-#              network-delay drills, and the Role of chaos/rbac.yaml; needs helm
+#              network-delay and stress drills, and the Role of chaos/rbac.yaml; needs helm
 #
 # Needs: docker (a running engine), kind, kubectl. Prints the URLs when everything is ready.
 set -euo pipefail
@@ -108,7 +108,7 @@ for system in "${systems[@]}"; do
   kubectl apply -f "manifests/$system.yaml"
 done
 
-# Chaos Mesh for the network-delay drills: kind's nodes run containerd.
+# Chaos Mesh for the network-delay and stress drills: kind's nodes run containerd.
 if [ "$chaos" -eq 1 ]; then
   if [ "$offline" -eq 1 ]; then
     kind load image-archive images/chaos-mesh.tar --name "$CLUSTER"

@@ -26,6 +26,11 @@ pub const NETWORK_CHAOS: Kind = Kind {
     plural: "networkchaos",
 };
 
+pub const STRESS_CHAOS: Kind = Kind {
+    kind: "StressChaos",
+    plural: "stresschaos",
+};
+
 /// How long Chaos Mesh may take to confirm an injection (or a recovery) before loadctl
 /// gives up on it and records why.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);

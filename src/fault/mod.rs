@@ -36,6 +36,7 @@ mod network_delay;
 mod pod_kill;
 mod pods;
 mod rollout_restart;
+mod stress;
 
 use std::future::Future;
 use std::ops::Range;
@@ -50,6 +51,7 @@ pub(crate) const KINDS: &[(&str, Validate)] = &[
     ("pod-kill", pod_kill::validate),
     ("network-delay", network_delay::validate),
     ("rollout-restart", rollout_restart::validate),
+    ("stress", stress::validate),
 ];
 
 /// Reads a fault of one kind from its table (at `span`; `field` is `kube.fault[i]`).

@@ -338,3 +338,125 @@ fn rollout_restart_keys_are_checked_with_positions() {
     assert_eq!(f.describe(), "rollout-restart deployment/flash-order at 2s");
     assert_eq!(f.name, "rollout-restart");
 }
+
+/// A CPU stress takes its share of the stressed pods' CPU: they serve slower, their usage
+/// rises, and the HPA answers with more replicas.
+#[test]
+fn a_cpu_stress_slows_the_pods_and_the_hpa_scales_out() {
+    let text = r#"
+name = "stress-drill"
+[embedded]
+service = "flash-sale"
+simulate_cluster = true
+time_scale = 30          # a 15 s sync every 0.5 s, a pod Ready 0.67 s after it starts
+replica_capacity = 100   # 5 replicas at 60 % CPU carry 300/s, under the 65 % target
+[load]
+rate = 300
+duration = "9s"
+warmup = "1s"
+[generator]
+max_dropped = "50%"
+max_send_lag_p99 = "10s"
+[[requests]]
+name = "item"
+path = "/api/v1/flash/items/1"
+[kube]
+namespace = "flash-sale"
+[[kube.expect]]
+hpa = "flash-order"
+replicas_at_least = 6
+within = "8s"
+[[kube.fault]]
+name = "cpu"
+at = "3s"
+action = "stress"
+selector = "app=flash-order"
+mode = "percent"
+value = 100
+cpu = 1
+duration = "3s"
+"#;
+    let (out, _dir) = run_plan(&plan(text));
+    let k = out.summary.kube.as_ref().expect("a kube section");
+    let f = fault(&k.faults, "cpu");
+    assert!(f.errors.is_empty(), "{f:?}");
+    assert_eq!(f.affected.len(), 5, "{f:?}");
+    assert!(
+        f.outcome
+            .starts_with("injected and removed stresschaos/loadctl-stress-"),
+        "{f:?}"
+    );
+    let (before, during) = (f.before.as_ref().unwrap(), f.during.as_ref().unwrap());
+    println!("before {before:?}\nduring {during:?}");
+    // Half the CPU gone doubles the utilisation: the queue shows in the tail until the
+    // HPA's new pods are Ready (a sync every 0.5 s here), which is why the median holds.
+    assert!(
+        during.p99_ms.unwrap() > 3.0 * before.p99_ms.unwrap(),
+        "half the CPU gone slows the service: {f:?}"
+    );
+    let h = &k.hpas[0];
+    assert!(
+        k.expectations[0].pass,
+        "the HPA saw the CPU rise: {:?} {h:?}",
+        k.expectations
+    );
+}
+
+#[test]
+fn stress_keys_are_checked_with_positions() {
+    let head = "name = \"f\"\ntarget = \"http://127.0.0.1:1\"\n[load]\nrate = 10\nduration = \"10s\"\n[[requests]]\nname = \"r\"\npath = \"/\"\n[kube]\nnamespace = \"ns\"\n[[kube.fault]]\nat = \"2s\"\naction = \"stress\"\nselector = \"app=a\"\n";
+    let parse = |text: &str| {
+        scenario::parse(
+            std::path::Path::new("f.toml"),
+            text,
+            &Overrides::default(),
+            &|_| None,
+        )
+    };
+    for (extra, needle) in [
+        (
+            "duration = \"5s\"\n",
+            "f.toml:11:1: kube.fault[0].cpu: missing; a stress takes CPU workers",
+        ),
+        (
+            "cpu = 0\nduration = \"5s\"\n",
+            "f.toml:15:7: kube.fault[0].cpu: CPU workers per pod, from 1 to 64",
+        ),
+        (
+            "cpu = 1\nload = 101\nduration = \"5s\"\n",
+            "f.toml:16:8: kube.fault[0].load: percent of a CPU",
+        ),
+        (
+            "load = 50\nmemory = \"1GB\"\nduration = \"5s\"\n",
+            "f.toml:15:8: kube.fault[0].load: applies to CPU workers",
+        ),
+        (
+            "memory = \"lots\"\nduration = \"5s\"\n",
+            "f.toml:15:10: kube.fault[0].memory: memory held per pod",
+        ),
+        (
+            "memory = \"65GiB\"\nduration = \"5s\"\n",
+            "f.toml:15:10: kube.fault[0].memory: memory held per pod, at most 64GiB",
+        ),
+        ("cpu = 1\n", "f.toml:11:1: kube.fault[0].duration: missing"),
+        (
+            "cpu = 1\nduration = \"2h\"\n",
+            "f.toml:16:12: kube.fault[0].duration: longer than 0 s and at most 1h",
+        ),
+    ] {
+        let text = format!("{head}{extra}");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains(needle),
+            "missing `{needle}` in:\n{err}\nfor:\n{text}"
+        );
+    }
+    let p = parse(&format!(
+        "{head}cpu = 2\nmemory = \"256MiB\"\nduration = \"20s\"\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.kube.as_ref().unwrap().faults[0].describe(),
+        "stress 2 CPU worker(s) at 100% and 256 MiB held on one pod (app=a) at 2s for 20s"
+    );
+}

@@ -372,11 +372,13 @@ async fn patch_deployment(
     Ok(axum::Json(c.patch_template_annotations(annotations)).into_response())
 }
 
-/// `chaos-mesh.org/v1alpha1` NetworkChaos: create, list, get, delete.
-mod network_chaos {
+/// `chaos-mesh.org/v1alpha1` NetworkChaos and StressChaos: create, list, get, delete.
+mod chaos_mesh {
     use super::*;
 
-    fn answer(r: Result<Value, (u16, &'static str, String)>, ok: StatusCode) -> Response {
+    type Failure = (u16, &'static str, String);
+
+    fn answer(r: Result<Value, Failure>, ok: StatusCode) -> Response {
         match r {
             Ok(v) => (ok, axum::Json(v)).into_response(),
             Err((code, reason, message)) => Refusal {
@@ -388,11 +390,31 @@ mod network_chaos {
         }
     }
 
+    /// A kind this simulation serves, or the 404 of an uninstalled CRD.
+    fn served(plural: &str) -> Result<(), Refusal> {
+        if super::super::chaos::KINDS.iter().any(|(p, _)| *p == plural) {
+            Ok(())
+        } else {
+            Err(Refusal::not_found("resources", plural))
+        }
+    }
+
+    fn missing(plural: &str, name: &str) -> Failure {
+        (
+            404,
+            "NotFound",
+            format!("{plural}.chaos-mesh.org \"{name}\" not found"),
+        )
+    }
+
     pub async fn create(
         State(c): State<Arc<Cluster>>,
-        Path(ns): Path<String>,
+        Path((ns, plural)): Path<(String, String)>,
         b: Bytes,
     ) -> Response {
+        if let Err(r) = served(&plural) {
+            return r.into_response();
+        }
         if ns != NAMESPACE {
             return Refusal::not_found("namespaces", &ns).into_response();
         }
@@ -404,42 +426,46 @@ mod network_chaos {
         };
         let pods = c.ready_labels();
         answer(
-            c.chaos.create(&ns, obj, &pods, c.now_sim()),
+            c.chaos.create((&ns, &plural), obj, &pods, c.now_sim()),
             StatusCode::CREATED,
         )
     }
 
-    pub async fn list(State(c): State<Arc<Cluster>>, Path(ns): Path<String>) -> Response {
+    pub async fn list(
+        State(c): State<Arc<Cluster>>,
+        Path((ns, plural)): Path<(String, String)>,
+    ) -> Response {
+        if let Err(r) = served(&plural) {
+            return r.into_response();
+        }
         let items = if ns == NAMESPACE {
-            c.chaos.list()
+            c.chaos.list(&plural)
         } else {
             Vec::new()
         };
-        axum::Json(json!({"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "NetworkChaosList", "metadata": {}, "items": items}))
+        axum::Json(json!({"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "List", "metadata": {}, "items": items}))
             .into_response()
     }
 
     pub async fn get(
         State(c): State<Arc<Cluster>>,
-        Path((_, name)): Path<(String, String)>,
+        Path((_, plural, name)): Path<(String, String, String)>,
     ) -> Response {
-        let r = c.chaos.get(&name).ok_or((
-            404,
-            "NotFound",
-            format!("networkchaos.chaos-mesh.org \"{name}\" not found"),
-        ));
+        let r = c
+            .chaos
+            .get(&plural, &name)
+            .ok_or_else(|| missing(&plural, &name));
         answer(r, StatusCode::OK)
     }
 
     pub async fn delete(
         State(c): State<Arc<Cluster>>,
-        Path((_, name)): Path<(String, String)>,
+        Path((_, plural, name)): Path<(String, String, String)>,
     ) -> Response {
-        let r = c.chaos.delete(&name).ok_or((
-            404,
-            "NotFound",
-            format!("networkchaos.chaos-mesh.org \"{name}\" not found"),
-        ));
+        let r = c
+            .chaos
+            .delete(&plural, &name)
+            .ok_or_else(|| missing(&plural, &name));
         answer(r, StatusCode::OK)
     }
 }
@@ -481,12 +507,12 @@ pub fn router(c: Arc<Cluster>) -> Router {
             get(item(Kind::Hpa)),
         )
         .route(
-            "/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos",
-            get(network_chaos::list).post(network_chaos::create),
+            "/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/{plural}",
+            get(chaos_mesh::list).post(chaos_mesh::create),
         )
         .route(
-            "/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos/{name}",
-            get(network_chaos::get).delete(network_chaos::delete),
+            "/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/{plural}/{name}",
+            get(chaos_mesh::get).delete(chaos_mesh::delete),
         )
         .merge(super::job_api::routes())
         .with_state(c)

@@ -1,10 +1,13 @@
-//! Chaos Mesh in the simulated control plane: `NetworkChaos` objects
+//! Chaos Mesh in the simulated control plane: `NetworkChaos` and `StressChaos` objects
 //! (`chaos-mesh.org/v1alpha1`) created, read, listed and deleted through the API, injected
 //! at once into the pods their selector and mode choose (status `AllInjected`, the pods in
 //! `experiment.containerRecords`), recovered when their `duration` of simulated time is up
-//! (`AllRecovered`), and applied by the service: a request lands on one of the Ready pods
-//! at random, and on an injected one it takes `delay` ± `jitter` longer and, with
-//! probability `loss`, loses its answer (the gateway answers 502).
+//! (`AllRecovered`), and applied by the service. Network: a request lands on one of the
+//! Ready pods at random, and on an injected one it takes `delay` ± `jitter` longer and,
+//! with probability `loss`, loses its answer (the gateway answers 502). Stress: `w` CPU
+//! workers at `load` % take `w'/(1 + w')` of the pod's CPU (`w' = w × load/100`, the
+//! kernel's fair share between them and the service's one busy thread), which the pod's
+//! capacity loses and its CPU usage shows (the HPA sees it).
 //!
 //! Simplifications, stated: every selected pod stays injected until the chaos ends even if
 //! it is replaced (as Chaos Mesh does not follow replacements either); a lost packet is a
@@ -16,8 +19,16 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-/// One injected network fault.
+/// The Chaos Mesh kinds served: `(plural, kind)`.
+pub const KINDS: [(&str, &str); 2] = [
+    ("networkchaos", "NetworkChaos"),
+    ("stresschaos", "StressChaos"),
+];
+
+/// One injected fault.
 struct Net {
+    /// Its plural: `networkchaos`.
+    plural: String,
     object: Value,
     pods: Vec<String>,
     /// Simulated time it recovers at.
@@ -25,6 +36,8 @@ struct Net {
     delay: Duration,
     jitter: Duration,
     loss: f64,
+    /// Share of the pod's CPU the stressors take.
+    cpu: f64,
     recovered: bool,
 }
 
@@ -57,7 +70,7 @@ impl Chaos {
     /// Ready pods) at simulated time `now`.
     pub fn create(
         &self,
-        ns: &str,
+        (ns, plural): (&str, &str),
         mut obj: Value,
         pods: &[(String, BTreeMap<String, String>)],
         now: Duration,
@@ -78,13 +91,22 @@ impl Chaos {
             .as_str()
             .and_then(|l| l.parse::<f64>().ok())
             .map_or(0.0, |p| (p / 100.0).clamp(0.0, 1.0));
+        let workers = spec["stressors"]["cpu"]["workers"].as_f64().unwrap_or(0.0)
+            * spec["stressors"]["cpu"]["load"].as_f64().unwrap_or(100.0)
+            / 100.0;
+        let cpu = workers / (1.0 + workers);
+        let kind = KINDS
+            .iter()
+            .find(|(p, _)| *p == plural)
+            .map_or("NetworkChaos", |(_, k)| *k);
         let chosen = choose(&spec, pods).map_err(bad)?;
         let mut objects = self.objects.lock().unwrap();
-        if objects.contains_key(&name) {
+        let key = format!("{plural}/{name}");
+        if objects.contains_key(&key) {
             return Err((
                 409,
                 "AlreadyExists",
-                format!("networkchaos.chaos-mesh.org \"{name}\" already exists"),
+                format!("{plural}.chaos-mesh.org \"{name}\" already exists"),
             ));
         }
         let uid = {
@@ -93,7 +115,7 @@ impl Chaos {
             format!("chaos-{n:05}")
         };
         obj["apiVersion"] = json!("chaos-mesh.org/v1alpha1");
-        obj["kind"] = json!("NetworkChaos");
+        obj["kind"] = json!(kind);
         obj["metadata"]["namespace"] = json!(ns);
         obj["metadata"]["uid"] = json!(uid);
         obj["status"] = json!({
@@ -104,39 +126,55 @@ impl Chaos {
             },
         });
         objects.insert(
-            name,
+            key,
             Net {
+                plural: plural.to_string(),
                 object: obj.clone(),
                 pods: chosen,
                 until: now + duration,
                 delay,
                 jitter,
                 loss,
+                cpu,
                 recovered: false,
             },
         );
         Ok(obj)
     }
 
-    pub fn get(&self, name: &str) -> Option<Value> {
-        self.objects
-            .lock()
-            .unwrap()
-            .get(name)
+    pub fn get(&self, plural: &str, name: &str) -> Option<Value> {
+        let objects = self.objects.lock().unwrap();
+        objects
+            .get(&format!("{plural}/{name}"))
             .map(|n| n.object.clone())
     }
 
-    pub fn list(&self) -> Vec<Value> {
-        self.objects
-            .lock()
-            .unwrap()
+    pub fn list(&self, plural: &str) -> Vec<Value> {
+        let objects = self.objects.lock().unwrap();
+        objects
             .values()
+            .filter(|n| n.plural == plural)
             .map(|n| n.object.clone())
             .collect()
     }
 
-    pub fn delete(&self, name: &str) -> Option<Value> {
-        self.objects.lock().unwrap().remove(name).map(|n| n.object)
+    pub fn delete(&self, plural: &str, name: &str) -> Option<Value> {
+        let mut objects = self.objects.lock().unwrap();
+        objects
+            .remove(&format!("{plural}/{name}"))
+            .map(|n| n.object)
+    }
+
+    /// The share of `pod`'s CPU the stress chaos in force takes (0 when none): stressors
+    /// of several objects add up as busy threads do.
+    pub fn cpu_taken(&self, pod: &str) -> f64 {
+        let objects = self.objects.lock().unwrap();
+        let w: f64 = objects
+            .values()
+            .filter(|n| !n.recovered && n.cpu > 0.0 && n.pods.iter().any(|p| p == pod))
+            .map(|n| n.cpu / (1.0 - n.cpu))
+            .sum();
+        w / (1.0 + w)
     }
 
     /// Recovers the chaos whose time is up.
@@ -252,7 +290,12 @@ mod tests {
             "selector": {"namespaces": ["ns"], "labelSelectors": {"app": "x"}},
             "delay": {"latency": "50ms", "jitter": "0ms"}, "duration": "10000ms"}});
         let made = c
-            .create("ns", obj.clone(), &pods(4), Duration::ZERO)
+            .create(
+                ("ns", "networkchaos"),
+                obj.clone(),
+                &pods(4),
+                Duration::ZERO,
+            )
             .unwrap();
         assert_eq!(
             made["status"]["experiment"]["containerRecords"]
@@ -262,7 +305,9 @@ mod tests {
             2
         );
         assert_eq!(
-            c.create("ns", obj, &pods(4), Duration::ZERO).unwrap_err().0,
+            c.create(("ns", "networkchaos"), obj, &pods(4), Duration::ZERO)
+                .unwrap_err()
+                .0,
             409
         );
         let ready: Vec<String> = pods(4).into_iter().map(|p| p.0).collect();
@@ -276,9 +321,27 @@ mod tests {
         c.tick(Duration::from_secs(10));
         assert_eq!(c.effect(&ready), Effect::default());
         assert_eq!(
-            c.get("d").unwrap()["status"]["conditions"][2]["status"],
+            c.get("networkchaos", "d").unwrap()["status"]["conditions"][2]["status"],
             "True"
         );
-        assert!(c.delete("d").is_some() && c.get("d").is_none());
+        assert!(c.get("stresschaos", "d").is_none());
+        assert!(c.delete("networkchaos", "d").is_some() && c.get("networkchaos", "d").is_none());
+    }
+
+    #[test]
+    fn stress_takes_a_fair_share_of_the_cpu() {
+        let c = Chaos::default();
+        let obj = json!({"metadata": {"name": "s"}, "spec": {
+            "mode": "all", "selector": {"namespaces": ["ns"], "labelSelectors": {"app": "x"}},
+            "stressors": {"cpu": {"workers": 1, "load": 100}}, "duration": "10000ms"}});
+        c.create(("ns", "stresschaos"), obj, &pods(2), Duration::ZERO)
+            .unwrap();
+        // One busy worker beside the service's one thread: half the CPU each.
+        assert!((c.cpu_taken("p0") - 0.5).abs() < 1e-9);
+        assert_eq!(c.cpu_taken("p9"), 0.0);
+        assert_eq!(c.list("stresschaos").len(), 1);
+        assert!(c.list("networkchaos").is_empty());
+        c.tick(Duration::from_secs(10));
+        assert_eq!(c.cpu_taken("p0"), 0.0);
     }
 }

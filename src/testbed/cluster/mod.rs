@@ -423,10 +423,15 @@ impl Cluster {
                 (arrivals - from.1) as f64 / dt
             }
         };
-        let ready = self.ready.load(Ordering::Relaxed).max(1);
         let recent = rate_since(Duration::from_secs(1));
         let rate = rate_since(window);
-        let rho = recent / (f64::from(ready) * self.cfg.replica_capacity);
+        // Each Ready pod serves with the CPU a stress chaos leaves it.
+        let serving: f64 = Self::live(&st)
+            .filter(|p| p.ready)
+            .filter_map(|p| p.pod.metadata.name.as_deref())
+            .map(|n| 1.0 - self.chaos.cpu_taken(n))
+            .sum();
+        let rho = recent / (serving.max(0.05) * self.cfg.replica_capacity);
         self.rho.store(rho.to_bits(), Ordering::Relaxed);
 
         if now >= st.next_sync {
@@ -438,12 +443,17 @@ impl Cluster {
             // calculator treats them as upstream's does.
             let ready_now = Self::live(&st).filter(|p| p.ready).count().max(1) as f64;
             let per_pod = rate / ready_now / self.cfg.replica_capacity * 1000.0;
+            // A stressed pod's usage adds what its stressors burn, up to its 1-core limit.
             let pods: Vec<hpa::PodSample> = Self::live(&st)
                 .map(|p| match p.ready {
-                    true => hpa::PodSample::Ready {
-                        usage: per_pod.round() as u64,
-                        request: 1000,
-                    },
+                    true => {
+                        let name = p.pod.metadata.name.as_deref().unwrap_or_default();
+                        let stress = self.chaos.cpu_taken(name) * 1000.0;
+                        hpa::PodSample::Ready {
+                            usage: (per_pod + stress).min(1000f64.max(per_pod)).round() as u64,
+                            request: 1000,
+                        }
+                    }
                     false => hpa::PodSample::Unready { request: 1000 },
                 })
                 .collect();
