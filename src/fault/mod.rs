@@ -32,6 +32,7 @@ macro_rules! fault_table {
 }
 
 mod chaos_mesh;
+mod evict;
 mod network_delay;
 mod pod_kill;
 mod pods;
@@ -52,6 +53,7 @@ pub(crate) const KINDS: &[(&str, Validate)] = &[
     ("network-delay", network_delay::validate),
     ("rollout-restart", rollout_restart::validate),
     ("stress", stress::validate),
+    ("evict", evict::validate),
 ];
 
 /// Reads a fault of one kind from its table (at `span`; `field` is `kube.fault[i]`).

@@ -115,6 +115,11 @@ pub(crate) async fn client(source: &Source) -> anyhow::Result<(Client, String)> 
         )?,
     };
     let server = config.cluster_url.to_string();
+    // kube retries 429, 503 and 504 by itself (15 times, backing off up to 1000 s): a
+    // disruption budget's refusal would vanish from the record and a busy API server could
+    // hold a fault past the run's end. Every caller here has its own bounded retry.
+    let mut config = config;
+    config.default_retry = false;
     Ok((
         Client::try_from(config).context("cannot build the Kubernetes client")?,
         server,

@@ -460,3 +460,52 @@ fn stress_keys_are_checked_with_positions() {
         "stress 2 CPU worker(s) at 100% and 256 MiB held on one pod (app=a) at 2s for 20s"
     );
 }
+
+/// Evictions go through the Eviction API: flash-order's budget (one pod at a time) blocks
+/// the second until the first one's replacement is Ready, and the block is recorded.
+#[test]
+fn an_eviction_blocked_by_the_budget_is_retried_and_recorded() {
+    let text = r#"
+name = "evict-drill"
+[embedded]
+service = "flash-sale"
+simulate_cluster = true
+time_scale = 30
+replica_capacity = 5000
+[load]
+rate = 200
+duration = "8s"
+warmup = "1s"
+[generator]
+max_dropped = "50%"
+max_send_lag_p99 = "10s"
+[[requests]]
+name = "item"
+path = "/api/v1/flash/items/1"
+[kube]
+namespace = "flash-sale"
+[[kube.fault]]
+name = "move"
+at = "2s"
+action = "evict"
+selector = "app=flash-order"
+mode = "fixed"
+value = 2
+[slo]
+"move.availability" = "== 100%"
+"#;
+    let (out, _dir) = run_plan(&plan(text));
+    let k = out.summary.kube.as_ref().expect("a kube section");
+    let f = fault(&k.faults, "move");
+    assert!(f.errors.is_empty(), "{f:?}");
+    assert_eq!(f.affected.len(), 2, "{f:?}");
+    assert_eq!(f.outcome, "evicted 2", "{f:?}");
+    let blocked = f.detail.get("blocked_by_budget").and_then(|v| v.as_u64());
+    assert!(
+        blocked >= Some(1),
+        "the second eviction waited for the budget: {f:?}"
+    );
+    assert!(f.recovered, "{f:?}");
+    // Evicted pods drain: nothing is lost.
+    assert!(out.summary.slo[0].pass, "{:?}", out.summary.slo);
+}

@@ -32,6 +32,7 @@ struct Objects {
     hpas: Vec<HorizontalPodAutoscaler>,
     config_maps: Vec<ConfigMap>,
     jobs: Vec<Job>,
+    pdbs: Vec<k8s_openapi::api::policy::v1::PodDisruptionBudget>,
     namespaces: Vec<String>,
 }
 
@@ -88,6 +89,7 @@ fn load(files: &[&str]) -> Objects {
                 "HorizontalPodAutoscaler" => o.hpas.push(typed(f, &doc)),
                 "ConfigMap" => o.config_maps.push(typed(f, &doc)),
                 "Job" => o.jobs.push(typed(f, &doc)),
+                "PodDisruptionBudget" => o.pdbs.push(typed(f, &doc)),
                 "Secret" => {
                     typed::<Secret>(f, &doc);
                 }
@@ -739,4 +741,31 @@ fn the_simulated_hpa_is_the_manifests() {
         Some(5),
         "seed 003: flash-order starts at its minimum"
     );
+}
+
+/// flash-order's disruption budget is the one the simulated cluster applies to evictions.
+#[test]
+fn the_disruption_budget_is_the_simulations() {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let o = load(&MANIFESTS);
+    let pdb = o
+        .pdbs
+        .iter()
+        .find(|p| ns_name(&p.metadata) == ("flash-sale".to_string(), "flash-order".to_string()))
+        .expect("a PodDisruptionBudget for flash-order");
+    let spec = pdb.spec.as_ref().unwrap();
+    assert_eq!(
+        spec.max_unavailable,
+        Some(IntOrString::Int(
+            loadctl::testbed::cluster::objects::PDB_MAX_UNAVAILABLE as i32
+        ))
+    );
+    let labels = spec
+        .selector
+        .as_ref()
+        .unwrap()
+        .match_labels
+        .as_ref()
+        .unwrap();
+    assert_eq!(labels.get("app").map(String::as_str), Some("flash-order"));
 }

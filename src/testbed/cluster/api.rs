@@ -43,6 +43,13 @@ impl Refusal {
             message,
         }
     }
+    pub fn too_many_requests(message: String) -> Refusal {
+        Refusal {
+            code: StatusCode::TOO_MANY_REQUESTS,
+            reason: "TooManyRequests",
+            message,
+        }
+    }
     fn bad_request(message: String) -> Refusal {
         Refusal {
             code: StatusCode::BAD_REQUEST,
@@ -348,6 +355,23 @@ async fn delete_pod(
     Ok(axum::Json(pod).into_response())
 }
 
+/// `POST pods/{name}/eviction` (`policy/v1` Eviction), within flash-order's
+/// PodDisruptionBudget.
+async fn evict_pod(
+    State(c): State<Arc<Cluster>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response, Refusal> {
+    if ns != NAMESPACE {
+        return Err(Refusal::not_found("pods", &name));
+    }
+    c.evict_pod(&name)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})),
+    )
+        .into_response())
+}
+
 /// A merge (or strategic merge) PATCH of the Deployment: only its pod template's
 /// annotations, as `kubectl rollout restart` sends, which starts a rolling update.
 async fn patch_deployment(
@@ -489,6 +513,10 @@ pub fn router(c: Arc<Cluster>) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}",
             get(item(Kind::Pod)).delete(delete_pod),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/eviction",
+            axum::routing::post(evict_pod),
         )
         .route(
             "/apis/apps/v1/namespaces/{ns}/deployments",

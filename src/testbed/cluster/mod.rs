@@ -332,6 +332,27 @@ impl Cluster {
         Ok(pod)
     }
 
+    /// An eviction (`policy/v1`) of `name`, as the API server admits it: refused (429)
+    /// when flash-order's PodDisruptionBudget allows no disruption now, else a graceful
+    /// deletion (the pod drains, the ReplicaSet replaces it).
+    fn evict_pod(&self, name: &str) -> Result<(), api::Refusal> {
+        {
+            let st = self.state.lock().unwrap();
+            let Some(p) = st.pods.get(name) else {
+                return Err(api::Refusal::not_found("pods", name));
+            };
+            let expected = st.deployment.spec.replicas.unwrap_or(1).max(0) as u32;
+            let healthy = Self::live(&st).filter(|p| p.ready).count() as u32;
+            let desired = expected.saturating_sub(objects::PDB_MAX_UNAVAILABLE);
+            if p.ready && p.gone_at.is_none() && healthy <= desired {
+                return Err(api::Refusal::too_many_requests(
+                    "Cannot evict pod as it would violate the pod's disruption budget.".into(),
+                ));
+            }
+        }
+        self.delete_pod(name, None, rollout::GRACE).map(|_| ())
+    }
+
     /// `lost` of `ready_before` Ready pods stopped serving without draining: until the
     /// endpoints catch up, their share of the traffic fails.
     fn drop_in_flight(&self, lost: u32, ready_before: u32) {

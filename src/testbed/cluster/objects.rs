@@ -32,6 +32,10 @@ pub const MAX_REPLICAS: u32 = 20;
 pub const CPU_TARGET: i32 = 65;
 pub const MEMORY_TARGET: i32 = 75;
 
+/// flash-order's PodDisruptionBudget (`k8s-testbed/manifests/flash-sale.yaml`, a test
+/// compares them): at most one pod disrupted by evictions at a time.
+pub const PDB_MAX_UNAVAILABLE: u32 = 1;
+
 pub fn labels() -> BTreeMap<String, String> {
     BTreeMap::from([(APP_LABEL.0.to_string(), APP_LABEL.1.to_string())])
 }
