@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the test suite on a fresh machine: installs what the tests need and is missing
-# (cargo-nextest; Debian's chromium, nginx-light, shellcheck and iproute2: the report test opens
-# report.html in headless Chromium, the testbed's gateway configurations are checked with
-# `nginx -t` and its scripts with shellcheck, agents run in network namespaces made with `ip`; Python's `websockets` package: a chat test runs a
-# relay on it), then runs every test.
+# (cargo-nextest; Debian's chromium, nginx-light, shellcheck, iproute2 and kubernetes-client: the
+# report test opens report.html in headless Chromium, the testbed's gateway configurations are
+# checked with `nginx -t` and its scripts with shellcheck, agents run in network namespaces made
+# with `ip`, a real kubectl reads the simulated cluster; Python's `websockets` package: a chat test
+# runs a relay on it), then runs every test.
 #
 # usage: ci/test.sh [EXTRA NEXTEST ARGS]
 set -euo pipefail
@@ -19,6 +20,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-li
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 # The distributed test puts agents and the target in network namespaces (`ip netns`).
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
+# A test drives the simulated control plane with a real kubectl.
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo=sudo; fi

@@ -17,6 +17,7 @@ mod hostile_scrapes;
 mod k8s;
 mod kube;
 mod kube_agents;
+mod kubectl;
 mod live_metrics;
 mod merge;
 mod misuse;

@@ -543,5 +543,6 @@ pub fn router(c: Arc<Cluster>) -> Router {
             get(chaos_mesh::get).delete(chaos_mesh::delete),
         )
         .merge(super::job_api::routes())
+        .merge(super::discovery::routes())
         .with_state(c)
 }

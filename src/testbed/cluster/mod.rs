@@ -19,6 +19,7 @@
 
 mod api;
 mod chaos;
+mod discovery;
 mod job_api;
 pub mod jobs;
 pub mod objects;
