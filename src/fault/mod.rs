@@ -32,6 +32,7 @@ macro_rules! fault_table {
 }
 
 mod chaos_mesh;
+mod drain;
 mod evict;
 mod network_delay;
 mod pod_kill;
@@ -54,6 +55,7 @@ pub(crate) const KINDS: &[(&str, Validate)] = &[
     ("rollout-restart", rollout_restart::validate),
     ("stress", stress::validate),
     ("evict", evict::validate),
+    ("drain", drain::validate),
 ];
 
 /// Reads a fault of one kind from its table (at `span`; `field` is `kube.fault[i]`).

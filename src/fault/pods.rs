@@ -134,7 +134,7 @@ pub(super) fn choice(
 }
 
 /// Equality label selectors: `k=v`, `k==v`, `k!=v`, comma-separated.
-fn valid_selector(s: &str) -> bool {
+pub(super) fn valid_selector(s: &str) -> bool {
     let label = |t: &str| {
         let t = t.trim();
         !t.is_empty()

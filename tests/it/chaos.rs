@@ -509,3 +509,110 @@ value = 2
     // Evicted pods drain: nothing is lost.
     assert!(out.summary.slo[0].pass, "{:?}", out.summary.slo);
 }
+
+/// A drain cordons the node of a chosen pod, evicts its pods within the budget (their
+/// replacements land on the other nodes) and uncordons it: nothing lost, nothing left.
+#[test]
+fn a_drain_moves_a_nodes_pods_and_uncordons_it() {
+    let text = r#"
+name = "drain-drill"
+[embedded]
+service = "flash-sale"
+simulate_cluster = true
+time_scale = 30
+replica_capacity = 5000
+[load]
+rate = 200
+duration = "8s"
+warmup = "1s"
+[generator]
+max_dropped = "50%"
+max_send_lag_p99 = "10s"
+[[requests]]
+name = "item"
+path = "/api/v1/flash/items/1"
+[kube]
+namespace = "flash-sale"
+[[kube.fault]]
+name = "node"
+at = "2s"
+action = "drain"
+selector = "app=flash-order"
+[slo]
+"node.availability" = "== 100%"
+"#;
+    let (out, _dir) = run_plan(&plan(text));
+    let k = out.summary.kube.as_ref().expect("a kube section");
+    let f = fault(&k.faults, "node");
+    assert!(f.errors.is_empty(), "uncordoned without an error: {f:?}");
+    let node = f
+        .detail
+        .get("node")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    assert!(node.starts_with("sim-worker"), "{f:?}");
+    // Five pods over three nodes: the chosen pod's node runs one or two of them.
+    assert!((1..=2).contains(&f.affected.len()), "{f:?}");
+    assert_eq!(
+        f.outcome,
+        format!("drained node/{node}: evicted {}", f.affected.len()),
+        "{f:?}"
+    );
+    assert!(f.recovered, "{f:?}");
+    assert!(out.summary.slo[0].pass, "{:?}", out.summary.slo);
+}
+
+#[test]
+fn drain_and_evict_keys_are_checked_with_positions() {
+    let head = "name = \"f\"\ntarget = \"http://127.0.0.1:1\"\n[load]\nrate = 10\nduration = \"10s\"\n[[requests]]\nname = \"r\"\npath = \"/\"\n[kube]\nnamespace = \"ns\"\n[[kube.fault]]\nat = \"2s\"\n";
+    let parse = |text: &str| {
+        scenario::parse(
+            std::path::Path::new("f.toml"),
+            text,
+            &Overrides::default(),
+            &|_| None,
+        )
+    };
+    for (extra, needle) in [
+        (
+            "action = \"drain\"\n",
+            "f.toml:11:1: kube.fault[0].node: missing; the node to drain",
+        ),
+        (
+            "action = \"drain\"\nnode = \"w\"\nselector = \"app=a\"\n",
+            "f.toml:14:8: kube.fault[0].node: give `node` or `selector`",
+        ),
+        (
+            "action = \"drain\"\nselector = \"app\"\n",
+            "f.toml:14:12: kube.fault[0].selector: write a label selector",
+        ),
+        (
+            "action = \"drain\"\nnode = \"w\"\nmode = \"one\"\n",
+            "f.toml:15:1: kube.fault[0]: unknown field `mode`",
+        ),
+        ("action = \"evict\"\n", "kube.fault[0].selector"),
+        (
+            "action = \"evict\"\nselector = \"app=a\"\nmode = \"fixed\"\nvalue = 0\n",
+            "kube.fault[0].value",
+        ),
+    ] {
+        let text = format!("{head}{extra}");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains(needle),
+            "missing `{needle}` in:\n{err}\nfor:\n{text}"
+        );
+    }
+    let p = parse(&format!("{head}action = \"drain\"\nnode = \"worker2\"\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.kube.as_ref().unwrap().faults[0].describe(),
+        "drain node worker2 at 2s"
+    );
+    let p = parse(&format!("{head}action = \"evict\"\nselector = \"app=a\"\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.kube.as_ref().unwrap().faults[0].describe(),
+        "evict one pod (app=a) at 2s, within their PodDisruptionBudget"
+    );
+}

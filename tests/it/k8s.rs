@@ -102,6 +102,12 @@ fn load(files: &[&str]) -> Objects {
                 "RoleBinding" => {
                     typed::<k8s_openapi::api::rbac::v1::RoleBinding>(f, &doc);
                 }
+                "ClusterRole" => {
+                    typed::<k8s_openapi::api::rbac::v1::ClusterRole>(f, &doc);
+                }
+                "ClusterRoleBinding" => {
+                    typed::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>(f, &doc);
+                }
                 "Namespace" => {
                     let ns: Namespace = typed(f, &doc);
                     o.namespaces.push(ns.metadata.name.unwrap());

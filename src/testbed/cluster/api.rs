@@ -372,6 +372,49 @@ async fn evict_pod(
         .into_response())
 }
 
+/// The workers: list, get, and a merge PATCH of `spec.unschedulable` (a cordon).
+mod nodes {
+    use super::*;
+
+    pub async fn list(State(c): State<Arc<Cluster>>) -> Response {
+        axum::Json(
+            json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": c.nodes()}),
+        )
+        .into_response()
+    }
+
+    pub async fn one(
+        State(c): State<Arc<Cluster>>,
+        Path(name): Path<String>,
+    ) -> Result<Response, Refusal> {
+        c.nodes()
+            .into_iter()
+            .find(|n| n["metadata"]["name"] == name.as_str())
+            .map(|n| axum::Json(n).into_response())
+            .ok_or_else(|| Refusal::not_found("nodes", &name))
+    }
+
+    pub async fn patch(
+        State(c): State<Arc<Cluster>>,
+        Path(name): Path<String>,
+        body: Bytes,
+    ) -> Result<Response, Refusal> {
+        let patch: Value = serde_json::from_slice(&body)
+            .map_err(|e| Refusal::bad_request(format!("the patch is not JSON: {e}")))?;
+        let on = patch
+            .pointer("/spec/unschedulable")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| {
+                Refusal::bad_request(
+                    "the simulated API patches a node's spec.unschedulable only (a cordon)".into(),
+                )
+            })?;
+        c.set_unschedulable(&name, on)
+            .map(|n| axum::Json(n).into_response())
+            .ok_or_else(|| Refusal::not_found("nodes", &name))
+    }
+}
+
 /// A merge (or strategic merge) PATCH of the Deployment: only its pod template's
 /// annotations, as `kubectl rollout restart` sends, which starts a rolling update.
 async fn patch_deployment(
@@ -514,6 +557,8 @@ pub fn router(c: Arc<Cluster>) -> Router {
             "/api/v1/namespaces/{ns}/pods/{name}",
             get(item(Kind::Pod)).delete(delete_pod),
         )
+        .route("/api/v1/nodes", get(nodes::list))
+        .route("/api/v1/nodes/{name}", get(nodes::one).patch(nodes::patch))
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/eviction",
             axum::routing::post(evict_pod),

@@ -27,6 +27,7 @@ const GROUPS: &[(&str, &str, &[Resource])] = &[
         &[
             ("pods", "Pod", &["po"], &["get", "list", "watch", "delete"]),
             ("pods/eviction", "Eviction", &[], &["create"]),
+            ("nodes", "Node", &["no"], &["get", "list", "patch"]),
             ("secrets", "Secret", &[], &["create", "delete"]),
         ],
     ),
@@ -90,7 +91,7 @@ fn resources(group: &str, version: &str) -> Option<Value> {
             json!({
                 "name": plural,
                 "singularName": if plural.contains('/') { "" } else { kind_lower(kind) },
-                "namespaced": true,
+                "namespaced": *plural != "nodes",
                 "kind": kind,
                 "verbs": verbs,
                 "shortNames": short,
@@ -108,6 +109,7 @@ fn resources(group: &str, version: &str) -> Option<Value> {
 fn kind_lower(kind: &str) -> &'static str {
     match kind {
         "Pod" => "pod",
+        "Node" => "node",
         "Secret" => "secret",
         "Deployment" => "deployment",
         "HorizontalPodAutoscaler" => "horizontalpodautoscaler",

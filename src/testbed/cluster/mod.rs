@@ -22,6 +22,7 @@ mod chaos;
 mod discovery;
 mod job_api;
 pub mod jobs;
+mod nodes;
 pub mod objects;
 mod rollout;
 
@@ -77,6 +78,8 @@ struct SimPod {
     pod: Pod,
     /// The pod template generation it was made from (a rollout makes a new one).
     template: u64,
+    /// The node it runs on (`None`: every node cordoned, it stays Pending).
+    node: Option<&'static str>,
     ready_at: Duration,
     ready: bool,
     /// Terminating: removed at this simulated time.
@@ -94,6 +97,8 @@ struct StateInner {
     next_pod: u64,
     /// The Deployment's current pod template generation.
     template: u64,
+    /// Nodes marked unschedulable (a cordon, a drain).
+    cordoned: std::collections::BTreeSet<String>,
     last_scale: Option<Timestamp>,
     /// `(when, arrivals so far)`, for the received rate.
     samples: VecDeque<(Instant, u64)>,
@@ -142,6 +147,7 @@ impl Cluster {
             next_sync: SYNC_PERIOD,
             next_pod: 0,
             template: 1,
+            cordoned: Default::default(),
             last_scale: None,
             samples: VecDeque::new(),
         };
@@ -231,6 +237,10 @@ impl Cluster {
             .labels
             .get_or_insert_with(Default::default)
             .insert("pod-template-hash".into(), hash);
+        let node = Self::schedule(st);
+        if let Some(spec) = pod.spec.as_mut() {
+            spec.node_name = node.map(String::from);
+        }
         if ready {
             pod.status = Some(objects::pod_status(true));
         }
@@ -240,7 +250,13 @@ impl Cluster {
             SimPod {
                 pod,
                 template: st.template,
-                ready_at: now + self.cfg.pod_start,
+                node,
+                // Unscheduled, a pod never starts.
+                ready_at: if node.is_some() {
+                    now + self.cfg.pod_start
+                } else {
+                    Duration::MAX
+                },
                 ready,
                 gone_at: None,
             },
@@ -422,6 +438,7 @@ impl Cluster {
                 st.pods.insert(name, p);
             }
         }
+        self.schedule_pending(&mut st, now);
         self.rollout_step(&mut st, now);
         self.sync_deployment(&mut st, false);
 
