@@ -616,3 +616,97 @@ fn drain_and_evict_keys_are_checked_with_positions() {
         "evict one pod (app=a) at 2s, within their PodDisruptionBudget"
     );
 }
+
+/// The chaos never outlives the run: a run interrupted (Ctrl-C) inside a network delay's
+/// window deletes its NetworkChaos before it exits 130.
+#[test]
+fn an_interrupted_run_removes_its_chaos() {
+    use loadctl::testbed::cluster::{Cluster, ClusterConfig};
+    use loadctl::testbed::{Embedded, ServiceConfig};
+    use std::io::{Read, Write};
+    let cfg = ServiceConfig {
+        cluster: Some(ClusterConfig {
+            time_scale: 30.0,
+            ..ClusterConfig::default()
+        }),
+        ..ServiceConfig::default()
+    };
+    let svc = Embedded::start("flash-sale", &cfg, 1).unwrap();
+    let api = svc.kube_api.expect("a simulated cluster serves its API");
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, Cluster::kubeconfig(api)).unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"
+name = "interrupted-drill"
+target = "http://{}"
+[load]
+rate = 50
+duration = "30s"
+[[requests]]
+name = "item"
+path = "/api/v1/flash/items/1"
+[kube]
+namespace = "flash-sale"
+[[kube.fault]]
+at = "1s"
+action = "network-delay"
+selector = "app=flash-order"
+delay = "5ms"
+duration = "60s"
+"#,
+            svc.addr
+        ),
+    )
+    .unwrap();
+    let list = || {
+        let mut s = std::net::TcpStream::connect(api).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            s,
+            "GET /apis/chaos-mesh.org/v1alpha1/namespaces/flash-sale/networkchaos HTTP/1.0\r\nHost: {api}\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("loadctl"))
+        .env("KUBECONFIG", &kc)
+        .args(["run", "--no-progress", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&scenario)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the chaos is in the cluster, then interrupt the run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !list().contains("loadctl-network-delay-") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the chaos was never created: {}",
+            list()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let left = list();
+    assert!(
+        !left.contains("loadctl-network-delay-"),
+        "the chaos outlived the run: {left}"
+    );
+}
