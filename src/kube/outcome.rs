@@ -105,6 +105,14 @@ pub fn summarize(
         .collect();
     let mut all_windows = BTreeSet::new();
     let by_second = Seconds::new(log, warmup, run_end_s);
+    let windows: Vec<(f64, f64)> = o
+        .faults
+        .iter()
+        .filter_map(|(_, rec)| {
+            let start = s(rec.executed_at?);
+            Some((start, rec.recovered_at.map_or(run_end_s, s).max(start)))
+        })
+        .collect();
     let mut each = Vec::new();
     let faults = o
         .faults
@@ -115,7 +123,7 @@ pub fn summarize(
             let (mut requests, mut errors, mut availability, mut p99) = (0, 0, None, None);
             let mut judged = None;
             if let (Some(a), Some(b)) = (start, end) {
-                let j = by_second.judge(a, b, plan.band);
+                let j = by_second.judge((a, b), calm(&windows, a), plan.band);
                 if let Some((data, secs)) = &j.window {
                     each.push((plan.name.clone(), data.clone(), *secs));
                 }
@@ -181,6 +189,16 @@ pub fn summarize(
     )
 }
 
+/// Where the steady state before a window starting at `a` begins: after every earlier
+/// fault's window (one still open at `a` counts until `a`).
+fn calm(windows: &[(f64, f64)], a: f64) -> f64 {
+    windows
+        .iter()
+        .filter(|(start, _)| *start < a)
+        .map(|(_, end)| end.min(a))
+        .fold(0.0, f64::max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +209,13 @@ mod tests {
         assert_eq!(seconds(7.2, 9.1, 5.0), 2..5);
         // A window inside one second still counts that second.
         assert_eq!(seconds(3.0, 3.0, 5.0), -2..-1);
+    }
+
+    #[test]
+    fn the_calm_before_a_fault_starts_after_the_earlier_ones() {
+        let w = [(10.0, 15.0), (20.0, 30.0), (25.0, 40.0)];
+        assert_eq!(calm(&w, 10.0), 0.0);
+        assert_eq!(calm(&w, 20.0), 15.0);
+        assert_eq!(calm(&w, 25.0), 25.0);
     }
 }

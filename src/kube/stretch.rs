@@ -75,13 +75,16 @@ impl Seconds {
         Some((s, e))
     }
 
-    /// Judges a window from `a` to `b` (seconds from the load's start).
-    pub fn judge(&self, a: f64, b: f64, band: RecoveryBand) -> Judged {
+    /// Judges a window from `a` to `b` (seconds from the load's start); its "before" starts
+    /// no earlier than `calm` (the end of an earlier fault's window: its traffic is no
+    /// steady state to come back to).
+    pub fn judge(&self, (a, b): (f64, f64), calm: f64, band: RecoveryBand) -> Judged {
         let first = (a - self.warmup).floor() as i64;
         let end = ((b - self.warmup).ceil() as i64).max(first + 1);
         let len = end - first;
         // Only measured seconds are a fair "before": the warmup is not the steady state.
-        let before = self.stretch(first.saturating_sub(len).max(0)..first.max(0));
+        let floor = ((calm - self.warmup).ceil() as i64).max(0);
+        let before = self.stretch(first.saturating_sub(len).max(floor)..first.max(floor));
         let during = self.stretch(first..end);
         let after = self.stretch(end..end + len);
         let recovery_s = before
@@ -168,7 +171,7 @@ mod tests {
             })
             .collect();
         let s = Seconds::new(&log, 0.0, 20.0);
-        let j = s.judge(10.0, 12.0, RecoveryBand::default());
+        let j = s.judge((10.0, 12.0), 0.0, RecoveryBand::default());
         let before = j.before.unwrap();
         let during = j.during.unwrap();
         let after = j.after.unwrap();
@@ -196,18 +199,24 @@ mod tests {
             .map(|i| (i, second(50, if i < 4 { 10 } else { 80 }, 0)))
             .collect();
         let s = Seconds::new(&log, 0.0, 8.0);
-        assert_eq!(s.judge(4.0, 5.0, RecoveryBand::default()).recovery_s, None);
+        assert_eq!(
+            s.judge((4.0, 5.0), 0.0, RecoveryBand::default()).recovery_s,
+            None
+        );
         // The after stretch stops at the run's end.
-        let late = s.judge(6.0, 7.0, RecoveryBand::default()).after.unwrap();
+        let late = s
+            .judge((6.0, 7.0), 0.0, RecoveryBand::default())
+            .after
+            .unwrap();
         assert_eq!((late.start_s, late.end_s, late.requests), (7.0, 8.0, 50));
-        let clipped = Seconds::new(&log, 0.0, 7.5).judge(6.0, 7.0, RecoveryBand::default());
+        let clipped = Seconds::new(&log, 0.0, 7.5).judge((6.0, 7.0), 0.0, RecoveryBand::default());
         assert_eq!(clipped.after.unwrap().end_s, 8.0);
         assert!(Seconds::new(&log, 0.0, 7.0)
-            .judge(6.0, 7.0, RecoveryBand::default())
+            .judge((6.0, 7.0), 0.0, RecoveryBand::default())
             .after
             .is_none());
         // A fault at the very start has no before to come back to.
-        let j = s.judge(0.0, 1.0, RecoveryBand::default());
+        let j = s.judge((0.0, 1.0), 0.0, RecoveryBand::default());
         assert!(j.before.is_none());
         assert_eq!(j.recovery_s, None);
         // A wider band accepts 80 ms after a 10 ms before.
@@ -215,6 +224,11 @@ mod tests {
             p99_factor: 10.0,
             error_points: 0.0,
         };
-        assert_eq!(s.judge(4.0, 5.0, wide).recovery_s, Some(0.0));
+        assert_eq!(s.judge((4.0, 5.0), 0.0, wide).recovery_s, Some(0.0));
+        // An earlier fault's window is no "before": it starts after that window's end.
+        let j = s.judge((6.0, 7.0), 5.5, RecoveryBand::default());
+        assert_eq!(j.before.map(|b| (b.start_s, b.end_s)), None);
+        let j = s.judge((6.0, 8.0), 3.2, RecoveryBand::default());
+        assert_eq!(j.before.map(|b| (b.start_s, b.end_s)), Some((4.0, 6.0)));
     }
 }
