@@ -475,7 +475,15 @@ impl Cluster {
 
         if now >= st.next_sync {
             st.next_sync = now + SYNC_PERIOD;
-            let current = Self::live(&st).count() as u32;
+            // During a rollout the surge pods are the rollout's, not the scale's: the HPA
+            // reads the Deployment's replicas and only writes them, and the rollout's steps
+            // follow (as upstream's controllers share the Deployment).
+            let rolling = Self::live(&st).any(|p| p.template != st.template);
+            let current = if rolling {
+                st.deployment.spec.replicas.unwrap_or(1).max(0) as u32
+            } else {
+                Self::live(&st).count() as u32
+            };
             // Per pod, as the metrics API would report it: the Ready ones share the
             // received rate (a request of 1000 millicores is 100 % at the replica's
             // capacity); pods still starting are unready, and the controller's replica
@@ -513,7 +521,9 @@ impl Cluster {
                 d.metadata.generation = Some(d.metadata.generation.unwrap_or(1) + 1);
                 self.publish(&mut st, Kind::Deployment, "MODIFIED", &mut d);
                 st.deployment = d;
-                if decision.desired > current {
+                if rolling {
+                    // The rollout's next step scales to the new replicas.
+                } else if decision.desired > current {
                     for _ in current..decision.desired {
                         self.add_pod(&mut st, now, false);
                     }
