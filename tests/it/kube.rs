@@ -242,8 +242,10 @@ fn simulated_control_plane_speaks_the_api() {
         };
         let err = pods.delete(&name, &wrong).await.unwrap_err();
         assert!(format!("{err}").contains("Precondition"), "{err}");
+        // A grace period keeps it Terminating while the list below is read: with 0 it is
+        // gone at the next controller tick (50 ms), which a busy machine can pass.
         let right = DeleteParams {
-            grace_period_seconds: Some(0),
+            grace_period_seconds: Some(30),
             preconditions: Some(Preconditions {
                 uid: victim.metadata.uid.clone(),
                 resource_version: None,
