@@ -464,12 +464,13 @@ fn stress_keys_are_checked_with_positions() {
     );
 }
 
-/// Evictions go through the Eviction API: flash-order's budget (one pod at a time) blocks
-/// the second until the first one's replacement is Ready, and the block is recorded.
-#[test]
-fn an_eviction_blocked_by_the_budget_is_retried_and_recorded() {
-    let text = r#"
-name = "evict-drill"
+/// A scenario of a few seconds against the embedded flash-sale service in the simulated
+/// cluster (30× time), idling at 200/s on replicas that could take far more, so that what
+/// `faults` (its `[[kube.fault]]` tables and SLOs) do is all that changes.
+fn idle_drill(name: &str, faults: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
 [embedded]
 service = "flash-sale"
 simulate_cluster = true
@@ -487,7 +488,17 @@ name = "item"
 path = "/api/v1/flash/items/1"
 [kube]
 namespace = "flash-sale"
-[[kube.fault]]
+{faults}"#
+    )
+}
+
+/// Evictions go through the Eviction API: flash-order's budget (one pod at a time) blocks
+/// the second until the first one's replacement is Ready, and the block is recorded.
+#[test]
+fn an_eviction_blocked_by_the_budget_is_retried_and_recorded() {
+    let text = idle_drill(
+        "evict-drill",
+        r#"[[kube.fault]]
 name = "move"
 at = "2s"
 action = "evict"
@@ -496,8 +507,9 @@ mode = "fixed"
 value = 2
 [slo]
 "move.availability" = "== 100%"
-"#;
-    let (out, _dir) = run_plan(&plan(text));
+"#,
+    );
+    let (out, _dir) = run_plan(&plan(&text));
     let k = out.summary.kube.as_ref().expect("a kube section");
     let f = fault(&k.faults, "move");
     assert!(f.errors.is_empty(), "{f:?}");
@@ -517,34 +529,18 @@ value = 2
 /// replacements land on the other nodes) and uncordons it: nothing lost, nothing left.
 #[test]
 fn a_drain_moves_a_nodes_pods_and_uncordons_it() {
-    let text = r#"
-name = "drain-drill"
-[embedded]
-service = "flash-sale"
-simulate_cluster = true
-time_scale = 30
-replica_capacity = 5000
-[load]
-rate = 200
-duration = "8s"
-warmup = "1s"
-[generator]
-max_dropped = "50%"
-max_send_lag_p99 = "10s"
-[[requests]]
-name = "item"
-path = "/api/v1/flash/items/1"
-[kube]
-namespace = "flash-sale"
-[[kube.fault]]
+    let text = idle_drill(
+        "drain-drill",
+        r#"[[kube.fault]]
 name = "node"
 at = "2s"
 action = "drain"
 selector = "app=flash-order"
 [slo]
 "node.availability" = "== 100%"
-"#;
-    let (out, _dir) = run_plan(&plan(text));
+"#,
+    );
+    let (out, _dir) = run_plan(&plan(&text));
     let k = out.summary.kube.as_ref().expect("a kube section");
     let f = fault(&k.faults, "node");
     assert!(f.errors.is_empty(), "uncordoned without an error: {f:?}");
