@@ -53,11 +53,7 @@ pub(super) fn validate(
     field: &str,
 ) -> Option<Arc<dyn Fault>> {
     let r: Raw = cx.reparse(span.clone(), field)?;
-    let raw = pods::RawChoice {
-        selector: &r.selector,
-        mode: &r.mode,
-        value: &r.value,
-    };
+    let raw = (&r.selector, &r.mode, &r.value);
     Some(Arc::new(Evict {
         pods: pods::choice(cx, raw, span, field)?,
     }))

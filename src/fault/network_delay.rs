@@ -64,11 +64,7 @@ pub(super) fn validate(
     field: &str,
 ) -> Option<Arc<dyn Fault>> {
     let r: Raw = cx.reparse(span.clone(), field)?;
-    let raw = pods::RawChoice {
-        selector: &r.selector,
-        mode: &r.mode,
-        value: &r.value,
-    };
+    let raw = (&r.selector, &r.mode, &r.value);
     let pods = pods::choice(cx, raw, span.clone(), field);
     let mut ok = true;
     let mut bounded = |cx: &mut Ctx<'_>, v: &Option<Spanned<String>>, key: &str, max: Duration| {

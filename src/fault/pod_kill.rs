@@ -50,11 +50,7 @@ pub(super) fn validate(
     field: &str,
 ) -> Option<Arc<dyn Fault>> {
     let r: Raw = cx.reparse(span.clone(), field)?;
-    let raw = pods::RawChoice {
-        selector: &r.selector,
-        mode: &r.mode,
-        value: &r.value,
-    };
+    let raw = (&r.selector, &r.mode, &r.value);
     let pods = pods::choice(cx, raw, span, field);
     let grace = match &r.grace_period {
         Some(g) => Some(cx.duration(g, &format!("{field}.grace_period"))?),

@@ -46,12 +46,13 @@ pub struct Choice {
     pub mode: Mode,
 }
 
-/// The keys that choose pods, as a kind's raw struct holds them.
-pub(super) struct RawChoice<'a> {
-    pub selector: &'a Option<Spanned<String>>,
-    pub mode: &'a Option<Spanned<String>>,
-    pub value: &'a Option<Spanned<i64>>,
-}
+/// The keys that choose pods, as a kind's raw struct holds them: `selector`, `mode`,
+/// `value`.
+pub(super) type RawChoice<'a> = (
+    &'a Option<Spanned<String>>,
+    &'a Option<Spanned<String>>,
+    &'a Option<Spanned<i64>>,
+);
 
 /// `selector`, `mode` and `value` of a fault's table (at `span`, named `field`).
 pub(super) fn choice(
@@ -60,11 +61,7 @@ pub(super) fn choice(
     span: Range<usize>,
     field: &str,
 ) -> Option<Choice> {
-    let RawChoice {
-        selector,
-        mode,
-        value,
-    } = raw;
+    let (selector, mode, value) = raw;
     let field = |k: &str| format!("{field}.{k}");
     let selector = match selector {
         Some(s) if valid_selector(s.get_ref()) => Some(s.get_ref().clone()),
