@@ -258,6 +258,7 @@ fn summarize(
         verify: Vec::new(),
         kube: None,
         prometheus: Vec::new(),
+        balance: None,
         ws: None,
         notes: vec![format!(
             "merged from {} runs: {}; [[verify]] checks, Kubernetes and scrapes of the target stay with each run",

@@ -353,6 +353,7 @@ fn done(o: &RunOutcome, keep: bool, origin_ns: u64) -> Done {
         exhausted: o.exhausted.clone(),
         out_dir: keep.then(|| o.out_dir.display().to_string()),
         chat: o.chat.clone(),
+        affinity: o.affinity.clone(),
         first_send_ns: o
             .first_send
             .map(|d| origin_ns.saturating_add(d.as_nanos() as u64)),

@@ -13,6 +13,7 @@ pub const COUNTS: &[(&str, u64, &str)] = &[
     ("load.iterations", 1_000_000_000_000, "a count no run of at most 24 h reaches"),
     ("generator.threads", 256, "one worker thread per core is what the generator needs"),
     ("http.max_streams", 1_000, "concurrent streams per HTTP/2 connection; servers advertise 100 to 1,000"),
+    ("http.max_requests_per_connection", 1_000_000_000, "a count no connection of a 24 h run reaches"),
     ("flow.sessions", 1_000_000, "each session keeps its variables in memory"),
     ("chat.groups", 100_000, "each group is tracked per message"),
     ("chat.members", 10_000, "each message fans out to every member"),
@@ -39,6 +40,11 @@ pub const DURATIONS: &[(&str, Duration, &str)] = &[
         "http.retry_idle",
         Duration::from_secs(3_600),
         "1 h; servers close idle keep-alive connections within minutes",
+    ),
+    (
+        "http.max_connection_age",
+        Duration::from_secs(86_400),
+        "24 h; a run is at most that long",
     ),
     (
         "distributed.start_tolerance",

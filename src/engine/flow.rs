@@ -199,6 +199,9 @@ pub(crate) async fn run_iteration(
             return;
         };
         let (error, outcome) = step.judge(&resp, &mut session.vars);
+        if let (Some(b), false) = (&shared.balance, warmup) {
+            super::balance::record(ctx, b, &resp, error.is_some(), done - due);
+        }
         ctx.rec.borrow_mut().record(
             ep,
             &Sample {

@@ -10,6 +10,7 @@
 //! the shared stop flag and await their in-flight requests; an abort drops whatever is
 //! still running. How requests reach the target is the [`transport`]'s.
 
+mod balance;
 pub mod chat;
 mod closed;
 pub mod flow;
@@ -35,6 +36,7 @@ use crate::metrics::connection::RetryCause;
 use crate::metrics::recorder::Recorder;
 use crate::metrics::sink::GeneratorMsg;
 use crate::metrics::{ErrorKind, IntervalData};
+use crate::scenario::plan::balance::BalancePlan;
 use crate::scenario::plan::flow::FlowPlan;
 use crate::scenario::plan::load::LoadPlan;
 use crate::scenario::plan::net::Protocol;
@@ -75,12 +77,24 @@ pub struct Shared {
     /// When the first request was really sent, in ns after `t0` (`u64::MAX` until then):
     /// a distributed run's agents report it, for the start spread.
     pub first_send: AtomicU64,
+    /// `[balance]`: where answers name their backend, and the affinity to follow.
+    pub balance: Option<BalancePlan>,
+    /// `[load] source_ips`: the local addresses connections bind, in turn.
+    pub sources: Arc<[std::net::IpAddr]>,
 }
 
 impl Shared {
     /// The run of `plan`: `requests` prepared from its workload's requests, `net` the
     /// origins by index (0: the target, whose `Host` is `authority`).
-    pub fn new(plan: &Plan, requests: Vec<Prepared>, net: Connector, authority: String) -> Self {
+    pub fn new(
+        plan: &Plan,
+        mut requests: Vec<Prepared>,
+        net: Connector,
+        authority: String,
+    ) -> Self {
+        if let Some(b) = &plan.balance {
+            requests.iter_mut().for_each(|r| r.keep_for(b));
+        }
         let mut acc = 0.0;
         let cumulative_weights = plan
             .workload
@@ -118,6 +132,8 @@ impl Shared {
             authority,
             shard: plan.shard.map_or((0, 1), |s| (s.index, s.of)),
             first_send: AtomicU64::new(u64::MAX),
+            balance: plan.balance.clone(),
+            sources: plan.source_ips.clone().into(),
         }
     }
 
@@ -253,6 +269,8 @@ pub(crate) struct ThreadCtx {
     sessions: Vec<RefCell<SessionVars>>,
     next_session: Cell<usize>,
     chat_totals: RefCell<chat::ChatTotals>,
+    /// `[balance] affinity`: each client's backends over the run.
+    pub affinity: RefCell<crate::metrics::balance::AffinityData>,
 }
 
 impl ThreadCtx {
@@ -305,6 +323,10 @@ impl ThreadCtx {
         let prepared = &self.shared.requests[ep];
         let build = || prepared.build(&mut self.rng.borrow_mut(), &self.shared.seq, vars);
         let req = build()?;
+        let client = self.shared.balance.as_ref().and_then(|b| {
+            let a = b.affinity.as_ref()?;
+            balance::client_of(a, req.headers(), conn.source())
+        });
         let sent = Instant::now();
         if sent >= deadline {
             // Its whole timeout went waiting for a connection: it is not sent late.
@@ -336,6 +358,7 @@ impl ThreadCtx {
                 resp.conn.retried = Some(cause);
             }
         }
+        resp.client = client;
         Some((resp, sent, Instant::now()))
     }
 }
@@ -416,7 +439,13 @@ fn worker_thread(
         let ctx = Rc::new(ThreadCtx {
             rec: RefCell::new(Recorder::new(shared.endpoints())),
             in_flight: Cell::new(0),
-            lanes: Lanes::new(shared.transport),
+            lanes: Lanes::new(shared.transport).with_sources(
+                shared.sources.clone(),
+                (
+                    shared.shard.0 as usize + shared.shard.1 as usize * index,
+                    shared.shard.1 as usize * shared.threads,
+                ),
+            ),
             rng: RefCell::new(fastrand::Rng::with_seed(0x010a_dc71 + index as u64)),
             sessions: match (&shared.workload, &shared.load) {
                 (
@@ -439,6 +468,7 @@ fn worker_thread(
             },
             next_session: Cell::new(0),
             chat_totals: RefCell::new(chat::ChatTotals::default()),
+            affinity: RefCell::default(),
             shared: shared.clone(),
             index,
         });
@@ -468,6 +498,10 @@ fn worker_thread(
         if matches!(shared.workload, Workload::Chat(_)) {
             let totals = ctx.chat_totals.borrow().clone();
             let _ = tx.send(GeneratorMsg::Chat(Box::new(totals)));
+        }
+        if shared.balance.as_ref().is_some_and(|b| b.affinity.is_some()) {
+            let seen = std::mem::take(&mut *ctx.affinity.borrow_mut());
+            let _ = tx.send(GeneratorMsg::Affinity(Box::new(seen)));
         }
         let _ = tx.send(GeneratorMsg::Done(index));
     });

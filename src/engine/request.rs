@@ -94,6 +94,15 @@ impl Prepared {
         self.keep
     }
 
+    /// Keeps what `[balance]` reads of every answer: the header or cookie, or the body.
+    pub fn keep_for(&mut self, b: &crate::scenario::plan::balance::BalancePlan) {
+        use crate::scenario::plan::balance::BackendSource;
+        match b.backend {
+            BackendSource::Header(_) | BackendSource::Cookie(_) => self.keep.headers = true,
+            BackendSource::Json(_) => self.keep.body = true,
+        }
+    }
+
     /// Safe to send twice (RFC 9110, 9.2.2): what may be retried on a fresh connection.
     pub fn idempotent(&self) -> bool {
         matches!(
@@ -232,6 +241,9 @@ pub struct Response {
     pub retry: Option<RetryCause>,
     /// The request's phases, its connection, a TLS failure's reason.
     pub conn: ConnSample,
+    /// `[balance] affinity`: the client the request went as (its source address, or the
+    /// value of its cookie or header), set by the engine.
+    pub client: Option<crate::engine::balance::ClientKey>,
 }
 
 impl Response {

@@ -6,6 +6,7 @@
 //! before, during and after its window ([`stretch`]).
 
 pub mod agents;
+pub mod balance;
 pub mod expect;
 pub mod hpa;
 pub mod outcome;

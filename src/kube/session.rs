@@ -52,6 +52,9 @@ pub struct HpaOutcome {
     pub levels: Vec<(u32, Option<Duration>, Option<Duration>)>,
     pub restarts: u64,
     pub pods_seen: u64,
+    /// Each pod's Ready spans from the load's start: `(name, from, until)`; a pod Ready
+    /// before the load starts at 0.
+    pub ready: Vec<(String, Duration, Option<Duration>)>,
     pub errors: Vec<(Duration, String)>,
 }
 
@@ -387,6 +390,14 @@ impl Session {
                     timeline,
                     restarts: t.restarts,
                     pods_seen: t.pods_seen,
+                    ready: t
+                        .ready
+                        .iter()
+                        .map(|(n, a, b)| {
+                            let since = |i: &Instant| i.saturating_duration_since(origin);
+                            (n.clone(), since(a), b.as_ref().map(since))
+                        })
+                        .collect(),
                     errors: t
                         .errors
                         .iter()

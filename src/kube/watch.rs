@@ -21,6 +21,9 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::expect::Point;
 
+/// Ready spans kept per HPA: a run of 24 h with a pod replaced every few seconds.
+const MAX_READY_SPANS: usize = 20_000;
+
 /// What is known of one HPA's world at a moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct State {
@@ -49,6 +52,8 @@ pub struct Track {
     pods: HashMap<String, u64>,
     /// Pod uids listed since the last `Init`, while a re-list is under way.
     relist: Option<HashSet<String>>,
+    /// Each pod's Ready spans: `(name, Ready from, Ready until)`, in the order seen.
+    pub ready: Vec<(String, Instant, Option<Instant>)>,
     /// Whether the HPA and the Deployment have been seen: a state known by halves (0
     /// desired because only the Deployment arrived yet) is no point of the timeline.
     seen_hpa: bool,
@@ -112,6 +117,32 @@ impl Track {
             ..self.state
         };
         self.record(at, next);
+    }
+
+    /// Notes whether `p` is Ready now: a span opens when it becomes Ready and closes when
+    /// it stops being Ready or is deleted (a Terminating pod reports not Ready).
+    fn readiness(&mut self, at: Instant, p: &Pod, deleted: bool) {
+        let name = p.name_any();
+        let ready = !deleted
+            && p.metadata.deletion_timestamp.is_none()
+            && p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let open = self
+            .ready
+            .iter()
+            .rposition(|(n, _, until)| *n == name && until.is_none());
+        match (open, ready) {
+            (Some(i), false) => self.ready[i].2 = Some(at),
+            (None, true) if self.ready.len() < MAX_READY_SPANS => self.ready.push((name, at, None)),
+            _ => {}
+        }
+    }
+
+    pub fn pod_at(&mut self, at: Instant, p: &Pod, deleted: bool) {
+        self.readiness(at, p, deleted);
+        self.pod(p, deleted);
     }
 
     pub fn pod(&mut self, p: &Pod, deleted: bool) {
@@ -239,11 +270,11 @@ pub fn spawn(
             watcher::Config::default().labels(selector),
             format!("watch pods ({selector})"),
             track,
-            |t, _, ev| match ev {
+            |t, now, ev| match ev {
                 watcher::Event::Init => t.pods_relist_begins(),
                 watcher::Event::InitDone => t.pods_relist_done(),
-                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => t.pod(&p, false),
-                watcher::Event::Delete(p) => t.pod(&p, true),
+                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => t.pod_at(now, &p, false),
+                watcher::Event::Delete(p) => t.pod_at(now, &p, true),
             },
         )),
     ]

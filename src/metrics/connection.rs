@@ -64,6 +64,9 @@ pub struct Phases {
     pub opened: u32,
     /// That connection's TLS session was resumed (an abbreviated handshake).
     pub resumed: bool,
+    /// Connections closed on purpose before this request (`max_requests_per_connection`,
+    /// `max_connection_age`), so that it opened another.
+    pub rotated: u32,
     /// A TLS handshake began and has not ended: a request out of time now was waiting on
     /// the handshake, which is the reason it failed.
     pub handshaking: bool,
@@ -86,6 +89,7 @@ impl Phases {
             }
         }
         self.opened += other.opened;
+        self.rotated += other.rotated;
         self.resumed |= other.resumed;
         self.handshaking |= other.handshaking;
     }
@@ -290,6 +294,8 @@ pub struct ConnCounts {
     pub opened: u64,
     /// Of those, with a resumed TLS session.
     pub resumed: u64,
+    /// Connections closed on purpose (`max_requests_per_connection`, `max_connection_age`).
+    pub rotated: u64,
     /// HTTP/2 streams the server refused (REFUSED_STREAM, or beyond a GOAWAY's last
     /// stream): never processed, so sent again and not the target's latency or error.
     pub refused: u64,
@@ -308,6 +314,7 @@ impl ConnCounts {
             self.protocol[r as usize] += 1;
         }
         self.opened += u64::from(p.opened);
+        self.rotated += u64::from(p.rotated);
         self.resumed += u64::from(p.resumed);
         self.refused += u64::from(refused);
         if let Some(r) = tls {
@@ -320,6 +327,7 @@ impl ConnCounts {
 
     pub fn merge(&mut self, o: &ConnCounts) {
         self.opened += o.opened;
+        self.rotated += o.rotated;
         self.resumed += o.resumed;
         self.refused += o.refused;
         for (a, b) in self.tls.iter_mut().zip(&o.tls) {

@@ -33,6 +33,10 @@ use super::{EndpointData, IntervalData, MAX_OUTCOMES};
 
 const PLANNED: &str = "loadctl-planned ";
 const COUNTS: &str = "loadctl-counts ";
+/// The tag prefix of a backend's latency (`backend.<name>`, `[balance]`).
+const BACKEND: &str = "backend.";
+/// Backends read from one second of a log: what a run keeps, with room for agents.
+const BACKENDS_READ: usize = 4 * super::balance::MAX_BACKENDS;
 
 /// Requests (or iterations) the schedule planned in each second: `(idx, n)`.
 pub type Planned = Vec<(i64, f64)>;
@@ -67,6 +71,9 @@ struct CountsOf {
 #[derive(Serialize, Deserialize, Default)]
 struct ConnLine {
     opened: u64,
+    /// Connections closed on purpose (absent in logs of older versions).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    rotated: u64,
     resumed: u64,
     refused: u64,
     tls: Vec<u64>,
@@ -107,6 +114,7 @@ impl CountsOf {
                 .collect(),
             conn: (c.conn != ConnCounts::default()).then(|| ConnLine {
                 opened: c.conn.opened,
+                rotated: c.conn.rotated,
                 resumed: c.conn.resumed,
                 refused: c.conn.refused,
                 tls: c.conn.tls.to_vec(),
@@ -124,6 +132,7 @@ impl CountsOf {
         }
         if let Some(l) = &self.conn {
             c.conn.opened = l.opened;
+            c.conn.rotated = l.rotated;
             c.conn.resumed = l.resumed;
             c.conn.refused = l.refused;
             for (a, b) in c.conn.tls.iter_mut().zip(l.tls.iter().take(TLS_REASONS)) {
@@ -156,6 +165,16 @@ struct CountsLine {
     in_flight: u64,
     endpoints: Vec<CountsOf>,
     warmup: Option<Vec<CountsOf>>,
+    /// `[balance]`: answers by backend (absent in logs of runs without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    balance: Option<BalanceLine>,
+}
+
+/// One second's answers by backend: `(name, requests, errors)`, and those naming none.
+#[derive(Serialize, Deserialize)]
+struct BalanceLine {
+    backends: Vec<(String, u64, u64)>,
+    unnamed: u64,
 }
 
 pub struct HlogSink {
@@ -282,6 +301,11 @@ fn write_entries<W: Write>(
     }
     entries.push(("send_lag".into(), &data.send_lag));
     entries.push(("queue_wait".into(), &data.queue_wait));
+    if let Some(b) = &data.balance {
+        for (name, d) in &b.backends {
+            entries.push((format!("{BACKEND}{name}"), &d.latency));
+        }
+    }
     let counts = CountsLine {
         idx,
         in_flight: data.in_flight,
@@ -290,6 +314,10 @@ fn write_entries<W: Write>(
             .warmup
             .as_ref()
             .map(|w| w.iter().map(CountsOf::of).collect()),
+        balance: data.balance.as_ref().map(|b| BalanceLine {
+            backends: b.counts(),
+            unnamed: b.unnamed,
+        }),
     };
     let counts = serde_json::to_string(&counts).expect("plain data serialises");
     // A header-less builder writes nothing itself: it only lends a writer per interval.
@@ -393,6 +421,13 @@ fn parse(text: &str, names: &[String], origin: &str) -> anyhow::Result<(RunLog, 
                 }
                 data.warmup = Some(warm);
             }
+            if let Some(b) = &c.balance {
+                let mine = data.balance_mut();
+                for (name, requests, errors) in b.backends.iter().take(BACKENDS_READ) {
+                    mine.apply(name, *requests, *errors);
+                }
+                mine.unnamed = b.unnamed;
+            }
             log.intervals.push((c.idx, data));
             continue;
         }
@@ -429,6 +464,11 @@ fn parse(text: &str, names: &[String], origin: &str) -> anyhow::Result<(RunLog, 
             Some(&mut data.endpoints[i].service)
         } else if let Some(i) = endpoint("warmup.") {
             data.warmup.as_mut().map(|w| &mut w[i].latency)
+        } else if let Some(name) = tag.strip_prefix(BACKEND) {
+            data.balance
+                .as_mut()
+                .filter(|b| b.backends.iter().any(|(n, _)| &**n == name))
+                .map(|b| b.latency_mut(name))
         } else {
             let found = Phase::ALL
                 .into_iter()

@@ -9,6 +9,7 @@
 //! into the totals. Nothing is kept per request, so memory is flat however long the run.
 
 pub mod aggregate;
+pub mod balance;
 pub mod chat;
 pub mod connection;
 pub mod hlog;
@@ -369,6 +370,8 @@ pub struct IntervalData {
     /// intended start fell inside the window, whichever second they completed in.
     /// Allocated only in intervals that have such requests.
     pub warmup: Option<Vec<EndpointData>>,
+    /// `[balance]`: the measured window's answers by the backend that served them.
+    pub balance: Option<Box<balance::BalanceData>>,
 }
 
 impl IntervalData {
@@ -379,6 +382,7 @@ impl IntervalData {
             queue_wait: new_histogram(),
             in_flight: 0,
             warmup: None,
+            balance: None,
         }
     }
 
@@ -389,6 +393,9 @@ impl IntervalData {
         self.queue_wait.reset();
         self.in_flight = 0;
         self.warmup = None;
+        if let Some(b) = &mut self.balance {
+            b.reset();
+        }
     }
 
     pub fn merge(&mut self, o: &IntervalData) {
@@ -398,6 +405,9 @@ impl IntervalData {
         self.send_lag.add(&o.send_lag).expect("same bounds");
         self.queue_wait.add(&o.queue_wait).expect("same bounds");
         self.in_flight += o.in_flight;
+        if let Some(theirs) = &o.balance {
+            self.balance_mut().merge(theirs);
+        }
         if let Some(theirs) = &o.warmup {
             let n = theirs.len();
             let mine = self
@@ -407,6 +417,11 @@ impl IntervalData {
                 a.merge(b);
             }
         }
+    }
+
+    /// The backends' data, allocated when first needed.
+    pub fn balance_mut(&mut self) -> &mut balance::BalanceData {
+        self.balance.get_or_insert_with(Default::default)
     }
 
     /// All endpoints merged.

@@ -62,6 +62,13 @@ impl Recorder {
         }
     }
 
+    /// `[balance]`: an answer of `backend` (`None`: it named none).
+    pub fn balance(&mut self, backend: Option<&str>, error: bool, latency_us: u64) {
+        self.current
+            .balance_mut()
+            .record(backend, error, latency_us);
+    }
+
     /// A flow step left unsent because an earlier step of its iteration failed.
     pub fn skipped(&mut self, endpoint: usize, warmup: bool) {
         self.endpoint_data(endpoint, warmup).counts.skipped += 1;
@@ -88,6 +95,10 @@ impl Recorder {
     pub fn rotate(&mut self, in_flight: u64, spare: Option<IntervalData>) -> IntervalData {
         let fresh = match spare {
             Some(mut d) if d.endpoints.len() == self.current.endpoints.len() => {
+                if d.balance.is_none() {
+                    // Keeps the thread's backend names across seconds.
+                    d.balance = self.current.balance.clone();
+                }
                 d.reset();
                 d
             }

@@ -17,6 +17,9 @@ pub enum GeneratorMsg {
     Interval(Box<IntervalReport>),
     /// A chat run's counters of one thread, sent once before `Done`.
     Chat(Box<ChatTotals>),
+    /// `[balance] affinity`: each client's backends seen by one thread, sent once
+    /// before `Done`.
+    Affinity(Box<super::balance::AffinityData>),
     /// The thread (by index) will send nothing more.
     Done(usize),
 }

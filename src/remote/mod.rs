@@ -156,6 +156,9 @@ pub struct Done {
     /// When its first request was really sent (agent's clock, ns since the epoch).
     #[serde(default)]
     pub first_send_ns: Option<u64>,
+    /// `[balance] affinity`: each client's backends, as the agent saw them.
+    #[serde(default)]
+    pub affinity: Option<crate::metrics::balance::AffinityWire>,
 }
 
 /// Nanoseconds since the epoch of `t` (0 before it).

@@ -79,6 +79,9 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     if let Some(k) = &s.kube {
         kube(&mut o, k);
     }
+    if let Some(b) = &s.balance {
+        super::balance::console(&mut o, b);
+    }
     if !s.verify.is_empty() {
         let _ = writeln!(o, "\n  verification");
         for c in &s.verify {
@@ -149,6 +152,22 @@ fn phases(o: &mut String, s: &Summary) {
     }
     if t.no_keep_alive {
         line.push_str(" · a new connection per request (keep_alive = false)");
+    }
+    if c.rotated > 0 || t.max_requests_per_connection.is_some() || t.max_connection_age_s.is_some()
+    {
+        let mut why = Vec::new();
+        if let Some(n) = t.max_requests_per_connection {
+            why.push(format!("max_requests_per_connection {n}"));
+        }
+        if let Some(s) = t.max_connection_age_s {
+            why.push(format!("max_connection_age {s}s"));
+        }
+        let _ = write!(
+            line,
+            " · {} replaced on purpose ({})",
+            c.rotated,
+            why.join(", ")
+        );
     }
     if c.refused_streams > 0 {
         let _ = write!(

@@ -7,6 +7,7 @@
 //! Every file is written to a temporary name in the output folder and renamed into place,
 //! so a reader never sees half a file, even after Ctrl-C.
 
+pub mod balance;
 pub mod capacity;
 pub mod compare;
 pub mod console;
@@ -35,6 +36,7 @@ pub const EXPORTERS: &[&dyn Exporter] = &[
     &csv::Timeseries,
     &csv::Replicas,
     &faults_csv::FaultsCsv,
+    &balance::BalanceCsv,
     &junit::Junit,
     &html::Html,
 ];

@@ -79,6 +79,7 @@ pub(super) fn summary(
         },
         kube: j.kube,
         prometheus: j.prometheus,
+        balance: j.balance,
         distributed: m.remote.as_ref().map(|r| r.distributed.clone()),
         agents: m
             .remote
@@ -94,6 +95,8 @@ fn transport(plan: &Plan, target: &Target, overall: &EndpointData) -> TransportS
         tls: target.net.tls.is_some(),
         insecure: target.net.tls.is_some() && plan.tls.insecure,
         no_keep_alive: !plan.http.keep_alive,
+        max_requests_per_connection: plan.http.max_requests_per_connection,
+        max_connection_age_s: plan.http.max_connection_age.map(|d| d.as_secs_f64()),
         connections: ConnSummary::of(&overall.counts.conn),
     }
 }

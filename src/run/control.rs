@@ -30,6 +30,8 @@ pub(super) struct Loop<'a> {
     pub agg: &'a mut Aggregator,
     pub sinks: &'a mut Sinks,
     pub chat: &'a mut ChatTotals,
+    /// `[balance] affinity`: each client's backends, as the threads hand them over.
+    pub affinity: &'a mut crate::metrics::balance::AffinityData,
     /// For notes (the interrupt); its sink shows the seconds.
     pub progress: &'a Progress,
     pub handle_signals: bool,
@@ -118,6 +120,7 @@ impl Loop<'_> {
                         Some(GeneratorMsg::Interval(r)) => self.agg.add(*r, self.sinks),
                         Some(GeneratorMsg::Done(t)) => self.agg.thread_done(t, self.sinks),
                         Some(GeneratorMsg::Chat(t)) => self.chat.merge(&t),
+                        Some(GeneratorMsg::Affinity(a)) => self.affinity.merge(&a),
                         None => break,
                     }
                     for (thread, data) in self.agg.take_spent() {

@@ -33,6 +33,8 @@ pub(super) struct Measured {
     pub totals: IntervalData,
     pub series: Vec<SeriesRow>,
     pub chat: ChatTotals,
+    /// `[balance] affinity`: each client's backends over the run.
+    pub affinity: crate::metrics::balance::AffinityData,
     pub planned: Planned,
     pub threads: usize,
     /// A distributed run's agents, and why they cannot be trusted.
@@ -103,12 +105,14 @@ pub(super) fn drive(
     generator.start(tx)?;
     let mut agg = Aggregator::new(names.len(), threads);
     let mut chat = ChatTotals::default();
+    let mut affinity = Default::default();
     let ended = rt.block_on(
         Loop {
             generator: generator.as_ref(),
             agg: &mut agg,
             sinks: &mut sinks,
             chat: &mut chat,
+            affinity: &mut affinity,
             progress: &progress,
             handle_signals: opts.handle_signals,
             keep_signal_handlers: opts.keep_signal_handlers,
@@ -142,6 +146,7 @@ pub(super) fn drive(
         totals,
         series,
         chat,
+        affinity,
         planned,
         threads: workers,
         remote: joined.remote,

@@ -13,6 +13,7 @@ use crate::scenario::{Exhausted, LoadPlan, Plan, Tolerances, FAULT_SCOPE};
 use crate::slo::checks::CheckResult;
 use crate::slo::observe::{self, Scope};
 use crate::slo::{self, SloResult};
+use crate::summary::balance::BalanceSummary;
 use crate::summary::build::Measured as Figures;
 use crate::summary::compare::{compare_sides, Side};
 use crate::summary::kube::KubeSummary;
@@ -30,6 +31,7 @@ pub(super) struct Judged {
     pub kube: Option<KubeSummary>,
     pub slo: Vec<SloResult>,
     pub prometheus: Vec<PrometheusSummary>,
+    pub balance: Option<BalanceSummary>,
 }
 
 pub(super) fn judge(
@@ -104,8 +106,29 @@ pub(super) fn judge(
             super::scrape::summarize((p, &origin), log, window, &overall, window_s)
         })
         .collect();
+    let balance = match &plan.balance {
+        Some(b) => {
+            let ready: Option<Vec<_>> = kube_seen
+                .as_ref()
+                .map(|k| k.hpas.iter().flat_map(|h| h.ready.clone()).collect());
+            let log = m.seconds.intervals()?;
+            Some(crate::kube::balance::summarize(
+                &crate::kube::balance::Inputs {
+                    plan: b,
+                    log: &log,
+                    totals: &m.totals,
+                    ready: ready.as_deref(),
+                    affinity: &m.affinity,
+                    warmup: plan.warmup,
+                    window_s,
+                },
+            ))
+        }
+        None => None,
+    };
     let mut slo = evaluate(plan, m, window_s, &faults);
     server_slos(plan, &prometheus, &mut slo);
+    balance_slos(plan, balance.as_ref(), &mut slo);
     recovery_slos(plan, kube.as_ref(), &mut slo);
     if plan.slos.iter().any(|s| s.every.is_some()) {
         windowed(plan, window_s, m, &mut slo)?;
@@ -118,7 +141,28 @@ pub(super) fn judge(
         kube,
         slo,
         prometheus,
+        balance,
     })
+}
+
+/// Objectives on the backends' shares (`balance.imbalance`, `affinity.violations`).
+fn balance_slos(plan: &Plan, b: Option<&BalanceSummary>, results: &mut [SloResult]) {
+    use slo::BalanceStat as S;
+    for (s, r) in plan.slos.iter().zip(results.iter_mut()) {
+        let slo::Metric::Balance(stat) = s.metric else {
+            continue;
+        };
+        // Unknown is never perfect: without a backend named, nothing passes.
+        let value = b.filter(|b| b.known).and_then(|b| match stat {
+            S::Imbalance => b.imbalance,
+            S::Cv => b.cv,
+            S::NewReplicaFirstRequest => b.new_replica_first_request_s,
+            S::NewReplicaFairShare => b.new_replica_fair_share_s,
+            S::Violations => b.affinity.as_ref().map(|a| a.violations as f64),
+        });
+        r.observed = value;
+        r.pass = value.is_some_and(|v| s.op.holds(v, s.threshold));
+    }
 }
 
 /// Objectives on what the target measured (`gateway.server_p99`), from its scrapes.

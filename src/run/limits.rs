@@ -1,8 +1,16 @@
 //! The open-file limit a run needs (a chat run holds a socket per connection, twice when
-//! the embedded gateway runs in-process), raised before any load or refused with the fix.
+//! the embedded gateway runs in-process), raised before any load or refused with the fix;
+//! and the local addresses `[load] source_ips` binds, checked to be this machine's.
 
 use crate::error::Error;
 use crate::scenario::Plan;
+
+/// Every `[load] source_ips` address is this machine's (bound once), so that none turns
+/// into connect errors charged to the target.
+pub(super) fn source_ips(plan: &Plan) -> Result<(), Error> {
+    crate::engine::transport::io::check_sources(&plan.source_ips)
+        .map_err(|e| Error::Setup(anyhow::anyhow!(e)))
+}
 
 /// Raises the soft (and, when allowed, hard) open-file limit to what `plan` needs.
 pub(super) fn open_files(plan: &Plan) -> Result<(), Error> {

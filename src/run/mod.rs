@@ -114,6 +114,8 @@ pub struct RunOutcome {
     pub chat: Option<crate::metrics::chat::ChatTotals>,
     /// When the first request was really sent, after the schedule's origin.
     pub first_send: Option<Duration>,
+    /// `[balance] affinity`: each client's backends (what an agent hands its coordinator).
+    pub affinity: Option<crate::metrics::balance::AffinityWire>,
 }
 
 impl RunOutcome {
@@ -144,6 +146,7 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
     let out_dir = output::create(&plan.name, opts.out.as_ref())?;
     let mut kube = kube::start(rt, plan, opts, &target, &out_dir)?;
     limits::open_files(plan)?;
+    limits::source_ips(plan)?;
     // The live exporters start (and prove they can) before any load; they stop only once
     // the reports are on disk.
     let (exports, live) = exporters(plan, opts, rt)?;
@@ -197,6 +200,7 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
         chat: matches!(plan.workload, crate::scenario::Workload::Chat(_))
             .then(|| measured.chat.clone()),
         first_send: measured.first_send,
+        affinity: (!measured.affinity.is_empty()).then(|| measured.affinity.to_wire()),
     })
 }
 

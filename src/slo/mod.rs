@@ -51,6 +51,52 @@ pub enum Metric {
     /// A named fault: seconds from the end of its window until the traffic was back within
     /// the band of the traffic before it (`delay.recovery_s`).
     RecoverySeconds,
+    /// `[balance]`: how the backends shared the load (`balance.imbalance`,
+    /// `affinity.violations`).
+    Balance(BalanceStat),
+}
+
+/// What `[balance]` measures, each a key of the `balance` (or `affinity`) scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceStat {
+    /// The busiest backend's share over a fair share (1 = perfectly even).
+    Imbalance,
+    /// The coefficient of variation of the backends' request counts.
+    Cv,
+    /// The slowest new replica: seconds from Ready to its first request.
+    NewReplicaFirstRequest,
+    /// The slowest new replica: seconds from Ready to its fair share.
+    NewReplicaFairShare,
+    /// Clients seen on two backends while the first still served (`affinity.violations`).
+    Violations,
+}
+
+impl BalanceStat {
+    pub const NAMES: [(&'static str, BalanceStat); 5] = [
+        ("imbalance", BalanceStat::Imbalance),
+        ("cv", BalanceStat::Cv),
+        (
+            "new_replica_first_request_s",
+            BalanceStat::NewReplicaFirstRequest,
+        ),
+        ("new_replica_fair_share_s", BalanceStat::NewReplicaFairShare),
+        ("violations", BalanceStat::Violations),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("imbalance", |(n, _)| n)
+    }
+
+    /// The scope the key lives in: `affinity.violations`, `balance.<the others>`.
+    pub fn scope(self) -> &'static str {
+        match self {
+            BalanceStat::Violations => "affinity",
+            _ => "balance",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +172,7 @@ impl Metric {
             Metric::ServerLatency(stat) => format!("server_{}", Metric::Latency(*stat).key()),
             Metric::ServerRps => "server_rps".into(),
             Metric::RecoverySeconds => "recovery_s".into(),
+            Metric::Balance(b) => b.name().into(),
         }
     }
 
@@ -136,6 +183,11 @@ impl Metric {
             Metric::ErrorRate | Metric::Availability | Metric::Outcome(_) | Metric::LossRate => "%",
             Metric::Rps | Metric::ServerRps => "req/s",
             Metric::RecoverySeconds => "s",
+            Metric::Balance(
+                BalanceStat::NewReplicaFirstRequest | BalanceStat::NewReplicaFairShare,
+            ) => "s",
+            Metric::Balance(BalanceStat::Violations) => "clients",
+            Metric::Balance(_) => "",
         }
     }
 
@@ -251,6 +303,10 @@ fn parse_metric(key: &str) -> Option<Metric> {
         "loss_rate" => Some(Metric::LossRate),
         "rps" => Some(Metric::Rps),
         "recovery_s" => Some(Metric::RecoverySeconds),
+        b if BalanceStat::NAMES.iter().any(|(n, _)| *n == b) => BalanceStat::NAMES
+            .iter()
+            .find(|(n, _)| *n == b)
+            .map(|(_, s)| Metric::Balance(*s)),
         _ => {
             let digits = key.strip_prefix('p')?;
             // `p999` is the conventional spelling of p99.9.
@@ -321,11 +377,22 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
                 }
             }
         }
-        Metric::RecoverySeconds => match unit {
-            "" | "s" => n,
+        Metric::RecoverySeconds
+        | Metric::Balance(BalanceStat::NewReplicaFirstRequest | BalanceStat::NewReplicaFairShare) => {
+            match unit {
+                "" | "s" => n,
+                u => {
+                    return Err(format!(
+                        "unknown unit `{u}` for a time in seconds; write seconds (`<= 30`)"
+                    ))
+                }
+            }
+        }
+        Metric::Balance(_) => match unit {
+            "" => n,
             u => {
                 return Err(format!(
-                    "unknown unit `{u}` for recovery_s; write seconds (`<= 30`)"
+                    "unknown unit `{u}` for a balance figure; write a plain number (`<= 1.3`)"
                 ))
             }
         },

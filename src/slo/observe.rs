@@ -36,6 +36,8 @@ pub fn value(metric: Metric, scope: &Scope<'_>, loss_rate: Option<f64>) -> Optio
         Metric::ServerLatency(_) | Metric::ServerRps => None,
         // A fault's recovery: the run's judge takes it from the fault's record.
         Metric::RecoverySeconds => None,
+        // The backends' shares: the run's judge takes them from the balance summary.
+        Metric::Balance(_) => None,
         Metric::Outcome(i) => any.then(|| e.counts.outcomes[i as usize] as f64 / f.requests as f64),
     }
 }

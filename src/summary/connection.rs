@@ -23,6 +23,12 @@ pub struct TransportSummary {
     /// `[http] keep_alive = false`: a new connection per request.
     #[serde(default, skip_serializing_if = "is_false")]
     pub no_keep_alive: bool,
+    /// `[http] max_requests_per_connection`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_connection: Option<u32>,
+    /// `[http] max_connection_age`, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connection_age_s: Option<f64>,
     pub connections: ConnSummary,
 }
 
@@ -35,6 +41,10 @@ pub struct ConnSummary {
     /// Of those, with a resumed TLS session.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub resumed: u64,
+    /// Connections closed on purpose (`[http] max_requests_per_connection`,
+    /// `max_connection_age`) and replaced.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rotated: u64,
     /// HTTP/2 streams the server refused unprocessed, and sent again.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub refused_streams: u64,
@@ -63,6 +73,7 @@ impl ConnSummary {
         ConnSummary {
             opened: c.opened,
             resumed: c.resumed,
+            rotated: c.rotated,
             refused_streams: c.refused,
             tls_errors: TlsReason::ALL
                 .iter()

@@ -2,6 +2,7 @@
 //! figures are built from measurements, and the baseline comparison. Renderers live in
 //! `report/`; nothing here formats for a person.
 
+pub mod balance;
 pub mod build;
 pub mod capacity;
 pub mod compare;

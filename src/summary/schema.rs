@@ -72,6 +72,9 @@ pub struct Summary {
     /// The target's own metrics beside loadctl's (`[[prometheus.scrape]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prometheus: Vec<super::prometheus::PrometheusSummary>,
+    /// Which backend served the answers, and the affinity check (`[balance]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<super::balance::BalanceSummary>,
     /// A distributed run (`--agents`, `--kube-agents`): the start, and each agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distributed: Option<super::distributed::DistributedSummary>,

@@ -69,6 +69,29 @@ impl FaultState {
     }
 }
 
+/// The response header that names the replica that answered (`[balance]` reads it).
+pub const SERVED_BY: &str = "x-served-by";
+
+/// Names this process in `X-Served-By`: the pod name the kind manifests hand it through
+/// the downward API (`POD_NAME`), else `HOSTNAME` (a pod's hostname is its name).
+async fn served_by(
+    State(name): State<axum::http::HeaderValue>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(SERVED_BY, name);
+    resp
+}
+
+fn this_replica() -> axum::http::HeaderValue {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .and_then(|n| axum::http::HeaderValue::from_str(&n).ok())
+        .unwrap_or(axum::http::HeaderValue::from_static("loadctl-embedded"))
+}
+
 fn is_health(path: &str) -> bool {
     path.ends_with("/health/") || path == "/health" || path == "/metrics"
 }
@@ -129,7 +152,12 @@ pub fn router(
         epoch: Instant::now(),
         next_free: Arc::new(std::sync::Mutex::new(Instant::now())),
     };
-    let mut app = base.layer(axum::middleware::from_fn_with_state(state, inject));
+    let mut app = base
+        .layer(axum::middleware::from_fn_with_state(state, inject))
+        .layer(axum::middleware::from_fn_with_state(
+            this_replica(),
+            served_by,
+        ));
     if matches!(service, "activities" | "flash-sale") {
         // The service's own view, around everything it does (the chat gateways keep theirs).
         let m = http_metrics::Shared::default();
@@ -164,9 +192,14 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address identifies the connection: the simulated Service picks a pod per
+    // connection with it.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// A reference service running on its own runtime threads, for the embedded default and

@@ -96,6 +96,8 @@ pub fn synthetic() -> Summary {
             tls: true,
             insecure: false,
             no_keep_alive: false,
+            max_requests_per_connection: None,
+            max_connection_age_s: Some(10.0),
             connections: ConnSummary::of(&e.counts.conn),
         }),
         endpoints: vec![ep],
@@ -124,8 +126,64 @@ pub fn synthetic() -> Summary {
         ws: None,
         kube: Some(kube_section()),
         prometheus: vec![],
+        balance: Some(balance_section()),
         distributed: None,
         agents: vec![],
+    }
+}
+
+/// Three pods, one of them new and slow to its share, and a client that moved.
+fn balance_section() -> loadctl::summary::balance::BalanceSummary {
+    use loadctl::summary::balance::*;
+    let be = |name: &str, requests, share, ratio, first_s| BackendSummary {
+        name: name.into(),
+        requests,
+        share,
+        ratio: Some(ratio),
+        errors: 1,
+        p50_ms: Some(4.5),
+        p99_ms: Some(38.0),
+        first_s: Some(first_s),
+        last_s: Some(9),
+    };
+    BalanceSummary {
+        source: "header x-served-by".into(),
+        known: true,
+        notes: vec!["10 of 1010 answers named no backend (header x-served-by); the shares are of the others".into()],
+        answered: 1010,
+        unnamed: 10,
+        backends: vec![
+            be("flash-order-7d4b9c6f5-bcdfg", 450, 0.45, 1.21, 0),
+            be("flash-order-7d4b9c6f5-hjklm", 450, 0.45, 1.21, 0),
+            be("flash-order-7d4b9c6f5-npqrs", 100, 0.10, 0.5, 6),
+        ],
+        imbalance: Some(1.21),
+        cv: Some(0.36),
+        imbalance_per_second: Some(PerSecond { p50: 1.1, max: 1.5 }),
+        fair_over: "ready pods".into(),
+        band: 0.2,
+        new_replicas: vec![NewReplica {
+            pod: "flash-order-7d4b9c6f5-npqrs".into(),
+            ready_s: 5.5,
+            first_request_s: Some(0.5),
+            fair_share_s: None,
+        }],
+        new_replica_first_request_s: Some(0.5),
+        new_replica_fair_share_s: Some(4.5),
+        seconds: (0..10)
+            .map(|t| BalanceSecond {
+                t,
+                counts: vec![45, 45, if t >= 6 { 25 } else { 0 }],
+                in_service: if t >= 6 { 3 } else { 2 },
+            })
+            .collect(),
+        affinity: Some(AffinitySummary {
+            mode: "client-ip".into(),
+            clients: 40,
+            violations: 1,
+            untracked: 0,
+            examples: vec!["127.0.0.9: flash-order-7d4b9c6f5-bcdfg (s 0–4) → flash-order-7d4b9c6f5-hjklm (s 5–9)".into()],
+        }),
     }
 }
 

@@ -33,10 +33,17 @@ pub struct Conn {
     retry_idle: Duration,
     /// `[http] keep_alive = false`: a connection per request.
     pub close: bool,
+    /// The local address its connections come from (`[load] source_ips`).
+    pub source: Option<std::net::IpAddr>,
+    /// When the connection opened and how many requests it carried, for rotation.
+    opened_at: Instant,
+    served: u32,
+    max_requests: Option<u32>,
+    max_age: Option<Duration>,
 }
 
 impl Conn {
-    pub fn new(t: Protocol, backoff: SharedBackoff) -> Self {
+    pub fn new(t: Protocol, backoff: SharedBackoff, source: Option<std::net::IpAddr>) -> Self {
         Conn {
             sender: None,
             backoff,
@@ -44,7 +51,19 @@ impl Conn {
             retry: t.retry,
             retry_idle: t.retry_idle,
             close: !t.keep_alive,
+            source,
+            opened_at: Instant::now(),
+            served: 0,
+            max_requests: t.max_requests_per_connection,
+            max_age: t.max_connection_age,
         }
+    }
+
+    /// The connection has carried its share (`max_requests_per_connection`) or lived its
+    /// time (`max_connection_age`): the next request opens another.
+    fn spent(&self) -> bool {
+        self.max_requests.is_some_and(|n| self.served >= n)
+            || self.max_age.is_some_and(|a| self.opened_at.elapsed() >= a)
     }
 
     /// Sends `req` to origin `origin` and reads the whole response by `deadline`.
@@ -63,6 +82,11 @@ impl Conn {
         // Outside the exchange, so that a timed-out request still counts the connection
         // it opened.
         let mut phases = Phases::default();
+        if self.sender.is_some() && self.spent() {
+            // Dropping the sender closes the idle connection.
+            self.sender = None;
+            phases.rotated = 1;
+        }
         let exchange = self.exchange(req, net, origin, keep, &mut phases);
         match tokio::time::timeout_at(deadline.into(), exchange).await {
             Ok(r) => {
@@ -91,8 +115,11 @@ impl Conn {
         self.backoff.wait(origin).await;
         self.sender = None;
         self.last_answer = None;
+        self.opened_at = Instant::now();
+        self.served = 0;
+        let source = self.source;
         let opened = async {
-            let io = net.open(origin, phases, None).await?;
+            let io = net.open_from(origin, phases, None, source).await?;
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
                 .await
                 .map_err(|_| ConnectError::from(ErrorKind::Connect))?;
@@ -147,6 +174,7 @@ impl Conn {
                 return answer::connect_failed(e, *phases);
             }
         }
+        self.served += 1;
         let sender = &mut self.sender.as_mut().expect("connected above").1;
         let mut written = Instant::now();
         let mut retried = None;

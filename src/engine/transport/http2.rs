@@ -41,11 +41,18 @@ struct Shared {
     generation: u64,
     sender: Sender,
     watch: Arc<Watch>,
+    opened_at: Instant,
+    /// Streams it carried (shared by every lane's clone).
+    served: Rc<Cell<u32>>,
 }
 
 /// The connections (one per origin in use) that a group of lanes shares.
 pub struct Group {
     conns: RefCell<Vec<Option<Shared>>>,
+    /// The local address its connections come from (`[load] source_ips`).
+    source: Option<std::net::IpAddr>,
+    max_requests: Option<u32>,
+    max_age: Option<std::time::Duration>,
     /// Bumped for every connection opened: a lane's cached sender is current only while
     /// its generation is the group's.
     generation: Cell<u64>,
@@ -55,9 +62,12 @@ pub struct Group {
 }
 
 impl Group {
-    pub fn new(backoff: SharedBackoff) -> Self {
+    pub fn new(backoff: SharedBackoff, t: Protocol, source: Option<std::net::IpAddr>) -> Self {
         Group {
             conns: RefCell::new(Vec::new()),
+            source,
+            max_requests: t.max_requests_per_connection,
+            max_age: t.max_connection_age,
             generation: Cell::new(0),
             opening: tokio::sync::Mutex::new(()),
             backoff,
@@ -69,7 +79,18 @@ impl Group {
             .borrow()
             .get(origin)
             .and_then(|c| c.clone())
-            .filter(|c| !c.sender.is_closed())
+            .filter(|c| !c.sender.is_closed() && !self.spent(c))
+    }
+
+    /// The connection has carried its share of streams or lived its time: new streams
+    /// go to another (its open streams finish on it).
+    fn spent(&self, c: &Shared) -> bool {
+        self.max_requests.is_some_and(|n| c.served.get() >= n)
+            || self.max_age.is_some_and(|a| c.opened_at.elapsed() >= a)
+    }
+
+    pub fn source(&self) -> Option<std::net::IpAddr> {
+        self.source
     }
 
     /// Forgets connection `generation` of `origin` (it failed); a newer one stays.
@@ -100,6 +121,10 @@ impl Stream {
             retry: t.retry,
             close: !t.keep_alive,
         }
+    }
+
+    pub fn source(&self) -> Option<std::net::IpAddr> {
+        self.group.source()
     }
 
     pub async fn execute(
@@ -165,21 +190,34 @@ impl Stream {
         phases: &mut Phases,
     ) -> Result<Sender, ConnectError> {
         if let Some((o, c)) = &self.cached {
-            if *o == origin && !c.sender.is_closed() {
+            if *o == origin && !c.sender.is_closed() && !self.group.spent(c) {
+                c.served.set(c.served.get() + 1);
                 return Ok(c.sender.clone());
             }
         }
         let group = self.group.clone();
         let _opening = group.opening.lock().await;
+        let spent = group
+            .conns
+            .borrow()
+            .get(origin)
+            .and_then(|c| c.as_ref())
+            .is_some_and(|c| !c.sender.is_closed() && group.spent(c));
         if let Some(c) = group.current(origin) {
+            c.served.set(c.served.get() + 1);
             let s = c.sender.clone();
             self.cached = Some((origin, c));
             return Ok(s);
         }
+        if spent {
+            // This lane replaces it: counted once, on the request that opens the next.
+            phases.rotated = 1;
+        }
         group.backoff.wait(origin).await;
         let alpn = net.endpoints[origin].tls.is_some().then_some(&b"h2"[..]);
+        let source = group.source;
         let opened = async {
-            let io = net.open(origin, phases, alpn).await?;
+            let io = net.open_from(origin, phases, alpn, source).await?;
             let (io, watch) = Guarded::new(io);
             let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
                 .handshake(TokioIo::new(io))
@@ -199,6 +237,8 @@ impl Stream {
                     generation,
                     sender: sender.clone(),
                     watch,
+                    opened_at: Instant::now(),
+                    served: Rc::new(Cell::new(1)),
                 };
                 let mut conns = group.conns.borrow_mut();
                 if conns.len() <= origin {

@@ -61,6 +61,17 @@ impl Connector {
         phases: &mut Phases,
         alpn: Option<&[u8]>,
     ) -> Result<Io, ConnectError> {
+        self.open_from(origin, phases, alpn, None).await
+    }
+
+    /// [`Self::open`] from local address `source` (`[load] source_ips`), when given.
+    pub async fn open_from(
+        &self,
+        origin: usize,
+        phases: &mut Phases,
+        alpn: Option<&[u8]>,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<Io, ConnectError> {
         let ep = &self.endpoints[origin];
         let mut addr = ep.addr;
         if let Some(name) = &ep.name {
@@ -73,9 +84,11 @@ impl Connector {
             addr = found.ok_or(ErrorKind::Connect)?;
         }
         let start = Instant::now();
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|_| ErrorKind::Connect)?;
+        let tcp = match source {
+            None => TcpStream::connect(addr).await,
+            Some(ip) => connect_from(ip, addr).await,
+        }
+        .map_err(|_| ErrorKind::Connect)?;
         phases.set(Phase::Connect, start.elapsed());
         phases.opened += 1;
         let _ = tcp.set_nodelay(true);
@@ -107,6 +120,29 @@ impl Connector {
         }
         Ok(Io::Tls(Box::new(stream)))
     }
+}
+
+/// A connection from local address `ip` (checked bindable before the run, so a failure
+/// here is the target's refusal or the network's, not a missing address).
+async fn connect_from(ip: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = match ip {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
+}
+
+/// Binds every address once, so that a `source_ips` address this machine does not have is
+/// the scenario's error before the run, never a connect error charged to the target.
+pub fn check_sources(ips: &[std::net::IpAddr]) -> Result<(), String> {
+    for ip in ips {
+        let bound = std::net::TcpListener::bind(SocketAddr::new(*ip, 0));
+        if let Err(e) = bound {
+            return Err(format!("load.source_ips: cannot bind {ip} ({e}); list only addresses of this machine (on Linux every 127.x.y.z is one)"));
+        }
+    }
+    Ok(())
 }
 
 /// After a failed connect a lane waits this long before its next attempt, doubling up to

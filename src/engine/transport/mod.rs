@@ -17,7 +17,9 @@ pub mod io;
 pub mod tls;
 
 use std::cell::{Cell, RefCell};
+use std::net::IpAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -36,6 +38,11 @@ pub struct Lanes {
     made: Cell<usize>,
     group: RefCell<Option<Rc<http2::Group>>>,
     backoff: SharedBackoff,
+    /// `[load] source_ips`, and this thread's place among the run's lane makers
+    /// `(index, of)`: lane k of maker i binds address `(i + of·k) mod n`, so threads and
+    /// shards spread over the addresses.
+    sources: Arc<[IpAddr]>,
+    place: (usize, usize),
 }
 
 impl Lanes {
@@ -45,7 +52,21 @@ impl Lanes {
             made: Cell::new(0),
             group: RefCell::new(None),
             backoff: SharedBackoff::default(),
+            sources: Arc::from(Vec::new()),
+            place: (0, 1),
         }
+    }
+
+    /// Lanes whose connections bind `sources` in turn, as maker `place.0` of `place.1`.
+    pub fn with_sources(mut self, sources: Arc<[IpAddr]>, place: (usize, usize)) -> Self {
+        self.sources = sources;
+        self.place = (place.0, place.1.max(1));
+        self
+    }
+
+    fn source(&self, n: usize) -> Option<IpAddr> {
+        let len = self.sources.len();
+        (len > 0).then(|| self.sources[(self.place.0 + self.place.1 * n) % len])
     }
 
     /// A fresh lane; it connects on first use and reconnects after a transport error.
@@ -54,12 +75,13 @@ impl Lanes {
         let n = self.made.get();
         self.made.set(n + 1);
         if !t.version.is_h2() {
-            return Lane::Http1(http1::Conn::new(t, self.backoff.clone()));
+            return Lane::Http1(http1::Conn::new(t, self.backoff.clone(), self.source(n)));
         }
         let per = t.streams_per_connection();
         let mut group = self.group.borrow_mut();
         if n.is_multiple_of(per) || group.is_none() {
-            *group = Some(Rc::new(http2::Group::new(self.backoff.clone())));
+            let source = self.source(n / per);
+            *group = Some(Rc::new(http2::Group::new(self.backoff.clone(), t, source)));
         }
         Lane::Http2(http2::Stream::new(group.clone().expect("set above"), t))
     }
@@ -73,6 +95,14 @@ pub enum Lane {
 }
 
 impl Lane {
+    /// The local address this lane's connections come from, when bound.
+    pub fn source(&self) -> Option<IpAddr> {
+        match self {
+            Lane::Http1(c) => c.source,
+            Lane::Http2(s) => s.source(),
+        }
+    }
+
     /// Sends `req` to origin `origin` of `net` and reads the whole answer by `deadline`,
     /// keeping what `keep` asks for.
     pub async fn execute(

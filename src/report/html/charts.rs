@@ -123,6 +123,9 @@ fn rates(o: &mut String, d: &ReportData<'_>, w: &Bands) {
             .map_or(s.warmup_s + s.duration_s, |r| x(r.idx) + 1.0);
         super::kube::replicas_chart(o, k, w, end);
     }
+    if let Some(b) = &s.balance {
+        super::balance::share_chart(o, b, w);
+    }
 }
 
 /// Percentiles over time, with the scenario's latency thresholds.

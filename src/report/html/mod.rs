@@ -8,6 +8,7 @@
 //! the baseline comparison. Each part is a file of this folder.
 
 mod agents;
+mod balance;
 pub mod capacity;
 mod charts;
 mod data;
@@ -52,6 +53,9 @@ pub fn render(d: &ReportData<'_>) -> String {
     agents::section(&mut o, s);
     if let Some(k) = &s.kube {
         kube::section(&mut o, k);
+    }
+    if let Some(b) = &s.balance {
+        balance::section(&mut o, b);
     }
     sections::websocket(&mut o, s);
     sections::verification(&mut o, s);

@@ -245,6 +245,10 @@ impl Reader {
                     if let Some(chat) = d.chat.take() {
                         let _ = self.tx.send(GeneratorMsg::Chat(Box::new(chat)));
                     }
+                    if let Some(a) = d.affinity.take() {
+                        let seen = crate::metrics::balance::AffinityData::from_wire(&a);
+                        let _ = self.tx.send(GeneratorMsg::Affinity(Box::new(seen)));
+                    }
                     let mut b = self.boards.lock().expect("not poisoned");
                     let board = &mut b[self.k];
                     // The first request really sent is when the agent really started.

@@ -151,6 +151,30 @@ pub struct ClusterConfig {
     /// A pod removed by a rollout finishes its in-flight requests first (a preStop hook
     /// waits for the endpoints); `false`: they fail until the endpoints catch up.
     pub prestop_drain: bool,
+    /// How the Service picks a pod per connection; `None`: every request in turn (an L7
+    /// ingress), the replicas sharing the load as one pool.
+    pub balancer: Option<Strategy>,
+    /// `sessionAffinity: ClientIP`: a client address stays on its pod.
+    pub session_affinity: bool,
+}
+
+/// `[embedded] balancer`: seed 001's strategies, as kube-proxy and ingresses apply them
+/// per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    RoundRobin,
+    Random,
+    LeastConnections,
+    IpHash,
+}
+
+impl Strategy {
+    pub const NAMES: [(&'static str, Strategy); 4] = [
+        ("round-robin", Strategy::RoundRobin),
+        ("random", Strategy::Random),
+        ("least-connections", Strategy::LeastConnections),
+        ("ip-hash", Strategy::IpHash),
+    ];
 }
 
 impl Default for ClusterConfig {
@@ -164,6 +188,8 @@ impl Default for ClusterConfig {
             pod_start: Duration::from_secs(20),
             history: 4096,
             prestop_drain: true,
+            balancer: None,
+            session_affinity: false,
         }
     }
 }

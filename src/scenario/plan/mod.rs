@@ -2,6 +2,7 @@
 //! from their validators (`scenario/validate/`); figures derived from a plan (planned
 //! requests, peak rate, connections needed) are methods here, written once.
 
+pub mod balance;
 pub mod capacity;
 pub mod chat;
 pub mod compare;
@@ -69,6 +70,11 @@ pub struct Plan {
     pub distributed: distributed::DistributedPlan,
     /// Live exporters (`[[export]]`), each a module of [`crate::export`].
     pub exports: Vec<ExportPlan>,
+    /// Which backend served each response, and the affinity to check (`[balance]`).
+    pub balance: Option<balance::BalancePlan>,
+    /// Local addresses the connections bind, in turn (`[load] source_ips`); empty: the
+    /// system's choice.
+    pub source_ips: balance::SourceIps,
 }
 
 /// One `[[export]]`. Two are the same when they read the same: a kind's description names

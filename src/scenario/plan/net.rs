@@ -116,6 +116,12 @@ pub struct Protocol {
     /// `idle-only`: how long a connection must have been quiet for its failure to be an
     /// idle close rather than the target's reset.
     pub retry_idle: Duration,
+    /// Close a connection after it carried this many requests (HTTP/1.1 clients with a
+    /// keep-alive limit do), so a balancer that picks per connection picks again.
+    pub max_requests_per_connection: Option<u32>,
+    /// Open no request on a connection older than this (gRPC's `max_connection_age`):
+    /// new replicas behind a per-connection balancer get their share in that time.
+    pub max_connection_age: Option<Duration>,
 }
 
 /// Concurrent streams per HTTP/2 connection unless `[http] max_streams` says otherwise:
@@ -131,6 +137,8 @@ impl Default for Protocol {
             keep_alive: true,
             retry: RetryPolicy::default(),
             retry_idle: DEFAULT_RETRY_IDLE,
+            max_requests_per_connection: None,
+            max_connection_age: None,
         }
     }
 }
@@ -172,7 +180,22 @@ impl Protocol {
                 ", retries idempotent requests on stale connections (retry = idempotent)",
             ),
         }
+        if let Some(n) = self.max_requests_per_connection {
+            line.push_str(&format!(", a connection closed after {n} requests"));
+        }
+        if let Some(age) = self.max_connection_age {
+            line.push_str(&format!(
+                ", a connection replaced at {} old",
+                humantime::format_duration(age)
+            ));
+        }
         line
+    }
+
+    /// Whether connections are replaced on purpose (`max_requests_per_connection`,
+    /// `max_connection_age`): the reports say how many were.
+    pub fn rotates(&self) -> bool {
+        self.max_requests_per_connection.is_some() || self.max_connection_age.is_some()
     }
 
     /// ALPN to offer on TLS connections.

@@ -31,6 +31,8 @@ pub struct RawLoad {
     pub connect_rate: Option<Spanned<f64>>,
     /// Connections model: how long every connection is held once the ramp is done.
     pub hold: Option<Spanned<String>>,
+    /// Local addresses the connections bind (`"127.0.0.2-127.0.0.200"`, or a list).
+    pub source_ips: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]

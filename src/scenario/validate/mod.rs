@@ -4,6 +4,7 @@
 //! every problem in the file. Defaults live here and nowhere else. One file per section;
 //! this one puts the sections together.
 
+mod balance;
 mod capacity;
 mod chat;
 mod distributed;
@@ -128,11 +129,22 @@ pub(super) fn validate(
         names.push(FAULT_SCOPE);
         names.extend(fault_names.iter().copied());
     }
+    let balance = balance::balance(&mut cx, raw.balance.as_ref());
+    let source_ips = balance::source_ips(
+        &mut cx,
+        raw.load
+            .as_ref()
+            .and_then(|l| l.get_ref().source_ips.as_ref()),
+    );
+    if balance.is_some() {
+        names.extend(["balance", "affinity"]);
+    }
     let scrapes = prometheus::scrapes(&mut cx, raw.prometheus.as_ref(), &names);
     names.extend(scrapes.iter().map(|s| s.name.as_str()));
     let slos = slo::slos(&mut cx, &raw.slo, &names, &outcomes);
     server_scopes(&mut cx, &slos, &scrapes, &raw.slo);
     recovery_scopes(&mut cx, &slos, &fault_names, &raw.slo);
+    balance_scopes(&mut cx, &slos, balance.as_ref(), &raw.slo);
     let http = net::http(&mut cx, raw.http.as_ref());
     let tls = net::tls(&mut cx, raw.tls.as_ref(), base_dir);
     let capacity = capacity::capacity(&mut cx, raw.capacity.as_ref());
@@ -175,7 +187,33 @@ pub(super) fn validate(
         shard: None,
         distributed,
         exports,
+        balance,
+        source_ips,
     })
+}
+
+/// `balance.imbalance` and `affinity.violations` are `[balance]`'s: each key in its own
+/// scope, the affinity's only with an affinity to check, and those scopes take nothing else.
+fn balance_scopes(
+    cx: &mut Ctx<'_>,
+    slos: &[crate::slo::Slo],
+    plan: Option<&crate::scenario::plan::balance::BalancePlan>,
+    raw: &indexmap::IndexMap<String, Spanned<toml::Value>>,
+) {
+    use crate::slo::Metric;
+    for s in slos {
+        let at = || raw.get(&s.name).map_or(0..0, Spanned::span);
+        let field = format!("slo.\"{}\"", s.name);
+        let scope = s.scope.as_deref();
+        match s.metric {
+            Metric::Balance(b) if plan.is_none() => cx.err(at(), field, format!("`{}` is measured by [balance]; add it with backend = {{ header = \"x-served-by\" }}", b.name())),
+            Metric::Balance(b) if scope != Some(b.scope()) => cx.err(at(), field, format!("write it as `{}.{}`", b.scope(), b.name())),
+            Metric::Balance(crate::slo::BalanceStat::Violations) if plan.is_some_and(|p| p.affinity.is_none()) => cx.err(at(), field, "affinity.violations needs the affinity to check: [balance] affinity = \"client-ip\", \"cookie:NAME\" or \"header:NAME\""),
+            Metric::Balance(_) => {}
+            _ if matches!(scope, Some("balance" | "affinity")) && plan.is_some() => cx.err(at(), field, "the balance scope takes imbalance, cv, new_replica_first_request_s and new_replica_fair_share_s; the affinity scope takes violations"),
+            _ => {}
+        }
+    }
 }
 
 /// At most this many live exporters: each serves or pushes beside the load.

@@ -23,6 +23,8 @@ pub struct RawHttp {
     pub keep_alive: Option<Spanned<bool>>,
     pub retry: Option<Spanned<String>>,
     pub retry_idle: Option<Spanned<String>>,
+    pub max_requests_per_connection: Option<Spanned<i64>>,
+    pub max_connection_age: Option<Spanned<String>>,
 }
 
 /// `[tls]`: verification and client identity; paths relative to the scenario file.
@@ -84,6 +86,29 @@ pub(super) fn http(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawHttp>>) -> Protocol
         if let Some(d) = cx.duration(d, "http.retry_idle") {
             plan.retry_idle = d;
         }
+    }
+    if let Some(n) = &raw.max_requests_per_connection {
+        let field = "http.max_requests_per_connection";
+        plan.max_requests_per_connection = cx.positive(n, field).map(|n| n as u32);
+    }
+    if let Some(d) = &raw.max_connection_age {
+        match cx.duration(d, "http.max_connection_age") {
+            Some(age) if age.is_zero() => cx.err(
+                d.span(),
+                "http.max_connection_age",
+                "must be longer than 0; leave it out to keep connections for the whole run",
+            ),
+            age => plan.max_connection_age = age,
+        }
+    }
+    if !plan.keep_alive && plan.rotates() {
+        let at = raw
+            .max_requests_per_connection
+            .as_ref()
+            .map(Spanned::span)
+            .or(raw.max_connection_age.as_ref().map(Spanned::span))
+            .unwrap_or(0..0);
+        cx.err(at, "http", "keep_alive = false already opens a connection per request; drop max_requests_per_connection and max_connection_age");
     }
     plan
 }

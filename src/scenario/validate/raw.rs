@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::balance::RawBalance;
 use super::capacity::RawCapacity;
 use super::chat::RawChat;
 use super::distributed::RawDistributed;
@@ -56,6 +57,7 @@ pub struct RawFile {
     pub distributed: Option<RawDistributed>,
     #[serde(default)]
     pub export: Vec<Spanned<RawExport>>,
+    pub balance: Option<RawBalance>,
 }
 
 /// The part of an `[[export]]` table every kind has; the rest is the kind's, read by its
@@ -90,6 +92,7 @@ pub struct RawScenario {
     pub prometheus: Option<RawPrometheus>,
     pub distributed: Option<Spanned<RawDistributed>>,
     pub export: Vec<Spanned<RawExport>>,
+    pub balance: Option<Spanned<RawBalance>>,
 }
 
 impl RawFile {
@@ -120,6 +123,7 @@ impl RawFile {
             prometheus: self.prometheus,
             distributed: self.distributed.map(|v| at(v, text, "distributed")),
             export: self.export,
+            balance: self.balance.map(|v| at(v, text, "balance")),
         }
     }
 }

@@ -34,6 +34,10 @@ pub struct RawEmbedded {
     pub replica_capacity: Option<Spanned<f64>>,
     /// Pods removed by a rollout drain first (a preStop hook), or drop what they serve.
     pub prestop_drain: Option<Spanned<bool>>,
+    /// How the simulated Service picks a pod per connection.
+    pub balancer: Option<Spanned<String>>,
+    /// `"client-ip"`: the simulated Service's `sessionAffinity`.
+    pub session_affinity: Option<Spanned<String>>,
 }
 
 pub(super) fn target(
@@ -285,6 +289,7 @@ fn cluster(cx: &mut Ctx<'_>, raw: &RawEmbedded, plan: &mut EmbeddedPlan) -> bool
         if let Some(d) = &raw.prestop_drain {
             c.prestop_drain = *d.get_ref();
         }
+        ok &= service_balance(cx, raw, &mut c);
         if plan.service != "flash-sale" {
             cx.err(
                 raw.service.as_ref().map_or(0..0, |s| s.span()),
@@ -298,9 +303,56 @@ fn cluster(cx: &mut Ctx<'_>, raw: &RawEmbedded, plan: &mut EmbeddedPlan) -> bool
         .map(|s| s.span())
         .or(capacity.map(|c| c.span()))
         .or(raw.prestop_drain.as_ref().map(|d| d.span()))
+        .or(raw.balancer.as_ref().map(|d| d.span()))
+        .or(raw.session_affinity.as_ref().map(|d| d.span()))
     {
-        cx.err(span, "embedded", "`time_scale` and `replica_capacity` shape the simulated cluster (as does `prestop_drain`); add simulate_cluster = true");
+        cx.err(span, "embedded", "`time_scale`, `replica_capacity`, `prestop_drain`, `balancer` and `session_affinity` shape the simulated cluster; add simulate_cluster = true");
         ok = false;
+    }
+    ok
+}
+
+/// `balancer` and `session_affinity` of the simulated Service; `false` on an error.
+fn service_balance(cx: &mut Ctx<'_>, raw: &RawEmbedded, c: &mut ClusterConfig) -> bool {
+    use crate::scenario::plan::embedded::Strategy;
+    let mut ok = true;
+    if let Some(b) = &raw.balancer {
+        match Strategy::NAMES
+            .iter()
+            .find(|(n, _)| *n == b.get_ref().as_str())
+        {
+            Some((_, s)) => c.balancer = Some(*s),
+            None => {
+                cx.err(
+                    b.span(),
+                    "embedded.balancer",
+                    format!(
+                        "`{}` is not a strategy; use {}",
+                        b.get_ref(),
+                        crate::diag::kind_names(&Strategy::NAMES)
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    if let Some(a) = &raw.session_affinity {
+        match a.get_ref().as_str() {
+            "client-ip" if c.balancer.is_some() => c.session_affinity = true,
+            "client-ip" => {
+                cx.err(a.span(), "embedded.session_affinity", "a Service's session affinity picks per connection: set `balancer` too (\"random\", as iptables does)");
+                ok = false;
+            }
+            "none" => {}
+            other => {
+                cx.err(
+                    a.span(),
+                    "embedded.session_affinity",
+                    format!("`{other}` is not an affinity; use \"client-ip\" or \"none\""),
+                );
+                ok = false;
+            }
+        }
     }
     ok
 }

@@ -192,17 +192,16 @@ impl Chaos {
         }
     }
 
-    /// What the network does to a request that lands on one of `ready` pods at random.
-    pub fn effect(&self, ready: &[String]) -> Effect {
+    /// What the network does to a request that lands on `pod`.
+    pub fn effect_on(&self, pod: &str) -> Effect {
         let objects = self.objects.lock().unwrap();
-        if ready.is_empty() || objects.values().all(|n| n.recovered) {
+        if objects.values().all(|n| n.recovered) {
             return Effect::default();
         }
-        let pod = &ready[fastrand::usize(..ready.len())];
         let mut e = Effect::default();
         for n in objects
             .values()
-            .filter(|n| !n.recovered && n.pods.contains(pod))
+            .filter(|n| !n.recovered && n.pods.iter().any(|p| p == pod))
         {
             let jitter = n.jitter.as_secs_f64() * (fastrand::f64() * 2.0 - 1.0);
             e.delay += Duration::from_secs_f64((n.delay.as_secs_f64() + jitter).max(0.0));
@@ -312,14 +311,11 @@ mod tests {
         );
         let ready: Vec<String> = pods(4).into_iter().map(|p| p.0).collect();
         let delayed = (0..2000)
-            .filter(|_| c.effect(&ready).delay == Duration::from_millis(50))
+            .filter(|i| c.effect_on(&ready[i % 4]).delay == Duration::from_millis(50))
             .count();
-        assert!(
-            (800..1200).contains(&delayed),
-            "{delayed} of 2000 on half the pods"
-        );
+        assert_eq!(delayed, 1000, "half the pods are delayed");
         c.tick(Duration::from_secs(10));
-        assert_eq!(c.effect(&ready), Effect::default());
+        assert_eq!(c.effect_on(&ready[0]), Effect::default());
         assert_eq!(
             c.get("networkchaos", "d").unwrap()["status"]["conditions"][2]["status"],
             "True"

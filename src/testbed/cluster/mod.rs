@@ -18,6 +18,7 @@
 //! never a reason to flip direction); memory stays at 40 %; pods never crash on their own.
 
 mod api;
+mod balancer;
 mod chaos;
 mod discovery;
 mod job_api;
@@ -55,6 +56,8 @@ const SCALE_DOWN_GRACE: Duration = Duration::from_secs(2);
 /// Memory utilisation the simulated pods report (below the 75 % target).
 const MEMORY_UTILIZATION: f64 = 40.0;
 const TICK: Duration = Duration::from_millis(50);
+/// `sessionAffinityConfig.clientIP.timeoutSeconds`: Kubernetes' default, 3 h (seed 002).
+const SESSION_AFFINITY: Duration = Duration::from_secs(10_800);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -122,8 +125,8 @@ pub struct Cluster {
     jobs: jobs::Jobs,
     /// Chaos Mesh's `NetworkChaos` objects, applied to the requests.
     chaos: chaos::Chaos,
-    /// The Ready pods' names, for the requests the network chaos picks a pod for.
-    ready_pods: Mutex<Arc<Vec<String>>>,
+    /// The Service: which Ready pod serves each request.
+    balancer: balancer::Balancer,
 }
 
 impl Cluster {
@@ -152,7 +155,6 @@ impl Cluster {
             samples: VecDeque::new(),
         };
         let c = Cluster {
-            cfg,
             epoch: Instant::now(),
             state: Mutex::new(st),
             events,
@@ -163,7 +165,8 @@ impl Cluster {
             ready: AtomicU32::new(0),
             jobs: jobs::Jobs::default(),
             chaos: chaos::Chaos::default(),
-            ready_pods: Mutex::new(Arc::new(Vec::new())),
+            balancer: balancer::Balancer::new(cfg.balancer, cfg.session_affinity),
+            cfg,
         };
         {
             // The cluster starts settled: the minimum of replicas, all Ready.
@@ -276,7 +279,7 @@ impl Cluster {
             .filter(|p| p.ready)
             .filter_map(|p| p.pod.metadata.name.clone())
             .collect();
-        *self.ready_pods.lock().unwrap() = Arc::new(names);
+        self.balancer.set_ready(&names);
         let updated = Self::live(st).filter(|p| p.template == st.template).count() as u32;
         let generation = st.deployment.metadata.generation.unwrap_or(1);
         let status = objects::deployment_status(replicas, ready, updated, generation);
@@ -463,6 +466,7 @@ impl Cluster {
             }
         };
         let recent = rate_since(Duration::from_secs(1));
+        self.balancer.tick(self.real(SESSION_AFFINITY));
         let rate = rate_since(window);
         // Each Ready pod serves with the CPU a stress chaos leaves it.
         let serving: f64 = Self::live(&st)
@@ -489,13 +493,19 @@ impl Cluster {
             // capacity); pods still starting are unready, and the controller's replica
             // calculator treats them as upstream's does.
             let ready_now = Self::live(&st).filter(|p| p.ready).count().max(1) as f64;
-            let per_pod = rate / ready_now / self.cfg.replica_capacity * 1000.0;
+            let pooled = rate / ready_now / self.cfg.replica_capacity * 1000.0;
+            // Picked per connection, each pod carries what its connections bring.
+            let per_pod = |name: &str| match self.balancer.per_connection() {
+                true => self.balancer.rate(name) / self.cfg.replica_capacity * 1000.0,
+                false => pooled,
+            };
             // A stressed pod's usage adds what its stressors burn, up to its 1-core limit.
             let pods: Vec<hpa::PodSample> = Self::live(&st)
                 .map(|p| match p.ready {
                     true => {
                         let name = p.pod.metadata.name.as_deref().unwrap_or_default();
                         let stress = self.chaos.cpu_taken(name) * 1000.0;
+                        let per_pod = per_pod(name);
                         hpa::PodSample::Ready {
                             usage: (per_pod + stress).min(1000f64.max(per_pod)).round() as u64,
                             request: 1000,
@@ -578,7 +588,7 @@ impl Cluster {
     /// How a request fares right now: fails (the dead pod's share during an outage, or
     /// an answer the network chaos lost), or waits the queueing delay of the Ready
     /// replicas' utilisation plus what the network chaos adds.
-    fn serving(&self) -> Result<Duration, Failed> {
+    fn serving(&self, pod: Option<&str>) -> Result<Duration, Failed> {
         let now = self.epoch.elapsed().as_nanos() as u64;
         if now < self.outage_until.load(Ordering::Relaxed) {
             let share = f64::from_bits(self.outage_share.load(Ordering::Relaxed));
@@ -586,12 +596,18 @@ impl Cluster {
                 return Err(Failed::PodGone);
             }
         }
-        let ready = self.ready_pods.lock().unwrap().clone();
-        let net = self.chaos.effect(&ready);
+        let net = pod.map(|p| self.chaos.effect_on(p)).unwrap_or_default();
         if net.lost {
             return Err(Failed::Lost);
         }
-        let rho = f64::from_bits(self.rho.load(Ordering::Relaxed));
+        let rho = match pod.filter(|_| self.balancer.per_connection()) {
+            // Its own load, on the CPU a stress chaos leaves it.
+            Some(p) => {
+                let cpu = (1.0 - self.chaos.cpu_taken(p)).max(0.05);
+                self.balancer.rate(p) / (cpu * self.cfg.replica_capacity)
+            }
+            None => f64::from_bits(self.rho.load(Ordering::Relaxed)),
+        };
         Ok(queueing_delay(rho) + net.delay)
     }
 
@@ -671,7 +687,12 @@ pub async fn load_layer(State(c): State<Arc<Cluster>>, req: Request, next: Next)
         return next.run(req).await;
     }
     c.arrivals.fetch_add(1, Ordering::Relaxed);
-    match c.serving() {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|ci| ci.0);
+    let pod = c.balancer.pick(peer);
+    let mut resp = match c.serving(pod.as_deref()) {
         Err(Failed::PodGone) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [("content-type", "application/json")],
@@ -688,7 +709,13 @@ pub async fn load_layer(State(c): State<Arc<Cluster>>, req: Request, next: Next)
             tokio::time::sleep(delay).await;
             next.run(req).await
         }
+    };
+    // Which replica answered, as the kind manifests' services say it (`X-Served-By`,
+    // the pod name from the downward API).
+    if let Some(v) = pod.and_then(|p| axum::http::HeaderValue::from_str(&p).ok()) {
+        resp.headers_mut().insert(super::SERVED_BY, v);
     }
+    resp
 }
 
 #[cfg(test)]
