@@ -338,3 +338,120 @@ pub fn summarize(i: &Inputs<'_>) -> BalanceSummary {
         affinity: affinity(i, &g),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::plan::balance::BackendSource;
+
+    /// Ten seconds: a and b from the start; c Ready at 4 s, first answer in second 5, its
+    /// fair share from second 7; d Ready at 6 s and never given a request (pinned out).
+    fn log() -> Vec<(i64, IntervalData)> {
+        (0..10)
+            .map(|t| {
+                let mut d = IntervalData::new(1);
+                let b = d.balance_mut();
+                let c = match t {
+                    5 | 6 => 2,
+                    7.. => 30,
+                    _ => 0,
+                };
+                for (name, n) in [("a", 60), ("b", 60), ("c", c)] {
+                    for _ in 0..n {
+                        b.record(Some(name), false, 1000);
+                    }
+                }
+                (t, d)
+            })
+            .collect()
+    }
+
+    fn plan(affinity: bool) -> BalancePlan {
+        BalancePlan {
+            backend: BackendSource::Header(http::HeaderName::from_static("x-served-by")),
+            affinity: affinity.then_some(crate::scenario::plan::balance::Affinity::ClientIp),
+            band: 0.2,
+        }
+    }
+
+    #[test]
+    fn new_replicas_are_timed_to_their_first_request_and_fair_share() {
+        let log = log();
+        let mut totals = IntervalData::new(1);
+        log.iter().for_each(|(_, d)| totals.merge(d));
+        let s = |v: u64| Duration::from_secs(v);
+        let ready: Vec<ReadySpan> = vec![
+            ("a".into(), s(0), None),
+            ("b".into(), s(0), None),
+            ("c".into(), s(4), None),
+            ("d".into(), s(6), None),
+        ];
+        let p = plan(false);
+        let affinity = AffinityData::default();
+        let sum = summarize(&Inputs {
+            plan: &p,
+            log: &log,
+            totals: &totals,
+            ready: Some(&ready),
+            affinity: &affinity,
+            warmup: Duration::ZERO,
+            window_s: 10.0,
+        });
+        let c = sum.new_replicas.iter().find(|r| r.pod == "c").unwrap();
+        assert_eq!((c.first_request_s, c.fair_share_s), (Some(1.0), Some(3.0)));
+        let d = sum.new_replicas.iter().find(|r| r.pod == "d").unwrap();
+        assert_eq!((d.first_request_s, d.fair_share_s), (None, None));
+        // d waited from 6 s to the end in vain: the slowest.
+        assert_eq!(sum.new_replica_fair_share_s, Some(4.0));
+        let d_row = sum.backends.iter().find(|b| b.name == "d").unwrap();
+        assert_eq!(d_row.requests, 0, "a starved Ready pod is listed");
+        // a and b carry what d (and c, early) should have: well above fair.
+        assert!(sum.imbalance.unwrap() > 1.2, "{:?}", sum.imbalance);
+        assert_eq!(sum.seconds[8].in_service, 4);
+
+        // Without Kubernetes only the backends seen count, from first to last answer.
+        let blind = summarize(&Inputs {
+            ready: None,
+            plan: &p,
+            log: &log,
+            totals: &totals,
+            affinity: &affinity,
+            warmup: Duration::ZERO,
+            window_s: 10.0,
+        });
+        assert!(blind.new_replicas.is_empty() && blind.backends.len() == 3);
+        assert_eq!(blind.fair_over, "backends seen");
+    }
+
+    #[test]
+    fn a_client_that_moves_while_its_backend_serves_on_is_a_violation() {
+        let log = log();
+        let mut totals = IntervalData::new(1);
+        log.iter().for_each(|(_, d)| totals.merge(d));
+        let mut seen = AffinityData::default();
+        let ip = |n: u8| crate::metrics::balance::Client::Ip([127, 0, 0, n].into());
+        // Stays on a.
+        seen.record(ip(2), "a", 0);
+        seen.record(ip(2), "a", 9);
+        // Moves from a to b at second 3, while a serves on to the end.
+        seen.record(ip(3), "a", 0);
+        seen.record(ip(3), "b", 3);
+        let p = plan(true);
+        let sum = summarize(&Inputs {
+            plan: &p,
+            log: &log,
+            totals: &totals,
+            ready: None,
+            affinity: &seen,
+            warmup: Duration::ZERO,
+            window_s: 10.0,
+        });
+        let a = sum.affinity.unwrap();
+        assert_eq!((a.clients, a.violations), (2, 1));
+        assert!(
+            a.examples[0].starts_with("127.0.0.3: a (s 0–0) → b (s 3–3)"),
+            "{:?}",
+            a.examples
+        );
+    }
+}

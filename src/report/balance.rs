@@ -66,19 +66,20 @@ pub fn console(o: &mut String, b: &BalanceSummary) {
             rest.len()
         );
     }
+    let band = b.band * 100.0;
     for r in &b.new_replicas {
+        let first = r.first_request_s.map_or("no request at all".into(), |s| {
+            format!("first request after {s:.1} s")
+        });
         let fair = r
             .fair_share_s
-            .map_or("never".into(), |s| format!("{s:.0} s"));
-        let first = r
-            .first_request_s
-            .map_or("never".into(), |s| format!("{s:.0} s"));
+            .map_or(format!("never a fair share (within {band:.0}%)"), |s| {
+                format!("a fair share (within {band:.0}%) after {s:.1} s")
+            });
         let _ = writeln!(
             o,
-            "  new replica {}: Ready at {:.0} s · first request after {first} · fair share (±{:.0}%) after {fair}",
-            r.pod,
-            r.ready_s,
-            b.band * 100.0
+            "  new replica {}: Ready at {:.1} s · {first} · {fair}",
+            r.pod, r.ready_s
         );
     }
     if let Some(a) = &b.affinity {

@@ -481,7 +481,7 @@ action = "pod-delete"
     .unwrap_err()
     .to_string();
     for needle in [
-        "embedded: `time_scale` and `replica_capacity` shape the simulated cluster",
+        "embedded: `time_scale`, `replica_capacity`, `prestop_drain`, `balancer` and `session_affinity` shape the simulated cluster",
         "kube.namespace: a namespace is a DNS label",
         "kube.expect[0].within: missing",
         "kube.expect[1].within: applies to replicas_at_least",

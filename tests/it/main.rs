@@ -3,6 +3,7 @@
 
 mod agent_hostile;
 mod arch;
+mod balance;
 mod capacity;
 mod chaos;
 mod chat;

@@ -136,7 +136,7 @@ pub(super) fn validate(
             .as_ref()
             .and_then(|l| l.get_ref().source_ips.as_ref()),
     );
-    if balance.is_some() {
+    if raw.balance.is_some() {
         names.extend(["balance", "affinity"]);
     }
     let scrapes = prometheus::scrapes(&mut cx, raw.prometheus.as_ref(), &names);
@@ -144,7 +144,12 @@ pub(super) fn validate(
     let slos = slo::slos(&mut cx, &raw.slo, &names, &outcomes);
     server_scopes(&mut cx, &slos, &scrapes, &raw.slo);
     recovery_scopes(&mut cx, &slos, &fault_names, &raw.slo);
-    balance_scopes(&mut cx, &slos, balance.as_ref(), &raw.slo);
+    balance_scopes(
+        &mut cx,
+        &slos,
+        (raw.balance.is_some(), balance.as_ref()),
+        &raw.slo,
+    );
     let http = net::http(&mut cx, raw.http.as_ref());
     let tls = net::tls(&mut cx, raw.tls.as_ref(), base_dir);
     let capacity = capacity::capacity(&mut cx, raw.capacity.as_ref());
@@ -197,7 +202,7 @@ pub(super) fn validate(
 fn balance_scopes(
     cx: &mut Ctx<'_>,
     slos: &[crate::slo::Slo],
-    plan: Option<&crate::scenario::plan::balance::BalancePlan>,
+    (declared, plan): (bool, Option<&crate::scenario::plan::balance::BalancePlan>),
     raw: &indexmap::IndexMap<String, Spanned<toml::Value>>,
 ) {
     use crate::slo::Metric;
@@ -206,11 +211,11 @@ fn balance_scopes(
         let field = format!("slo.\"{}\"", s.name);
         let scope = s.scope.as_deref();
         match s.metric {
-            Metric::Balance(b) if plan.is_none() => cx.err(at(), field, format!("`{}` is measured by [balance]; add it with backend = {{ header = \"x-served-by\" }}", b.name())),
+            Metric::Balance(b) if !declared => cx.err(at(), field, format!("`{}` is measured by [balance]; add it with backend = {{ header = \"x-served-by\" }}", b.name())),
             Metric::Balance(b) if scope != Some(b.scope()) => cx.err(at(), field, format!("write it as `{}.{}`", b.scope(), b.name())),
             Metric::Balance(crate::slo::BalanceStat::Violations) if plan.is_some_and(|p| p.affinity.is_none()) => cx.err(at(), field, "affinity.violations needs the affinity to check: [balance] affinity = \"client-ip\", \"cookie:NAME\" or \"header:NAME\""),
             Metric::Balance(_) => {}
-            _ if matches!(scope, Some("balance" | "affinity")) && plan.is_some() => cx.err(at(), field, "the balance scope takes imbalance, cv, new_replica_first_request_s and new_replica_fair_share_s; the affinity scope takes violations"),
+            _ if matches!(scope, Some("balance" | "affinity")) && declared => cx.err(at(), field, "the balance scope takes imbalance, cv, new_replica_first_request_s and new_replica_fair_share_s; the affinity scope takes violations"),
             _ => {}
         }
     }
