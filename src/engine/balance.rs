@@ -8,18 +8,11 @@ use std::net::IpAddr;
 
 use http::header::{HeaderMap, COOKIE, SET_COOKIE};
 
-use super::request::Response;
+use super::request::{ClientKey, Response};
 use super::ThreadCtx;
 use crate::metrics::balance::Client;
 use crate::metrics::micros;
 use crate::scenario::plan::balance::{Affinity, BackendSource, BalancePlan};
-
-/// Who a request went as, for the affinity check.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientKey {
-    Ip(IpAddr),
-    Text(Box<str>),
-}
 
 /// The value of cookie `name` in a `Cookie` or `Set-Cookie` header value.
 fn cookie<'a>(value: &'a str, name: &str, set: bool) -> Option<&'a str> {

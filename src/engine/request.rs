@@ -243,7 +243,14 @@ pub struct Response {
     pub conn: ConnSample,
     /// `[balance] affinity`: the client the request went as (its source address, or the
     /// value of its cookie or header), set by the engine.
-    pub client: Option<crate::engine::balance::ClientKey>,
+    pub client: Option<ClientKey>,
+}
+
+/// Who a request went as, for `[balance] affinity`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientKey {
+    Ip(std::net::IpAddr),
+    Text(Box<str>),
 }
 
 impl Response {

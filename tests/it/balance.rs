@@ -219,3 +219,58 @@ fn balance_mistakes_are_reported_with_their_position() {
         assert!(e.contains(want), "missing `{want}` in:\n{e}");
     }
 }
+
+/// The simulated Service picks a pod per connection: the run's connections, opened before
+/// the scale-out and kept, never reach the new pods; replaced every second, they do.
+#[test]
+fn pinned_connections_starve_new_replicas_and_rotation_feeds_them() {
+    let text = |rotate: &str| {
+        format!(
+            "name = \"pin\"\n[embedded]\nservice = \"flash-sale\"\nsimulate_cluster = true\ntime_scale = 10\nreplica_capacity = 150\nbalancer = \"random\"\n[load]\nmodel = \"open\"\nstages = [{{ duration = \"2s\", target = 300 }}, {{ duration = \"2s\", target = 1200 }}, {{ duration = \"16s\", target = 1200 }}]\nstart_rate = 300\nconnections = 128\ntimeout = \"5s\"\n[[requests]]\nname = \"item\"\npath = \"/api/v1/flash/items/1\"\n[http]\n{rotate}\n[balance]\nbackend = {{ header = \"x-served-by\" }}\n[kube]\nnamespace = \"flash-sale\"\n[[kube.expect]]\nhpa = \"flash-order\"\nreplicas_at_least = 6\nwithin = \"19s\"\n"
+        )
+    };
+    let (pinned, _d1) = run_plan(&plan(&text("")));
+    let (rotated, _d2) = run_plan(&plan(&text("max_connection_age = \"1s\"")));
+    let p = pinned.summary.balance.clone().unwrap();
+    let r = rotated.summary.balance.clone().unwrap();
+    assert!(p.known && r.known && p.fair_over == "ready pods");
+    assert!(
+        !p.new_replicas.is_empty() && !r.new_replicas.is_empty(),
+        "the HPA scaled out in both: {:?} / {:?}",
+        p.new_replicas,
+        r.new_replicas
+    );
+    // Every backend name is a pod the watch saw.
+    assert!(r
+        .backends
+        .iter()
+        .all(|b| b.name.starts_with("flash-order-")));
+    let starved = p
+        .new_replicas
+        .iter()
+        .filter(|n| n.fair_share_s.is_none())
+        .count();
+    assert!(
+        starved * 2 >= p.new_replicas.len(),
+        "pinned: {:?}",
+        p.new_replicas
+    );
+    let fed = r
+        .new_replicas
+        .iter()
+        .filter(|n| n.fair_share_s.is_some())
+        .count();
+    assert!(
+        fed * 4 >= r.new_replicas.len() * 3,
+        "rotated: {:?}",
+        r.new_replicas
+    );
+    assert!(
+        p.imbalance.unwrap() > r.imbalance.unwrap(),
+        "{:?} vs {:?}",
+        p.imbalance,
+        r.imbalance
+    );
+    let c = &rotated.summary.transport.as_ref().unwrap().connections;
+    assert!(c.rotated > 0, "{c:?}");
+}

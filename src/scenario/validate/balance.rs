@@ -8,6 +8,7 @@ use http::header::HeaderName;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::load::RawLoad;
 use crate::diag::Ctx;
 use crate::scenario::plan::balance::{
     Affinity, BackendSource, BalancePlan, SourceIps, DEFAULT_BAND, MAX_SOURCE_IPS,
@@ -140,6 +141,44 @@ pub(super) fn balance(cx: &mut Ctx<'_>, raw: Option<&Spanned<RawBalance>>) -> Op
         affinity,
         band,
     })
+}
+
+/// `balance.imbalance` and `affinity.violations` are `[balance]`'s: each key in its own
+/// scope, the affinity's only with an affinity to check, and those scopes take nothing else.
+pub(super) fn scopes(
+    cx: &mut Ctx<'_>,
+    slos: &[crate::slo::Slo],
+    (declared, plan): (bool, Option<&BalancePlan>),
+    raw: &indexmap::IndexMap<String, Spanned<toml::Value>>,
+) {
+    use crate::slo::Metric;
+    for s in slos {
+        let at = || raw.get(&s.name).map_or(0..0, Spanned::span);
+        let field = format!("slo.\"{}\"", s.name);
+        let scope = s.scope.as_deref();
+        match s.metric {
+            Metric::Balance(b) if !declared => cx.err(at(), field, format!("`{}` is measured by [balance]; add it with backend = {{ header = \"x-served-by\" }}", b.name())),
+            Metric::Balance(b) if scope != Some(b.scope()) => cx.err(at(), field, format!("write it as `{}.{}`", b.scope(), b.name())),
+            Metric::Balance(crate::slo::BalanceStat::Violations) if plan.is_some_and(|p| p.affinity.is_none()) => cx.err(at(), field, "affinity.violations needs the affinity to check: [balance] affinity = \"client-ip\", \"cookie:NAME\" or \"header:NAME\""),
+            Metric::Balance(_) => {}
+            _ if matches!(scope, Some("balance" | "affinity")) && declared => cx.err(at(), field, "the balance scope takes imbalance, cv, new_replica_first_request_s and new_replica_fair_share_s; the affinity scope takes violations"),
+            _ => {}
+        }
+    }
+}
+
+/// `[balance]` and `[load] source_ips`; with `[balance]`, its SLO scopes join `names`.
+pub(super) fn sections(
+    cx: &mut Ctx<'_>,
+    (raw, load): (Option<&Spanned<RawBalance>>, Option<&Spanned<RawLoad>>),
+    names: &mut Vec<&str>,
+) -> (Option<BalancePlan>, SourceIps) {
+    let plan = balance(cx, raw);
+    let ips = source_ips(cx, load.and_then(|l| l.get_ref().source_ips.as_ref()));
+    if raw.is_some() {
+        names.extend(["balance", "affinity"]);
+    }
+    (plan, ips)
 }
 
 /// `"127.0.0.2-127.0.0.200"`: every address from the first to the last.

@@ -30,7 +30,9 @@ use crate::scenario::plan::load::LoadPlan;
 use crate::scenario::plan::target::{Origin, TargetSpec};
 use crate::scenario::plan::{chat as chat_plan, Plan, Workload};
 use crate::template::Scope;
+use kube::RawKube;
 use raw::{RawCompare, RawScenario};
+use request::RawRequest;
 
 pub(super) fn validate(
     raw: RawScenario,
@@ -112,39 +114,23 @@ pub(super) fn validate(
         .as_ref()
         .map(|k| k.faults.iter().map(|f| f.name.as_str()).collect())
         .unwrap_or_default();
-    if !fault_names.is_empty() {
-        for scope in std::iter::once(FAULT_SCOPE).chain(fault_names.iter().copied()) {
-            if !names.contains(&scope) {
-                continue;
-            }
-            let named = raw
-                .requests
-                .iter()
-                .filter_map(|r| r.get_ref().name.as_ref())
-                .find(|n| n.get_ref() == scope)
-                .map(Spanned::span);
-            let at = named.or_else(|| raw.kube.as_ref().map(Spanned::span));
-            cx.err(at.unwrap_or(0..0), "requests", format!("a request named `{scope}` hides a fault's SLO scope (`{scope}.availability`); rename the request or give the fault another `name`"));
-        }
-        names.push(FAULT_SCOPE);
-        names.extend(fault_names.iter().copied());
-    }
-    let balance = balance::balance(&mut cx, raw.balance.as_ref());
-    let source_ips = balance::source_ips(
+    fault_scopes(
         &mut cx,
-        raw.load
-            .as_ref()
-            .and_then(|l| l.get_ref().source_ips.as_ref()),
+        &raw.requests,
+        raw.kube.as_ref(),
+        (&fault_names, &mut names),
     );
-    if raw.balance.is_some() {
-        names.extend(["balance", "affinity"]);
-    }
+    let (balance, source_ips) = balance::sections(
+        &mut cx,
+        (raw.balance.as_ref(), raw.load.as_ref()),
+        &mut names,
+    );
     let scrapes = prometheus::scrapes(&mut cx, raw.prometheus.as_ref(), &names);
     names.extend(scrapes.iter().map(|s| s.name.as_str()));
     let slos = slo::slos(&mut cx, &raw.slo, &names, &outcomes);
     server_scopes(&mut cx, &slos, &scrapes, &raw.slo);
     recovery_scopes(&mut cx, &slos, &fault_names, &raw.slo);
-    balance_scopes(
+    balance::scopes(
         &mut cx,
         &slos,
         (raw.balance.is_some(), balance.as_ref()),
@@ -197,27 +183,28 @@ pub(super) fn validate(
     })
 }
 
-/// `balance.imbalance` and `affinity.violations` are `[balance]`'s: each key in its own
-/// scope, the affinity's only with an affinity to check, and those scopes take nothing else.
-fn balance_scopes(
+/// A fault's name (and `fault`) is an SLO scope: no request may hide one; they join `names`.
+fn fault_scopes<'a>(
     cx: &mut Ctx<'_>,
-    slos: &[crate::slo::Slo],
-    (declared, plan): (bool, Option<&crate::scenario::plan::balance::BalancePlan>),
-    raw: &indexmap::IndexMap<String, Spanned<toml::Value>>,
+    requests: &[Spanned<RawRequest>],
+    kube: Option<&Spanned<RawKube>>,
+    (fault_names, names): (&[&'a str], &mut Vec<&'a str>),
 ) {
-    use crate::slo::Metric;
-    for s in slos {
-        let at = || raw.get(&s.name).map_or(0..0, Spanned::span);
-        let field = format!("slo.\"{}\"", s.name);
-        let scope = s.scope.as_deref();
-        match s.metric {
-            Metric::Balance(b) if !declared => cx.err(at(), field, format!("`{}` is measured by [balance]; add it with backend = {{ header = \"x-served-by\" }}", b.name())),
-            Metric::Balance(b) if scope != Some(b.scope()) => cx.err(at(), field, format!("write it as `{}.{}`", b.scope(), b.name())),
-            Metric::Balance(crate::slo::BalanceStat::Violations) if plan.is_some_and(|p| p.affinity.is_none()) => cx.err(at(), field, "affinity.violations needs the affinity to check: [balance] affinity = \"client-ip\", \"cookie:NAME\" or \"header:NAME\""),
-            Metric::Balance(_) => {}
-            _ if matches!(scope, Some("balance" | "affinity")) && declared => cx.err(at(), field, "the balance scope takes imbalance, cv, new_replica_first_request_s and new_replica_fair_share_s; the affinity scope takes violations"),
-            _ => {}
+    if !fault_names.is_empty() {
+        for scope in std::iter::once(FAULT_SCOPE).chain(fault_names.iter().copied()) {
+            if !names.contains(&scope) {
+                continue;
+            }
+            let named = requests
+                .iter()
+                .filter_map(|r| r.get_ref().name.as_ref())
+                .find(|n| n.get_ref() == scope)
+                .map(Spanned::span);
+            let at = named.or_else(|| kube.map(Spanned::span));
+            cx.err(at.unwrap_or(0..0), "requests", format!("a request named `{scope}` hides a fault's SLO scope (`{scope}.availability`); rename the request or give the fault another `name`"));
         }
+        names.push(FAULT_SCOPE);
+        names.extend(fault_names.iter().copied());
     }
 }
 
