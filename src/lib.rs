@@ -30,8 +30,10 @@
 //! - [`metrics`]: recorders, the exact merge, the interval log, the sinks, the run's
 //!   seconds kept for the judge; [`export`]: the live exporters, one module per kind.
 //! - [`slo`], [`summary`], [`report`]: judgement, the summary model, one file per format.
-//! - [`kube`]: the HPA model, watching, expectations, and the session that carries the
-//!   faults out; [`fault`]: the fault kinds, one module each.
+//! - [`kube`]: the HPA model, watching, expectations, the session that carries the
+//!   faults out, and per-replica balance (`kube/balance.rs`: shares, new replicas, the
+//!   affinity check, from `metrics/balance.rs`'s per-backend seconds, which
+//!   `engine/balance.rs` records); [`fault`]: the fault kinds, one module each.
 //! - [`diag`]: the ground floor of configuration: diagnostics with line and column, the
 //!   bounds of every number (`diag/limits.rs`), reading a table as a kind's own struct.
 //! - [`run`]: the orchestrator as stages, one file each; [`cmd`]: the command layer, one
