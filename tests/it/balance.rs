@@ -14,9 +14,9 @@ use super::support::{plan, run_plan, spawn_server};
 
 /// What the target saw: every peer (one per connection) and every peer address.
 #[derive(Default)]
-struct Seen {
+pub struct Seen {
     turn: AtomicU64,
-    peers: Mutex<HashSet<SocketAddr>>,
+    pub peers: Mutex<HashSet<SocketAddr>>,
 }
 
 async fn answer(
@@ -39,16 +39,23 @@ async fn answer(
         }),
         "hash" => Some(ip.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61),
         "random" => Some(fastrand::u64(..5)),
+        // Hostile: a new, long name for every answer.
+        "flood" => Some(n),
         _ => None,
     };
     let mut h = HeaderMap::new();
     if let Some(b) = backend {
-        h.insert("x-served-by", format!("backend-{b}").parse().unwrap());
+        let pad = if mode == "flood" {
+            "x".repeat(4000)
+        } else {
+            String::new()
+        };
+        h.insert("x-served-by", format!("backend-{b}{pad}").parse().unwrap());
     }
     (h, "ok")
 }
 
-fn target() -> (SocketAddr, Arc<Seen>) {
+pub fn target() -> (SocketAddr, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
     let app = axum::Router::new()
         .route("/{mode}", axum::routing::get(answer))
@@ -118,6 +125,45 @@ fn a_missing_backend_header_is_unknown_never_perfect() {
     let slo = &o.summary.slo[0];
     assert!(!slo.pass && slo.observed.is_none(), "{slo:?}");
     assert_eq!(o.exit_code(), 1);
+}
+
+#[test]
+fn a_target_naming_every_answer_anew_is_bounded_and_said() {
+    let (addr, _) = target();
+    let load = "model = \"closed\"\nvus = 4\niterations = 2000\nduration = \"30s\"";
+    let (o, dir) = run_plan(&plan(&scenario(addr, "flood", load, "")));
+    let b = o.summary.balance.clone().unwrap();
+    assert_eq!(b.answered, 2000);
+    let threads = o.summary.generator.threads as usize;
+    assert!(
+        b.backends.len() <= threads * 256 + 1,
+        "{} backends",
+        b.backends.len()
+    );
+    assert!(b.backends.iter().all(|x| x.name.len() <= 100));
+    let other = b
+        .backends
+        .iter()
+        .find(|x| x.name == "(other)")
+        .expect("the rest counted");
+    assert!(other.requests >= 2000 - (threads as u64) * 256);
+    assert!(
+        b.notes
+            .iter()
+            .any(|n| n.contains("more than 256 backend names")),
+        "{:?}",
+        b.notes
+    );
+    // The report re-renders from what was written, balance included.
+    let out = dir.path().join("out");
+    let before = std::fs::read(out.join("balance.csv")).unwrap();
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_loadctl"))
+        .arg("report")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+    assert_eq!(std::fs::read(out.join("balance.csv")).unwrap(), before);
 }
 
 /// 50 clients, each its own source address, each on one connection for the run.

@@ -594,3 +594,46 @@ fn an_agent_that_cannot_hold_its_share_is_named() {
         s.reasons
     );
 }
+
+#[test]
+fn agents_merge_the_backends_and_their_clients() {
+    let (addr, seen) = crate::balance::target();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bal.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"bal\"\ntarget = \"http://{addr}\"\n[load]\nrate = 200\nduration = \"2s\"\nsource_ips = \"127.0.0.2-127.0.0.11\"\n[generator]\nmax_send_lag_p99 = \"1s\"\n[[requests]]\nname = \"r\"\npath = \"/rr\"\n[balance]\nbackend = {{ header = \"x-served-by\" }}\naffinity = \"client-ip\"\n"
+        ),
+    )
+    .unwrap();
+    let agents: Vec<Agent> = (0..2)
+        .map(|k| Agent::start(&format!("b{k}"), &[]))
+        .collect();
+    let plan = loadctl::scenario::load(&file, &Overrides::default()).unwrap();
+    let opts = RunOptions {
+        out: Some(dir.path().join("run")),
+        agents: Some(agents_of(&file, &agents.iter().collect::<Vec<_>>())),
+        ..RunOptions::default()
+    };
+    let o = loadctl::run::run(&plan, &opts).unwrap_or_else(|e| panic!("{e:#}"));
+    let b = o
+        .summary
+        .balance
+        .clone()
+        .expect("balance merged on the coordinator");
+    assert_eq!(b.answered, 400, "{b:?}");
+    // In turn at the target, whoever sent: exactly a quarter each.
+    assert!(
+        b.backends.iter().all(|x| x.requests == 100),
+        "{:?}",
+        b.backends
+    );
+    let a = b.affinity.unwrap();
+    let ips: std::collections::HashSet<_> =
+        seen.peers.lock().unwrap().iter().map(|p| p.ip()).collect();
+    // Each agent's connections bind their own addresses (agent k of 2 takes every other
+    // one): the clients are every address the target saw, merged from both.
+    assert!(ips.len() >= 2, "{ips:?}");
+    assert_eq!(a.clients as usize, ips.len(), "{a:?} {ips:?}");
+}
