@@ -383,7 +383,8 @@ fn parse_threshold(value: &str, metric: Metric) -> Result<(Op, f64), String> {
                 "" | "s" => n,
                 u => {
                     return Err(format!(
-                        "unknown unit `{u}` for a time in seconds; write seconds (`<= 30`)"
+                        "unknown unit `{u}` for {}; write seconds (`<= 30`)",
+                        metric.key()
                     ))
                 }
             }
