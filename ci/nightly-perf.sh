@@ -12,6 +12,10 @@
 #   LOADCTL     the loadctl binary (default: built here with cargo build --release)
 #   ARTIFACTS   where run folders and nightly.md go (default: reports/nightly)
 #   BASELINES   last good run per scenario, kept between nights (default: reports/baselines)
+#   HISTORY     a run store (SQLite) kept between nights: every run is recorded in it, and
+#               the gate also fails on a new regression in the scenario's trend (change
+#               points over the nights, not one noisy comparison); unset: no history
+#   REV         the label each recorded run gets (default: git rev-parse --short HEAD)
 #
 # Exit code: 0 when every scenario passed; otherwise the first failing scenario's loadctl
 # exit code (1 SLO breach, regression or failed verification; 2 scenario error; 3 invalid
@@ -62,13 +66,25 @@ for scenario in "${scenarios[@]}"; do
   if [ -f "$base/summary.json" ]; then
     baseline=(--baseline "$base")
   fi
+  history=()
+  if [ -n "${HISTORY:-}" ]; then
+    rev=${REV:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+    history=(--history "$HISTORY" --label "rev=$rev" --gate-trend)
+  fi
   echo "== $name: $scenario ${target[*]} ${baseline[*]}" >&2
   set +e
-  "$LOADCTL" run "$scenario" --no-progress --out "$out" "${target[@]}" "${baseline[@]}" "${extra[@]}"
+  "$LOADCTL" run "$scenario" --no-progress --out "$out" "${target[@]}" "${baseline[@]}" "${history[@]}" "${extra[@]}"
   code=$?
   set -e
   status=$(sed -n 's/^  "status": "\([a-z]*\)",$/\1/p' "$out/summary.json" 2>/dev/null || true)
   echo "| $name | $code | ${status:-none} | $out/report.html |" >> "$report"
+  if [ ${#history[@]} -gt 0 ] && [ -f "$out/trend/trend.json" ]; then
+    details+=$'\n'"## $name over the recorded nights ($out/trend/trend.html)"$'\n\n'
+    scenario_name=$(sed -n 's/^  "scenario": "\(.*\)",$/\1/p' "$out/summary.json")
+    env -u GITHUB_STEP_SUMMARY "$LOADCTL" trend --db "$HISTORY" --scenario "$scenario_name" \
+      --out "$out/trend" --markdown "$out/trend/trend.md" > /dev/null || true
+    details+=$(cat "$out/trend/trend.md" 2>/dev/null || true)$'\n'
+  fi
   if [ ${#baseline[@]} -gt 0 ] && [ -f "$out/summary.json" ]; then
     details+=$'\n'"## $name against its last good run"$'\n\n'
     details+=$("$LOADCTL" compare "$base" "$out" --format md || true)$'\n'

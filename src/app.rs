@@ -14,6 +14,8 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Compare(args) => cmd::compare::execute(args),
         Command::Report(args) => cmd::report::execute(args),
         Command::Merge(args) => cmd::merge::execute(&args),
+        Command::History { command } => cmd::history::execute(command),
+        Command::Trend(args) => cmd::trend::execute(&args),
         Command::Agent(args) => cmd::agent::execute(&args).map(|()| 0),
         #[cfg(feature = "testbed")]
         Command::Testbed { command } => cmd::testbed::execute(command),

@@ -31,6 +31,13 @@ pub enum Command {
     Merge(MergeArgs),
     /// Re-render a run folder's reports (HTML, CSV, JUnit) from its summary.json and histograms.hlog.
     Report(ReportArgs),
+    /// The run store (SQLite) that the nightly gate reads: add runs, list, show, prune.
+    History {
+        #[command(subcommand)]
+        command: HistoryCommand,
+    },
+    /// A scenario's metrics over its recorded runs: change points (E-divisive means), trend.html, trend.json; --gate exits 1 on a new regression.
+    Trend(TrendArgs),
     /// Serve as a generator that `loadctl run --agents` (or `--kube-agents`) drives; needs LOADCTL_AGENT_TOKEN or --token-file.
     Agent(AgentArgs),
     /// Reference services (the embedded default target, and the kind testbed images).
@@ -102,6 +109,107 @@ pub struct RunArgs {
     /// Serve live figures at http://ADDR/metrics in the Prometheus exposition format while the run goes (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Record the run in this run store (SQLite, created if missing) for `loadctl trend`.
+    #[arg(long, value_name = "DB")]
+    pub history: Option<PathBuf>,
+    /// A label recorded with the run: rev=$GITHUB_SHA, branch=main (repeatable; with --history).
+    #[arg(long = "label", value_name = "KEY=VALUE", requires = "history")]
+    pub labels: Vec<String>,
+    /// After recording, judge the scenario's trend (p50, p99, rps, error_rate) and exit 1 on a new regression.
+    #[arg(long, requires = "history")]
+    pub gate_trend: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Record run folders (each holding summary.json); a run already recorded is skipped.
+    Add {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+        /// A label for each run added: rev=abc123 (repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+    },
+    /// Record every run folder found in these folders (a run folder, or a folder of them such as reports/).
+    Import {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// The recorded runs, oldest first.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Only the newest N.
+        #[arg(long)]
+        last: Option<usize>,
+    },
+    /// One recorded run: labels, figures and SLO verdicts.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Keep the newest N runs of each scenario.
+    Prune {
+        #[arg(long)]
+        keep: usize,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// The run store (SQLite).
+    #[arg(long, value_name = "DB")]
+    pub db: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TrendArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// The scenario (default: the only one recorded).
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// A metric to follow (repeatable; default p50, p99, rps, error_rate): p50 … p999, max, mean, service_p99, rps, error_rate, availability, errors, dropped, send_lag_p99, ttfb.p99, ….
+    #[arg(long = "metric")]
+    pub metrics: Vec<String>,
+    /// One request name's figures instead of the whole run's.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// The newest N runs.
+    #[arg(long, default_value_t = 60)]
+    pub last: usize,
+    /// Where trend.html and trend.json go (default: reports/<scenario>-trend).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write the Markdown summary here (with GITHUB_STEP_SUMMARY set, it is appended there too).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Significance level of the permutation test.
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+    #[arg(long, default_value_t = 200)]
+    pub permutations: usize,
+    /// Runs each side of a change keeps at least.
+    #[arg(long, default_value_t = 4)]
+    pub min_segment: usize,
+    /// The smallest relative move that is a regression: 5%, or per metric p99=10% (repeatable).
+    #[arg(long = "min-change", value_name = "[METRIC=]SHARE")]
+    pub min_change: Vec<String>,
+    /// Seed of the permutations (the same seed, the same answer).
+    #[arg(long, default_value_t = 0x0c4a_96e5)]
+    pub seed: u64,
+    /// Exit 1 when the newest run lies in a segment that a regression began.
+    #[arg(long)]
+    pub gate: bool,
 }
 
 /// `loadctl capacity`: each flag sets the scenario's `[capacity]` key of its name.

@@ -38,6 +38,8 @@
 //!   bounds of every number (`diag/limits.rs`), reading a table as a kind's own struct.
 //! - [`run`]: the orchestrator as stages, one file each; [`cmd`]: the command layer, one
 //!   module per subcommand; [`app`] is the table from subcommand to module.
+//! - [`history`]: the run store (SQLite), change points and the trend the nightly gate
+//!   reads; `report/trend.rs` writes what a trend shows.
 //! - [`capacity`]: repeated runs searching the highest rate the SLOs hold at; [`merge`]:
 //!   run folders merged exactly.
 //! - [`testbed`] (the default `testbed` feature): the reference services and the
@@ -94,6 +96,7 @@ pub mod error;
 pub mod export;
 pub mod fault;
 pub mod files;
+pub mod history;
 pub mod kube;
 pub mod merge;
 pub mod metrics;

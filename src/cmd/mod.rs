@@ -6,11 +6,13 @@
 pub mod agent;
 pub mod capacity;
 pub mod compare;
+pub mod history;
 pub mod merge;
 pub mod report;
 pub mod run;
 #[cfg(feature = "testbed")]
 pub mod testbed;
+pub mod trend;
 pub mod validate;
 
 use crate::cli::ScenarioArgs;

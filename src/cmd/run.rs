@@ -17,8 +17,15 @@ pub fn execute(args: RunArgs) -> Result<u8> {
     if let Some(shard) = &args.shard {
         crate::remote::shard::apply(&mut plan, shard).map_err(Error::usage)?;
     }
-    // Read the baseline before sending anything: a wrong folder is a usage error.
+    // Read the baseline and open the run store before sending anything: a wrong folder,
+    // a store of a newer schema or a bad label is a usage error.
     let baseline = args.baseline.as_deref().map(load_run).transpose()?;
+    let labels = super::history::labels(&args.labels)?;
+    let mut store = args
+        .history
+        .as_deref()
+        .map(super::history::open)
+        .transpose()?;
     let opts = RunOptions {
         out: args.out.clone(),
         progress: !args.no_progress,
@@ -36,7 +43,42 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         &outcome.summary,
         &outcome.out_dir.display().to_string(),
     ));
-    Ok(outcome.exit_code())
+    let Some(store) = store.as_mut() else {
+        return Ok(outcome.exit_code());
+    };
+    let added = store
+        .add(&outcome.summary, Some(&outcome.out_dir), &labels)
+        .map_err(|e| Error::Failed(e.into()))?;
+    emit(&format!(
+        "  history    {} ({added:?})\n",
+        args.history
+            .as_deref()
+            .unwrap_or_else(|| std::path::Path::new(""))
+            .display()
+    ));
+    if !args.gate_trend {
+        return Ok(outcome.exit_code());
+    }
+    // The gate reads the scenario's trend with the defaults of `loadctl trend`.
+    let q = crate::history::trend::Query {
+        scenario: Some(outcome.summary.scenario.clone()),
+        metrics: crate::history::trend::DEFAULT_METRICS
+            .iter()
+            .map(|m| m.to_string())
+            .collect(),
+        endpoint: None,
+        last: Some(60),
+        params: Default::default(),
+        min_change: Default::default(),
+    };
+    let t = super::trend::compute(args.history.as_deref().expect("store opened"), &q)?;
+    let out = outcome.out_dir.join("trend");
+    super::trend::write(&t, Some(&out), (None, false))?;
+    emit(&crate::report::trend::console(&t));
+    Ok(match outcome.exit_code() {
+        0 => u8::from(t.gate.failed),
+        code => code,
+    })
 }
 
 /// Most agents one `--kube-agents` Job runs.

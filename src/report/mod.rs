@@ -20,6 +20,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod progress;
+pub mod trend;
 
 use std::path::Path;
 

@@ -589,6 +589,8 @@ fn nightly_script_gates_and_keeps_the_last_good_run() {
             .env("LOADCTL", &bin)
             .env("ARTIFACTS", &artifacts)
             .env("BASELINES", &baselines)
+            .env("HISTORY", dir.path().join("history.db"))
+            .env("REV", "abc123")
             .output()
             .unwrap()
     };
@@ -607,6 +609,9 @@ fn nightly_script_gates_and_keeps_the_last_good_run() {
     // machine; what must hold is that the second was compared with the first.
     assert!(md.contains("## quick against its last good run"), "{md}");
     assert!(md.contains("### loadctl comparison:"), "{md}");
+    // With HISTORY, each night is recorded and its trend is in the page.
+    assert!(md.contains("## quick over the recorded nights"), "{md}");
+    assert!(md.contains("### loadctl trend: quick"), "{md}");
 
     let breach = write(
         dir.path(),
@@ -627,6 +632,14 @@ fn nightly_script_gates_and_keeps_the_last_good_run() {
         .filter(|e| e.as_ref().unwrap().path().join("report.html").is_file())
         .count();
     assert_eq!(runs, 3, "every run's folder is kept");
+    let list = loadctl()
+        .args(["history", "list", "--db"])
+        .arg(dir.path().join("history.db"))
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(list.contains("rev=abc123"), "{list}");
 }
 
 /// `loadctl report DIR` through the binary: it rewrites the derived files and exits with

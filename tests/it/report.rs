@@ -163,11 +163,11 @@ impl Drop for Trap {
     }
 }
 
-struct Loaded {
-    dom: String,
-    console: Vec<String>,
+pub(crate) struct Loaded {
+    pub(crate) dom: String,
+    pub(crate) console: Vec<String>,
     /// Request lines of what the page fetched.
-    requests: Vec<String>,
+    pub(crate) requests: Vec<String>,
 }
 
 fn browser(page: &Path, extra: &[&str]) -> (String, String, Vec<String>) {
@@ -215,7 +215,7 @@ fn browser(page: &Path, extra: &[&str]) -> (String, String, Vec<String>) {
     )
 }
 
-fn load(page: &Path) -> Loaded {
+pub(crate) fn load(page: &Path) -> Loaded {
     let (dom, stderr, requests) = browser(page, &["--dump-dom"]);
     let console = stderr
         .lines()

@@ -18,6 +18,7 @@ mod phases;
 mod sections;
 mod server;
 pub mod svg;
+pub mod trend;
 
 use std::fmt::Write as _;
 use std::path::Path;
