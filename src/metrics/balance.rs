@@ -72,8 +72,8 @@ pub struct BalanceData {
     pub backends: Vec<(Arc<str>, BackendData)>,
     /// Answers that named no backend (the header missing, say).
     pub unnamed: u64,
-    /// Raw name as the target sent it → index in `backends`.
-    index: HashMap<Box<str>, usize>,
+    /// Name → index in `backends`.
+    index: HashMap<Arc<str>, usize>,
 }
 
 /// `name` cut to [`MAX_NAME`] bytes, anything but printable ASCII (and commas, which the
@@ -88,31 +88,40 @@ fn clean(name: &str) -> String {
         .collect()
 }
 
+/// A thread's backend names for the whole run: at most [`MAX_BACKENDS`] distinct ones,
+/// cleaned once; the rest are [`OTHER`]. Lives in the recorder, so the bound holds across
+/// seconds, not per second.
+#[derive(Debug, Default)]
+pub struct Names {
+    map: HashMap<Box<str>, Arc<str>>,
+    other: Option<Arc<str>>,
+}
+
+impl Names {
+    /// The name to count `raw` under.
+    pub fn intern(&mut self, raw: &str) -> Arc<str> {
+        if let Some(n) = self.map.get(raw) {
+            return n.clone();
+        }
+        if self.map.len() >= MAX_BACKENDS {
+            return self.other.get_or_insert_with(|| OTHER.into()).clone();
+        }
+        let name: Arc<str> = clean(raw).into();
+        self.map.insert(raw.into(), name.clone());
+        name
+    }
+}
+
 impl BalanceData {
-    fn slot(&mut self, name: &str) -> usize {
+    /// The index of the backend called `name` (already clean), added if new.
+    pub fn named(&mut self, name: &str) -> usize {
         if let Some(&i) = self.index.get(name) {
             return i;
         }
-        let i = if self.index.len() >= MAX_BACKENDS {
-            self.named(OTHER)
-        } else {
-            self.named(&clean(name))
-        };
-        if self.index.len() < MAX_BACKENDS {
-            self.index.insert(name.into(), i);
-        }
-        i
-    }
-
-    /// The index of the backend called `name` (already clean), added if new.
-    pub fn named(&mut self, name: &str) -> usize {
-        match self.backends.iter().position(|(n, _)| &**n == name) {
-            Some(i) => i,
-            None => {
-                self.backends.push((name.into(), BackendData::new()));
-                self.backends.len() - 1
-            }
-        }
+        let name: Arc<str> = name.into();
+        self.backends.push((name.clone(), BackendData::new()));
+        self.index.insert(name, self.backends.len() - 1);
+        self.backends.len() - 1
     }
 
     /// An answer of `backend` (`None`: it named none) with its latency in µs.
@@ -121,7 +130,7 @@ impl BalanceData {
             self.unnamed += 1;
             return;
         };
-        let i = self.slot(name);
+        let i = self.named(name);
         let b = &mut self.backends[i].1;
         b.requests += 1;
         b.errors += u64::from(error);
@@ -312,20 +321,22 @@ mod tests {
         a.record(None, false, 10);
         let mut b = BalanceData::default();
         b.record(Some("pod-b"), false, 3000);
-        b.record(Some("pod,c d"), false, 3000);
+        b.record(Some(&Names::default().intern("pod,c d")), false, 3000);
         a.merge(&b);
         let names: Vec<_> = a.backends.iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(names, ["pod-a", "pod-b", "pod_c_d"]);
         assert_eq!((a.backends[1].1.requests, a.backends[1].1.errors), (2, 1));
         assert_eq!(a.unnamed, 1);
-        let mut flood = BalanceData::default();
+        let (mut names, mut flood) = (Names::default(), BalanceData::default());
         for i in 0..(MAX_BACKENDS + 50) {
-            flood.record(Some(&format!("b{i}{}", "x".repeat(300))), false, 1);
+            let n = names.intern(&format!("b{i}{}", "x".repeat(300)));
+            flood.record(Some(&n), false, 1);
         }
         assert_eq!(flood.backends.len(), MAX_BACKENDS + 1);
         assert_eq!(flood.backends[MAX_BACKENDS].0.as_ref(), OTHER);
         assert_eq!(flood.backends[MAX_BACKENDS].1.requests, 50);
         assert!(flood.backends.iter().all(|(n, _)| n.len() <= MAX_NAME));
+        assert_eq!(&*names.intern("pod,c d"), OTHER, "full for the whole run");
         flood.reset();
         assert!(flood.is_empty());
     }

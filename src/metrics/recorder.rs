@@ -8,12 +8,15 @@ use super::{micros, IntervalData, Sample};
 #[derive(Debug)]
 pub struct Recorder {
     current: IntervalData,
+    /// `[balance]`: this thread's backend names, bounded for the whole run.
+    names: super::balance::Names,
 }
 
 impl Recorder {
     pub fn new(endpoints: usize) -> Self {
         Recorder {
             current: IntervalData::new(endpoints),
+            names: Default::default(),
         }
     }
 
@@ -64,9 +67,10 @@ impl Recorder {
 
     /// `[balance]`: an answer of `backend` (`None`: it named none).
     pub fn balance(&mut self, backend: Option<&str>, error: bool, latency_us: u64) {
+        let name = backend.map(|b| self.names.intern(b));
         self.current
             .balance_mut()
-            .record(backend, error, latency_us);
+            .record(name.as_deref(), error, latency_us);
     }
 
     /// A flow step left unsent because an earlier step of its iteration failed.
