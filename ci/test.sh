@@ -4,7 +4,8 @@
 # report test opens report.html in headless Chromium, the testbed's gateway configurations are
 # checked with `nginx -t` and its scripts with shellcheck, agents run in network namespaces made
 # with `ip`, a real kubectl reads the simulated cluster; Python's `websockets` package: a chat test
-# runs a relay on it), then runs every test.
+# runs a relay on it; Node.js and playwright-core from npm: the HAR import test records a page
+# with headless Chromium), then runs every test.
 #
 # usage: ci/test.sh [EXTRA NEXTEST ARGS]
 set -euo pipefail
@@ -22,6 +23,9 @@ command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
 # A test drives the simulated control plane with a real kubectl.
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+# The HAR import test records a real browser session through playwright-core (Node.js).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo=sudo; fi
@@ -33,6 +37,11 @@ export PATH="$PATH:/usr/sbin"
 # A chat test runs a relay written in Python on the `websockets` package.
 if ! python3 -c "import websockets" >/dev/null 2>&1; then
   python3 -m pip install --quiet websockets
+fi
+
+# playwright-core drives Debian's Chromium (no browser download) for the HAR recording test.
+if [ ! -d target/npm/node_modules/playwright-core ]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-audit --no-fund --prefix target/npm playwright-core@1
 fi
 
 # The product alone, without the reference services (`testbed` feature), builds; a scenario

@@ -16,6 +16,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Merge(args) => cmd::merge::execute(&args),
         Command::History { command } => cmd::history::execute(command),
         Command::Trend(args) => cmd::trend::execute(&args),
+        Command::Import { command } => cmd::import::execute(command),
         Command::Agent(args) => cmd::agent::execute(&args).map(|()| 0),
         #[cfg(feature = "testbed")]
         Command::Testbed { command } => cmd::testbed::execute(command),

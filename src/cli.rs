@@ -36,6 +36,11 @@ pub enum Command {
         #[command(subcommand)]
         command: HistoryCommand,
     },
+    /// Write a scenario from what you have: a browser's HAR recording, an OpenAPI document, a curl command.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// A scenario's metrics over its recorded runs: change points (E-divisive means), trend.html, trend.json; --gate exits 1 on a new regression.
     Trend(TrendArgs),
     /// Serve as a generator that `loadctl run --agents` (or `--kube-agents`) drives; needs LOADCTL_AGENT_TOKEN or --token-file.
@@ -162,6 +167,53 @@ pub enum HistoryCommand {
         #[command(flatten)]
         db: DbArg,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// A HAR recording (browser devtools: "Save all as HAR"): one flow step per request kept, correlated values extracted.
+    Har {
+        file: PathBuf,
+        #[command(flatten)]
+        out: ImportOut,
+        /// Keep only requests whose URL matches this regex (also keeps another host's).
+        #[arg(long)]
+        include: Option<String>,
+        /// Drop requests whose URL matches this regex.
+        #[arg(long)]
+        exclude: Option<String>,
+        /// No think times from the recording's pauses.
+        #[arg(long)]
+        no_think: bool,
+        /// Longest think time kept from the recording.
+        #[arg(long, default_value = "5s")]
+        max_think: String,
+        /// The target instead of the recording's main origin.
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// An OpenAPI 3.0 or 3.1 document (YAML or JSON): one request per operation in a weighted mix.
+    Openapi {
+        file: PathBuf,
+        #[command(flatten)]
+        out: ImportOut,
+        /// Only these operations: operation ids or method_path names, `*` globs (get*,postOrder).
+        #[arg(long, value_delimiter = ',')]
+        operations: Vec<String>,
+    },
+    /// A curl command (devtools' "Copy as cURL"), as one argument: one request.
+    Curl {
+        command: String,
+        #[command(flatten)]
+        out: ImportOut,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportOut {
+    /// Write the scenario here (and its feeder's CSV beside it); default: standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,8 @@
 //!   module per subcommand; [`app`] is the table from subcommand to module.
 //! - [`history`]: the run store (SQLite), change points and the trend the nightly gate
 //!   reads; `report/trend.rs` writes what a trend shows.
+//! - [`import`]: `loadctl import har|openapi|curl`, one module per format, each returning
+//!   a scenario model that renders as TOML.
 //! - [`capacity`]: repeated runs searching the highest rate the SLOs hold at; [`merge`]:
 //!   run folders merged exactly.
 //! - [`testbed`] (the default `testbed` feature): the reference services and the
@@ -97,6 +99,7 @@ pub mod export;
 pub mod fault;
 pub mod files;
 pub mod history;
+pub mod import;
 pub mod kube;
 pub mod merge;
 pub mod metrics;

@@ -221,6 +221,10 @@ fn parse_expr(expr: &str, scope: &Scope<'_>) -> Result<Part, String> {
     if expr == "uuid" {
         return Ok(Part::Uuid);
     }
+    // `{{"{{"}}`: literal text (how recorded text that holds `{{` is sent as it was).
+    if let Some(text) = expr.strip_prefix('"').and_then(|e| e.strip_suffix('"')) {
+        return Ok(Part::Lit(text.to_string()));
+    }
     if expr == "seq" {
         return Ok(Part::Seq);
     }

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod capacity;
 pub mod compare;
 pub mod history;
+pub mod import;
 pub mod merge;
 pub mod report;
 pub mod run;

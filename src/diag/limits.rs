@@ -37,6 +37,11 @@ pub const DURATIONS: &[(&str, Duration, &str)] = &[
     ("load.stages.duration", Duration::from_secs(86_400), "24 h"),
     ("load.warmup", Duration::from_secs(3_600), "1 h"),
     (
+        "flow.steps.think",
+        Duration::from_secs(600),
+        "10 min; a longer pause is another iteration",
+    ),
+    (
         "http.retry_idle",
         Duration::from_secs(3_600),
         "1 h; servers close idle keep-alive connections within minutes",

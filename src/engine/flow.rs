@@ -231,6 +231,13 @@ pub(crate) async fn run_iteration(
             session.ready = true;
         }
         due = done;
+        if let Some(think) = step.rules.think.filter(|_| ep + 1 < steps.end) {
+            // The next step is due when the user would have sent it: after the pause.
+            due = done + think;
+            if !super::pause_until(shared, due).await {
+                return;
+            }
+        }
     }
 }
 

@@ -363,6 +363,19 @@ impl ThreadCtx {
     }
 }
 
+/// Waits until `until` in slices, so a stop is noticed promptly; `false` when the run is
+/// stopping (what would come next is not sent).
+pub(crate) async fn pause_until(shared: &Shared, until: Instant) -> bool {
+    const SLICE: Duration = Duration::from_millis(50);
+    while Instant::now() < until {
+        if shared.stopping() {
+            return false;
+        }
+        tokio::time::sleep_until(until.min(Instant::now() + SLICE).into()).await;
+    }
+    !shared.stopping()
+}
+
 /// The scheduler of the plan's load model, on this thread.
 fn scheduler(ctx: &Rc<ThreadCtx>) -> Pin<Box<dyn Future<Output = ()>>> {
     let shared = &ctx.shared;

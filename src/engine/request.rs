@@ -170,6 +170,15 @@ impl Prepared {
                     .and_then(|m| m.get(h))
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string),
+                Extractor::Cookie(name) => resp.headers.as_ref().and_then(|m| {
+                    m.get_all(http::header::SET_COOKIE)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .find_map(|v| {
+                            let (k, v) = v.split(';').next()?.split_once('=')?;
+                            (k.trim() == name).then(|| v.trim().to_string())
+                        })
+                }),
                 Extractor::Regex(re) => resp
                     .body
                     .as_deref()

@@ -299,6 +299,35 @@ async fn reset(State(s): State<Shared>) -> Response {
     Json(json!({ "reset": true, "initial_stock": s.initial() })).into_response()
 }
 
+/// `/shop`: a page whose script does what a shopper does (log in, look at an item, order
+/// it), so a browser can record it as HAR for `loadctl import har`.
+async fn shop() -> Response {
+    const PAGE: &str = r#"<!DOCTYPE html><html><head><meta charset="utf-8"><title>shop</title></head>
+<body><p id="state">loading</p><script>
+async function shop() {
+  const params = new URLSearchParams(location.search);
+  const user = params.get("user") || "u000001", password = params.get("password") || "f1bab276";
+  const item = Number(params.get("item") || 3);
+  const login = await fetch("/api/v1/auth/login", {method: "POST",
+    headers: {"Content-Type": "application/json"}, body: JSON.stringify({user, password})});
+  const {token} = await login.json();
+  await new Promise(r => setTimeout(r, 400));
+  await fetch("/api/v1/flash/items/" + item);
+  const order = await fetch("/api/v1/flash/orders", {method: "POST",
+    headers: {"Content-Type": "application/json", "Authorization": "Bearer " + token},
+    body: JSON.stringify({item_id: item})});
+  document.title = "done " + order.status;
+  document.getElementById("state").textContent = "ordered: " + order.status;
+}
+shop();
+</script></body></html>"#;
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        PAGE,
+    )
+        .into_response()
+}
+
 async fn health() -> Response {
     Json(json!({ "status": "ok", "service": "flash-sale" })).into_response()
 }
@@ -313,6 +342,7 @@ pub fn router(cfg: FlashConfig) -> Router {
         .route("/api/v1/flash/reset", post(reset))
         .route("/api/v1/health/", get(health))
         .route("/health", get(health))
+        .route("/shop", get(shop))
         .with_state(sale)
 }
 

@@ -94,6 +94,70 @@ headers = {{ Authorization = "Bearer {{{{token}}}}" }}
     assert_eq!(s.totals.errors, 0);
 }
 
+/// A cookie the answer sets is extracted by name; a step's `think` delays the next step,
+/// whose latency counts from when it was due (after the pause), not from the pause's start.
+#[test]
+fn a_cookie_is_extracted_and_think_pauses_between_steps() {
+    let app = Router::new()
+        .route(
+            "/set",
+            get(|| async {
+                axum::response::AppendHeaders([
+                    ("set-cookie", "other=1"),
+                    ("set-cookie", "SID=c-9f31; Path=/; HttpOnly"),
+                ])
+            }),
+        )
+        .route(
+            "/use",
+            get(|headers: HeaderMap| async move {
+                let c = headers
+                    .get("cookie")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if c == "SID=c-9f31" {
+                    StatusCode::OK
+                } else {
+                    StatusCode::BAD_REQUEST
+                }
+            }),
+        );
+    let base = serve(app);
+    let p = plan(&format!(
+        r#"
+name = "cookie"
+target = "{base}"
+[load]
+model = "closed"
+vus = 1
+iterations = 3
+[flow]
+[[flow.steps]]
+name = "set"
+path = "/set"
+extract = {{ sid = {{ cookie = "SID" }} }}
+think = "300ms"
+[[flow.steps]]
+name = "use"
+path = "/use"
+headers = {{ Cookie = "SID={{{{sid}}}}" }}
+"#
+    ));
+    let started = std::time::Instant::now();
+    let (out, _dir) = run_plan(&p);
+    let s = &out.summary;
+    assert_eq!(s.status, Status::Pass, "{:?}", s.reasons);
+    assert_eq!(s.endpoints[1].ok, 3, "{:?}", s.endpoints[1]);
+    // Three pauses of 300 ms happened (a lower bound only: no timing threshold above).
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    // The pause is not the next step's latency.
+    assert!(
+        s.endpoints[1].latency_ms.max < 300.0,
+        "{:?}",
+        s.endpoints[1].latency_ms
+    );
+}
+
 #[test]
 fn a_missing_value_is_extract_failed_and_skips_the_rest() {
     let base = serve(extraction_app());

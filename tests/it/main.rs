@@ -16,6 +16,7 @@ mod history;
 mod honest;
 mod hostile;
 mod hostile_scrapes;
+mod import;
 mod k8s;
 mod kube;
 mod kube_agents;

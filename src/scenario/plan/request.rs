@@ -71,6 +71,8 @@ pub struct StepRules {
     pub checks: Vec<JsonCheck>,
     pub extract: Vec<ExtractPlan>,
     pub once: bool,
+    /// Flow steps: a pause after the step, before the next.
+    pub think: Option<std::time::Duration>,
 }
 
 impl StepRules {
@@ -81,13 +83,13 @@ impl StepRules {
             || self
                 .extract
                 .iter()
-                .any(|e| !matches!(e.from, Extractor::Header(_)))
+                .any(|e| !matches!(e.from, Extractor::Header(_) | Extractor::Cookie(_)))
     }
 
     pub fn needs_headers(&self) -> bool {
         self.extract
             .iter()
-            .any(|e| matches!(e.from, Extractor::Header(_)))
+            .any(|e| matches!(e.from, Extractor::Header(_) | Extractor::Cookie(_)))
     }
 }
 
@@ -120,6 +122,8 @@ pub enum Extractor {
     Header(HeaderName),
     /// First capture group (or the whole match) of the body text.
     Regex(regex::Regex),
+    /// The value of the cookie the answer sets under this name.
+    Cookie(String),
 }
 
 impl PartialEq for Extractor {
@@ -128,6 +132,7 @@ impl PartialEq for Extractor {
             (Extractor::Json(a), Extractor::Json(b)) => a == b,
             (Extractor::Header(a), Extractor::Header(b)) => a == b,
             (Extractor::Regex(a), Extractor::Regex(b)) => a.as_str() == b.as_str(),
+            (Extractor::Cookie(a), Extractor::Cookie(b)) => a == b,
             _ => false,
         }
     }

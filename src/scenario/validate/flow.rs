@@ -279,6 +279,57 @@ fn valid_var(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// `extract = { sid = { cookie = "SID" } }`: the value of a cookie the answer sets.
+fn cookie(cx: &mut Ctx<'_>, e: &super::request::RawExtract, efield: &str) -> Option<Extractor> {
+    let c = e.cookie.as_ref()?;
+    let alone = e.json.is_none() && e.header.is_none() && e.regex.is_none();
+    let token = !c.get_ref().is_empty()
+        && c.get_ref()
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+    if alone && token {
+        return Some(Extractor::Cookie(c.get_ref().clone()));
+    }
+    let msg = if alone {
+        "not a cookie name"
+    } else {
+        "give exactly one of `json`, `header`, `regex` or `cookie`"
+    };
+    cx.err(c.span(), format!("{efield}.cookie"), msg);
+    None
+}
+
+/// `once` and `think`, which belong to flow steps only.
+fn step_only(
+    cx: &mut Ctx<'_>,
+    r: &RawRequest,
+    field: &str,
+    in_flow: bool,
+    rules: &mut StepRules,
+) -> bool {
+    let mut ok = true;
+    if let (false, Some(o)) = (in_flow, &r.once) {
+        cx.err(
+            o.span(),
+            format!("{field}.once"),
+            "`once` belongs to [flow] steps; define the iteration as [[flow.steps]]",
+        );
+        ok = false;
+    }
+    if let Some(t) = &r.think {
+        if in_flow {
+            rules.think = cx.duration(t, "flow.steps.think");
+            ok &= rules.think.is_some();
+        } else {
+            let msg =
+                "`think` pauses between [flow] steps; use [load] think_time between iterations";
+            cx.err(t.span(), format!("{field}.think"), msg);
+            ok = false;
+        }
+    }
+    ok
+}
+
 /// Outcomes, checks, extraction and `once` of one request or step. Extracted names are
 /// appended to `vars` (visible to later steps); new outcome names to `outcomes`.
 pub(super) fn rules(
@@ -294,14 +345,7 @@ pub(super) fn rules(
         once: r.once.as_ref().is_some_and(|o| *o.get_ref()),
         ..StepRules::default()
     };
-    if let (false, Some(o)) = (in_flow, &r.once) {
-        cx.err(
-            o.span(),
-            format!("{field}.once"),
-            "`once` belongs to [flow] steps; define the iteration as [[flow.steps]]",
-        );
-        ok = false;
-    }
+    ok &= step_only(cx, r, field, in_flow, &mut rules);
     for (name, v) in &r.outcomes {
         let ofield = format!("{field}.outcomes.{name}");
         if !valid_name(name) {
@@ -369,6 +413,7 @@ pub(super) fn rules(
         }
         let e = spanned.get_ref();
         let from = match (&e.json, &e.header, &e.regex) {
+            _ if e.cookie.is_some() => cookie(cx, e, &efield),
             (Some(p), None, None) if p.get_ref().is_empty() || p.get_ref().starts_with('/') => {
                 Some(Extractor::Json(p.get_ref().clone()))
             }
@@ -405,7 +450,7 @@ pub(super) fn rules(
                 cx.err(
                     spanned.span(),
                     &efield,
-                    "give exactly one of `json = \"/pointer\"`, `header = \"name\"` or `regex = \"pattern\"`",
+                    "give exactly one of `json = \"/pointer\"`, `header = \"name\"`, `regex = \"pattern\"` or `cookie = \"name\"`",
                 );
                 None
             }
@@ -535,6 +580,7 @@ pub(super) fn checked_requests(
             check: Default::default(),
             extract: Default::default(),
             once: None,
+            think: None,
         };
         if let (Some(request), true) = (request(cx, &as_request, span, &field, explicit, scope), ok)
         {

@@ -22,6 +22,8 @@ pub struct RawExtract {
     pub json: Option<Spanned<String>>,
     pub header: Option<Spanned<String>>,
     pub regex: Option<Spanned<String>>,
+    /// The value of a cookie the answer sets (`Set-Cookie: SID=…`).
+    pub cookie: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +48,8 @@ pub struct RawRequest {
     pub extract: IndexMap<String, Spanned<RawExtract>>,
     /// Flow steps: run once per session (log in once, order many times).
     pub once: Option<Spanned<bool>>,
+    /// Flow steps: a pause after the step before the next (a user reading the page).
+    pub think: Option<Spanned<String>>,
 }
 
 pub(super) fn valid_name(s: &str) -> bool {
