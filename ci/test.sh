@@ -5,7 +5,8 @@
 # checked with `nginx -t` and its scripts with shellcheck, agents run in network namespaces made
 # with `ip`, a real kubectl reads the simulated cluster; Python's `websockets` package: a chat test
 # runs a relay on it; Node.js and playwright-core from npm: the HAR import test records a page
-# with headless Chromium), then runs every test.
+# with headless Chromium; Prometheus: the remote-write exporter pushes to it), then runs every
+# test.
 #
 # usage: ci/test.sh [EXTRA NEXTEST ARGS]
 set -euo pipefail
@@ -26,6 +27,8 @@ command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 # The HAR import test records a real browser session through playwright-core (Node.js).
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# The remote-write exporter is checked against a real Prometheus (its remote-write receiver).
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo=sudo; fi

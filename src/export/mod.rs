@@ -8,6 +8,7 @@
 //! Adding a kind: a module here, and its line in [`KINDS`].
 
 pub mod prometheus;
+pub mod remote_write;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -16,7 +17,10 @@ use crate::diag::Ctx;
 use crate::metrics::sink::IntervalSink;
 
 /// Every kind: the name a scenario writes (`kind = "…"`) and its validator.
-pub(crate) const KINDS: &[(&str, Validate)] = &[("prometheus", prometheus::validate)];
+pub(crate) const KINDS: &[(&str, Validate)] = &[
+    ("prometheus", prometheus::validate),
+    ("remote_write", remote_write::validate),
+];
 
 /// Reads an exporter of one kind from its table (at `span`; `field` is `export[i]`).
 pub(crate) type Validate = fn(&mut Ctx<'_>, Range<usize>, &str) -> Option<Arc<dyn Export>>;

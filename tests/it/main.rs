@@ -26,6 +26,7 @@ mod merge;
 mod misuse;
 mod netns;
 mod prometheus;
+mod remote_write;
 mod report;
 mod summary;
 mod support;

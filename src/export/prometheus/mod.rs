@@ -11,7 +11,7 @@
 //! The address is bound in `build()`, before any load: a taken or invalid one stops the
 //! run there (exit 2). The server stops once the run's reports are written.
 
-mod page;
+pub(super) mod page;
 mod serve;
 
 use std::net::SocketAddr;

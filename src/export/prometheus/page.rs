@@ -180,6 +180,68 @@ impl ExpositionSink {
     }
 }
 
+/// One sample of the live figures: a metric name, its labels, the value now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: &'static str,
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+impl ExpositionSink {
+    /// Every series of the page, as samples (what a push exporter sends).
+    pub fn samples(&self) -> Vec<Sample> {
+        let mut out = Vec::new();
+        let mut push = |name, labels, value| {
+            out.push(Sample {
+                name,
+                labels,
+                value,
+            })
+        };
+        for (n, t) in self.names.iter().zip(&self.totals) {
+            let req = || vec![("request", n.clone())];
+            push("loadctl_requests_total", req(), t.requests as f64);
+            push("loadctl_ok_total", req(), t.ok as f64);
+            push("loadctl_dropped_total", req(), t.dropped as f64);
+            for &k in ErrorKind::ALL {
+                let mut l = req();
+                l.push(("kind", k.name().to_string()));
+                push("loadctl_errors_total", l, t.errors[k as usize] as f64);
+            }
+            let mut cum = 0;
+            for (b, c) in BUCKETS_S.iter().zip(&t.buckets) {
+                cum += c;
+                let mut l = req();
+                l.push(("le", b.to_string()));
+                push("loadctl_latency_seconds_bucket", l, cum as f64);
+            }
+            cum += t.buckets[BUCKETS_S.len()];
+            let mut l = req();
+            l.push(("le", "+Inf".to_string()));
+            push("loadctl_latency_seconds_bucket", l, cum as f64);
+            push("loadctl_latency_seconds_sum", req(), t.sum_s);
+            push("loadctl_latency_seconds_count", req(), cum as f64);
+        }
+        push("loadctl_in_flight", Vec::new(), self.in_flight as f64);
+        push(
+            "loadctl_send_lag_p99_seconds",
+            Vec::new(),
+            self.send_lag_p99_s,
+        );
+        out
+    }
+
+    /// Takes one final second into the totals.
+    pub fn take(&mut self, f: &Final<'_>) {
+        for (t, e) in self.totals.iter_mut().zip(f.data.everything()) {
+            Self::add(t, &e);
+        }
+        self.in_flight = f.data.in_flight;
+        self.send_lag_p99_s = f.row.send_lag_p99_ms.unwrap_or(0.0) / 1000.0;
+    }
+}
+
 /// Label values escape `\`, `"` and newlines.
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -189,11 +251,7 @@ fn escape(s: &str) -> String {
 
 impl IntervalSink for ExpositionSink {
     fn interval(&mut self, f: &Final<'_>) {
-        for (t, e) in self.totals.iter_mut().zip(f.data.everything()) {
-            Self::add(t, &e);
-        }
-        self.in_flight = f.data.in_flight;
-        self.send_lag_p99_s = f.row.send_lag_p99_ms.unwrap_or(0.0) / 1000.0;
+        self.take(f);
         let text = self.render();
         *self.page.lock().unwrap_or_else(|e| e.into_inner()) = text;
     }
