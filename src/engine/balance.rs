@@ -88,10 +88,13 @@ pub(super) fn record(
         return;
     }
     let name = backend_of(&plan.backend, resp);
-    ctx.rec
+    // Counted under the thread's bounded name; the affinity follows the same name, and
+    // nothing is allocated for it per request.
+    let counted = ctx
+        .rec
         .borrow_mut()
         .balance(name.as_deref(), error, micros(latency));
-    let (Some(name), Some(client)) = (name, &resp.client) else {
+    let (Some(name), Some(client)) = (counted, &resp.client) else {
         return;
     };
     let since = std::time::Instant::now().saturating_duration_since(ctx.shared.measure_start);

@@ -207,7 +207,8 @@ fn reach(r: &mut Reached, backend: &str, idx: i64) {
 }
 
 impl AffinityData {
-    /// `client` was answered by `backend` in second `idx`.
+    /// `client` was answered by `backend` (a name as [`Names::intern`] gives it) in
+    /// second `idx`.
     pub fn record(&mut self, client: Client<'_>, backend: &str, idx: i64) {
         let full = self.ips.len() + self.texts.len() >= MAX_CLIENTS;
         let r = match client {
@@ -222,7 +223,7 @@ impl AffinityData {
                 None => self.texts.entry(t.into()).or_default(),
             },
         };
-        reach(r, &clean(backend), idx);
+        reach(r, backend, idx);
     }
 
     pub fn merge(&mut self, o: &AffinityData) {

@@ -66,11 +66,18 @@ impl Recorder {
     }
 
     /// `[balance]`: an answer of `backend` (`None`: it named none).
-    pub fn balance(&mut self, backend: Option<&str>, error: bool, latency_us: u64) {
+    /// Returns the name it was counted under (cleaned, or `(other)`).
+    pub fn balance(
+        &mut self,
+        backend: Option<&str>,
+        error: bool,
+        latency_us: u64,
+    ) -> Option<std::sync::Arc<str>> {
         let name = backend.map(|b| self.names.intern(b));
         self.current
             .balance_mut()
             .record(name.as_deref(), error, latency_us);
+        name
     }
 
     /// A flow step left unsent because an earlier step of its iteration failed.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::files::write_atomic;
-use crate::history::trend::{short, Trend};
+use crate::history::trend::{short, Trend, TrendChange};
 
 /// Writes `trend.json` and `trend.html` into `dir`.
 pub fn write(dir: &Path, t: &Trend) -> anyhow::Result<()> {
@@ -49,22 +49,7 @@ pub fn markdown(t: &Trend) -> String {
             .next()
             .map_or("—".into(), |v| short(*v));
         let last = m.changes.last().map_or("—".into(), |c| {
-            let kind = if c.regression {
-                "regression"
-            } else if c.improvement {
-                "improvement"
-            } else {
-                "below min change"
-            };
-            format!(
-                "{kind} at run {} ({}): {} → {} ({:+.1}%, p = {:.3})",
-                c.run_id,
-                c.started_at,
-                short(c.before),
-                short(c.after),
-                c.relative * 100.0,
-                c.p_value
-            )
+            format!("{} {}", kind(c, "below min change"), change(c))
         });
         let _ = writeln!(
             o,
@@ -84,6 +69,30 @@ pub fn markdown(t: &Trend) -> String {
     o
 }
 
+/// What a change is: `regression`, `improvement`, else `small`.
+fn kind(c: &TrendChange, small: &'static str) -> &'static str {
+    if c.regression {
+        "regression"
+    } else if c.improvement {
+        "improvement"
+    } else {
+        small
+    }
+}
+
+/// `at run 17 (2026-…): 50.0 → 60.0 (+20.0%), p = 0.005`.
+fn change(c: &TrendChange) -> String {
+    format!(
+        "at run {} ({}): {} → {} ({:+.1}%), p = {:.3}",
+        c.run_id,
+        c.started_at,
+        short(c.before),
+        short(c.after),
+        c.relative * 100.0,
+        c.p_value
+    )
+}
+
 /// The console's lines.
 pub fn console(t: &Trend) -> String {
     let mut o = String::new();
@@ -101,23 +110,12 @@ pub fn console(t: &Trend) -> String {
     for m in &t.metrics {
         let _ = writeln!(o, "  {:<14} {} change point(s)", m.metric, m.changes.len());
         for c in &m.changes {
-            let kind = if c.regression {
-                "REGRESSION"
-            } else if c.improvement {
-                "improvement"
-            } else {
-                "change"
+            // A regression in capitals: what the reader must see first.
+            let k = match c.regression {
+                true => "REGRESSION",
+                false => kind(c, "change"),
             };
-            let _ = writeln!(
-                o,
-                "    {kind:<11} at run {} ({}): {} → {} ({:+.1}%), p = {:.3}",
-                c.run_id,
-                c.started_at,
-                short(c.before),
-                short(c.after),
-                c.relative * 100.0,
-                c.p_value
-            );
+            let _ = writeln!(o, "    {k:<11} {}", change(c));
         }
     }
     o

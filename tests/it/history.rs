@@ -3,7 +3,6 @@
 //! and exit codes, through the binary; the trend page in headless Chromium.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use loadctl::history::store::{Added, Store};
 use loadctl::summary::Summary;
@@ -49,17 +48,7 @@ fn store_with(db: &Path, series: &[(f64, f64)]) {
     }
 }
 
-fn loadctl(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_loadctl"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use super::support::loadctl_out as loadctl;
 
 fn trend(db: &Path, out: &Path, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec![

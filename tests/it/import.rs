@@ -10,17 +10,7 @@ use std::process::Command;
 
 use loadctl::testbed::{Embedded, ServiceConfig};
 
-fn loadctl(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_loadctl"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use super::support::loadctl_out as loadctl;
 
 fn flash_sale() -> Embedded {
     Embedded::start("flash-sale", &ServiceConfig::default(), 1).unwrap()

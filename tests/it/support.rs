@@ -135,3 +135,16 @@ pub fn reset(s: std::net::TcpStream) {
     }
     drop(s);
 }
+
+/// `loadctl ARGS` through the built binary: its exit code, stdout and stderr.
+pub fn loadctl_out(args: &[&str]) -> (i32, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_loadctl"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
