@@ -414,7 +414,32 @@ fn request_of(
 struct Correlation {
     /// `(value, producing step, extraction, variable once named)`.
     pool: Vec<(String, usize, Extract, Option<String>)>,
+    /// Value → its index in `pool`: a request's words are looked up, so the cost of a
+    /// request is its length, not the number of values answers produced.
+    index: std::collections::HashMap<String, usize>,
+    /// Variable and feeder column names given so far.
+    names: super::scenario::Unique,
     columns: Vec<(String, String)>,
+}
+
+/// Produced values followed at most: a long recording's answers are full of ids.
+const MAX_POOL: usize = 100_000;
+
+/// The words of `text` a produced value could be: split where JSON, query strings,
+/// headers and cookies separate values, again at `/` (path segments), and coarser.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    const SEP: &[char] = &[
+        ' ', '\t', '\n', '\r', '"', '\'', '&', '=', ';', ',', ':', '?', '{', '}', '[', ']', '(',
+        ')', '<', '>', '\\',
+    ];
+    // Coarser words too, for values that hold `=`, `:` or `/` themselves (base64, URLs).
+    const COARSE: &[char] = &[
+        ' ', '\t', '\n', '\r', '"', '\'', '&', ';', ',', '{', '}', '[', ']',
+    ];
+    text.split(SEP)
+        .flat_map(|w| std::iter::once(w).chain(w.split('/')))
+        .chain(text.split(COARSE))
+        .filter(|w| w.len() >= MIN_VALUE)
 }
 
 impl Correlation {
@@ -428,17 +453,11 @@ impl Correlation {
             Extract::Cookie(c) | Extract::Header(c) => c.clone(),
             Extract::Json(p) => p
                 .rsplit('/')
-                .find(|s| s.parse::<usize>().is_err())
+                .find(|s| !s.is_empty() && s.parse::<usize>().is_err())
                 .unwrap_or("value")
                 .to_string(),
         };
-        let taken: Vec<String> = self
-            .pool
-            .iter()
-            .filter_map(|p| p.3.clone())
-            .chain(self.columns.iter().map(|c| c.0.clone()))
-            .collect();
-        let var = step_name(&base, &taken).replace('-', "_");
+        let var = self.names.name(&base).replace('-', "_");
         let (producer, from) = (self.pool[k].1, self.pool[k].2.clone());
         steps[producer].extract.push((var.clone(), from));
         steps[producer].comments.push(format!(
@@ -451,9 +470,20 @@ impl Correlation {
     /// Replaces, in `r`, the values earlier answers produced by their variables (the
     /// longest first, so a token is not cut by an id).
     fn apply(&mut self, r: &mut Req, steps: &mut [Step], comments: &mut Vec<String>) {
-        let mut order: Vec<usize> = (0..self.pool.len()).collect();
-        order.sort_by_key(|k| std::cmp::Reverse(self.pool[*k].0.len()));
-        for k in order {
+        let mut found: Vec<usize> = {
+            let texts = std::iter::once(r.path.as_str())
+                .chain(r.headers.iter().map(|(_, v)| v.as_str()))
+                .chain(r.body.as_deref());
+            texts
+                .flat_map(words)
+                .filter_map(|w| self.index.get(w).copied())
+                .collect()
+        };
+        found.sort_unstable();
+        found.dedup();
+        // The longest first, so a token is not cut by an id inside it.
+        found.sort_by_key(|k| std::cmp::Reverse(self.pool[*k].0.len()));
+        for k in found {
             let value = self.pool[k].0.clone();
             // A path must start with a literal `/`: a produced value that is the path's
             // beginning (a relative Location) stays as recorded there.
@@ -484,12 +514,14 @@ impl Correlation {
     fn personal(&mut self, r: &mut Req) {
         if let Some(b) = &r.body {
             r.body = Some(personal(b, &mut self.columns));
+            for (c, _) in &self.columns {
+                self.names.take(c);
+            }
         }
         for (k, v) in r.headers.iter_mut() {
             let n = k.to_lowercase();
             if (n == "cookie" || n == "authorization") && !v.contains("{{") {
-                let taken: Vec<String> = self.columns.iter().map(|c| c.0.clone()).collect();
-                let col = step_name(&n, &taken);
+                let col = self.names.name(&n);
                 self.columns.push((col.clone(), v.clone()));
                 *v = format!("{{{{{col}}}}}");
             }
@@ -498,7 +530,8 @@ impl Correlation {
 
     fn produced_by(&mut self, step: usize, r: &Response) {
         for (v, from) in produced(r) {
-            if !self.pool.iter().any(|p| p.0 == v) {
+            if self.pool.len() < MAX_POOL && !self.index.contains_key(&v) {
+                self.index.insert(v.clone(), self.pool.len());
                 self.pool.push((v, step, from, None));
             }
         }
@@ -516,6 +549,7 @@ pub fn import(text: &str, source: &str, o: &Options) -> Result<Scenario, ImportE
     let (kept, main) = select(&har, o, &mut dropped)?;
     let mut steps: Vec<Step> = Vec::new();
     let mut corr = Correlation::default();
+    let mut step_names = super::scenario::Unique::default();
     let mut noise = std::collections::BTreeSet::new();
     for (i, (e, u)) in kept.iter().enumerate() {
         let mut r = request_of(e, u, &main, (&mut dropped, &mut noise));
@@ -527,12 +561,8 @@ pub fn import(text: &str, source: &str, o: &Options) -> Result<Scenario, ImportE
             (false, Some((next, _))) => think_between(e, next).map(|t| t.min(o.max_think)),
             _ => None,
         };
-        let taken: Vec<String> = steps.iter().map(|s| s.name.clone()).collect();
         steps.push(Step {
-            name: step_name(
-                &format!("{} {}", e.request.method.to_lowercase(), u.path()),
-                &taken,
-            ),
+            name: step_names.name(&format!("{} {}", e.request.method.to_lowercase(), u.path())),
             method: e.request.method.to_uppercase(),
             path: r.path,
             headers: r.headers,

@@ -119,6 +119,33 @@ pub fn step_name(raw: &str, taken: &[String]) -> String {
     name
 }
 
+/// Unique names in `O(1)` each, however many are taken (a long recording names thousands).
+#[derive(Debug, Default)]
+pub struct Unique {
+    taken: std::collections::HashSet<String>,
+    next: std::collections::HashMap<String, usize>,
+}
+
+impl Unique {
+    /// A name for `raw` ([`step_name`]'s rules) that no earlier call gave.
+    pub fn name(&mut self, raw: &str) -> String {
+        let base = step_name(raw, &[]);
+        let mut name = base.clone();
+        while self.taken.contains(&name) {
+            let n = self.next.entry(base.clone()).or_insert(1);
+            *n += 1;
+            name = format!("{base}_{n}");
+        }
+        self.taken.insert(name.clone());
+        name
+    }
+
+    /// Marks `name` as taken.
+    pub fn take(&mut self, name: &str) {
+        self.taken.insert(name.to_string());
+    }
+}
+
 impl Scenario {
     /// The TOML text.
     pub fn render(&self) -> String {
@@ -254,6 +281,9 @@ mod tests {
         assert_eq!(step_name("GET /items", &taken), "get_items_2");
         assert_eq!(step_name("123", &[]), "r_123");
         assert_eq!(step_name("listPets", &[]), "list_pets");
+        let mut u = Unique::default();
+        let names: Vec<String> = (0..4).map(|_| u.name("id")).collect();
+        assert_eq!(names, ["id", "id_2", "id_3", "id_4"]);
     }
 
     #[test]

@@ -393,3 +393,42 @@ fn curl_commands_import_their_flags_and_run() {
     );
     assert!(out.contains("method = \"GET\""), "{out}");
 }
+
+/// A long recording whose every answer is full of ids: the import's cost follows the
+/// requests' length, not the product of requests and values (it once was quadratic).
+#[test]
+fn a_long_recording_full_of_ids_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut entries = Vec::new();
+    for i in 0..3000 {
+        let ids: Vec<String> = (0..200).map(|k| format!("\"id-{i:05}-{k:04}\"")).collect();
+        entries.push(serde_json::json!({
+            "startedDateTime": "2026-12-01T10:00:00.000Z", "time": 1,
+            "request": {"method": "GET", "url": format!("http://127.0.0.1:9/api/items/id-{:05}-0007", i.max(1) - 1), "headers": []},
+            "response": {"status": 200, "headers": [], "content": {"text": format!("[{}]", ids.join(","))}}
+        }));
+    }
+    let har = dir.path().join("long.har");
+    std::fs::write(
+        &har,
+        serde_json::json!({"log": {"entries": entries}}).to_string(),
+    )
+    .unwrap();
+    let toml = dir.path().join("long.toml");
+    let (code, _, err) = loadctl(&[
+        "import",
+        "har",
+        har.to_str().unwrap(),
+        "--out",
+        toml.to_str().unwrap(),
+        "--no-think",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    // Each request sends back an id the answer before it produced.
+    assert!(
+        text.contains("path = \"/api/items/{{"),
+        "{}",
+        &text[..2000.min(text.len())]
+    );
+}
