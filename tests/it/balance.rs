@@ -226,6 +226,25 @@ fn connections_are_replaced_by_count_and_by_age() {
 }
 
 #[test]
+fn http2_connections_are_replaced_by_count_too() {
+    let (addr, seen) = target();
+    let load = "model = \"closed\"\nvus = 1\niterations = 50\nduration = \"30s\"";
+    let text = format!(
+        "{}[http]\nversion = \"h2c\"\nmax_requests_per_connection = 10\n",
+        scenario(addr, "rr", load, "")
+    );
+    let (o, _d) = run_plan(&plan(&text));
+    assert_eq!(o.summary.totals.errors, 0, "{:?}", o.summary.reasons);
+    assert_eq!(
+        seen.peers.lock().unwrap().len(),
+        5,
+        "50 streams, 10 a connection"
+    );
+    let c = &o.summary.transport.as_ref().unwrap().connections;
+    assert_eq!((c.opened, c.rotated), (5, 4), "{c:?}");
+}
+
+#[test]
 fn source_ips_that_are_not_this_machines_are_refused_before_any_load() {
     let (addr, seen) = target();
     // TEST-NET-1 (RFC 5737): never an address of this machine; nothing is sent to it.
