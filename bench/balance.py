@@ -19,11 +19,8 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (the bench's shared helpers: measure, the data file)
@@ -32,39 +29,10 @@ PORT = 18090
 
 
 def nginx(workdir):
-    os.chmod(workdir, 0o755)
-    os.makedirs(os.path.join(workdir, "www"), mode=0o755, exist_ok=True)
-    with open(os.path.join(workdir, "www", "data.json"), "w") as f:
-        f.write(compare.DATA)
-    conf = os.path.join(workdir, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""
-worker_processes 1;
-daemon off;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  server {{
-    listen 127.0.0.1:{PORT};
-    root {workdir}/www;
-    default_type application/json;
-    add_header X-Served-By nginx-0 always;
-  }}
-}}
-""")
-    p = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", conf, "-p", workdir],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/data.json", timeout=1).read()
-            return p
-        except Exception:
-            time.sleep(0.1)
-    p.terminate()
-    sys.exit(f"nginx did not start; see {workdir}/error.log")
+    """The bench's nginx (compare.py's), pinned to CPU 0, naming itself in X-Served-By."""
+    return compare.start_nginx(workdir, pin=True, listen=f"127.0.0.1:{PORT}",
+                               probe=f"http://127.0.0.1:{PORT}/data.json",
+                               server_extra="add_header X-Served-By nginx-0 always;")
 
 
 VARIANTS = {

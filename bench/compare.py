@@ -65,10 +65,10 @@ def ensure_tools():
     return os.path.join(ROOT, "target", "release", "loadctl"), os.path.join(probe, "target", "release", "reqwest-probe")
 
 
-def start_nginx(workdir, pin=False, listen=f"127.0.0.1:{PORT}", prefix=(), probe=URL):
+def start_nginx(workdir, pin=False, listen=f"127.0.0.1:{PORT}", prefix=(), probe=URL, server_extra=""):
     """nginx with one worker serving DATA on `listen`, started under `prefix` (such as
     `ip netns exec NS`); waits until `probe` answers (None: a fixed half second, for a
-    namespace this process cannot reach)."""
+    namespace this process cannot reach). `server_extra` goes into the server block."""
     # nginx workers run as `nobody`: they must be able to read the served file.
     os.chmod(workdir, 0o755)
     os.makedirs(os.path.join(workdir, "www"), mode=0o755, exist_ok=True)
@@ -90,6 +90,7 @@ http {{
     listen {listen};
     root {workdir}/www;
     default_type application/json;
+    {server_extra}
   }}
 }}
 """)

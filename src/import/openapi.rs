@@ -81,13 +81,27 @@ fn type_of(s: &Value) -> Option<&str> {
     }
 }
 
+/// A value the document wrote, sent as written: a `{{` in it is not a template.
+fn literal(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(escape_templates(s)),
+        Value::Array(a) => Value::Array(a.iter().map(literal).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (escape_templates(k), literal(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// An example value for `schema`: its example, default or first enum value, else one of
 /// its type and format, objects with their properties (required ones at least).
 fn example(doc: &Value, schema: &Value, depth: usize) -> Value {
     let s = deref(doc, schema);
     for key in ["example", "default", "const"] {
         if let Some(v) = s.get(key) {
-            return v.clone();
+            return literal(v);
         }
     }
     if let Some(v) = s
@@ -95,14 +109,14 @@ fn example(doc: &Value, schema: &Value, depth: usize) -> Value {
         .and_then(Value::as_array)
         .and_then(|a| a.first())
     {
-        return v.clone();
+        return literal(v);
     }
     if let Some(v) = s
         .get("enum")
         .and_then(Value::as_array)
         .and_then(|a| a.first())
     {
-        return v.clone();
+        return literal(v);
     }
     for combo in ["allOf", "oneOf", "anyOf"] {
         if let Some(parts) = s.get(combo).and_then(Value::as_array) {
@@ -162,12 +176,12 @@ fn example(doc: &Value, schema: &Value, depth: usize) -> Value {
 /// A parameter's value as text.
 fn param_value(doc: &Value, p: &Value) -> String {
     let v = match p.get("example") {
-        Some(v) => v.clone(),
+        Some(v) => literal(v),
         None => p
             .get("examples")
             .and_then(Value::as_object)
             .and_then(|m| m.values().next())
-            .map(|e| deref(doc, e).get("value").cloned().unwrap_or(Value::Null))
+            .map(|e| deref(doc, e).get("value").map_or(Value::Null, literal))
             .filter(|v| !v.is_null())
             .unwrap_or_else(|| example(doc, p.get("schema").unwrap_or(&Value::Null), 0)),
     };
@@ -219,12 +233,7 @@ fn operation(
         let name = p.get("name").and_then(Value::as_str).unwrap_or("");
         let required = p.get("required").and_then(Value::as_bool).unwrap_or(false);
         match p.get("in").and_then(Value::as_str) {
-            Some("path") => {
-                filled = filled.replace(
-                    &format!("{{{name}}}"),
-                    &escape_templates(&param_value(doc, p)),
-                )
-            }
+            Some("path") => filled = filled.replace(&format!("{{{name}}}"), &param_value(doc, p)),
             Some("query") if required => {
                 let v: String =
                     url::form_urlencoded::byte_serialize(param_value(doc, p).as_bytes()).collect();
@@ -252,13 +261,13 @@ fn operation(
             Some((ctype, media)) => {
                 let v = media
                     .get("example")
-                    .cloned()
+                    .map(literal)
                     .or_else(|| {
                         media
                             .get("examples")
                             .and_then(Value::as_object)
                             .and_then(|m| m.values().next())
-                            .map(|e| deref(doc, e).get("value").cloned().unwrap_or(Value::Null))
+                            .map(|e| deref(doc, e).get("value").map_or(Value::Null, literal))
                     })
                     .unwrap_or_else(|| {
                         example(doc, media.get("schema").unwrap_or(&Value::Null), 0)
@@ -298,11 +307,9 @@ fn operation(
         method: method.to_uppercase(),
         path: filled,
         headers,
-        body: body.map(|b| {
-            escape_templates(&b)
-                .replace("{{\"{{\"}}uuid}}", "{{uuid}}")
-                .replace("{{\"{{\"}}seq}}", "{{seq}}")
-        }),
+        // Document values were made literal where they were read; `{{uuid}}` and `{{seq}}`
+        // are the generated ones.
+        body,
         expect_status: expect.filter(|c| *c != 200),
         weight: Some(if method == "get" { 3.0 } else { 1.0 }),
         comments,
@@ -386,6 +393,18 @@ pub fn import(doc: &Value, source: &str, filters: &[String]) -> Result<Scenario,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_values_stay_literal_and_generated_ones_are_templates() {
+        let doc = json!({});
+        let v = example(
+            &doc,
+            &json!({"type": "object", "properties": {
+            "note": {"type": "string", "example": "a {{b}}"}, "id": {"type": "string", "format": "uuid"}}}),
+            0,
+        );
+        assert_eq!(v, json!({"note": "a {{\"{{\"}}b}}", "id": "{{uuid}}"}));
+    }
 
     #[test]
     fn globs_pick_operations() {
