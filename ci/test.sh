@@ -5,7 +5,8 @@
 # checked with `nginx -t` and its scripts with shellcheck, agents run in network namespaces made
 # with `ip`, a real kubectl reads the simulated cluster; Python's `websockets` package: a chat test
 # runs a relay on it; Node.js and playwright-core from npm: the HAR import test records a page
-# with headless Chromium; Prometheus: the remote-write exporter pushes to it), then runs every
+# with headless Chromium; Prometheus: the remote-write exporter pushes to it; opentelemetry-proto
+# and grpcio: the OTLP exporter's receivers), then runs every
 # test.
 #
 # usage: ci/test.sh [EXTRA NEXTEST ARGS]
@@ -37,9 +38,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 export PATH="$PATH:/usr/sbin"
 
-# A chat test runs a relay written in Python on the `websockets` package.
+# A chat test runs a relay written in Python on the `websockets` package; the OTLP tests
+# decode what loadctl sends with the `opentelemetry-proto` package, over gRPC with grpcio.
 if ! python3 -c "import websockets" >/dev/null 2>&1; then
   python3 -m pip install --quiet websockets
+fi
+if ! python3 -c "import grpc, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc" >/dev/null 2>&1; then
+  python3 -m pip install --quiet opentelemetry-proto grpcio
 fi
 
 # playwright-core drives Debian's Chromium (no browser download) for the HAR recording test.

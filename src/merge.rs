@@ -260,6 +260,7 @@ fn summarize(
         prometheus: Vec::new(),
         balance: None,
         ws: None,
+        exports: Vec::new(),
         notes: vec![format!(
             "merged from {} runs: {}; [[verify]] checks, Kubernetes and scrapes of the target stay with each run",
             runs.len(),

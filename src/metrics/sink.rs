@@ -37,6 +37,10 @@ pub struct Final<'a> {
 
 /// A consumer of final seconds.
 pub trait IntervalSink {
+    /// The schedule starts at `origin` (wall clock), before the first second: what a sink
+    /// that stamps its seconds with wall-clock times counts from.
+    fn begin(&mut self, _origin: std::time::SystemTime) {}
+
     fn interval(&mut self, f: &Final<'_>);
 
     /// Whether the sink only shows the run as it goes (live progress): it is dropped when
@@ -74,6 +78,12 @@ impl Sinks {
 }
 
 impl IntervalSink for Sinks {
+    fn begin(&mut self, origin: std::time::SystemTime) {
+        for s in &mut self.0 {
+            s.begin(origin);
+        }
+    }
+
     fn interval(&mut self, f: &Final<'_>) {
         for s in &mut self.0 {
             s.interval(f);

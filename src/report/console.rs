@@ -107,6 +107,7 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         g.dropped_ratio * 100.0
     );
     agents(&mut o, s);
+    exports(&mut o, s);
     if let Some(c) = &s.baseline {
         let _ = writeln!(o, "\n  baseline comparison");
         for line in super::compare::render_text(c).lines() {
@@ -498,5 +499,26 @@ fn agents(o: &mut String, s: &Summary) {
                 format!(" · {}", a.problems.join("; "))
             }
         );
+    }
+}
+
+/// Each live exporter: what it delivered, and what it lost (never the load's failure).
+fn exports(o: &mut String, s: &Summary) {
+    for e in &s.exports {
+        let mark = if e.lost() { '!' } else { ' ' };
+        let mut line = format!(" {mark}export     {}: {} sent", e.to, e.sent);
+        for (n, what) in [
+            (e.retried, "retried"),
+            (e.failed, "failed"),
+            (e.dropped, "dropped (queue full)"),
+        ] {
+            if n > 0 {
+                let _ = write!(line, " · {n} {what}");
+            }
+        }
+        if let Some(err) = &e.last_error {
+            let _ = write!(line, " · last failure: {err}");
+        }
+        let _ = writeln!(o, "{line}");
     }
 }

@@ -86,6 +86,8 @@ pub(super) fn summary(
             .as_ref()
             .map(|r| r.agents.clone())
             .unwrap_or_default(),
+        // Read once the exporters have finished (the run fills it in).
+        exports: Vec::new(),
     }
 }
 

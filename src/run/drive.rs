@@ -98,6 +98,7 @@ pub(super) fn drive(
     if let Some(sink) = doom {
         sinks.push(Box::new(sink));
     }
+    sinks.begin(started_wall);
     if let Some(k) = kube {
         k.schedule_faults(origin);
     }

@@ -14,6 +14,7 @@ mod generator;
 mod judge;
 mod kube;
 mod limits;
+mod marks;
 mod output;
 mod scrape;
 mod service;
@@ -53,6 +54,8 @@ pub struct RunOptions {
     pub keep_signal_handlers: bool,
     /// Serve live figures in the Prometheus exposition format here while the run goes.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// A live dashboard (`--dashboard`): an exporter of the `dashboard` kind.
+    pub dashboard: Option<std::sync::Arc<dyn crate::export::Export>>,
     /// Drive the load through these agents instead of this machine's threads.
     pub agents: Option<Agents>,
     /// What starts the embedded reference service for a plan that names no target (the
@@ -98,6 +101,7 @@ impl Default for RunOptions {
             stop_on_certain_failure: false,
             keep_signal_handlers: false,
             metrics_listen: None,
+            dashboard: None,
             agents: None,
             services: None,
         }
@@ -149,7 +153,7 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
     limits::source_ips(plan)?;
     // The live exporters start (and prove they can) before any load; they stop only once
     // the reports are on disk.
-    let (exports, live) = exporters(plan, opts, rt)?;
+    let live = exporters(plan, opts, rt, &out_dir)?;
     // Deletes the agents' Job when dropped, however the run ends.
     let (agents, _job) = agents_job::start(rt, plan, opts, &target, &out_dir)?;
     let start_at = hooks.gate.take().map(|g| g()).transpose()?;
@@ -157,7 +161,7 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
         generator::prepare(rt, plan, &target, agents.as_ref(), start_at).map_err(Error::Setup)?;
     let scraper = scrape::start(rt, &plan.scrapes, target.addr());
     let outside = drive::Outside {
-        exports,
+        exports: live.sinks,
         sinks: std::mem::take(&mut hooks.sinks),
         control: hooks.control.take(),
     };
@@ -180,7 +184,8 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
         (&figures, label),
         &generators,
     );
-    let summary = assemble::summary(plan, &target, &measured, (judged, decided), figures);
+    let mut summary = assemble::summary(plan, &target, &measured, (judged, decided), figures);
+    summary.exports = live.stats.iter().map(export_summary).collect();
     crate::report::write_all(
         &out_dir,
         &ReportInput {
@@ -191,8 +196,19 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
         },
     )
     .map_err(Error::Failed)?;
-    // The live exporter stops only once the reports are on disk.
-    drop(live);
+    // The live exporters hear the verdict and stop only once the reports are on disk.
+    let ending = crate::export::Ending {
+        status: summary.status.label(),
+        passed: summary.status == crate::slo::Status::Pass,
+        reasons: &summary.reasons,
+        report: &out_dir.join("report.html"),
+        started: measured.started_wall,
+        ended: std::time::SystemTime::now(),
+    };
+    for end in live.ends {
+        end(&ending);
+    }
+    drop(live.keep);
     Ok(RunOutcome {
         summary,
         out_dir,
@@ -204,23 +220,63 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
     })
 }
 
-/// The plan's `[[export]]`s and `--metrics-listen`, started: their sinks, and what keeps
-/// them running.
-type Started = (Vec<Box<dyn IntervalSink>>, Vec<Box<dyn Send>>);
+/// The plan's `[[export]]`s, `--metrics-listen` and `--dashboard`, started.
+struct Live {
+    sinks: Vec<Box<dyn IntervalSink>>,
+    stats: Vec<(&'static str, String, std::sync::Arc<crate::export::Stats>)>,
+    keep: Vec<Box<dyn Send>>,
+    ends: Vec<crate::export::OnEnd>,
+}
 
 fn exporters(
     plan: &Plan,
     opts: &RunOptions,
     rt: &crate::engine::runtime::Handle,
-) -> Result<Started> {
+    out_dir: &std::path::Path,
+) -> Result<Live> {
     let mut kinds: Vec<_> = plan.exports.iter().map(|e| e.0.clone()).collect();
     kinds.extend(opts.metrics_listen.map(crate::export::prometheus::listen));
+    kinds.extend(opts.dashboard.clone());
     let names = plan.endpoint_names();
+    let marks = marks::of(plan);
+    let run_id = crate::export::run_id(&plan.name);
     let cx = crate::export::Build {
         scenario: &plan.name,
         names: &names,
         rt,
+        run_id: &run_id,
+        warmup_s: plan.warmup.as_secs_f64(),
+        length_s: plan.run_length().as_secs_f64(),
+        marks: &marks,
+        out_dir,
     };
     let running = crate::export::start_all(&kinds, &cx).map_err(Error::Setup)?;
-    Ok(running.into_iter().map(|r| (r.sink, r.keep)).unzip())
+    let mut live = Live {
+        sinks: Vec::new(),
+        stats: Vec::new(),
+        keep: Vec::new(),
+        ends: Vec::new(),
+    };
+    for (kind, r) in kinds.iter().zip(running) {
+        live.sinks.push(r.sink);
+        live.stats.push((kind.kind(), kind.describe(), r.stats));
+        live.keep.push(r.keep);
+        live.ends.extend(r.end);
+    }
+    Ok(live)
+}
+
+fn export_summary(
+    (kind, to, stats): &(&'static str, String, std::sync::Arc<crate::export::Stats>),
+) -> crate::summary::exports::ExportSummary {
+    let (sent, retried, failed, dropped, last_error) = stats.read();
+    crate::summary::exports::ExportSummary {
+        kind: kind.to_string(),
+        to: to.clone(),
+        sent,
+        retried,
+        failed,
+        dropped,
+        last_error,
+    }
 }

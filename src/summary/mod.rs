@@ -9,6 +9,7 @@ pub mod compare;
 pub mod comparison;
 pub mod connection;
 pub mod distributed;
+pub mod exports;
 pub mod kube;
 pub mod prometheus;
 pub mod schema;

@@ -80,6 +80,9 @@ pub struct Summary {
     pub distributed: Option<super::distributed::DistributedSummary>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agents: Vec<super::distributed::AgentSummary>,
+    /// Each live exporter: what it delivered and lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<super::exports::ExportSummary>,
 }
 
 /// A chat run's counters (latencies are the `connect`, `publish`, `delivery` and `fanout`

@@ -25,6 +25,7 @@ mod live_metrics;
 mod merge;
 mod misuse;
 mod netns;
+mod otlp;
 mod prometheus;
 mod remote_write;
 mod report;

@@ -163,6 +163,14 @@ fn an_endpoint_that_stops_answering_never_holds_the_run() {
         "the target's verdict, not the exporter's: {:?}",
         o.summary.reasons
     );
+    let ex = &o.summary.exports[0];
+    assert!(ex.failed > 0, "the silent pushes are counted: {ex:?}");
+    assert!(
+        ex.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no answer") || e.contains("not taken")),
+        "{ex:?}"
+    );
     // 2 s of load, then at most the 10 s final wait: generous slack for a busy machine.
     assert!(
         started.elapsed() < Duration::from_secs(40),

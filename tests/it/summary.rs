@@ -129,6 +129,15 @@ pub fn synthetic() -> Summary {
         balance: Some(balance_section()),
         distributed: None,
         agents: vec![],
+        exports: vec![loadctl::summary::exports::ExportSummary {
+            kind: "remote_write".into(),
+            to: "remote_write to http://127.0.0.1:9090/api/v1/write every 5s".into(),
+            sent: 12,
+            retried: 2,
+            failed: 1,
+            dropped: 0,
+            last_error: Some("answered 503".into()),
+        }],
     }
 }
 

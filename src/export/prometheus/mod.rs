@@ -12,7 +12,6 @@
 //! run there (exit 2). The server stops once the run's reports are written.
 
 pub(super) mod page;
-mod serve;
 
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -21,7 +20,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Build, Export, Running};
+use super::{serve, Build, Export, Running, Stats};
 use crate::diag::Ctx;
 
 /// The table as written; `kind` is read by the common part of `[[export]]`.
@@ -88,14 +87,30 @@ impl Export for Prometheus {
 
     fn build(&self, cx: &Build<'_>) -> anyhow::Result<Running> {
         let page = page::Page::default();
-        let server = serve::start(cx.rt, self.listen, page.clone())?;
+        let stats = Arc::new(Stats::default());
+        let served = (page.clone(), stats.clone());
+        let handler: serve::Handler = Arc::new(move |head| {
+            if head.uri.path() != "/metrics" {
+                return serve::answer(404, "text/plain", "loadctl serves /metrics\n");
+            }
+            // A scrape served is what this kind sends.
+            served
+                .1
+                .sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let text = served.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            serve::answer(200, "text/plain; version=0.0.4; charset=utf-8", text)
+        });
+        let server = serve::start(cx.rt, self.listen, handler)?;
         Ok(Running {
             sink: Box::new(page::ExpositionSink::new(
                 cx.scenario,
                 cx.names.to_vec(),
                 page,
             )),
+            stats,
             keep: Box::new(server),
+            end: None,
         })
     }
 }

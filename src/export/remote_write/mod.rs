@@ -20,15 +20,15 @@
 //! write first: an endpoint that does not take it stops the run before any load (exit 2).
 //! A bounded queue lies between the run and the network: a batch that finds it full is
 //! dropped and counted, never waited for; the last state is pushed at the end, and what
-//! was sent, retried, failed and dropped is said on stderr.
+//! was sent, retried, failed and dropped is the summary's `exports[]`.
 
 mod proto;
-mod push;
 
 use std::ops::Range;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use super::{config, push};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
@@ -43,9 +43,7 @@ use crate::metrics::sink::{Final, IntervalSink};
 
 /// Milliseconds since the epoch, now.
 fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    super::unix_ms(SystemTime::now())
 }
 
 #[derive(Deserialize)]
@@ -63,12 +61,8 @@ struct Raw {
     timeout: Option<Spanned<String>>,
 }
 
-/// Batches waiting to be sent at most; more are dropped (and counted).
-const QUEUE: usize = 16;
 const MAX_LABELS: usize = 16;
 const DEFAULT_EVERY: Duration = Duration::from_secs(5);
-/// How long the end of the run waits for the last pushes.
-const FINAL_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteWrite {
@@ -86,31 +80,6 @@ fn label_name(s: &str) -> bool {
         && !s.starts_with("__")
 }
 
-fn seconds(
-    cx: &mut Ctx<'_>,
-    v: Option<&Spanned<String>>,
-    field: String,
-    (def, lo, hi): (Duration, Duration, Duration),
-) -> Option<Duration> {
-    let Some(v) = v else { return Some(def) };
-    match humantime::parse_duration(v.get_ref().trim()) {
-        Ok(d) if (lo..=hi).contains(&d) => Some(d),
-        _ => {
-            cx.err(
-                v.span(),
-                field,
-                format!(
-                    "`{}`: a duration from {} to {}",
-                    v.get_ref(),
-                    humantime::format_duration(lo),
-                    humantime::format_duration(hi)
-                ),
-            );
-            None
-        }
-    }
-}
-
 pub(super) fn validate(
     cx: &mut Ctx<'_>,
     span: Range<usize>,
@@ -118,31 +87,14 @@ pub(super) fn validate(
 ) -> Option<Arc<dyn Export>> {
     let r: Raw = cx.reparse(span.clone(), field)?;
     let before = cx.count();
-    let url = match &r.url {
-        Some(u) => match url::Url::parse(u.get_ref()) {
-            Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => Some(p),
-            _ => {
-                cx.err(
-                    u.span(),
-                    format!("{field}.url"),
-                    format!(
-                        "`{}` is not an http(s) URL such as http://127.0.0.1:9090/api/v1/write",
-                        u.get_ref()
-                    ),
-                );
-                None
-            }
-        },
-        None => {
-            cx.err(
-                span.clone(),
-                format!("{field}.url"),
-                "missing; the remote-write endpoint, such as http://127.0.0.1:9090/api/v1/write",
-            );
-            None
-        }
-    };
-    let every = seconds(
+    let url = config::url(
+        cx,
+        r.url.as_ref(),
+        span.clone(),
+        format!("{field}.url"),
+        "http://127.0.0.1:9090/api/v1/write",
+    );
+    let every = config::duration(
         cx,
         r.every.as_ref(),
         format!("{field}.every"),
@@ -152,7 +104,7 @@ pub(super) fn validate(
             Duration::from_secs(600),
         ),
     );
-    let timeout = seconds(
+    let timeout = config::duration(
         cx,
         r.timeout.as_ref(),
         format!("{field}.timeout"),
@@ -162,6 +114,8 @@ pub(super) fn validate(
             Duration::from_secs(60),
         ),
     );
+    let headers = config::headers(cx, &r.headers, span.clone(), field);
+    let bearer_env = config::env_name(cx, r.bearer_env.as_ref(), format!("{field}.bearer_env"));
     if r.labels.len() > MAX_LABELS {
         cx.err(
             span.clone(),
@@ -172,31 +126,6 @@ pub(super) fn validate(
     for (k, v) in &r.labels {
         if !label_name(k) || ["run_id", "scenario", "request", "kind", "le"].contains(&k.as_str()) {
             cx.err(v.span(), format!("{field}.labels.{k}"), "a label name is letters, digits and `_`, not starting with `__`, and not one loadctl sets (run_id, scenario, request, kind, le)");
-        }
-    }
-    for (k, v) in &r.headers {
-        if HeaderName::from_bytes(k.as_bytes()).is_err()
-            || HeaderValue::from_str(v.get_ref()).is_err()
-        {
-            cx.err(
-                v.span(),
-                format!("{field}.headers.{k}"),
-                "not a valid header name and value",
-            );
-        }
-    }
-    if let Some(b) = &r.bearer_env {
-        if b.get_ref().is_empty()
-            || !b
-                .get_ref()
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            cx.err(
-                b.span(),
-                format!("{field}.bearer_env"),
-                "the name of an environment variable (letters, digits, `_`)",
-            );
         }
     }
     if cx.count() != before {
@@ -210,35 +139,10 @@ pub(super) fn validate(
             .iter()
             .map(|(k, v)| (k.clone(), v.get_ref().clone()))
             .collect(),
-        headers: r
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-            .collect(),
-        bearer_env: r.bearer_env.map(|b| b.into_inner()),
+        headers,
+        bearer_env,
         timeout: timeout?,
     }))
-}
-
-impl RemoteWrite {
-    fn header_values(&self) -> anyhow::Result<Vec<(HeaderName, HeaderValue)>> {
-        let mut out = Vec::new();
-        for (k, v) in &self.headers {
-            out.push((
-                HeaderName::from_bytes(k.as_bytes())?,
-                HeaderValue::from_str(v)?,
-            ));
-        }
-        if let Some(var) = &self.bearer_env {
-            let token = std::env::var(var).map_err(|_| {
-                anyhow::anyhow!("bearer_env: the environment variable {var} is not set")
-            })?;
-            let mut v = HeaderValue::from_str(&format!("Bearer {token}"))?;
-            v.set_sensitive(true);
-            out.push((http::header::AUTHORIZATION, v));
-        }
-        Ok(out)
-    }
 }
 
 impl Export for RemoteWrite {
@@ -247,51 +151,48 @@ impl Export for RemoteWrite {
     }
 
     fn describe(&self) -> String {
-        // The URL without what could be a secret in it.
-        let mut shown = self.url.clone();
-        let _ = shown.set_password(None);
-        shown.set_query(None);
         format!(
-            "remote_write to {shown} every {}",
+            "remote_write to {} every {}",
+            config::shown(&self.url),
             humantime::format_duration(self.every)
         )
     }
 
     fn build(&self, cx: &Build<'_>) -> anyhow::Result<Running> {
-        let headers = self.header_values()?;
+        let fixed = vec![
+            (
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-protobuf"),
+            ),
+            (
+                http::header::CONTENT_ENCODING,
+                HeaderValue::from_static("snappy"),
+            ),
+            (
+                HeaderName::from_static("x-prometheus-remote-write-version"),
+                HeaderValue::from_static("0.1.0"),
+            ),
+        ];
+        let headers = config::header_values(fixed, &self.headers, self.bearer_env.as_deref())?;
         let target = cx
             .rt
-            .block_on(push::target(&self.url, headers, self.timeout))?;
-        let stats = Arc::new(push::Stats::default());
+            .block_on(push::target(&self.url, headers, self.timeout, false))?;
         // The healthcheck: an empty write the endpoint must take.
-        cx.rt
-            .block_on(async {
-                let mut conn = None;
-                push::send(&target, &mut conn, Bytes::from(proto::body(&[])), &stats).await
-            })
-            .map_err(|e| {
-                anyhow::anyhow!("{}: the endpoint does not take a write: {e}", self.url)
-            })?;
-        let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
-        let task = cx.rt.spawn(push::run(target, rx, stats.clone()));
-        let run_id = format!("{}-{}", cx.scenario, unix_ms());
+        let queue = push::Queue::start(cx.rt, target, Bytes::from(proto::body(&[])), self.every)?;
         let mut labels = vec![
-            ("run_id".to_string(), run_id),
+            ("run_id".to_string(), cx.run_id.to_string()),
             ("scenario".to_string(), cx.scenario.to_string()),
         ];
         labels.extend(self.labels.iter().cloned());
         Ok(Running {
+            stats: queue.stats(),
             sink: Box::new(PushSink {
                 inner: ExpositionSink::new(cx.scenario, cx.names.to_vec(), Default::default()),
                 labels,
-                every: self.every,
-                last: None,
-                tx: Some(tx),
-                stats: stats.clone(),
-                task: Some((cx.rt.clone(), task)),
-                shown: self.describe(),
+                queue,
             }),
             keep: Box::new(()),
+            end: None,
         })
     }
 }
@@ -299,12 +200,7 @@ impl Export for RemoteWrite {
 struct PushSink {
     inner: ExpositionSink,
     labels: Vec<(String, String)>,
-    every: Duration,
-    last: Option<Instant>,
-    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
-    stats: Arc<push::Stats>,
-    task: Option<(tokio::runtime::Handle, tokio::task::JoinHandle<()>)>,
-    shown: String,
+    queue: push::Queue,
 }
 
 impl PushSink {
@@ -328,50 +224,20 @@ impl PushSink {
             .collect();
         Bytes::from(proto::body(&series))
     }
-
-    fn enqueue(&mut self) {
-        let body = self.batch();
-        if let Some(tx) = &self.tx {
-            if tx.try_send(body).is_err() {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
 }
 
 impl IntervalSink for PushSink {
     fn interval(&mut self, f: &Final<'_>) {
         self.inner.take(f);
-        if self.last.is_none_or(|t| t.elapsed() >= self.every) {
-            self.last = Some(Instant::now());
-            self.enqueue();
+        if self.queue.due() {
+            self.queue.offer(self.batch());
         }
     }
 
     fn finish(&mut self) -> anyhow::Result<()> {
         // The last state, then the queue closes and the sender drains it (bounded wait).
-        self.enqueue();
-        self.tx = None;
-        if let Some((rt, task)) = self.task.take() {
-            let _ = rt.block_on(async { tokio::time::timeout(FINAL_WAIT, task).await });
-        }
-        let s = &self.stats;
-        let (sent, retried, failed, dropped) = (
-            s.sent.load(Ordering::Relaxed),
-            s.retried.load(Ordering::Relaxed),
-            s.failed.load(Ordering::Relaxed),
-            s.dropped.load(Ordering::Relaxed),
-        );
-        let last = s
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        eprintln!(
-            "loadctl: {}: {sent} pushes sent, {retried} retried, {failed} failed, {dropped} dropped (queue full){}",
-            self.shown,
-            if last.is_empty() { String::new() } else { format!("; last failure: {last}") }
-        );
+        self.queue.offer(self.batch());
+        self.queue.close();
         Ok(())
     }
 }

@@ -18,37 +18,21 @@ pub struct Series {
     pub timestamp_ms: i64,
 }
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// A length-delimited field.
-fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    varint(out, u64::from(field << 3 | 2));
-    varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
+use crate::export::pb;
 
 fn series(s: &Series) -> Vec<u8> {
     let mut ts = Vec::new();
     for (k, v) in &s.labels {
         let mut label = Vec::new();
-        bytes_field(&mut label, 1, k.as_bytes());
-        bytes_field(&mut label, 2, v.as_bytes());
-        bytes_field(&mut ts, 1, &label);
+        pb::bytes(&mut label, 1, k.as_bytes());
+        pb::bytes(&mut label, 2, v.as_bytes());
+        pb::bytes(&mut ts, 1, &label);
     }
     let mut sample = Vec::new();
-    // field 1, wire type 1 (64-bit): the value.
-    sample.push(1 << 3 | 1);
-    sample.extend_from_slice(&s.value.to_le_bytes());
-    // field 2, varint: the timestamp (int64, two's complement as a varint).
-    varint(&mut sample, 2 << 3);
-    varint(&mut sample, s.timestamp_ms as u64);
-    bytes_field(&mut ts, 2, &sample);
+    pb::double(&mut sample, 1, s.value);
+    // int64: two's complement as a varint.
+    pb::uint(&mut sample, 2, s.timestamp_ms as u64);
+    pb::bytes(&mut ts, 2, &sample);
     ts
 }
 
@@ -56,7 +40,7 @@ fn series(s: &Series) -> Vec<u8> {
 pub fn write_request(all: &[Series]) -> Vec<u8> {
     let mut out = Vec::new();
     for s in all {
-        bytes_field(&mut out, 1, &series(s));
+        pb::bytes(&mut out, 1, &series(s));
     }
     out
 }

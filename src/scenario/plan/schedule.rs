@@ -66,6 +66,15 @@ impl RateSchedule {
         Self::from_pieces(rate, &pieces)
     }
 
+    /// Each piece as `(start_s, len_s, from_rate, to_rate)`, in order (steps are pieces of
+    /// no length).
+    pub fn stages(&self) -> Vec<(f64, f64, f64, f64)> {
+        self.segments
+            .iter()
+            .map(|s| (s.start, s.len, s.r0, s.r1))
+            .collect()
+    }
+
     pub fn len(&self) -> Duration {
         Duration::from_secs_f64(self.len_secs())
     }

@@ -1,9 +1,9 @@
-//! The `prometheus` exporter's server: the run's live figures (`page.rs`) at
-//! `/metrics` while the run goes, on the run's side runtime. The address is bound before
-//! any load, so a taken or invalid one is a setup error (exit 2); the server stops after
-//! the run's reports are written.
+//! The exporters' HTTP server (the `prometheus` page, the `dashboard`): serves what a
+//! kind's [`Handler`] answers while the run goes, on the run's side runtime. The address
+//! is bound before any load, so a taken or invalid one is a setup error (exit 2); the
+//! server stops when the kind's keeper is dropped, after the run's reports are written.
 //!
-//! A scraper is a network peer like any other: a request head must arrive within
+//! A client is a network peer like any other: a request head must arrive within
 //! [`HEADER_TIMEOUT`], at most [`MAX_CONNECTIONS`] are served at once, and stopping waits
 //! at most [`SHUTDOWN_GRACE`] for answers in flight; a half-sent request never holds the
 //! run's end.
@@ -15,12 +15,33 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-use super::page::Page;
 use tokio::runtime::Handle;
+
+/// An answer's body: whole, or a stream (server-sent events).
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// What a kind answers to a request: only its head is read (the exporters serve GETs).
+pub type Handler = Arc<dyn Fn(&http::request::Parts) -> Response<Body> + Send + Sync>;
+
+/// A whole body.
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).boxed()
+}
+
+/// A plain answer: `status`, `content_type`, `body`.
+pub fn answer(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("cache-control", "no-store")
+        .body(full(body))
+        .expect("a valid response")
+}
 
 /// A scraper that has not sent its request head by then is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,25 +51,25 @@ const MAX_CONNECTIONS: usize = 64;
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// The running server; dropping it stops it.
-pub(super) struct LiveServer {
+pub struct LiveServer {
     rt: Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-pub(super) fn start(rt: &Handle, addr: SocketAddr, page: Page) -> anyhow::Result<LiveServer> {
+/// Binds `addr` now and serves `handler` there until dropped.
+pub fn start(rt: &Handle, addr: SocketAddr, handler: Handler) -> anyhow::Result<LiveServer> {
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("{addr}: cannot listen there"))?;
     listener
         .set_nonblocking(true)
-        .context("cannot configure the metrics socket")?;
+        .context("cannot configure the socket")?;
     let listener = {
         let _guard = rt.enter();
-        tokio::net::TcpListener::from_std(listener)
-            .context("cannot configure the metrics socket")?
+        tokio::net::TcpListener::from_std(listener).context("cannot configure the socket")?
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = rt.spawn(serve(listener, page, stopped));
+    let task = rt.spawn(serve(listener, handler, stopped));
     Ok(LiveServer {
         rt: rt.clone(),
         stop: Some(stop),
@@ -60,7 +81,7 @@ pub(super) fn start(rt: &Handle, addr: SocketAddr, page: Page) -> anyhow::Result
 /// every connection still open (they are this task's, not the runtime's).
 async fn serve(
     listener: tokio::net::TcpListener,
-    page: Page,
+    handler: Handler,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -74,11 +95,12 @@ async fn serve(
         let Some((tcp, permit)) = accepted else {
             continue;
         };
-        let page = page.clone();
+        let handler = handler.clone();
         conns.spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let page = page.clone();
-                async move { Ok::<_, Infallible>(answer(&req, &page)) }
+                let (head, _) = req.into_parts();
+                let resp = handler(&head);
+                async move { Ok::<_, Infallible>(resp) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -102,20 +124,6 @@ async fn accept(
     let permit = permits.clone().acquire_owned().await.ok()?;
     let (tcp, _) = listener.accept().await.ok()?;
     Some((tcp, permit))
-}
-
-fn answer(req: &Request<hyper::body::Incoming>, page: &Page) -> Response<Full<Bytes>> {
-    if req.uri().path() != "/metrics" {
-        return Response::builder()
-            .status(404)
-            .body(Full::new(Bytes::from_static(b"loadctl serves /metrics\n")))
-            .expect("a valid response");
-    }
-    let text = page.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    Response::builder()
-        .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-        .body(Full::new(Bytes::from(text)))
-        .expect("a valid response")
 }
 
 impl Drop for LiveServer {

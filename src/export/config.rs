@@ -1,0 +1,141 @@
+//! What the push exporters' tables have in common (`remote_write`, `otlp`,
+//! `grafana_annotations`): an endpoint URL, durations within bounds, extra headers, a
+//! bearer token read from the environment. Each reader reports its error with the
+//! position and the fix and returns `None`; the kind decides what to build.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use crate::diag::Ctx;
+
+/// `v` as an http(s) URL with a host; `example` is what a right one looks like.
+pub fn url(
+    cx: &mut Ctx<'_>,
+    v: Option<&Spanned<String>>,
+    span: Range<usize>,
+    field: String,
+    example: &str,
+) -> Option<url::Url> {
+    let Some(u) = v else {
+        cx.err(span, field, format!("missing; such as {example}"));
+        return None;
+    };
+    match url::Url::parse(u.get_ref()) {
+        Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => Some(p),
+        _ => {
+            cx.err(
+                u.span(),
+                field,
+                format!("`{}` is not an http(s) URL such as {example}", u.get_ref()),
+            );
+            None
+        }
+    }
+}
+
+/// `v` as a duration within `lo..=hi`, `def` when absent.
+pub fn duration(
+    cx: &mut Ctx<'_>,
+    v: Option<&Spanned<String>>,
+    field: String,
+    (def, lo, hi): (Duration, Duration, Duration),
+) -> Option<Duration> {
+    let Some(v) = v else { return Some(def) };
+    match humantime::parse_duration(v.get_ref().trim()) {
+        Ok(d) if (lo..=hi).contains(&d) => Some(d),
+        _ => {
+            cx.err(
+                v.span(),
+                field,
+                format!(
+                    "`{}`: a duration from {} to {}",
+                    v.get_ref(),
+                    humantime::format_duration(lo),
+                    humantime::format_duration(hi)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Extra headers, at most 32; each name and value must be valid in HTTP.
+pub fn headers(
+    cx: &mut Ctx<'_>,
+    h: &IndexMap<String, Spanned<String>>,
+    span: Range<usize>,
+    field: &str,
+) -> Vec<(String, String)> {
+    if h.len() > 32 {
+        cx.err(span, format!("{field}.headers"), "at most 32 headers");
+    }
+    for (k, v) in h {
+        if HeaderName::from_bytes(k.as_bytes()).is_err()
+            || HeaderValue::from_str(v.get_ref()).is_err()
+        {
+            cx.err(
+                v.span(),
+                format!("{field}.headers.{k}"),
+                "not a valid header name and value",
+            );
+        }
+    }
+    h.iter()
+        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+        .collect()
+}
+
+/// The name of an environment variable that holds a token.
+pub fn env_name(cx: &mut Ctx<'_>, v: Option<&Spanned<String>>, field: String) -> Option<String> {
+    let b = v?;
+    let ok = !b.get_ref().is_empty()
+        && b.get_ref()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        cx.err(
+            b.span(),
+            field,
+            "the name of an environment variable (letters, digits, `_`)",
+        );
+    }
+    Some(b.get_ref().clone())
+}
+
+/// The headers to send: `fixed` (the kind's own), the user's, and `Authorization: Bearer`
+/// from the variable `bearer_env` (an unset one is an error before any load).
+pub fn header_values(
+    fixed: Vec<(HeaderName, HeaderValue)>,
+    user: &[(String, String)],
+    bearer_env: Option<&str>,
+) -> anyhow::Result<Vec<(HeaderName, HeaderValue)>> {
+    let mut out = fixed;
+    for (k, v) in user {
+        out.push((
+            HeaderName::from_bytes(k.as_bytes())?,
+            HeaderValue::from_str(v)?,
+        ));
+    }
+    if let Some(var) = bearer_env {
+        let token = std::env::var(var).map_err(|_| {
+            anyhow::anyhow!("bearer_env: the environment variable {var} is not set; export it, or remove bearer_env")
+        })?;
+        let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| anyhow::anyhow!("bearer_env: {var} holds what cannot be a header"))?;
+        v.set_sensitive(true);
+        out.push((http::header::AUTHORIZATION, v));
+    }
+    Ok(out)
+}
+
+/// A URL as shown to a person: without a password or a query (where secrets live).
+pub fn shown(u: &url::Url) -> url::Url {
+    let mut s = u.clone();
+    let _ = s.set_password(None);
+    s.set_query(None);
+    s
+}

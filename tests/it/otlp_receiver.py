@@ -1,0 +1,80 @@
+"""An OTLP metrics receiver for loadctl's tests, decoding with the `opentelemetry-proto`
+package (the project's own generated classes, not loadctl's encoder): over HTTP
+(`POST /v1/metrics`, protobuf) or over gRPC (grpcio, MetricsService/Export). Each request
+is written as one JSON line (protobuf's JSON mapping) to the file given; the port it
+listens on is printed first. With --answer CODE, HTTP requests after the first are
+answered with that status (and Retry-After: 1 for 429).
+
+usage: otlp_receiver.py http|grpc OUT.jsonl [--answer CODE]
+"""
+
+import http.server
+import sys
+import threading
+from concurrent import futures
+
+from google.protobuf.json_format import MessageToJson
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as svc
+
+proto, out = sys.argv[1], sys.argv[2]
+answer = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--answer" else 200
+lock = threading.Lock()
+seen = [0]
+
+
+def record(req):
+    with lock:
+        with open(out, "a") as f:
+            f.write(MessageToJson(req, indent=None) + "\n")
+
+
+if proto == "http":
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            with lock:
+                seen[0] += 1
+                n = seen[0]
+            if self.path != "/v1/metrics" or self.headers.get("content-type") != "application/x-protobuf":
+                self.send_response(404)
+                self.end_headers()
+                return
+            if n > 1 and answer != 200:
+                self.send_response(answer)
+                if answer == 429:
+                    self.send_header("Retry-After", "1")
+                self.send_header("content-length", "0")
+                self.end_headers()
+                return
+            req = svc.ExportMetricsServiceRequest()
+            req.ParseFromString(body)
+            record(req)
+            resp = svc.ExportMetricsServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", str(len(resp)))
+            self.end_headers()
+            self.wfile.write(resp)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(srv.server_address[1], flush=True)
+    srv.serve_forever()
+else:
+    import grpc
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as svc_grpc
+
+    class Service(svc_grpc.MetricsServiceServicer):
+        def Export(self, request, context):
+            record(request)
+            return svc.ExportMetricsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    svc_grpc.add_MetricsServiceServicer_to_server(Service(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    print(port, flush=True)
+    server.wait_for_termination()
