@@ -12,6 +12,7 @@ mod cli;
 mod distributed;
 mod engine;
 mod flow;
+mod grafana;
 mod history;
 mod honest;
 mod hostile;
