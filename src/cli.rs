@@ -114,6 +114,12 @@ pub struct RunArgs {
     /// Serve live figures at http://ADDR/metrics in the Prometheus exposition format while the run goes (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve a live dashboard at http://ADDR/ while the run goes (e.g. 127.0.0.1:5665).
+    #[arg(long, value_name = "ADDR")]
+    pub dashboard: Option<SocketAddr>,
+    /// Keep serving the dashboard's final state this long after the run (e.g. 60s; at most 1h; Ctrl-C ends it).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "dashboard")]
+    pub dashboard_linger: Option<std::time::Duration>,
     /// Record the run in this run store (SQLite, created if missing) for `loadctl trend`.
     #[arg(long, value_name = "DB")]
     pub history: Option<PathBuf>,

@@ -112,3 +112,4 @@ pub mod summary;
 pub mod template;
 #[cfg(feature = "testbed")]
 pub mod testbed;
+pub mod web;

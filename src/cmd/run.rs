@@ -34,15 +34,26 @@ pub fn execute(args: RunArgs) -> Result<u8> {
         tolerances: Some(tolerances(plan.compare, &args.tolerances)?),
         kube_context: args.kube_context.clone(),
         metrics_listen: args.metrics_listen,
+        dashboard: args
+            .dashboard
+            .map(|a| crate::export::dashboard::cli(a, args.dashboard_linger.unwrap_or_default())),
         agents,
         services: services(),
         ..RunOptions::default()
     };
-    let outcome = run(&plan, &opts)?;
+    let mut outcome = run(&plan, &opts)?;
     emit(&crate::report::console::render(
         &outcome.summary,
         &outcome.out_dir.display().to_string(),
     ));
+    if let Some(l) = outcome.linger.take() {
+        eprintln!(
+            "loadctl: the {} keeps the final state for {} (Ctrl-C ends it)",
+            l.what,
+            humantime::format_duration(l.wait)
+        );
+        l.wait();
+    }
     let Some(store) = store.as_mut() else {
         return Ok(outcome.exit_code());
     };

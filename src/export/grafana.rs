@@ -189,7 +189,10 @@ impl Export for Grafana {
             }),
             stats,
             keep: Box::new(()),
-            end: Some(Box::new(move |e| end.send(e))),
+            end: Some(Box::new(move |e| {
+                end.send(e);
+                None
+            })),
         })
     }
 }

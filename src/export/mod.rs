@@ -12,6 +12,7 @@
 //! Adding a kind: a module here, and its line in [`KINDS`].
 
 mod config;
+pub mod dashboard;
 pub mod grafana;
 pub mod otlp;
 mod pb;
@@ -35,6 +36,7 @@ pub(crate) const KINDS: &[(&str, Validate)] = &[
     ("remote_write", remote_write::validate),
     ("otlp", otlp::validate),
     ("grafana_annotations", grafana::validate),
+    ("dashboard", dashboard::validate),
 ];
 
 /// Reads an exporter of one kind from its table (at `span`; `field` is `export[i]`).
@@ -64,6 +66,8 @@ pub struct Build<'a> {
     pub warmup_s: f64,
     /// How long the load is planned to last, warmup included.
     pub length_s: f64,
+    /// Open model: the planned requests of each second (warmup seconds negative).
+    pub planned: &'a [(i64, f64)],
     /// What is planned to happen when: stages, faults.
     pub marks: &'a [Mark],
     /// The run's output folder (where `report.html` will be).
@@ -92,8 +96,10 @@ pub struct Running {
     pub end: Option<OnEnd>,
 }
 
-/// What an exporter does once the run has ended (annotate the verdict, linger).
-pub type OnEnd = Box<dyn FnOnce(&Ending<'_>) + Send>;
+/// What an exporter does once the run has ended (annotate the verdict, show it): it may
+/// ask to go on serving for a while (`(how long, what it is)`: a dashboard's linger),
+/// which the command does after the summary is printed.
+pub type OnEnd = Box<dyn FnOnce(&Ending<'_>) -> Option<(std::time::Duration, String)> + Send>;
 
 /// How the run ended, once its reports are on disk.
 pub struct Ending<'a> {

@@ -20,7 +20,8 @@ pub(super) fn of(plan: &Plan) -> Vec<Mark> {
     }
     if let LoadPlan::Open { schedule, .. } = &plan.load {
         let stages = schedule.stages();
-        let many = stages.iter().filter(|s| s.1 > 0.0).count() > 1;
+        let after_warmup = |s: &&(f64, f64, f64, f64)| s.1 > 0.0 && s.0 + s.1 > warm;
+        let many = stages.iter().filter(after_warmup).count() > 1;
         for (start, len, r0, r1) in stages {
             // The warmup is said above; one constant stage is the whole run, not news.
             if len <= 0.0 || start + len <= warm || !many {

@@ -120,6 +120,35 @@ pub struct RunOutcome {
     pub first_send: Option<Duration>,
     /// `[balance] affinity`: each client's backends (what an agent hands its coordinator).
     pub affinity: Option<crate::metrics::balance::AffinityWire>,
+    /// An exporter that goes on serving the final state (a dashboard's linger): the
+    /// command waits on it after printing the summary; dropping it stops the exporters.
+    pub linger: Option<Linger>,
+}
+
+/// Live exporters kept serving after the run, for [`Linger::wait`].
+pub struct Linger {
+    /// Dropped first: the exporters stop, then the runtime they run on.
+    keep: Vec<Box<dyn Send>>,
+    side: crate::engine::runtime::SideRuntime,
+    pub wait: Duration,
+    /// What is served: `dashboard at http://127.0.0.1:5665/`.
+    pub what: String,
+}
+
+impl std::fmt::Debug for Linger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Linger({} for {:?})", self.what, self.wait)
+    }
+}
+
+impl Linger {
+    /// Serves for the linger, then stops the exporters. An interrupt ends it sooner: the
+    /// run is over and its reports written, so the default action (exit) loses nothing.
+    pub fn wait(self) {
+        std::thread::sleep(self.wait);
+        drop(self.keep);
+        drop(self.side);
+    }
 }
 
 impl RunOutcome {
@@ -205,10 +234,26 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
         started: measured.started_wall,
         ended: std::time::SystemTime::now(),
     };
+    let mut linger: Option<(Duration, String)> = None;
     for end in live.ends {
-        end(&ending);
+        if let Some((d, what)) = end(&ending) {
+            if linger.as_ref().is_none_or(|l| l.0 < d) {
+                linger = Some((d, what));
+            }
+        }
     }
-    drop(live.keep);
+    let linger = match linger {
+        Some((d, what)) => Some(Linger {
+            keep: live.keep,
+            side,
+            wait: d,
+            what,
+        }),
+        None => {
+            drop(live.keep);
+            None
+        }
+    };
     Ok(RunOutcome {
         summary,
         out_dir,
@@ -217,6 +262,7 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
             .then(|| measured.chat.clone()),
         first_send: measured.first_send,
         affinity: (!measured.affinity.is_empty()).then(|| measured.affinity.to_wire()),
+        linger,
     })
 }
 
@@ -239,6 +285,7 @@ fn exporters(
     kinds.extend(opts.dashboard.clone());
     let names = plan.endpoint_names();
     let marks = marks::of(plan);
+    let planned = plan.planned_per_second();
     let run_id = crate::export::run_id(&plan.name);
     let cx = crate::export::Build {
         scenario: &plan.name,
@@ -247,6 +294,7 @@ fn exporters(
         run_id: &run_id,
         warmup_s: plan.warmup.as_secs_f64(),
         length_s: plan.run_length().as_secs_f64(),
+        planned: &planned,
         marks: &marks,
         out_dir,
     };

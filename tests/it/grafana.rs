@@ -56,16 +56,36 @@ fn the_run_its_stages_and_its_verdict_are_annotated() {
     let (o, _d) = super::support::run_plan(&p);
     let seen = seen.lock().unwrap().clone();
     let texts: Vec<&str> = seen.iter().map(|a| a["text"].as_str().unwrap()).collect();
-    assert!(texts[0].starts_with("loadctl: annotated starts (run annotated-"), "{texts:?}");
+    assert!(
+        texts[0].starts_with("loadctl: annotated starts (run annotated-"),
+        "{texts:?}"
+    );
     for a in &seen {
-        let tags: Vec<&str> = a["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
-        assert!(tags.starts_with(&["loadctl", "annotated"]) && tags.contains(&"perf"), "{tags:?}");
-        assert!(tags.iter().any(|t| t.starts_with("run:annotated-")), "{tags:?}");
+        let tags: Vec<&str> = a["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert!(
+            tags.starts_with(&["loadctl", "annotated"]) && tags.contains(&"perf"),
+            "{tags:?}"
+        );
+        assert!(
+            tags.iter().any(|t| t.starts_with("run:annotated-")),
+            "{tags:?}"
+        );
         assert_eq!(a["dashboardUID"], "shop-slo");
-        assert!(a["time"].as_u64().unwrap() > 1_700_000_000_000, "milliseconds since the epoch");
+        assert!(
+            a["time"].as_u64().unwrap() > 1_700_000_000_000,
+            "milliseconds since the epoch"
+        );
     }
     let span = |text: &str| {
-        let a = seen.iter().find(|a| a["text"].as_str().unwrap().contains(text)).unwrap_or_else(|| panic!("{text} in {texts:?}"));
+        let a = seen
+            .iter()
+            .find(|a| a["text"].as_str().unwrap().contains(text))
+            .unwrap_or_else(|| panic!("{text} in {texts:?}"));
         a["timeEnd"].as_u64().unwrap() - a["time"].as_u64().unwrap()
     };
     // The warmup and each stage are spans of their planned length.
@@ -77,8 +97,15 @@ fn the_run_its_stages_and_its_verdict_are_annotated() {
     assert_ne!(status, "PASS");
     let verdict = seen.last().unwrap();
     let head = format!("loadctl: annotated {status}");
-    assert!(verdict["text"].as_str().unwrap().starts_with(&head), "{verdict}");
-    assert!(verdict["tags"].as_array().unwrap().iter().any(|t| t == status));
+    assert!(
+        verdict["text"].as_str().unwrap().starts_with(&head),
+        "{verdict}"
+    );
+    assert!(verdict["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == status));
     assert!(span(&head) >= 2500, "the whole run: {}", span(&head));
     assert_eq!(o.summary.exports[0].kind, "grafana_annotations");
     assert_eq!(o.summary.exports[0].failed, 0, "{:?}", o.summary.exports);
@@ -102,5 +129,8 @@ fn a_refused_token_stops_the_run_before_any_load() {
     // And an unset variable says which, before anything is sent.
     let p = plan(&scenario(addr, g, "LOADCTL_TEST_GRAFANA_UNSET"));
     let e = loadctl::run::run(&p, &opts).unwrap_err();
-    assert!(format!("{e:#}").contains("LOADCTL_TEST_GRAFANA_UNSET is not set"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("LOADCTL_TEST_GRAFANA_UNSET is not set"),
+        "{e:#}"
+    );
 }

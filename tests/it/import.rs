@@ -37,18 +37,6 @@ fn run_once(scenario: &Path, addr: std::net::SocketAddr, out: &Path) -> loadctl:
     loadctl::summary::load_summary(out).unwrap()
 }
 
-/// playwright-core's folder: `LOADCTL_NODE_MODULES`, else where ci/test.sh installs it.
-fn node_modules() -> PathBuf {
-    let dir = std::env::var_os("LOADCTL_NODE_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/npm/node_modules"));
-    assert!(
-        dir.join("playwright-core").is_dir(),
-        "the recording test needs playwright-core: `npm install --prefix target/npm playwright-core@1` (ci/test.sh does), or LOADCTL_NODE_MODULES"
-    );
-    dir
-}
-
 #[test]
 fn a_browser_recording_imports_and_runs_with_the_token_extracted() {
     let recorded_against = flash_sale();
@@ -58,7 +46,7 @@ fn a_browser_recording_imports_and_runs_with_the_token_extracted() {
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/js/record_har.js"))
         .arg(format!("http://{}/shop", recorded_against.addr))
         .arg(&har)
-        .env("NODE_PATH", node_modules())
+        .env("NODE_PATH", super::support::node_modules())
         .status()
         .expect("node runs");
     assert!(st.success(), "recording failed");

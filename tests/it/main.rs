@@ -9,6 +9,7 @@ mod chaos;
 mod chat;
 mod chat_protocol;
 mod cli;
+mod dashboard;
 mod distributed;
 mod engine;
 mod flow;

@@ -148,3 +148,15 @@ pub fn loadctl_out(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
+
+/// playwright-core's folder: `LOADCTL_NODE_MODULES`, else where ci/test.sh installs it.
+pub fn node_modules() -> std::path::PathBuf {
+    let dir = std::env::var_os("LOADCTL_NODE_MODULES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/npm/node_modules"));
+    assert!(
+        dir.join("playwright-core").is_dir(),
+        "the browser tests need playwright-core: `npm install --prefix target/npm playwright-core@1` (ci/test.sh does), or LOADCTL_NODE_MODULES"
+    );
+    dir
+}
