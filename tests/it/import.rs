@@ -5,7 +5,7 @@
 //! `$ref`s, parameters, enums and bodies; curl flags; each imported scenario validated and
 //! run against the reference service; broken inputs refused with their position.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use loadctl::testbed::{Embedded, ServiceConfig};
