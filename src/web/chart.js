@@ -4,7 +4,7 @@
 // script: the live dashboard and report.html work offline. `LC.chart(host, spec)` draws
 // `spec` = {title, y, lines: [{label, color, dashed, points: [[x, y], …]}],
 // bands: [{from, to, color, label}], marks: [{at, label, color}]} into `host`; calling it
-// again with the same host redraws with new data.
+// again with the same host redraws with new data; `spec.x` names the x axis.
 var LC = (function () {
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
@@ -86,7 +86,7 @@ var LC = (function () {
     ticks(x0, x1, 10).forEach(function (t) {
       el("text", { x: sx(t), y: H - m.b + 16, class: "lc-tick", "text-anchor": "middle" }, svg, fmt(t));
     });
-    el("text", { x: W - m.r, y: H - 2, class: "lc-tick", "text-anchor": "end" }, svg, "seconds from the measured start");
+    el("text", { x: W - m.r, y: H - 2, class: "lc-tick", "text-anchor": "end" }, svg, spec.x || "seconds from the measured start");
     var mid = (m.t + H - m.b) / 2;
     el("text", { x: 12, y: mid, class: "lc-tick", "text-anchor": "middle", transform: "rotate(-90 12 " + mid + ")" }, svg, spec.y);
     var clip = "lc-clip-" + (c.id || (c.id = ++ids));
@@ -107,7 +107,7 @@ var LC = (function () {
       if (d) el("path", { d: d, fill: "none", stroke: l.color, "stroke-width": 1.6, "stroke-dasharray": l.dashed ? "6 4" : "none", "clip-path": "url(#" + clip + ")" }, svg);
     });
     // The legend follows the title on its row.
-    var lx = m.l + (spec.title.length + (view ? 36 : 0)) * 7.4 + 24;
+    var lx = m.l + (spec.title.length + (view ? 36 : 0)) * 8 + 24;
     spec.lines.forEach(function (l) {
       var t = el("text", { x: lx + 14, y: 16, class: "lc-legend" }, svg, l.label);
       el("line", { x1: lx, x2: lx + 10, y1: 12, y2: 12, stroke: l.color, "stroke-width": 3 }, svg);

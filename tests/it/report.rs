@@ -317,6 +317,11 @@ fn report_html_loads_offline_without_errors_and_shows_verdict_and_charts() {
     assert!(l.dom.contains("REGRESSION"));
     assert!(l.dom.contains("oversold == 0"), "verification table");
 
+    // Every time chart was drawn again by the chart script (hover and zoom).
+    let holders = html.matches(r#"class="lc-live""#).count();
+    assert!(holders >= 5, "{holders} time charts");
+    assert_eq!(l.dom.matches(r#"class="lc-chart""#).count(), holders);
+
     // And as a picture, for a person to look at (kept under target/).
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/report-screenshot.png");
     let (_, _, requests) = browser(
@@ -425,4 +430,43 @@ weight = 0.5
         .map(|l| l.split(',').nth(6).unwrap().parse::<u64>().unwrap())
         .sum();
     assert!(errors > 0, "{ts}");
+}
+
+#[test]
+fn report_charts_show_values_on_hover_and_zoom_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = render_synthetic(dir.path(), true);
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/js/report_hover.js"))
+        .arg(format!("file://{}", page.display()))
+        .env("NODE_PATH", super::support::node_modules())
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["holders"], seen["drawn"], "{seen}");
+    let tip = seen["tip"].as_str().unwrap();
+    assert!(
+        tip.starts_with("t = ") && tip.contains("achieved (completed/s): "),
+        "{seen}"
+    );
+    let all_zoomed = |k: &str| {
+        seen[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.as_str().unwrap().contains("(zoomed"))
+    };
+    assert!(all_zoomed("zoomed"), "a drag zooms every chart: {seen}");
+    let none_zoomed = seen["whole"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| !t.as_str().unwrap().contains("(zoomed"));
+    assert!(none_zoomed, "a double-click shows the whole run: {seen}");
 }

@@ -39,11 +39,12 @@ pub fn render(d: &ReportData<'_>) -> String {
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{} · {} · loadctl</title>
-<style>{}</style></head><body><main>
+<style>{}{}</style></head><body><main>
 "#,
         esc(&s.scenario),
         s.status.label(),
-        page::CSS
+        page::CSS,
+        crate::web::CHART_CSS
     );
     sections::banner(&mut o, s);
     sections::facts(&mut o, s);
@@ -65,9 +66,10 @@ pub fn render(d: &ReportData<'_>) -> String {
     let _ = write!(
         o,
         r#"<footer>loadctl {} · files beside this one: <code>summary.json</code>, <code>summary.csv</code>, <code>timeseries.csv</code>, <code>histograms.hlog</code>, <code>junit.xml</code> · <code>loadctl report DIR</code> re-renders them</footer>
-</main><script>{}</script></body></html>
+</main><script>{}</script><script>{}</script></body></html>
 "#,
         esc(&s.loadctl_version),
+        crate::web::CHART_JS,
         page::SCRIPT
     );
     o

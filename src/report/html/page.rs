@@ -61,5 +61,14 @@ document.querySelectorAll('table.sortable').forEach(function (t) {
     });
   });
 });
+// Each time chart is drawn again by the chart script, with hover values and zoom; the
+// static SVG stays where the script cannot run (print, a viewer without script).
+document.querySelectorAll('.lc-live').forEach(function (h) {
+  try {
+    var spec = JSON.parse(h.getAttribute('data-chart'));
+    h.textContent = '';
+    LC.chart(h, spec);
+  } catch (e) { /* the static chart stays */ }
+});
 document.documentElement.setAttribute('data-ready', '1');
 "#;

@@ -50,7 +50,40 @@ pub struct Bands {
 
 pub const FAULT: RGBColor = RGBColor(0xf9, 0xd6, 0xd2);
 
+/// The static SVG (what prints, and what a page without script shows) in a holder that
+/// carries the same data for the page's script, which redraws it with hover values and
+/// zoom (`crate::web`).
 pub fn time_chart(title: &str, y_desc: &str, bands: &Bands, lines: &[Line]) -> String {
+    let svg = static_time_chart(title, y_desc, bands, lines);
+    let hex = |c: RGBColor| format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2);
+    let mut shaded = Vec::new();
+    if bands.warmup_s > 0.0 {
+        shaded.push(serde_json::json!({ "from": 0.0, "to": bands.warmup_s, "color": hex(palette::WARMUP), "label": "warmup" }));
+    }
+    for &(a, b) in &bands.faults {
+        shaded.push(
+            serde_json::json!({ "from": a, "to": b, "color": hex(FAULT), "label": "fault window" }),
+        );
+    }
+    let spec = serde_json::json!({
+        "title": title,
+        "y": y_desc,
+        "x": "seconds from start",
+        "bands": shaded,
+        "lines": lines.iter().map(|l| serde_json::json!({
+            "label": l.label,
+            "color": hex(l.color),
+            "dashed": l.dashed,
+            "points": l.points.iter().filter(|p| p.0.is_finite() && p.1.is_finite()).map(|p| [p.0, p.1]).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    format!(
+        "<div class=\"lc-live\" data-chart=\"{}\">{svg}</div>",
+        crate::report::escape::esc(&spec.to_string())
+    )
+}
+
+fn static_time_chart(title: &str, y_desc: &str, bands: &Bands, lines: &[Line]) -> String {
     let warmup_s = bands.warmup_s;
     let (mut x0, mut x1, mut y1) = (0.0f64, 1.0f64, 0.0f64);
     for l in lines {
