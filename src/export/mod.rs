@@ -13,6 +13,7 @@
 
 mod config;
 pub mod dashboard;
+pub mod exphist;
 pub mod grafana;
 pub mod otlp;
 mod pb;

@@ -54,3 +54,38 @@ pub(super) fn of(plan: &Plan) -> Vec<Mark> {
     out.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn the_warmup_stages_and_faults_are_marked_on_the_sinks_scale() {
+        let text = "name = \"m\"\ntarget = \"http://127.0.0.1:1\"\n[load]\nwarmup = \"5s\"\nstart_rate = 10\nstages = [{ duration = \"10s\", target = 50 }, { duration = \"20s\", target = 50 }]\n[[requests]]\nname = \"u\"\npath = \"/\"\n[kube]\nnamespace = \"shop\"\n[[kube.fault]]\nname = \"kill\"\nat = \"20s\"\naction = \"pod-kill\"\nselector = \"app=x\"\n";
+        let plan =
+            crate::scenario::parse(Path::new("m.toml"), text, &Default::default(), &|_| None)
+                .unwrap();
+        let marks = super::of(&plan);
+        let got: Vec<(f64, Option<f64>, &str)> =
+            marks.iter().map(|m| (m.at_s, m.until_s, m.kind)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (-5.0, Some(0.0), "stage"),
+                (0.0, Some(10.0), "stage"),
+                (10.0, Some(30.0), "stage"),
+                (15.0, None, "fault"),
+            ]
+        );
+        assert!(
+            marks[1].text.contains("10 → 50 req/s over 10s"),
+            "{}",
+            marks[1].text
+        );
+        assert!(
+            marks[3].text.starts_with("kill: pod-kill"),
+            "{}",
+            marks[3].text
+        );
+    }
+}

@@ -19,7 +19,7 @@
 //!                   double min = 12; double max = 13; }
 //! ```
 
-use super::figures::{ExpHist, SCALE};
+use crate::export::exphist::{ExpHist, SCALE};
 use crate::export::pb;
 
 /// `AggregationTemporality`: DELTA = 1, CUMULATIVE = 2.

@@ -11,6 +11,7 @@
 //! labels = { team = "shop" }
 //! headers = { "X-Scope-OrgID" = "perf" }
 //! bearer_env = "REMOTE_WRITE_TOKEN"    # optional: Authorization: Bearer from this variable
+//! native = true                        # also the latency as a native histogram
 //! ```
 //!
 //! The series are the `prometheus` kind's (`loadctl_requests_total`, `…_errors_total{kind}`,
@@ -36,6 +37,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::exphist::ExpHist;
 use super::prometheus::page::ExpositionSink;
 use super::{Build, Export, Running};
 use crate::diag::Ctx;
@@ -59,6 +61,7 @@ struct Raw {
     headers: IndexMap<String, Spanned<String>>,
     bearer_env: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    native: Option<bool>,
 }
 
 const MAX_LABELS: usize = 16;
@@ -72,6 +75,8 @@ pub struct RemoteWrite {
     pub headers: Vec<(String, String)>,
     pub bearer_env: Option<String>,
     pub timeout: Duration,
+    /// Also send the latency as a native histogram (`loadctl_latency_seconds`).
+    pub native: bool,
 }
 
 fn label_name(s: &str) -> bool {
@@ -142,6 +147,7 @@ pub(super) fn validate(
         headers,
         bearer_env,
         timeout: timeout?,
+        native: r.native.unwrap_or(false),
     }))
 }
 
@@ -152,9 +158,14 @@ impl Export for RemoteWrite {
 
     fn describe(&self) -> String {
         format!(
-            "remote_write to {} every {}",
+            "remote_write to {} every {}{}",
             config::shown(&self.url),
-            humantime::format_duration(self.every)
+            humantime::format_duration(self.every),
+            if self.native {
+                " (native histograms)"
+            } else {
+                ""
+            }
         )
     }
 
@@ -189,6 +200,10 @@ impl Export for RemoteWrite {
             sink: Box::new(PushSink {
                 inner: ExpositionSink::new(cx.scenario, cx.names.to_vec(), Default::default()),
                 labels,
+                native: self
+                    .native
+                    .then(|| vec![ExpHist::default(); cx.names.len()]),
+                names: cx.names.to_vec(),
                 queue,
             }),
             keep: Box::new(()),
@@ -200,28 +215,47 @@ impl Export for RemoteWrite {
 struct PushSink {
     inner: ExpositionSink,
     labels: Vec<(String, String)>,
+    /// `native = true`: each request name's latency since the start.
+    native: Option<Vec<ExpHist>>,
+    names: Vec<String>,
     queue: push::Queue,
 }
 
 impl PushSink {
     fn batch(&self) -> Bytes {
         let now = unix_ms();
-        let series: Vec<proto::Series> = self
+        let series_of = |name: &str, more: Vec<(String, String)>, value| {
+            let mut labels: Vec<(String, String)> = vec![("__name__".into(), name.into())];
+            labels.extend(self.labels.iter().cloned());
+            labels.extend(more);
+            labels.sort_by(|a, b| a.0.cmp(&b.0));
+            proto::Series {
+                labels,
+                value,
+                timestamp_ms: now as i64,
+            }
+        };
+        let mut series: Vec<proto::Series> = self
             .inner
             .samples()
             .into_iter()
             .map(|s| {
-                let mut labels: Vec<(String, String)> = vec![("__name__".into(), s.name.into())];
-                labels.extend(self.labels.iter().cloned());
-                labels.extend(s.labels.into_iter().map(|(k, v)| (k.to_string(), v)));
-                labels.sort_by(|a, b| a.0.cmp(&b.0));
-                proto::Series {
-                    labels,
-                    value: s.value,
-                    timestamp_ms: now as i64,
-                }
+                let more = s
+                    .labels
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+                series_of(s.name, more, proto::Value::Float(s.value))
             })
             .collect();
+        for (n, h) in self.names.iter().zip(self.native.iter().flatten()) {
+            let more = vec![("request".to_string(), n.clone())];
+            series.push(series_of(
+                "loadctl_latency_seconds",
+                more,
+                proto::Value::Histogram(h.clone()),
+            ));
+        }
         Bytes::from(proto::body(&series))
     }
 }
@@ -229,6 +263,11 @@ impl PushSink {
 impl IntervalSink for PushSink {
     fn interval(&mut self, f: &Final<'_>) {
         self.inner.take(f);
+        if let Some(native) = &mut self.native {
+            for (h, e) in native.iter_mut().zip(f.data.everything()) {
+                h.add_micros(&e.latency);
+            }
+        }
         if self.queue.due() {
             self.queue.offer(self.batch());
         }
