@@ -73,7 +73,14 @@ pub struct Build<'a> {
     pub marks: &'a [Mark],
     /// The run's output folder (where `report.html` will be).
     pub out_dir: &'a Path,
+    /// Whether the load runs on agents (a sink's `sources` are then the agents).
+    pub distributed: bool,
+    /// With `[kube]`: each watched HPA's replicas now.
+    pub replicas: Option<Replicas>,
 }
+
+/// Each watched HPA's replicas now: `(name, desired, ready)`.
+pub type Replicas = Arc<dyn Fn() -> Vec<(String, u32, u32)> + Send + Sync>;
 
 /// Something planned to happen at a time of the run: a stage of the load or a fault.
 #[derive(Debug, Clone, PartialEq)]

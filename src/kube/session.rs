@@ -224,6 +224,27 @@ fn selector_of(d: &Deployment) -> Option<String> {
 }
 
 impl Session {
+    /// Each watched HPA's replicas now, `(name, desired, ready)`: what a live view draws
+    /// each second (a read of the watch's state, never a call to the cluster).
+    pub fn replicas_now(
+        &self,
+    ) -> std::sync::Arc<dyn Fn() -> Vec<(String, u32, u32)> + Send + Sync> {
+        let tracks: Vec<(String, Arc<Mutex<Track>>)> = self
+            .watched
+            .iter()
+            .map(|w| (w.name.clone(), w.track.clone()))
+            .collect();
+        std::sync::Arc::new(move || {
+            tracks
+                .iter()
+                .map(|(n, t)| {
+                    let s = t.lock().unwrap_or_else(|p| p.into_inner()).state;
+                    (n.clone(), s.desired, s.ready)
+                })
+                .collect()
+        })
+    }
+
     /// Connects and starts watching every HPA the plan names; fails (before any load)
     /// when the cluster or an HPA cannot be reached.
     pub fn start(

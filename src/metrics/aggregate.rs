@@ -15,8 +15,9 @@ pub use super::series::{IntervalReport, RowStats, SeriesRow};
 
 #[derive(Debug)]
 pub struct Aggregator {
-    /// Per interval: the thread whose report became the accumulator, and the accumulator.
-    pending: BTreeMap<i64, (usize, IntervalData)>,
+    /// Per interval: the thread whose report became the accumulator, the accumulator, and
+    /// the requests each thread reported for it.
+    pending: BTreeMap<i64, (usize, IntervalData, Vec<u64>)>,
     /// Reports already merged, to hand back to their thread for reuse.
     spent: Vec<(usize, IntervalData)>,
     /// Last interval each thread reported.
@@ -41,13 +42,17 @@ impl Aggregator {
     /// Adds one thread's interval; hands every interval that became final to `on_final`.
     pub fn add(&mut self, r: IntervalReport, on_final: &mut dyn IntervalSink) {
         self.reported[r.thread] = Some(r.idx);
+        let requests = r.data.requests();
         match self.pending.get_mut(&r.idx) {
-            Some((_, p)) => {
+            Some((_, p, by)) => {
                 p.merge(&r.data);
+                by[r.thread] += requests;
                 self.spent.push((r.thread, r.data));
             }
             None => {
-                self.pending.insert(r.idx, (r.thread, r.data));
+                let mut by = vec![0; self.reported.len()];
+                by[r.thread] = requests;
+                self.pending.insert(r.idx, (r.thread, r.data, by));
             }
         }
         self.flush(on_final);
@@ -73,7 +78,7 @@ impl Aggregator {
             if !complete {
                 return;
             }
-            let (thread, data) = self.pending.remove(&idx).expect("key just seen");
+            let (thread, data, by) = self.pending.remove(&idx).expect("key just seen");
             let everything = data.everything();
             let mut overall = super::EndpointData::new();
             for e in &everything {
@@ -93,6 +98,7 @@ impl Aggregator {
                 data: &data,
                 row: self.series.last().expect("pushed above"),
                 totals: &self.totals,
+                sources: &by,
             });
             self.spent.push((thread, data));
         }

@@ -433,6 +433,16 @@ impl IntervalData {
         all
     }
 
+    /// Requests completed in this interval, warmup requests included.
+    pub fn requests(&self) -> u64 {
+        let late = self.warmup.iter().flatten();
+        self.endpoints
+            .iter()
+            .chain(late)
+            .map(|e| e.counts.requests())
+            .sum()
+    }
+
     /// Per endpoint, warmup requests included: everything that completed in this interval.
     pub fn everything(&self) -> Vec<EndpointData> {
         let mut eps = self.endpoints.clone();

@@ -84,6 +84,7 @@ mod tests {
                 data: &data,
                 row: &row,
                 totals: &data,
+                sources: &[],
             });
         }
         let got = seconds.intervals().unwrap();

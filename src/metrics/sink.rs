@@ -33,6 +33,9 @@ pub struct Final<'a> {
     pub row: &'a SeriesRow,
     /// The measured window's totals so far, this second included.
     pub totals: &'a IntervalData,
+    /// Requests completed in this second by each source: a worker thread, or in a
+    /// distributed run an agent (what a live view draws per agent).
+    pub sources: &'a [u64],
 }
 
 /// A consumer of final seconds.

@@ -182,7 +182,8 @@ pub fn run_with(plan: &Plan, opts: &RunOptions, mut hooks: Hooks) -> Result<RunO
     limits::source_ips(plan)?;
     // The live exporters start (and prove they can) before any load; they stop only once
     // the reports are on disk.
-    let live = exporters(plan, opts, rt, &out_dir)?;
+    let replicas = kube.as_ref().map(|k| k.replicas_now());
+    let live = exporters(plan, opts, rt, (&out_dir, replicas))?;
     // Deletes the agents' Job when dropped, however the run ends.
     let (agents, _job) = agents_job::start(rt, plan, opts, &target, &out_dir)?;
     let start_at = hooks.gate.take().map(|g| g()).transpose()?;
@@ -278,7 +279,7 @@ fn exporters(
     plan: &Plan,
     opts: &RunOptions,
     rt: &crate::engine::runtime::Handle,
-    out_dir: &std::path::Path,
+    (out_dir, replicas): (&std::path::Path, Option<crate::export::Replicas>),
 ) -> Result<Live> {
     let mut kinds: Vec<_> = plan.exports.iter().map(|e| e.0.clone()).collect();
     kinds.extend(opts.metrics_listen.map(crate::export::prometheus::listen));
@@ -297,6 +298,8 @@ fn exporters(
         planned: &planned,
         marks: &marks,
         out_dir,
+        distributed: opts.agents.is_some(),
+        replicas,
     };
     let running = crate::export::start_all(&kinds, &cx).map_err(Error::Setup)?;
     let mut live = Live {

@@ -181,3 +181,70 @@ fn a_page_that_opens_late_gets_the_seconds_so_far_then_the_stream() {
     let _ = run.kill();
     let _ = run.wait();
 }
+
+/// Runs `plan` as `run_plan` does, with a dashboard that lingers; returns its final state
+/// as a page opening after the run would get it.
+pub fn run_watched(
+    plan: &loadctl::scenario::Plan,
+    agents: Option<loadctl::run::Agents>,
+) -> (
+    loadctl::run::RunOutcome,
+    tempfile::TempDir,
+    serde_json::Value,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dead_port();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let opts = loadctl::run::RunOptions {
+        out: Some(dir.path().join("out")),
+        services: Some(loadctl::testbed::services()),
+        dashboard: Some(loadctl::export::dashboard::cli(
+            addr,
+            Duration::from_secs(60),
+        )),
+        agents,
+        ..Default::default()
+    };
+    let mut o = loadctl::run::run(plan, &opts).unwrap_or_else(|e| panic!("{e:#}"));
+    let linger = o.linger.take().expect("the dashboard lingers");
+    let resp = get(port, "/state.json");
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let state = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {resp}"));
+    // Dropped unwaited: the dashboard stops now.
+    drop(linger);
+    (o, dir, state)
+}
+
+#[test]
+fn a_distributed_run_draws_each_agent() {
+    let agents: Vec<super::distributed::Agent> = (0..2)
+        .map(|k| super::distributed::Agent::start(&format!("d{k}"), &[]))
+        .collect();
+    let (addr, _) = super::support::counting_target();
+    let dir = tempfile::tempdir().unwrap();
+    let file = super::distributed::scenario(dir.path(), &format!("http://{addr}"), 100, "3s", "");
+    let plan = loadctl::scenario::load(&file, &Default::default()).unwrap();
+    let list = super::distributed::agents_of(&file, &agents.iter().collect::<Vec<_>>());
+    let (o, _d, state) = run_watched(&plan, Some(list));
+    assert!(state["head"]["distributed"].as_bool().unwrap());
+    let mut per_agent = [0u64; 2];
+    for s in state["seconds"].as_array().unwrap() {
+        let a: Vec<u64> = s["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(a.len(), 2, "{s}");
+        assert_eq!(
+            a.iter().sum::<u64>(),
+            s["requests"].as_u64().unwrap(),
+            "{s}"
+        );
+        per_agent[0] += a[0];
+        per_agent[1] += a[1];
+    }
+    for (k, a) in o.summary.agents.iter().enumerate() {
+        assert_eq!(per_agent[k], a.requests, "agent {k}: {a:?}");
+    }
+}

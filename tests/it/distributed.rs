@@ -142,7 +142,7 @@ pub fn merge_agents(s: &loadctl::summary::Summary, out: &Path) -> loadctl::summa
     crate::support::merge_ok(&dirs, out)
 }
 
-fn agents_of(file: &Path, agents: &[&Agent]) -> Agents {
+pub fn agents_of(file: &Path, agents: &[&Agent]) -> Agents {
     let (_, b) = bundle::bundle(file, &Overrides::default()).unwrap();
     Agents {
         addrs: agents

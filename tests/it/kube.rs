@@ -317,7 +317,25 @@ name = "kill"
 #[test]
 fn a_run_watches_the_scale_out_kills_pods_and_reports() {
     let p = plan(HPA_RUN);
-    let (out, dir) = run_plan(&p);
+    // Watched live as well: the dashboard draws the replicas and marks the fault.
+    let (out, dir, live) = super::dashboard::run_watched(&p, None);
+    assert!(live["head"]["kube"].as_bool().unwrap());
+    let marks = live["head"]["marks"].as_array().unwrap();
+    assert!(
+        marks
+            .iter()
+            .any(|m| m["kind"] == "fault" && m["at_s"] == 5.0),
+        "{marks:?}"
+    );
+    let ready_max = live["seconds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["replicas"].as_array().unwrap().iter())
+        .filter(|r| r["hpa"] == "flash-order")
+        .map(|r| r["ready"].as_u64().unwrap())
+        .max();
+    assert!(ready_max >= Some(10), "the scale-out, live: {ready_max:?}");
     let s = &out.summary;
     let k = s.kube.as_ref().expect("a kube section");
     assert_eq!(k.hpas.len(), 1);

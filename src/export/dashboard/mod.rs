@@ -132,6 +132,8 @@ impl Export for Dashboard {
                 "at_s": m.at_s, "until_s": m.until_s, "kind": m.kind, "text": m.text,
             })).collect::<Vec<_>>(),
             "planned": cx.planned.iter().map(|(t, r)| json!([*t as f64 + 0.5, r])).collect::<Vec<_>>(),
+            "distributed": cx.distributed,
+            "kube": cx.replicas.is_some(),
         });
         let board = Board::new(head);
         let stats = Arc::new(Stats::default());
@@ -167,7 +169,11 @@ impl Export for Dashboard {
         let shown = self.describe();
         let at_end = board.clone();
         Ok(Running {
-            sink: Box::new(BoardSink { board }),
+            sink: Box::new(BoardSink {
+                board,
+                distributed: cx.distributed,
+                replicas: cx.replicas.clone(),
+            }),
             stats,
             keep: Box::new(server),
             end: Some(Box::new(move |e: &Ending<'_>| {
@@ -185,6 +191,8 @@ impl Export for Dashboard {
 /// Hands each final second to the board.
 struct BoardSink {
     board: Arc<Board>,
+    distributed: bool,
+    replicas: Option<super::Replicas>,
 }
 
 impl IntervalSink for BoardSink {
@@ -196,7 +204,21 @@ impl IntervalSink for BoardSink {
             .map(|k| (k.name().to_string(), json!(r.errors_by_kind[*k as usize])))
             .collect();
         let totals = f.totals.overall();
+        let replicas: Vec<serde_json::Value> = self
+            .replicas
+            .as_ref()
+            .map(|r| r())
+            .unwrap_or_default()
+            .into_iter()
+            .map(
+                |(name, desired, ready)| json!({ "hpa": name, "desired": desired, "ready": ready }),
+            )
+            .collect();
+        // Per agent in a distributed run (a local run's threads are no one's concern).
+        let agents = if self.distributed { f.sources } else { &[] };
         self.board.second(json!({
+            "agents": agents,
+            "replicas": replicas,
             // The middle of the second, as the planned rate is drawn.
             "t": f.idx as f64 + 0.5,
             "requests": r.all.requests,
