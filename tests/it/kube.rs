@@ -16,7 +16,7 @@ use loadctl::scenario::{self, Overrides};
 use loadctl::testbed::cluster::{Cluster, ClusterConfig};
 use loadctl::testbed::{Embedded, ServiceConfig};
 
-use crate::support::{plan, run_plan};
+use crate::support::plan;
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
