@@ -193,11 +193,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// One POST; `Ok((status, Retry-After))` when an answer came, `Err` when the connection
 /// failed.
-async fn post(
-    t: &Target,
-    conn: &mut Option<Sender>,
-    body: Bytes,
-) -> Result<(u16, Option<Duration>), String> {
+async fn post(t: &Target, conn: &mut Option<Sender>, body: Bytes) -> Result<Answer, String> {
     if conn.as_ref().is_none_or(|c| c.is_closed()) {
         *conn = Some(connect(t).await?);
     }
@@ -239,7 +235,7 @@ async fn post(
     })?;
     let mut status = resp.status().as_u16();
     // A trailers-only answer carries grpc-status in its head.
-    let head_grpc = resp.headers().get("grpc-status").cloned();
+    let head = resp.headers().clone();
     let retry_after = resp
         .headers()
         .get(http::header::RETRY_AFTER)
@@ -250,12 +246,37 @@ async fn post(
     let read = http_body_util::Limited::new(resp.into_body(), 64 << 10)
         .collect()
         .await;
+    let mut what = format!("answered {status}");
     if t.grpc && status == 200 {
         let trailers = read.ok().and_then(|c| c.trailers().cloned());
-        let grpc = head_grpc.or_else(|| trailers.and_then(|t| t.get("grpc-status").cloned()));
-        status = grpc_as_http(grpc.as_ref());
+        let from = match head.get("grpc-status") {
+            Some(_) => Some(&head),
+            None => trailers.as_ref(),
+        };
+        let code = from.and_then(|h| h.get("grpc-status"));
+        status = grpc_as_http(code);
+        let message = from
+            .and_then(|h| h.get("grpc-message"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        what = match code.and_then(|c| c.to_str().ok()) {
+            Some(c) => format!("grpc-status {c} {message}").trim_end().to_string(),
+            None => "no grpc-status in the answer".into(),
+        };
     }
-    Ok((status, retry_after))
+    Ok(Answer {
+        status,
+        retry_after,
+        what,
+    })
+}
+
+/// What a receiver answered: the status as the retry loop reads it, how long it asked
+/// to wait, and the answer in words (`answered 503`, `grpc-status 14 overloaded`).
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    what: String,
 }
 
 /// Sends one body with retries; `Ok` once the endpoint took it.
@@ -276,14 +297,12 @@ async fn send(
             delay *= 2;
         }
         match tokio::time::timeout(t.timeout, post(t, conn, body.clone())).await {
-            Ok(Ok((s, _))) if (200..300).contains(&s) => return Ok(()),
+            Ok(Ok(a)) if (200..300).contains(&a.status) => return Ok(()),
             // The endpoint refuses this body for good: sending it again will not help.
-            Ok(Ok((s, _))) if (400..500).contains(&s) && s != 429 => {
-                return Err(format!("answered {s}"))
-            }
-            Ok(Ok((s, retry_after))) => {
-                asked = retry_after;
-                last = format!("answered {s}");
+            Ok(Ok(a)) if (400..500).contains(&a.status) && a.status != 429 => return Err(a.what),
+            Ok(Ok(a)) => {
+                asked = a.retry_after;
+                last = a.what;
             }
             Ok(Err(e)) => last = e,
             Err(_) => {
@@ -308,7 +327,9 @@ pub async fn run(t: Target, mut queue: tokio::sync::mpsc::Receiver<Bytes>, stats
     }
 }
 
-/// Sends `body` on a connection of its own, with retries, from outside the runtime.
+/// Sends `body` on a connection of its own, with retries, from outside the runtime; gives
+/// up after [`FINAL_WAIT`] in all (a healthcheck, a verdict at the end: neither may hold
+/// the run longer).
 pub fn send_once(
     rt: &tokio::runtime::Handle,
     t: &Target,
@@ -317,7 +338,9 @@ pub fn send_once(
 ) -> Result<(), String> {
     rt.block_on(async {
         let mut conn = None;
-        send(t, &mut conn, body, stats).await
+        tokio::time::timeout(FINAL_WAIT, send(t, &mut conn, body, stats))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {}s", FINAL_WAIT.as_secs())))
     })
 }
 

@@ -243,6 +243,33 @@ fn a_receiver_that_answers_429_then_500_is_counted_and_never_fails_the_load() {
 }
 
 #[test]
+fn a_grpc_receiver_that_is_unavailable_is_retried_and_counted_with_its_status() {
+    let r = receiver("grpc", Some(14));
+    let (addr, _) = counting_target();
+    let text = scenario(
+        addr,
+        &format!(
+            "endpoint = \"http://127.0.0.1:{}\"\nprotocol = \"grpc\"\n",
+            r.port
+        ),
+    );
+    let (o, _d) = run_plan(&plan(&text));
+    assert_eq!(
+        o.exit_code(),
+        0,
+        "the target's verdict: {:?}",
+        o.summary.reasons
+    );
+    let ex = &o.summary.exports[0];
+    assert!(ex.retried > 0 && ex.failed > 0 && ex.sent == 0, "{ex:?}");
+    assert_eq!(
+        ex.last_error.as_deref(),
+        Some("grpc-status 14 overloaded"),
+        "{ex:?}"
+    );
+}
+
+#[test]
 fn otlp_tables_are_validated_with_positions() {
     let text = "name = \"v\"\n[load]\nrate = 1\nduration = \"1s\"\n[[requests]]\nname = \"u\"\npath = \"/\"\n[[export]]\nkind = \"otlp\"\nendpoint = \"udp://x\"\nprotocol = \"thrift\"\ntemporality = \"sometimes\"\nattributes = { \"service.name\" = \"a\" }\n";
     let e = loadctl::scenario::parse(Path::new("s.toml"), text, &Default::default(), &|_| None)

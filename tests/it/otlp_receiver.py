@@ -2,8 +2,9 @@
 package (the project's own generated classes, not loadctl's encoder): over HTTP
 (`POST /v1/metrics`, protobuf) or over gRPC (grpcio, MetricsService/Export). Each request
 is written as one JSON line (protobuf's JSON mapping) to the file given; the port it
-listens on is printed first. With --answer CODE, HTTP requests after the first are
-answered with that status (and Retry-After: 1 for 429).
+listens on is printed first. With --answer CODE, requests after the first are answered
+with that HTTP status (and Retry-After: 1 for 429), or over gRPC aborted with that
+grpc-status and the message "overloaded".
 
 usage: otlp_receiver.py http|grpc OUT.jsonl [--answer CODE]
 """
@@ -69,6 +70,12 @@ else:
 
     class Service(svc_grpc.MetricsServiceServicer):
         def Export(self, request, context):
+            with lock:
+                seen[0] += 1
+                n = seen[0]
+            if n > 1 and answer != 200:
+                code = next(c for c in grpc.StatusCode if c.value[0] == answer)
+                context.abort(code, "overloaded")
             record(request)
             return svc.ExportMetricsServiceResponse()
 
