@@ -165,6 +165,42 @@ fn an_endpoint_that_refuses_the_healthcheck_stops_the_run_before_any_load() {
 }
 
 #[test]
+fn an_endpoint_that_never_answers_the_healthcheck_is_exit_2_in_bounded_time() {
+    // Accepts, reads, never answers.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut sink = [0u8; 65536];
+                while s.read(&mut sink).is_ok_and(|n| n > 0) {}
+            });
+        }
+    });
+    let (addr, seen) = counting_target();
+    let text = format!(
+        "name = \"x\"\ntarget = \"http://{addr}\"\n[load]\nrate = 50\nduration = \"2s\"\n[[requests]]\nname = \"u\"\npath = \"/u/a\"\n[[export]]\nkind = \"remote_write\"\nurl = \"http://127.0.0.1:{port}/api/v1/write\"\ntimeout = \"60s\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let opts = loadctl::run::RunOptions {
+        out: Some(dir.path().join("o")),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let e = loadctl::run::run(&plan(&text), &opts).unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e:#}");
+    assert!(format!("{e:#}").contains("no answer within 10s"), "{e:#}");
+    // The healthcheck's documented bound is 10 s: generous slack for a busy machine.
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(seen.lock().unwrap().is_empty(), "nothing was sent");
+}
+
+#[test]
 fn an_endpoint_that_stops_answering_never_holds_the_run() {
     // Answers the healthcheck, then reads and never answers again.
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
