@@ -287,7 +287,11 @@ impl Verdict {
                     .sent
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            Err(why) => self.stats.fail(format!("the verdict: {why}")),
+            Err(why) => {
+                // summary.json is written by now: say it where the person running it looks.
+                eprintln!("loadctl: grafana_annotations: the verdict was not annotated: {why}");
+                self.stats.fail(format!("the verdict: {why}"));
+            }
         }
     }
 }
