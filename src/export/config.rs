@@ -63,6 +63,57 @@ pub fn duration(
     }
 }
 
+/// A push's `timeout`: 100 ms to 60 s, 10 s when absent.
+pub fn timeout(cx: &mut Ctx<'_>, v: Option<&Spanned<String>>, field: String) -> Option<Duration> {
+    duration(
+        cx,
+        v,
+        field,
+        (
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+        ),
+    )
+}
+
+/// A push's `every`: 1 s to 10 min, 5 s when absent.
+pub fn every(cx: &mut Ctx<'_>, v: Option<&Spanned<String>>, field: String) -> Option<Duration> {
+    duration(
+        cx,
+        v,
+        field,
+        (
+            Duration::from_secs(5),
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+        ),
+    )
+}
+
+/// An address to listen on (`IP:PORT`); `example` is what a right one looks like.
+pub fn listen(
+    cx: &mut Ctx<'_>,
+    v: &Spanned<String>,
+    field: String,
+    example: &str,
+) -> Option<std::net::SocketAddr> {
+    match v.get_ref().parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            cx.err(
+                v.span(),
+                field,
+                format!(
+                    "`{}` is not an address to listen on: write IP:PORT, such as \"{example}\"",
+                    v.get_ref()
+                ),
+            );
+            None
+        }
+    }
+}
+
 /// Extra headers, at most 32; each name and value must be valid in HTTP.
 pub fn headers(
     cx: &mut Ctx<'_>,

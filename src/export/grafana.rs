@@ -77,16 +77,7 @@ pub(super) fn validate(
     );
     let bearer_env = config::env_name(cx, r.bearer_env.as_ref(), format!("{field}.bearer_env"));
     let headers = config::headers(cx, &r.headers, span.clone(), field);
-    let timeout = config::duration(
-        cx,
-        r.timeout.as_ref(),
-        format!("{field}.timeout"),
-        (
-            Duration::from_secs(10),
-            Duration::from_millis(100),
-            Duration::from_secs(60),
-        ),
-    );
+    let timeout = config::timeout(cx, r.timeout.as_ref(), format!("{field}.timeout"));
     if r.tags.len() > MAX_TAGS {
         cx.err(
             span.clone(),

@@ -142,10 +142,29 @@ impl std::fmt::Debug for Linger {
 }
 
 impl Linger {
-    /// Serves for the linger, then stops the exporters. An interrupt ends it sooner: the
-    /// run is over and its reports written, so the default action (exit) loses nothing.
+    /// Serves for the linger, then stops the exporters. SIGINT or SIGTERM ends it sooner
+    /// (the run is over and its reports written), and the command still exits with the
+    /// run's own code. The run restored the signals' default action when its load ended,
+    /// so the linger installs a handler of its own for its time, then restores it again.
     pub fn wait(self) {
-        std::thread::sleep(self.wait);
+        static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        extern "C" fn on_signal(_: libc::c_int) {
+            STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        STOP.store(false, std::sync::atomic::Ordering::Relaxed);
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+            unsafe { libc::signal(sig, handler) };
+        }
+        let until = Instant::now() + self.wait;
+        while Instant::now() < until && !STOP.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100).min(until - Instant::now()));
+        }
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: restoring a signal's default disposition has no memory effects.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
         drop(self.keep);
         drop(self.side);
     }

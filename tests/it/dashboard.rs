@@ -178,8 +178,18 @@ fn a_page_that_opens_late_gets_the_seconds_so_far_then_the_stream() {
     );
     assert!(events.contains("event: state\ndata: {"), "{events}");
     assert!(get(port, "/nope").starts_with("HTTP/1.1 404"));
-    let _ = run.kill();
-    let _ = run.wait();
+    // Ctrl-C ends the linger at once, and the command exits with the run's own code.
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let until = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(st) = run.try_wait().unwrap() {
+            break st.code();
+        }
+        assert!(Instant::now() < until, "the linger did not end on SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, Some(i32::from(summary.status.exit_code())));
 }
 
 /// Runs `plan` as `run_plan` does, with a dashboard that lingers; returns its final state

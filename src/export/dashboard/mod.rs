@@ -67,20 +67,7 @@ pub(super) fn validate(
     let before = cx.count();
     let listen = match &r.listen {
         None => DEFAULT_LISTEN.parse().ok(),
-        Some(l) => match l.get_ref().parse::<SocketAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                cx.err(
-                    l.span(),
-                    format!("{field}.listen"),
-                    format!(
-                        "`{}` is not an address to listen on: write IP:PORT, such as \"{DEFAULT_LISTEN}\"",
-                        l.get_ref()
-                    ),
-                );
-                None
-            }
-        },
+        Some(l) => config::listen(cx, l, format!("{field}.listen"), DEFAULT_LISTEN),
     };
     let linger = config::duration(
         cx,

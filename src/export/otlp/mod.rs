@@ -131,27 +131,8 @@ pub(super) fn validate(
         format!("{field}.endpoint"),
         example,
     );
-    let bounds = |def, lo, hi| (def, lo, hi);
-    let every = config::duration(
-        cx,
-        r.every.as_ref(),
-        format!("{field}.every"),
-        bounds(
-            Duration::from_secs(5),
-            Duration::from_secs(1),
-            Duration::from_secs(600),
-        ),
-    );
-    let timeout = config::duration(
-        cx,
-        r.timeout.as_ref(),
-        format!("{field}.timeout"),
-        bounds(
-            Duration::from_secs(10),
-            Duration::from_millis(100),
-            Duration::from_secs(60),
-        ),
-    );
+    let every = config::every(cx, r.every.as_ref(), format!("{field}.every"));
+    let timeout = config::timeout(cx, r.timeout.as_ref(), format!("{field}.timeout"));
     if r.attributes.len() > MAX_ATTRIBUTES {
         cx.err(
             span.clone(),

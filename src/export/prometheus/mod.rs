@@ -20,7 +20,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{serve, Build, Export, Running, Stats};
+use super::{config, serve, Build, Export, Running, Stats};
 use crate::diag::Ctx;
 
 /// The table as written; `kind` is read by the common part of `[[export]]`.
@@ -46,20 +46,8 @@ pub(super) fn validate(
     let r: Raw = cx.reparse(span.clone(), field)?;
     let field = format!("{field}.listen");
     match &r.listen {
-        Some(l) => match l.get_ref().parse::<SocketAddr>() {
-            Ok(listen) => Some(Arc::new(Prometheus { listen })),
-            Err(_) => {
-                cx.err(
-                    l.span(),
-                    field,
-                    format!(
-                        "`{}` is not an address to listen on: write IP:PORT, such as \"127.0.0.1:9464\"",
-                        l.get_ref()
-                    ),
-                );
-                None
-            }
-        },
+        Some(l) => config::listen(cx, l, field, "127.0.0.1:9464")
+            .map(|listen| Arc::new(Prometheus { listen }) as Arc<dyn Export>),
         None => {
             cx.err(
                 span,

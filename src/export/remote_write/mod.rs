@@ -65,7 +65,6 @@ struct Raw {
 }
 
 const MAX_LABELS: usize = 16;
-const DEFAULT_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteWrite {
@@ -99,26 +98,8 @@ pub(super) fn validate(
         format!("{field}.url"),
         "http://127.0.0.1:9090/api/v1/write",
     );
-    let every = config::duration(
-        cx,
-        r.every.as_ref(),
-        format!("{field}.every"),
-        (
-            DEFAULT_EVERY,
-            Duration::from_secs(1),
-            Duration::from_secs(600),
-        ),
-    );
-    let timeout = config::duration(
-        cx,
-        r.timeout.as_ref(),
-        format!("{field}.timeout"),
-        (
-            Duration::from_secs(10),
-            Duration::from_millis(100),
-            Duration::from_secs(60),
-        ),
-    );
+    let every = config::every(cx, r.every.as_ref(), format!("{field}.every"));
+    let timeout = config::timeout(cx, r.timeout.as_ref(), format!("{field}.timeout"));
     let headers = config::headers(cx, &r.headers, span.clone(), field);
     let bearer_env = config::env_name(cx, r.bearer_env.as_ref(), format!("{field}.bearer_env"));
     if r.labels.len() > MAX_LABELS {

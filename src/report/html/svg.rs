@@ -342,9 +342,21 @@ mod tests {
                 dashed: false,
             }],
         );
-        assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
-        assert!(svg.contains(r#"viewBox="0 0 960 300""#));
-        assert!(svg.contains("achieved"));
-        assert!(svg.contains("red: fault window"));
+        // The static chart inside a holder that carries the same data for the script.
+        let (holder, rest) = svg.split_once('>').unwrap();
+        assert!(
+            holder.starts_with(r#"<div class="lc-live" data-chart=""#),
+            "{holder}"
+        );
+        assert!(holder.contains("&quot;from&quot;:4.0,&quot;label&quot;:&quot;fault window&quot;,&quot;to&quot;:6.0"), "{holder}");
+        assert!(
+            holder.contains("&quot;label&quot;:&quot;achieved&quot;"),
+            "{holder}"
+        );
+        assert!(rest.starts_with("<svg"), "{}", &rest[..100.min(rest.len())]);
+        assert!(rest.ends_with("</svg>\n</div>"), "{rest}");
+        assert!(rest.contains(r#"viewBox="0 0 960 300""#));
+        assert!(rest.contains("achieved"));
+        assert!(rest.contains("red: fault window"));
     }
 }
