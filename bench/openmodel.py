@@ -3,8 +3,9 @@
 CPU per request at fixed rates, each generator pinned alone to one core.
 
 nginx (one worker, the 200-byte JSON of bench/compare.py) runs pinned to CPU 0; each
-generator runs pinned to CPU 1 with one thread and 100 connections, for the same duration
-at the same rate; rounds are interleaved (loadctl, oha, wrk2, loadctl, …) so that a noisy
+generator runs pinned to CPU 1 with one thread and 100 connections, for the same total
+duration at the same rate (loadctl's first 2 s are its warmup: its send-lag is read over
+the steady state, its CPU per request over every request); rounds are interleaved (loadctl, oha, wrk2, loadctl, …) so that a noisy
 neighbour hits every tool alike. For each rate it prints the medians of CPU µs per request
 (user + system of the generator process, from wait4), the achieved rate, loadctl's send-lag
 p99, and loadctl/oha and loadctl/wrk2 ratios paired within each round.
@@ -36,6 +37,10 @@ import compare  # noqa: E402  (same folder: nginx, measure)
 
 URL = compare.URL
 CONNS = 100
+# loadctl's warmup: its send-lag is read over the steady state after it (the first second
+# opens the connections); every tool runs the same total time, and CPU per request counts
+# every request sent, warmup included.
+WARMUP = 2
 med = lambda xs: sorted(xs)[len(xs) // 2]
 
 
@@ -48,34 +53,39 @@ def loadctl_once(binary, tmp, rate, secs):
     path = os.path.join(tmp, f"{name}.toml")
     with open(path, "w") as f:
         f.write(f'name = "{name}"\ntarget = "http://127.0.0.1:{compare.PORT}"\n'
-                f'[load]\nrate = {rate}\nduration = "{secs}s"\nconnections = {CONNS}\n'
+                f'[load]\nrate = {rate}\nduration = "{secs}s"\nwarmup = "{WARMUP}s"\nconnections = {CONNS}\n'
                 f'[generator]\nthreads = 1\n[[requests]]\nname = "data"\npath = "/data.json"\n')
     out_dir = os.path.join(tmp, f"out-{name}")
     shutil.rmtree(out_dir, ignore_errors=True)
     _, cpu, rss, _ = compare.measure(pinned([binary, "run", path, "--no-progress", "--out", out_dir]))
     with open(os.path.join(out_dir, "summary.json")) as f:
         s = json.load(f)
-    n = s["totals"]["requests"]
-    return {"n": n, "rate": n / secs, "cpu": cpu, "rss": rss, "lag99": s["generator"]["send_lag_p99_ms"]}
+    # Every request sent, warmup seconds included (the CPU time covers them all).
+    with open(os.path.join(out_dir, "timeseries.csv")) as f:
+        rows = [line.split(",") for line in f.read().splitlines()[1:]]
+    n = sum(int(r[4]) for r in rows if r[3] == "all")
+    return {"n": n, "rate": n / (secs + WARMUP), "cpu": cpu, "rss": rss, "lag99": s["generator"]["send_lag_p99_ms"]}
 
 
 def oha_once(rate, secs):
-    out, cpu, rss, _ = compare.measure(pinned(["oha", "-z", f"{secs}s", "-q", str(rate), "-c", str(CONNS),
+    total = secs + WARMUP
+    out, cpu, rss, _ = compare.measure(pinned(["oha", "-z", f"{total}s", "-q", str(rate), "-c", str(CONNS),
                                                "--no-tui", "--output-format", "json", URL]))
     n = sum(json.loads(out).get("statusCodeDistribution", {}).values())
-    return {"n": n, "rate": n / secs, "cpu": cpu, "rss": rss, "lag99": None}
+    return {"n": n, "rate": n / total, "cpu": cpu, "rss": rss, "lag99": None}
 
 
 def wrk2_once(wrk2, rate, secs):
-    out, cpu, rss, _ = compare.measure(pinned([wrk2, "-t1", f"-c{CONNS}", f"-d{secs}s", f"-R{rate}", URL]))
+    total = secs + WARMUP
+    out, cpu, rss, _ = compare.measure(pinned([wrk2, "-t1", f"-c{CONNS}", f"-d{total}s", f"-R{rate}", URL]))
     n = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"n": n, "rate": n / secs, "cpu": cpu, "rss": rss, "lag99": None}
+    return {"n": n, "rate": n / total, "cpu": cpu, "rss": rss, "lag99": None}
 
 
 def table(rate, secs, runs, ref_names):
-    print(f"\n## Open model, {rate}/s, {CONNS} connections, one thread pinned to CPU 1, {secs} s, "
+    print(f"\n## Open model, {rate}/s, {CONNS} connections, one thread pinned to CPU 1, {WARMUP} s + {secs} s, "
           f"{len(next(iter(runs.values())))} round(s)\n")
-    print("| tool | achieved req/s (median) | CPU µs/request (median) | peak RSS MiB | send-lag p99 ms |")
+    print("| tool | achieved req/s (median) | CPU µs/request (median) | peak RSS MiB | send-lag p99 ms (after the warmup) |")
     print("|---|---:|---:|---:|---:|")
     for t, rs in runs.items():
         lag = [r["lag99"] for r in rs if r["lag99"] is not None]
