@@ -43,6 +43,8 @@ impl fmt::Display for Diagnostic {
 pub(crate) struct Ctx<'a> {
     text: &'a str,
     diags: Vec<Diagnostic>,
+    /// The scenario's folder: what a file a section names is relative to.
+    base: std::path::PathBuf,
 }
 
 impl<'a> Ctx<'a> {
@@ -50,7 +52,19 @@ impl<'a> Ctx<'a> {
         Ctx {
             text,
             diags: Vec::new(),
+            base: std::path::PathBuf::from("."),
         }
+    }
+
+    /// Files named in the scenario are relative to `base`.
+    pub(crate) fn with_base(mut self, base: &std::path::Path) -> Self {
+        self.base = base.to_path_buf();
+        self
+    }
+
+    /// The folder files named in the scenario are relative to.
+    pub(crate) fn base(&self) -> &std::path::Path {
+        &self.base
     }
 
     /// Problems recorded so far (a validator compares counts to see if it added any).

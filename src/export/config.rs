@@ -1,10 +1,14 @@
 //! What the push exporters' tables have in common (`remote_write`, `otlp`,
 //! `grafana_annotations`): an endpoint URL, durations within bounds, extra headers, a
-//! bearer token read from the environment. Each reader reports its error with the
+//! bearer token read from the environment, a private CA. Each reader reports its error with the
 //! position and the fix and returns `None`; the kind decides what to build.
 
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 
 use http::{HeaderName, HeaderValue};
 use indexmap::IndexMap;
@@ -112,6 +116,44 @@ pub fn listen(
             None
         }
     }
+}
+
+/// The largest CA file read: a bundle of a few hundred certificates.
+const MAX_CA_BYTES: u64 = 1 << 20;
+
+/// `ca`: a PEM file of certificates to trust beside the system's roots (a private CA),
+/// relative to the scenario's folder; checked now, read again when the exporter starts.
+pub fn ca(cx: &mut Ctx<'_>, v: Option<&Spanned<String>>, field: String) -> Option<PathBuf> {
+    let v = v?;
+    let full = cx.base().join(v.get_ref());
+    let problem = match std::fs::metadata(&full) {
+        Err(e) => Some(format!("cannot read {}: {e}", full.display())),
+        Ok(m) if !m.is_file() || m.len() > MAX_CA_BYTES => Some(format!(
+            "{} is not a PEM file of at most {MAX_CA_BYTES} bytes",
+            full.display()
+        )),
+        Ok(_) => read_ca(&full).err().map(|e| format!("{e:#}")),
+    };
+    if let Some(p) = problem {
+        cx.err(
+            v.span(),
+            field,
+            format!("{p}; name a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)"),
+        );
+    }
+    Some(full)
+}
+
+/// The certificates of a PEM file, at least one.
+pub fn read_ca(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("{} is not valid PEM: {e}", path.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("{} holds no PEM certificate", path.display());
+    }
+    Ok(certs)
 }
 
 /// Extra headers, at most 32; each name and value must be valid in HTTP.

@@ -40,6 +40,7 @@ struct Raw {
     _kind: serde::de::IgnoredAny,
     url: Option<Spanned<String>>,
     bearer_env: Option<Spanned<String>>,
+    ca: Option<Spanned<String>>,
     dashboard_uid: Option<Spanned<String>>,
     #[serde(default)]
     tags: Vec<Spanned<String>>,
@@ -55,6 +56,8 @@ pub struct Grafana {
     /// `…/api/annotations` of the Grafana.
     pub url: url::Url,
     pub bearer_env: Option<String>,
+    /// A PEM file of CA certificates to trust beside the system's (`ca`).
+    pub ca: Option<std::path::PathBuf>,
     pub dashboard_uid: Option<String>,
     pub tags: Vec<String>,
     pub headers: Vec<(String, String)>,
@@ -76,6 +79,7 @@ pub(super) fn validate(
         "http://127.0.0.1:3000",
     );
     let bearer_env = config::env_name(cx, r.bearer_env.as_ref(), format!("{field}.bearer_env"));
+    let ca = config::ca(cx, r.ca.as_ref(), format!("{field}.ca"));
     let headers = config::headers(cx, &r.headers, span.clone(), field);
     let timeout = config::timeout(cx, r.timeout.as_ref(), format!("{field}.timeout"));
     if r.tags.len() > MAX_TAGS {
@@ -114,6 +118,7 @@ pub(super) fn validate(
     Some(Arc::new(Grafana {
         url,
         bearer_env,
+        ca,
         dashboard_uid: r.dashboard_uid.map(|d| d.into_inner()),
         tags: r.tags.into_iter().map(|t| t.into_inner()).collect(),
         headers,
@@ -136,9 +141,13 @@ impl Export for Grafana {
             HeaderValue::from_static("application/json"),
         )];
         let headers = config::header_values(fixed, &self.headers, self.bearer_env.as_deref())?;
-        let target = cx
-            .rt
-            .block_on(push::target(&self.url, headers, self.timeout, false))?;
+        let target = cx.rt.block_on(push::target(
+            &self.url,
+            headers,
+            self.timeout,
+            false,
+            self.ca.as_deref(),
+        ))?;
         let mut tags = vec![
             "loadctl".to_string(),
             cx.scenario.to_string(),

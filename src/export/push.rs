@@ -38,15 +38,17 @@ pub struct Target {
     pub grpc: bool,
 }
 
-/// The system's roots, or Mozilla's bundled ones when the system has none; ALPN offers
+/// The system's roots, or Mozilla's bundled ones when the system has none, and `ca`; ALPN offers
 /// HTTP/2 alone for gRPC, HTTP/1.1 alone otherwise.
-fn tls_config(grpc: bool) -> Arc<ClientConfig> {
+fn tls_config(grpc: bool, ca: &[rustls::pki_types::CertificateDer<'static>]) -> Arc<ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     let (added, _) =
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     if added == 0 {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
+    // The exporter's own CA (`ca = "…"`), beside the system's.
+    roots.add_parsable_certificates(ca.iter().cloned());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut c = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -68,6 +70,7 @@ pub async fn target(
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
     grpc: bool,
+    ca: Option<&std::path::Path>,
 ) -> anyhow::Result<Target> {
     let host = url
         .host_str()
@@ -78,7 +81,16 @@ pub async fn target(
         .next()
         .ok_or_else(|| anyhow::anyhow!("{host} does not resolve"))?;
     let tls = match url.scheme() {
-        "https" => Some((ServerName::try_from(host.to_string())?, tls_config(grpc))),
+        "https" => {
+            let extra = match ca {
+                Some(p) => super::config::read_ca(p)?,
+                None => Vec::new(),
+            };
+            Some((
+                ServerName::try_from(host.to_string())?,
+                tls_config(grpc, &extra),
+            ))
+        }
         _ => None,
     };
     let path = match url.query() {

@@ -28,6 +28,11 @@ impl Drop for Receiver {
 }
 
 fn receiver(protocol: &str, answer: Option<u16>) -> Receiver {
+    receiver_with(protocol, answer, None)
+}
+
+/// A receiver; `tls` = `(cert, key)` PEM files serves gRPC over TLS.
+fn receiver_with(protocol: &str, answer: Option<u16>, tls: Option<(&Path, &Path)>) -> Receiver {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("got.jsonl");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/otlp_receiver.py");
@@ -35,6 +40,9 @@ fn receiver(protocol: &str, answer: Option<u16>) -> Receiver {
     cmd.arg(script).arg(protocol).arg(&out);
     if let Some(a) = answer {
         cmd.arg("--answer").arg(a.to_string());
+    }
+    if let Some((cert, key)) = tls {
+        cmd.arg("--tls").arg(cert).arg(key);
     }
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -270,8 +278,55 @@ fn a_grpc_receiver_that_is_unavailable_is_retried_and_counted_with_its_status() 
 }
 
 #[test]
+fn grpc_over_tls_trusts_the_ca_the_table_names_and_only_it() {
+    use loadctl::testbed::tls::{Pki, Validity};
+    let pki = Pki::new("otlp-test").unwrap();
+    let leaf = pki.server(&["127.0.0.1"], Validity::Current).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, ca) = (
+        dir.path().join("c.pem"),
+        dir.path().join("k.pem"),
+        dir.path().join("ca.pem"),
+    );
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let r = receiver_with("grpc", None, Some((&cert, &key)));
+    let (addr, seen) = counting_target();
+    let endpoint = format!(
+        "endpoint = \"https://127.0.0.1:{}\"\nprotocol = \"grpc\"\n",
+        r.port
+    );
+    // Without the CA: the healthcheck fails verification, exit 2, nothing sent.
+    let dir2 = tempfile::tempdir().unwrap();
+    let opts = loadctl::run::RunOptions {
+        out: Some(dir2.path().join("o")),
+        ..Default::default()
+    };
+    let e = loadctl::run::run(&plan(&scenario(addr, &endpoint)), &opts).unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e:#}");
+    assert!(format!("{e:#}").contains("TLS"), "{e:#}");
+    assert!(seen.lock().unwrap().is_empty());
+    // With it: TLS, ALPN h2, the grpcio server decodes every push.
+    let text = scenario(addr, &format!("{endpoint}ca = \"{}\"\n", ca.display()));
+    let (o, _d) = run_plan(&plan(&text));
+    assert_eq!(o.exit_code(), 0, "{:?}", o.summary.reasons);
+    assert_eq!(o.summary.exports[0].failed, 0, "{:?}", o.summary.exports);
+    let last = received(&r)
+        .into_iter()
+        .rev()
+        .find(|q| metric(q, "loadctl.requests").is_some())
+        .unwrap();
+    let u = o.summary.endpoints.iter().find(|e| e.name == "u").unwrap();
+    assert_eq!(
+        point(metric(&last, "loadctl.requests").unwrap(), "sum", "u"),
+        u.requests
+    );
+}
+
+#[test]
 fn otlp_tables_are_validated_with_positions() {
-    let text = "name = \"v\"\n[load]\nrate = 1\nduration = \"1s\"\n[[requests]]\nname = \"u\"\npath = \"/\"\n[[export]]\nkind = \"otlp\"\nendpoint = \"udp://x\"\nprotocol = \"thrift\"\ntemporality = \"sometimes\"\nattributes = { \"service.name\" = \"a\" }\n";
+    let text = "name = \"v\"\n[load]\nrate = 1\nduration = \"1s\"\n[[requests]]\nname = \"u\"\npath = \"/\"\n[[export]]\nkind = \"otlp\"\nendpoint = \"udp://x\"\nprotocol = \"thrift\"\ntemporality = \"sometimes\"\nattributes = { \"service.name\" = \"a\" }\nca = \"no/such/ca.pem\"\n";
     let e = loadctl::scenario::parse(Path::new("s.toml"), text, &Default::default(), &|_| None)
         .unwrap_err();
     let msg = format!("{e:#}");
@@ -281,6 +336,7 @@ fn otlp_tables_are_validated_with_positions() {
         "\"http/protobuf\", \"grpc\"",
         "s.toml:12:15: export[0].temporality",
         "export[0].attributes.service.name",
+        "s.toml:14:6: export[0].ca: cannot read",
     ] {
         assert!(msg.contains(want), "{want} in {msg}");
     }

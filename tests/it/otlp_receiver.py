@@ -4,9 +4,10 @@ package (the project's own generated classes, not loadctl's encoder): over HTTP
 is written as one JSON line (protobuf's JSON mapping) to the file given; the port it
 listens on is printed first. With --answer CODE, requests after the first are answered
 with that HTTP status (and Retry-After: 1 for 429), or over gRPC aborted with that
-grpc-status and the message "overloaded".
+grpc-status and the message "overloaded". With --tls CERT KEY (PEM files), gRPC is served
+over TLS.
 
-usage: otlp_receiver.py http|grpc OUT.jsonl [--answer CODE]
+usage: otlp_receiver.py http|grpc OUT.jsonl [--answer CODE] [--tls CERT KEY]
 """
 
 import http.server
@@ -18,7 +19,9 @@ from google.protobuf.json_format import MessageToJson
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as svc
 
 proto, out = sys.argv[1], sys.argv[2]
-answer = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--answer" else 200
+opts = sys.argv[3:]
+answer = int(opts[opts.index("--answer") + 1]) if "--answer" in opts else 200
+tls = opts[opts.index("--tls") + 1:opts.index("--tls") + 3] if "--tls" in opts else None
 lock = threading.Lock()
 seen = [0]
 
@@ -81,7 +84,12 @@ else:
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     svc_grpc.add_MetricsServiceServicer_to_server(Service(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    if tls:
+        with open(tls[0], "rb") as c, open(tls[1], "rb") as k:
+            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+        port = server.add_secure_port("127.0.0.1:0", creds)
+    else:
+        port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(port, flush=True)
     server.wait_for_termination()

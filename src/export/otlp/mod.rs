@@ -57,6 +57,7 @@ struct Raw {
     #[serde(default)]
     headers: IndexMap<String, Spanned<String>>,
     bearer_env: Option<Spanned<String>>,
+    ca: Option<Spanned<String>>,
 }
 
 const MAX_ATTRIBUTES: usize = 16;
@@ -74,6 +75,8 @@ pub struct Otlp {
     pub attributes: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
     pub bearer_env: Option<String>,
+    /// A PEM file of CA certificates to trust beside the system's (`ca`).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// One of `allowed`, or an error naming them.
@@ -154,6 +157,7 @@ pub(super) fn validate(
     }
     let headers = config::headers(cx, &r.headers, span.clone(), field);
     let bearer_env = config::env_name(cx, r.bearer_env.as_ref(), format!("{field}.bearer_env"));
+    let ca = config::ca(cx, r.ca.as_ref(), format!("{field}.ca"));
     if cx.count() != before {
         return None;
     }
@@ -180,6 +184,7 @@ pub(super) fn validate(
             .collect(),
         headers,
         bearer_env,
+        ca,
     }))
 }
 
@@ -211,9 +216,13 @@ impl Export for Otlp {
             )]
         };
         let headers = config::header_values(fixed, &self.headers, self.bearer_env.as_deref())?;
-        let target = cx
-            .rt
-            .block_on(push::target(&self.url, headers, self.timeout, self.grpc))?;
+        let target = cx.rt.block_on(push::target(
+            &self.url,
+            headers,
+            self.timeout,
+            self.grpc,
+            self.ca.as_deref(),
+        ))?;
         // The healthcheck: a request with no metrics, which a receiver must take.
         let queue = push::Queue::start(cx.rt, target, Bytes::new(), self.every)?;
         let mut resource = vec![

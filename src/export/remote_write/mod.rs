@@ -60,6 +60,7 @@ struct Raw {
     #[serde(default)]
     headers: IndexMap<String, Spanned<String>>,
     bearer_env: Option<Spanned<String>>,
+    ca: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     native: Option<bool>,
 }
@@ -73,6 +74,8 @@ pub struct RemoteWrite {
     pub labels: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
     pub bearer_env: Option<String>,
+    /// A PEM file of CA certificates to trust beside the system's (`ca`).
+    pub ca: Option<std::path::PathBuf>,
     pub timeout: Duration,
     /// Also send the latency as a native histogram (`loadctl_latency_seconds`).
     pub native: bool,
@@ -102,6 +105,7 @@ pub(super) fn validate(
     let timeout = config::timeout(cx, r.timeout.as_ref(), format!("{field}.timeout"));
     let headers = config::headers(cx, &r.headers, span.clone(), field);
     let bearer_env = config::env_name(cx, r.bearer_env.as_ref(), format!("{field}.bearer_env"));
+    let ca = config::ca(cx, r.ca.as_ref(), format!("{field}.ca"));
     if r.labels.len() > MAX_LABELS {
         cx.err(
             span.clone(),
@@ -127,6 +131,7 @@ pub(super) fn validate(
             .collect(),
         headers,
         bearer_env,
+        ca,
         timeout: timeout?,
         native: r.native.unwrap_or(false),
     }))
@@ -166,9 +171,13 @@ impl Export for RemoteWrite {
             ),
         ];
         let headers = config::header_values(fixed, &self.headers, self.bearer_env.as_deref())?;
-        let target = cx
-            .rt
-            .block_on(push::target(&self.url, headers, self.timeout, false))?;
+        let target = cx.rt.block_on(push::target(
+            &self.url,
+            headers,
+            self.timeout,
+            false,
+            self.ca.as_deref(),
+        ))?;
         // The healthcheck: an empty write the endpoint must take.
         let queue = push::Queue::start(cx.rt, target, Bytes::from(proto::body(&[])), self.every)?;
         let mut labels = vec![

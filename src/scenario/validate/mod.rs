@@ -41,7 +41,7 @@ pub(super) fn validate(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    let mut cx = Ctx::new(text);
+    let mut cx = Ctx::new(text).with_base(path.parent().unwrap_or(Path::new(".")));
     let name = name(&mut cx, &raw, path);
     let target = target::target(
         &mut cx,
