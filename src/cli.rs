@@ -118,7 +118,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR")]
     pub dashboard: Option<SocketAddr>,
     /// Keep serving the dashboard's final state this long after the run (e.g. 60s; at most 1h; Ctrl-C ends it).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "dashboard")]
+    #[arg(long, value_name = "DURATION", value_parser = linger, requires = "dashboard")]
     pub dashboard_linger: Option<std::time::Duration>,
     /// Record the run in this run store (SQLite, created if missing) for `loadctl trend`.
     #[arg(long, value_name = "DB")]
@@ -369,4 +369,14 @@ pub struct CompareArgs {
 pub enum CompareFormat {
     Text,
     Md,
+}
+
+/// `--dashboard-linger`: a duration of at most an hour.
+fn linger(s: &str) -> Result<std::time::Duration, String> {
+    let d =
+        humantime::parse_duration(s).map_err(|e| format!("{e}: write a duration such as 60s"))?;
+    if d > crate::export::dashboard::MAX_LINGER {
+        return Err("at most 1h: the dashboard keeps a finished run's state, not a service".into());
+    }
+    Ok(d)
 }

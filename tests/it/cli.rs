@@ -149,6 +149,30 @@ fn exit_2_lists_every_scenario_error() {
 }
 
 #[test]
+fn dashboard_flags_are_bounded_and_paired() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "s.toml", QUICK);
+    let f = f.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["--dashboard", "127.0.0.1:0", "--dashboard-linger", "2h"],
+            "at most 1h",
+        ),
+        (
+            vec!["--dashboard", "127.0.0.1:0", "--dashboard-linger", "soon"],
+            "such as 60s",
+        ),
+        (vec!["--dashboard-linger", "60s"], "--dashboard <ADDR>"),
+        (vec!["--dashboard", "localhost"], "--dashboard"),
+    ] {
+        let out = loadctl().args(["run", f]).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn exit_2_for_usage_errors_and_implicit_remote_targets() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "s.toml", QUICK);

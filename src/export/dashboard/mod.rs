@@ -84,7 +84,8 @@ pub(super) fn validate(
     }))
 }
 
-/// `--dashboard ADDR --dashboard-linger D`: this kind from the command line.
+/// `--dashboard ADDR --dashboard-linger D`: this kind from the command line (the command
+/// line refuses a linger over [`MAX_LINGER`]; a library caller's is capped there).
 pub fn cli(listen: SocketAddr, linger: Duration) -> Arc<dyn Export> {
     Arc::new(Dashboard {
         listen,
