@@ -76,8 +76,13 @@ pub(super) fn drive(
         names.clone(),
         &planned,
     )?));
-    let (kept, seconds) = crate::metrics::seconds::keep(names.clone(), plan.warmup);
-    sinks.push(Box::new(kept));
+    let seconds = if plan.keeps_seconds() {
+        let (kept, seconds) = crate::metrics::seconds::keep(names.clone(), plan.warmup);
+        sinks.push(Box::new(kept));
+        seconds
+    } else {
+        crate::metrics::seconds::Seconds::none(names.clone())
+    };
     let progress = Progress::new(opts.progress, plan.run_length());
     let rates = plan.clone();
     sinks.push(Box::new(ProgressSink::new(

@@ -130,6 +130,13 @@ impl Plan {
         }
     }
 
+    /// Whether the judgement reads the run's seconds again after the load: SLOs judged
+    /// per window (`every`), Kubernetes (fault windows, HPA levels) and `[balance]`. Only
+    /// then does the run keep them in memory (a few KiB per second of run).
+    pub fn keeps_seconds(&self) -> bool {
+        self.kube.is_some() || self.balance.is_some() || self.slos.iter().any(|s| s.every.is_some())
+    }
+
     /// Warmup plus the measured window: how long the load is planned to last.
     pub fn run_length(&self) -> Duration {
         self.warmup + self.load.duration()
