@@ -199,6 +199,43 @@ pub fn env_name(cx: &mut Ctx<'_>, v: Option<&Spanned<String>>, field: String) ->
     Some(b.get_ref().clone())
 }
 
+/// How a push kind reaches its receiver, beyond the URL: the user's headers, the token's
+/// variable, a private CA, the timeout of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Access {
+    pub headers: Vec<(String, String)>,
+    pub bearer_env: Option<String>,
+    pub ca: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+/// A push kind's `headers`, `bearer_env`, `ca` and `timeout`, as written.
+pub struct RawAccess<'a> {
+    pub headers: &'a IndexMap<String, Spanned<String>>,
+    pub bearer_env: Option<&'a Spanned<String>>,
+    pub ca: Option<&'a Spanned<String>>,
+    pub timeout: Option<&'a Spanned<String>>,
+}
+
+/// A push kind's `headers`, `bearer_env`, `ca` and `timeout`, checked.
+pub fn access(
+    cx: &mut Ctx<'_>,
+    raw: RawAccess<'_>,
+    span: Range<usize>,
+    field: &str,
+) -> Option<Access> {
+    let headers = headers(cx, raw.headers, span, field);
+    let bearer_env = env_name(cx, raw.bearer_env, format!("{field}.bearer_env"));
+    let ca = ca(cx, raw.ca, format!("{field}.ca"));
+    let timeout = timeout(cx, raw.timeout, format!("{field}.timeout"));
+    Some(Access {
+        headers,
+        bearer_env,
+        ca,
+        timeout: timeout?,
+    })
+}
+
 /// The headers to send: `fixed` (the kind's own), the user's, and `Authorization: Bearer`
 /// from the variable `bearer_env` (an unset one is an error before any load).
 pub fn header_values(

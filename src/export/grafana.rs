@@ -55,13 +55,10 @@ const MAX_TAGS: usize = 16;
 pub struct Grafana {
     /// `…/api/annotations` of the Grafana.
     pub url: url::Url,
-    pub bearer_env: Option<String>,
-    /// A PEM file of CA certificates to trust beside the system's (`ca`).
-    pub ca: Option<std::path::PathBuf>,
+    /// Headers, token, CA, timeout.
+    pub access: config::Access,
     pub dashboard_uid: Option<String>,
     pub tags: Vec<String>,
-    pub headers: Vec<(String, String)>,
-    pub timeout: Duration,
 }
 
 pub(super) fn validate(
@@ -78,10 +75,17 @@ pub(super) fn validate(
         format!("{field}.url"),
         "http://127.0.0.1:3000",
     );
-    let bearer_env = config::env_name(cx, r.bearer_env.as_ref(), format!("{field}.bearer_env"));
-    let ca = config::ca(cx, r.ca.as_ref(), format!("{field}.ca"));
-    let headers = config::headers(cx, &r.headers, span.clone(), field);
-    let timeout = config::timeout(cx, r.timeout.as_ref(), format!("{field}.timeout"));
+    let access = config::access(
+        cx,
+        config::RawAccess {
+            headers: &r.headers,
+            bearer_env: r.bearer_env.as_ref(),
+            ca: r.ca.as_ref(),
+            timeout: r.timeout.as_ref(),
+        },
+        span.clone(),
+        field,
+    );
     if r.tags.len() > MAX_TAGS {
         cx.err(
             span.clone(),
@@ -117,12 +121,9 @@ pub(super) fn validate(
     url.set_path(&format!("{base}/api/annotations"));
     Some(Arc::new(Grafana {
         url,
-        bearer_env,
-        ca,
+        access: access?,
         dashboard_uid: r.dashboard_uid.map(|d| d.into_inner()),
         tags: r.tags.into_iter().map(|t| t.into_inner()).collect(),
-        headers,
-        timeout: timeout?,
     }))
 }
 
@@ -140,14 +141,7 @@ impl Export for Grafana {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )];
-        let headers = config::header_values(fixed, &self.headers, self.bearer_env.as_deref())?;
-        let target = cx.rt.block_on(push::target(
-            &self.url,
-            headers,
-            self.timeout,
-            false,
-            self.ca.as_deref(),
-        ))?;
+        let target = push::receiver(cx.rt, &self.url, &self.access, fixed, false)?;
         let mut tags = vec![
             "loadctl".to_string(),
             cx.scenario.to_string(),

@@ -65,7 +65,7 @@ fn tls_config(grpc: bool, ca: &[rustls::pki_types::CertificateDer<'static>]) -> 
 
 /// The endpoint of `url`, resolved now (a name that does not resolve stops the run before
 /// any load).
-pub async fn target(
+async fn target(
     url: &url::Url,
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
@@ -105,6 +105,26 @@ pub async fn target(
         timeout,
         grpc,
     })
+}
+
+/// The receiver at `url` as `access` reaches it, resolved now: the kind's `fixed` headers
+/// first, then the user's and the bearer token; gRPC over HTTP/2 when `grpc`.
+pub fn receiver(
+    rt: &tokio::runtime::Handle,
+    url: &url::Url,
+    access: &super::config::Access,
+    fixed: Vec<(HeaderName, HeaderValue)>,
+    grpc: bool,
+) -> anyhow::Result<Target> {
+    let headers =
+        super::config::header_values(fixed, &access.headers, access.bearer_env.as_deref())?;
+    rt.block_on(target(
+        url,
+        headers,
+        access.timeout,
+        grpc,
+        access.ca.as_deref(),
+    ))
 }
 
 /// A new connection, plain or TLS, and its sender: HTTP/2 for gRPC, else HTTP/1.1.

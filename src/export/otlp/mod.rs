@@ -71,12 +71,9 @@ pub struct Otlp {
     pub grpc: bool,
     pub temporality: Temporality,
     pub every: Duration,
-    pub timeout: Duration,
     pub attributes: Vec<(String, String)>,
-    pub headers: Vec<(String, String)>,
-    pub bearer_env: Option<String>,
-    /// A PEM file of CA certificates to trust beside the system's (`ca`).
-    pub ca: Option<std::path::PathBuf>,
+    /// Headers, token, CA, timeout.
+    pub access: config::Access,
 }
 
 /// One of `allowed`, or an error naming them.
@@ -135,7 +132,6 @@ pub(super) fn validate(
         example,
     );
     let every = config::every(cx, r.every.as_ref(), format!("{field}.every"));
-    let timeout = config::timeout(cx, r.timeout.as_ref(), format!("{field}.timeout"));
     if r.attributes.len() > MAX_ATTRIBUTES {
         cx.err(
             span.clone(),
@@ -155,9 +151,17 @@ pub(super) fn validate(
             );
         }
     }
-    let headers = config::headers(cx, &r.headers, span.clone(), field);
-    let bearer_env = config::env_name(cx, r.bearer_env.as_ref(), format!("{field}.bearer_env"));
-    let ca = config::ca(cx, r.ca.as_ref(), format!("{field}.ca"));
+    let access = config::access(
+        cx,
+        config::RawAccess {
+            headers: &r.headers,
+            bearer_env: r.bearer_env.as_ref(),
+            ca: r.ca.as_ref(),
+            timeout: r.timeout.as_ref(),
+        },
+        span.clone(),
+        field,
+    );
     if cx.count() != before {
         return None;
     }
@@ -176,15 +180,12 @@ pub(super) fn validate(
             Temporality::Cumulative
         },
         every: every?,
-        timeout: timeout?,
         attributes: r
             .attributes
             .iter()
             .map(|(k, v)| (k.clone(), v.get_ref().clone()))
             .collect(),
-        headers,
-        bearer_env,
-        ca,
+        access: access?,
     }))
 }
 
@@ -215,14 +216,7 @@ impl Export for Otlp {
                 HeaderValue::from_static("application/x-protobuf"),
             )]
         };
-        let headers = config::header_values(fixed, &self.headers, self.bearer_env.as_deref())?;
-        let target = cx.rt.block_on(push::target(
-            &self.url,
-            headers,
-            self.timeout,
-            self.grpc,
-            self.ca.as_deref(),
-        ))?;
+        let target = push::receiver(cx.rt, &self.url, &self.access, fixed, self.grpc)?;
         // The healthcheck: a request with no metrics, which a receiver must take.
         let queue = push::Queue::start(cx.rt, target, Bytes::new(), self.every)?;
         let mut resource = vec![

@@ -72,11 +72,8 @@ pub struct RemoteWrite {
     pub url: url::Url,
     pub every: Duration,
     pub labels: Vec<(String, String)>,
-    pub headers: Vec<(String, String)>,
-    pub bearer_env: Option<String>,
-    /// A PEM file of CA certificates to trust beside the system's (`ca`).
-    pub ca: Option<std::path::PathBuf>,
-    pub timeout: Duration,
+    /// Headers, token, CA, timeout.
+    pub access: config::Access,
     /// Also send the latency as a native histogram (`loadctl_latency_seconds`).
     pub native: bool,
 }
@@ -102,10 +99,17 @@ pub(super) fn validate(
         "http://127.0.0.1:9090/api/v1/write",
     );
     let every = config::every(cx, r.every.as_ref(), format!("{field}.every"));
-    let timeout = config::timeout(cx, r.timeout.as_ref(), format!("{field}.timeout"));
-    let headers = config::headers(cx, &r.headers, span.clone(), field);
-    let bearer_env = config::env_name(cx, r.bearer_env.as_ref(), format!("{field}.bearer_env"));
-    let ca = config::ca(cx, r.ca.as_ref(), format!("{field}.ca"));
+    let access = config::access(
+        cx,
+        config::RawAccess {
+            headers: &r.headers,
+            bearer_env: r.bearer_env.as_ref(),
+            ca: r.ca.as_ref(),
+            timeout: r.timeout.as_ref(),
+        },
+        span.clone(),
+        field,
+    );
     if r.labels.len() > MAX_LABELS {
         cx.err(
             span.clone(),
@@ -129,10 +133,7 @@ pub(super) fn validate(
             .iter()
             .map(|(k, v)| (k.clone(), v.get_ref().clone()))
             .collect(),
-        headers,
-        bearer_env,
-        ca,
-        timeout: timeout?,
+        access: access?,
         native: r.native.unwrap_or(false),
     }))
 }
@@ -170,14 +171,7 @@ impl Export for RemoteWrite {
                 HeaderValue::from_static("0.1.0"),
             ),
         ];
-        let headers = config::header_values(fixed, &self.headers, self.bearer_env.as_deref())?;
-        let target = cx.rt.block_on(push::target(
-            &self.url,
-            headers,
-            self.timeout,
-            false,
-            self.ca.as_deref(),
-        ))?;
+        let target = push::receiver(cx.rt, &self.url, &self.access, fixed, false)?;
         // The healthcheck: an empty write the endpoint must take.
         let queue = push::Queue::start(cx.rt, target, Bytes::from(proto::body(&[])), self.every)?;
         let mut labels = vec![
