@@ -46,6 +46,11 @@ fi
 if ! python3 -c "import grpc, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc" >/dev/null 2>&1; then
   python3 -m pip install --quiet opentelemetry-proto grpcio
 fi
+# The gRPC tests load a Python grpcio server (a server loadctl did not write), its
+# messages compiled from the example .proto by grpcio-tools, with grpcio-reflection.
+if ! python3 -c "import grpc_tools.protoc, grpc_reflection.v1alpha.reflection" >/dev/null 2>&1; then
+  python3 -m pip install --quiet grpcio-tools grpcio-reflection
+fi
 
 # playwright-core drives Debian's Chromium (no browser download) for the HAR recording test.
 if [ ! -d target/npm/node_modules/playwright-core ]; then

@@ -27,3 +27,16 @@ pub fn tmp_path(path: &Path) -> PathBuf {
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp"))
 }
+
+/// Reads `path` whole, refusing a file over `max` bytes (checked as it is read, so a file
+/// that grows, or a FIFO, cannot make the reader hold more).
+pub fn read_bounded(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let mut out = Vec::new();
+    f.take(max + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        anyhow::bail!("it is over {max} bytes");
+    }
+    Ok(out)
+}

@@ -98,6 +98,7 @@ pub mod error;
 pub mod export;
 pub mod fault;
 pub mod files;
+pub mod grpc;
 pub mod history;
 pub mod import;
 pub mod kube;

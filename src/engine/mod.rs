@@ -332,6 +332,8 @@ impl ThreadCtx {
             // Its whole timeout went waiting for a connection: it is not sent late.
             return Some((Response::failed(ErrorKind::Timeout), sent, sent));
         }
+        // A streaming gRPC call's own deadline (`stream.timeout`) runs from its send.
+        let deadline = prepared.timeout().map_or(deadline, |t| sent + t);
         let since = sent.saturating_duration_since(self.shared.t0).as_nanos() as u64;
         // Read first: after the first send this never writes the shared line again.
         if since < self.shared.first_send.load(Ordering::Relaxed) {

@@ -31,7 +31,7 @@ pub fn send_all(
                 Some(req) => {
                     let keep = Keep {
                         body: true,
-                        headers: false,
+                        ..p.keep()
                     };
                     let deadline = std::time::Instant::now() + timeout;
                     conn.execute(req, net, p.origin, keep, deadline).await

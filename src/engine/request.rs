@@ -31,6 +31,8 @@ pub struct Prepared {
     pub expect: StatusSet,
     pub rules: StepRules,
     keep: Keep,
+    /// A gRPC call: makes the body and judges the status.
+    grpc: Option<Box<crate::grpc::Call>>,
 }
 
 /// What of an answer to keep beyond its status.
@@ -38,6 +40,17 @@ pub struct Prepared {
 pub struct Keep {
     pub body: bool,
     pub headers: bool,
+    /// Read the answer as gRPC messages.
+    pub grpc: Option<GrpcRead>,
+}
+
+/// How a gRPC answer is read: its messages' bound, and how many make the call complete.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GrpcRead {
+    pub max_message: u32,
+    pub wanted: u32,
+    /// Messages the request carries.
+    pub sent: u32,
 }
 
 impl Prepared {
@@ -67,6 +80,13 @@ impl Prepared {
             Some(b) => (None, Some(b.template.clone())),
             None => (None, None),
         };
+        if let Some(call) = &plan.grpc {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+            if let Ok(v) = HeaderValue::from_str(&call.timeout_header()) {
+                headers.insert("grpc-timeout", v);
+            }
+        }
         let uri = plan.path.is_static().then(|| {
             Uri::try_from(format!("{path_prefix}{}", plan.path.render_static()))
                 .expect("validated path")
@@ -86,8 +106,19 @@ impl Prepared {
             keep: Keep {
                 body: plan.rules.needs_body(),
                 headers: plan.rules.needs_headers(),
+                grpc: plan.grpc.as_ref().map(|c| GrpcRead {
+                    max_message: c.max_message,
+                    wanted: c.wanted(),
+                    sent: c.stream.send,
+                }),
             },
+            grpc: plan.grpc.clone(),
         }
+    }
+
+    /// A gRPC call's own deadline (`stream.timeout`), when it has one.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.grpc.as_ref().and_then(|c| c.stream.timeout)
     }
 
     pub fn keep(&self) -> Keep {
@@ -121,6 +152,16 @@ impl Prepared {
         let Some(code) = resp.status else {
             return (Some(ErrorKind::Protocol), None);
         };
+        if let (Some(call), true) = (&self.grpc, self.expect.contains(code)) {
+            // An HTTP status other than 200 is judged as HTTP (a proxy's 503); a 200 by
+            // its grpc-status, then its first message.
+            let answer = resp.grpc.as_deref().cloned().unwrap_or_default();
+            if let Some(kind) = call.judge(&answer) {
+                return (Some(kind), None);
+            }
+            let doc = resp.body.as_deref().and_then(|b| call.first_json(b));
+            return self.judged(doc, resp, vars);
+        }
         let doc = if self.keep.body {
             resp.body
                 .as_deref()
@@ -145,6 +186,16 @@ impl Prepared {
             };
             return (Some(kind), None);
         }
+        self.judged(doc, resp, vars)
+    }
+
+    /// An expected answer's body checks, then its extraction into `vars`.
+    fn judged(
+        &self,
+        doc: Option<serde_json::Value>,
+        resp: &Response,
+        vars: &mut [String],
+    ) -> (Option<ErrorKind>, Option<u8>) {
         if !self
             .rules
             .checks
@@ -204,6 +255,7 @@ impl Prepared {
     ) -> Option<Request<Full<Bytes>>> {
         let mut ctx = RenderCtx { rng, seq, vars };
         let body = match (&self.body, &self.dynamic_body) {
+            _ if self.grpc.is_some() => self.grpc.as_ref()?.body(&mut ctx)?,
             (Some(b), _) => b.clone(),
             (None, Some(t)) => {
                 let mut s = String::new();
@@ -253,6 +305,8 @@ pub struct Response {
     /// `[balance] affinity`: the client the request went as (its source address, or the
     /// value of its cookie or header), set by the engine.
     pub client: Option<ClientKey>,
+    /// A gRPC answer's status, messages and their timing.
+    pub grpc: Option<Box<crate::grpc::wire::Answer>>,
 }
 
 /// Who a request went as, for `[balance] affinity`.

@@ -230,18 +230,33 @@ pub enum ProtocolReason {
     /// The server sent more PING/SETTINGS frames than a client answers; loadctl closed
     /// the connection rather than spend the generator's time on them.
     ControlFlood,
+    /// gRPC: a message longer than the call's bound (`[grpc] max_message`); the stream
+    /// was reset rather than read.
+    GrpcTooLarge,
+    /// gRPC: the answer ended without a `grpc-status`, or with one that is not a number.
+    GrpcNoStatus,
+    /// gRPC: a message frame that is compressed (no encoding was offered) or cut short.
+    GrpcFraming,
 }
 
-pub const PROTOCOL_REASONS: usize = 2;
+pub const PROTOCOL_REASONS: usize = 5;
 
 impl ProtocolReason {
-    pub const ALL: [ProtocolReason; PROTOCOL_REASONS] =
-        [ProtocolReason::NoStreams, ProtocolReason::ControlFlood];
+    pub const ALL: [ProtocolReason; PROTOCOL_REASONS] = [
+        ProtocolReason::NoStreams,
+        ProtocolReason::ControlFlood,
+        ProtocolReason::GrpcTooLarge,
+        ProtocolReason::GrpcNoStatus,
+        ProtocolReason::GrpcFraming,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             ProtocolReason::NoStreams => "no_streams",
             ProtocolReason::ControlFlood => "control_flood",
+            ProtocolReason::GrpcTooLarge => "grpc_message_too_large",
+            ProtocolReason::GrpcNoStatus => "grpc_no_status",
+            ProtocolReason::GrpcFraming => "grpc_framing",
         }
     }
 
@@ -252,6 +267,15 @@ impl ProtocolReason {
             }
             ProtocolReason::ControlFlood => {
                 "the server flooded PING/SETTINGS frames; loadctl closed those connections"
+            }
+            ProtocolReason::GrpcTooLarge => {
+                "the server sent a gRPC message longer than [grpc] max_message; its streams were reset"
+            }
+            ProtocolReason::GrpcNoStatus => {
+                "gRPC answers ended without a grpc-status trailer (a proxy that drops trailers, or not a gRPC server)"
+            }
+            ProtocolReason::GrpcFraming => {
+                "gRPC messages came compressed (none was asked for) or cut short"
             }
         }
     }
@@ -305,6 +329,8 @@ pub struct ConnCounts {
     pub retried: [u64; RETRY_CAUSES],
     /// `protocol` errors with a known reason.
     pub protocol: [u64; PROTOCOL_REASONS],
+    /// gRPC messages `[sent, received]`.
+    pub messages: [u64; 2],
 }
 
 impl ConnCounts {
@@ -323,6 +349,8 @@ impl ConnCounts {
         if let Some(c) = retried {
             self.retried[c as usize] += 1;
         }
+        self.messages[0] += u64::from(c.messages[0]);
+        self.messages[1] += u64::from(c.messages[1]);
     }
 
     pub fn merge(&mut self, o: &ConnCounts) {
@@ -339,6 +367,8 @@ impl ConnCounts {
         for (a, b) in self.protocol.iter_mut().zip(&o.protocol) {
             *a += b;
         }
+        self.messages[0] += o.messages[0];
+        self.messages[1] += o.messages[1];
     }
 
     pub fn retries(&self) -> u64 {

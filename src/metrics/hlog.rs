@@ -83,6 +83,9 @@ struct ConnLine {
     /// `protocol` errors by `ProtocolReason` in order.
     #[serde(default, skip_serializing_if = "all_zero")]
     protocol: Vec<u64>,
+    /// gRPC messages `[sent, received]` (absent in logs without gRPC).
+    #[serde(default, skip_serializing_if = "all_zero")]
+    messages: Vec<u64>,
 }
 
 fn all_zero(v: &[u64]) -> bool {
@@ -120,6 +123,7 @@ impl CountsOf {
                 tls: c.conn.tls.to_vec(),
                 retried: c.conn.retried.to_vec(),
                 protocol: c.conn.protocol.to_vec(),
+                messages: c.conn.messages.to_vec(),
             }),
         }
     }
@@ -142,6 +146,9 @@ impl CountsOf {
                 *a = *b;
             }
             for (a, b) in c.conn.protocol.iter_mut().zip(&l.protocol) {
+                *a = *b;
+            }
+            for (a, b) in c.conn.messages.iter_mut().zip(&l.messages) {
                 *a = *b;
             }
         }

@@ -87,6 +87,38 @@ error_kinds! {
     /// HTTP/2: the server reset the stream (RST_STREAM other than REFUSED_STREAM) or
     /// ended the connection with an error GOAWAY after it had taken the stream.
     StreamReset => "stream_reset",
+    /// gRPC `CANCELLED`: the call was cancelled (by the server).
+    GrpcCancelled => "grpc_cancelled",
+    /// gRPC `UNKNOWN`: an error the server could not classify.
+    GrpcUnknown => "grpc_unknown",
+    /// gRPC `INVALID_ARGUMENT`: the server rejected the message as invalid.
+    GrpcInvalidArgument => "grpc_invalid_argument",
+    /// gRPC `DEADLINE_EXCEEDED`: the server gave up at the call's deadline (`grpc-timeout`).
+    GrpcDeadlineExceeded => "grpc_deadline_exceeded",
+    /// gRPC `NOT_FOUND`: what the call named does not exist.
+    GrpcNotFound => "grpc_not_found",
+    /// gRPC `ALREADY_EXISTS`: what the call would create exists.
+    GrpcAlreadyExists => "grpc_already_exists",
+    /// gRPC `PERMISSION_DENIED`: the caller may not do this.
+    GrpcPermissionDenied => "grpc_permission_denied",
+    /// gRPC `RESOURCE_EXHAUSTED`: a quota or a server resource ran out (rate limiting).
+    GrpcResourceExhausted => "grpc_resource_exhausted",
+    /// gRPC `FAILED_PRECONDITION`: the system is not in a state the call needs.
+    GrpcFailedPrecondition => "grpc_failed_precondition",
+    /// gRPC `ABORTED`: a concurrency conflict aborted the call.
+    GrpcAborted => "grpc_aborted",
+    /// gRPC `OUT_OF_RANGE`: the call went past a valid range.
+    GrpcOutOfRange => "grpc_out_of_range",
+    /// gRPC `UNIMPLEMENTED`: the server does not implement the method.
+    GrpcUnimplemented => "grpc_unimplemented",
+    /// gRPC `INTERNAL`: an internal error of the server.
+    GrpcInternal => "grpc_internal",
+    /// gRPC `UNAVAILABLE`: the service is unavailable (overload, shutdown).
+    GrpcUnavailable => "grpc_unavailable",
+    /// gRPC `DATA_LOSS`: unrecoverable data loss.
+    GrpcDataLoss => "grpc_data_loss",
+    /// gRPC `UNAUTHENTICATED`: the call's credentials were refused.
+    GrpcUnauthenticated => "grpc_unauthenticated",
 }
 
 /// Kinds of error there are; the length of [`Counts::errors`], derived from the list.
@@ -106,7 +138,12 @@ impl ErrorKind {
                 | ErrorKind::HttpOther
                 | ErrorKind::ExtractFailed
                 | ErrorKind::CheckFailed
-        )
+        ) && !self.is_grpc()
+    }
+
+    /// A non-OK `grpc-status`: the service answered, with an error.
+    pub fn is_grpc(self) -> bool {
+        self.name().starts_with("grpc_")
     }
 
     fn index(self) -> usize {
@@ -148,6 +185,8 @@ pub struct ConnSample {
     pub retried: Option<RetryCause>,
     /// A `protocol` error's reason, when it has one.
     pub protocol: Option<ProtocolReason>,
+    /// gRPC messages `[sent, received]` by the call.
+    pub messages: [u32; 2],
 }
 
 /// Counters of one endpoint over some time.

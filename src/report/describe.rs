@@ -25,6 +25,16 @@ pub fn describe(plan: &Plan) -> String {
     let _ = writeln!(o, "target     {}", target(&plan.target));
     let _ = writeln!(o, "protocol   {}", protocol_line(plan));
     let _ = writeln!(o, "capacity   {}", capacity_line(plan));
+    if let Some(g) = &plan.grpc {
+        let _ = writeln!(
+            o,
+            "grpc       {} (messages up to {} bytes)",
+            g.source, g.max_message
+        );
+        for m in g.describe() {
+            let _ = writeln!(o, "  {m}");
+        }
+    }
     for sc in &plan.scrapes {
         let what: Vec<String> = [("requests", &sc.requests), ("latency", &sc.latency)]
             .iter()
@@ -336,7 +346,25 @@ fn protocol(o: &mut String, c: &ChatPlan) {
 }
 
 fn request_target(r: &RequestPlan) -> String {
-    r.origin.as_ref().map_or(String::new(), |o| o.to_string()) + r.path.source()
+    match &r.grpc {
+        Some(call) => call.describe(),
+        None => r.origin.as_ref().map_or(String::new(), |o| o.to_string()) + r.path.source(),
+    }
+}
+
+/// The method column and what success is: `POST … (expect 2xx)`, `gRPC … (expect OK)`.
+fn method_expect(r: &RequestPlan) -> (String, String) {
+    match &r.grpc {
+        Some(call) => {
+            let names: Vec<&str> = call
+                .expect
+                .iter()
+                .map(|c| crate::grpc::status::name(*c))
+                .collect();
+            ("gRPC".to_string(), names.join("|"))
+        }
+        None => (r.method.to_string(), r.expect.to_string()),
+    }
 }
 
 fn rules(r: &RequestPlan) -> String {
@@ -360,15 +388,16 @@ fn workload(o: &mut String, plan: &Plan) {
             };
             let _ = writeln!(o, "flow       {sessions}");
             for (i, r) in steps.iter().enumerate() {
+                let (method, expect) = method_expect(r);
                 let _ = writeln!(
                     o,
                     "  {}. {:<21}{} {:<6} {}  (expect {}{})",
                     i + 1,
                     r.name,
                     if r.rules.once { " once " } else { "      " },
-                    r.method,
+                    method,
                     request_target(r),
-                    r.expect,
+                    expect,
                     rules(r)
                 );
             }
@@ -378,14 +407,15 @@ fn workload(o: &mut String, plan: &Plan) {
             let total_weight: f64 = requests.iter().map(|r| r.weight).sum();
             let _ = writeln!(o, "requests");
             for r in requests {
+                let (method, expect) = method_expect(r);
                 let _ = writeln!(
                     o,
                     "  {:<24} {:>5.1}%  {:<6} {}  (expect {}{})",
                     r.name,
                     r.weight / total_weight * 100.0,
-                    r.method,
+                    method,
                     request_target(r),
-                    r.expect,
+                    expect,
                     rules(r)
                 );
             }

@@ -120,9 +120,13 @@ pub fn endpoint_summary(
             .filter(|(_, n)| **n > 0)
             .map(|(code, n)| (code.to_string(), *n))
             .collect(),
+        // The gRPC statuses are listed when they occurred: an HTTP run's summary keeps
+        // its twelve kinds.
         errors_by_kind: ErrorKind::ALL
             .iter()
-            .map(|k| (k.name().to_string(), e.counts.errors_of(*k)))
+            .map(|k| (*k, e.counts.errors_of(*k)))
+            .filter(|(k, n)| !k.is_grpc() || *n > 0)
+            .map(|(k, n)| (k.name().to_string(), n))
             .collect(),
         outcomes: outcome_counts(e, outcome_names),
         skipped: e.counts.skipped,

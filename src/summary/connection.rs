@@ -58,6 +58,11 @@ pub struct ConnSummary {
     /// `protocol` errors with a known reason (`no_streams`, `control_flood`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub protocol_errors: BTreeMap<String, u64>,
+    /// gRPC messages sent and received (every message of a stream counted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub grpc_messages_sent: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub grpc_messages_received: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -90,6 +95,8 @@ impl ConnSummary {
                 .filter(|r| c.protocol[**r as usize] > 0)
                 .map(|r| (r.name().to_string(), c.protocol[*r as usize]))
                 .collect(),
+            grpc_messages_sent: c.messages[0],
+            grpc_messages_received: c.messages[1],
         }
     }
 

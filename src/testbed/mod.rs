@@ -11,6 +11,7 @@ mod activities;
 pub mod chat;
 pub mod cluster;
 pub mod flash_sale;
+pub mod grpc;
 pub mod http_metrics;
 mod limits;
 pub mod relay;
@@ -96,25 +97,38 @@ fn is_health(path: &str) -> bool {
     path.ends_with("/health/") || path == "/health" || path == "/metrics"
 }
 
+impl FaultState {
+    /// Waits as the faults say: out a periodic stall, for the simulated server's turn,
+    /// then the added latency.
+    async fn delay(&self) {
+        let f = &self.faults;
+        if let Some((stall, every)) = f.stall {
+            let since = self.epoch.elapsed();
+            let phase = Duration::from_nanos((since.as_nanos() % every.as_nanos()) as u64);
+            if phase < stall {
+                tokio::time::sleep(stall - phase).await;
+            }
+        }
+        if let Some(at) = self.served_at() {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        if let Some(lat) = &f.latency {
+            tokio::time::sleep(lat.sample()).await;
+        }
+    }
+
+    /// Whether this request is one of the `error_rate` answered with an error.
+    fn fails(&self) -> bool {
+        self.faults.error_rate > 0.0 && fastrand::f64() < self.faults.error_rate
+    }
+}
+
 async fn inject(State(st): State<FaultState>, req: Request, next: Next) -> Response {
-    let f = &st.faults;
     if is_health(req.uri().path()) {
         return next.run(req).await;
     }
-    if let Some((stall, every)) = f.stall {
-        let since = st.epoch.elapsed();
-        let phase = Duration::from_nanos((since.as_nanos() % every.as_nanos()) as u64);
-        if phase < stall {
-            tokio::time::sleep(stall - phase).await;
-        }
-    }
-    if let Some(at) = st.served_at() {
-        tokio::time::sleep_until(at.into()).await;
-    }
-    if let Some(lat) = &f.latency {
-        tokio::time::sleep(lat.sample()).await;
-    }
-    if f.error_rate > 0.0 && fastrand::f64() < f.error_rate {
+    st.delay().await;
+    if st.fails() {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             [("content-type", "application/json")],
@@ -136,6 +150,18 @@ pub fn router(
             "a simulated cluster is available for the flash-sale service only, not `{service}`"
         ));
     }
+    let state = FaultState {
+        faults: Arc::new(cfg.faults.clone()),
+        epoch: Instant::now(),
+        next_free: Arc::new(std::sync::Mutex::new(Instant::now())),
+    };
+    if service == "grpc" {
+        // gRPC answers its faults with gRPC statuses, not HTTP ones.
+        let app = grpc::router(grpc::Stats::default(), state).layer(
+            axum::middleware::from_fn_with_state(this_replica(), served_by),
+        );
+        return Ok((app, None));
+    }
     let base = match service {
         "activities" => activities::router(),
         "flash-sale" => flash_sale::router(cfg.flash.clone()),
@@ -146,11 +172,6 @@ pub fn router(
                 "unknown reference service `{other}`; available: {SERVICES}"
             ))
         }
-    };
-    let state = FaultState {
-        faults: Arc::new(cfg.faults.clone()),
-        epoch: Instant::now(),
-        next_free: Arc::new(std::sync::Mutex::new(Instant::now())),
     };
     let mut app = base
         .layer(axum::middleware::from_fn_with_state(state, inject))
@@ -217,6 +238,19 @@ impl Embedded {
     pub fn start(service: &str, cfg: &ServiceConfig, threads: usize) -> std::io::Result<Embedded> {
         let (router, sim) = router(service, cfg)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Self::spawn(router, sim, threads)
+    }
+
+    /// Serves `router` on 127.0.0.1 with a free port.
+    pub fn from_router(router: Router, threads: usize) -> std::io::Result<Embedded> {
+        Self::spawn(router, None, threads)
+    }
+
+    fn spawn(
+        router: Router,
+        sim: Option<Arc<cluster::Cluster>>,
+        threads: usize,
+    ) -> std::io::Result<Embedded> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("testbed")

@@ -14,6 +14,7 @@ mod distributed;
 mod engine;
 mod flow;
 mod grafana;
+mod grpc;
 mod history;
 mod honest;
 mod hostile;

@@ -7,8 +7,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::io::ConnectError;
-use crate::engine::request::{Keep, Response};
-use crate::metrics::connection::{Phase, Phases, TlsReason};
+use crate::engine::request::{GrpcRead, Keep, Response};
+use crate::grpc::wire::{Fault, Reader};
+use crate::metrics::connection::{Phase, Phases, ProtocolReason, TlsReason};
 use crate::metrics::{ConnSample, ErrorKind};
 
 /// Bodies kept for outcome checks and extraction are cut here: a flow reads tokens and
@@ -24,6 +25,9 @@ pub async fn read(
     head: Instant,
     mut phases: Phases,
 ) -> Response {
+    if let Some(g) = keep.grpc {
+        return read_grpc(resp, keep, g, written, head, phases).await;
+    }
     let code = resp.status().as_u16();
     let (parts, mut body) = resp.into_parts();
     let mut out = Response {
@@ -59,6 +63,103 @@ pub async fn read(
         phases,
         ..Default::default()
     };
+    out
+}
+
+/// Reads a gRPC answer: its messages as they arrive (counted, timed, the first kept when
+/// the rules read it), then its status from the trailers (or, for a trailers-only
+/// answer, the headers). Once the messages wanted are in, the stream is reset rather
+/// than read on: the call is complete.
+async fn read_grpc(
+    resp: http::Response<Incoming>,
+    keep: Keep,
+    g: GrpcRead,
+    written: Instant,
+    head: Instant,
+    mut phases: Phases,
+) -> Response {
+    let code = resp.status().as_u16();
+    let (parts, mut body) = resp.into_parts();
+    phases.set(Phase::Ttfb, head - written);
+    let mut reader = Reader::new(g.max_message, g.wanted, keep.body, written);
+    reader.status(&parts.headers);
+    let mut out = Response {
+        status: Some(code),
+        headers: keep.headers.then_some(parts.headers),
+        ..Default::default()
+    };
+    let mut fault = None;
+    let mut trailers = false;
+    while let Some(frame) = body.frame().await {
+        let f = match frame {
+            Ok(f) => f,
+            Err(_) => {
+                out.error = Some(ErrorKind::Body);
+                break;
+            }
+        };
+        if let Some(d) = f.data_ref() {
+            out.bytes += d.len() as u64;
+            match reader.data(d) {
+                Ok(false) => {}
+                Ok(true) => {
+                    reader.answer.ended_early = true;
+                    break;
+                }
+                Err(e) => {
+                    fault = Some(e);
+                    break;
+                }
+            }
+        } else if let Some(t) = f.trailers_ref() {
+            trailers = true;
+            if let Err(e) = reader.end(Some(t)) {
+                fault = Some(e);
+            }
+        }
+    }
+    if out.error.is_none() && fault.is_none() && !trailers && !reader.answer.ended_early {
+        // Ended without trailers: only a trailers-only answer may (its status came in
+        // the headers).
+        if let Err(e) = reader.end(None) {
+            fault = Some(e);
+        }
+    }
+    if let Some(f) = fault {
+        out.error = Some(ErrorKind::Protocol);
+        phases.set(Phase::Download, head.elapsed());
+        out.conn = ConnSample {
+            phases,
+            ..Default::default()
+        };
+        out.conn.protocol = Some(match f {
+            Fault::TooLarge => ProtocolReason::GrpcTooLarge,
+            Fault::Framing => ProtocolReason::GrpcFraming,
+        });
+        return out;
+    }
+    if out.error.is_none()
+        && code == 200
+        && reader.answer.status.is_none()
+        && !reader.answer.ended_early
+    {
+        out.error = Some(ErrorKind::Protocol);
+        phases.set(Phase::Download, head.elapsed());
+        out.conn = ConnSample {
+            phases,
+            ..Default::default()
+        };
+        out.conn.protocol = Some(ProtocolReason::GrpcNoStatus);
+        return out;
+    }
+    phases.set(Phase::Download, head.elapsed());
+    out.conn = ConnSample {
+        phases,
+        ..Default::default()
+    };
+    out.conn.messages = [g.sent, reader.answer.received];
+    out.body = reader.first_message().map(|b| b.to_vec());
+    out.grpc = Some(Box::new(reader.answer));
     out
 }
 

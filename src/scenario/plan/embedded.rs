@@ -65,7 +65,7 @@ pub struct ServiceConfig {
     pub cluster: Option<ClusterConfig>,
 }
 
-pub const SERVICES: &str = "activities, flash-sale, chat, relay";
+pub const SERVICES: &str = "activities, flash-sale, chat, relay, grpc";
 
 /// How the gateway behaves.
 #[derive(Debug, Clone, PartialEq)]

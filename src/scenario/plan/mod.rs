@@ -75,6 +75,8 @@ pub struct Plan {
     /// Local addresses the connections bind, in turn (`[load] source_ips`); empty: the
     /// system's choice.
     pub source_ips: balance::SourceIps,
+    /// The gRPC services the requests call (`[grpc]`).
+    pub grpc: Option<std::sync::Arc<crate::grpc::Schema>>,
 }
 
 /// One `[[export]]`. Two are the same when they read the same: a kind's description names

@@ -21,6 +21,8 @@ pub struct RequestPlan {
     pub expect: StatusSet,
     /// Outcomes, body checks, extraction, once-per-session.
     pub rules: StepRules,
+    /// A gRPC call (`grpc = "pkg.Svc/Method"`): its message and status rules.
+    pub grpc: Option<Box<crate::grpc::Call>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -383,6 +383,10 @@ pub(super) fn rules(
         }
     }
     for (ptr, v) in &r.check {
+        if r.grpc.is_some() && ptr == "grpc_status" {
+            // The call's own (`grpc::call`); the other keys check its first message.
+            continue;
+        }
         match json_check(ptr, v.get_ref()) {
             Ok(c) => rules.checks.push(c),
             Err(e) => {
@@ -581,6 +585,10 @@ pub(super) fn checked_requests(
             extract: Default::default(),
             once: None,
             think: None,
+            grpc: None,
+            message: None,
+            metadata: Default::default(),
+            stream: None,
         };
         if let (Some(request), true) = (request(cx, &as_request, span, &field, explicit, scope), ok)
         {

@@ -71,7 +71,7 @@ pub(super) fn validate(
     let (feeders, mut vars) = flow::feeders(&mut cx, &raw.feeders, base_dir);
     let mut outcomes = Vec::new();
     let explicit = explicit_host.as_ref();
-    let workload = workload(
+    let mut workload = workload(
         &mut cx,
         &raw,
         load.as_ref(),
@@ -91,6 +91,7 @@ pub(super) fn validate(
             );
         }
     }
+    let grpc = grpc(&mut cx, &raw, workload.as_mut(), timeout);
     let no_vars = Scope { env, vars: &[] };
     let setup = flow::checked_requests(&mut cx, raw.setup, "setup", explicit, &no_vars);
     let verify = flow::checked_requests(&mut cx, raw.verify, "verify", explicit, &no_vars);
@@ -145,11 +146,10 @@ pub(super) fn validate(
     net::protocol_fits(
         &mut cx,
         (&http, http_span),
-        raw.chat.is_some(),
+        (raw.chat.is_some(), raw.grpc.as_ref().map(Spanned::span)),
         target.as_ref(),
         load.as_ref(),
     );
-
     let diags = cx.finish();
     if !diags.is_empty() {
         return Err(diags);
@@ -180,7 +180,51 @@ pub(super) fn validate(
         exports,
         balance,
         source_ips,
+        grpc,
     })
+}
+
+/// `[grpc]`, and every gRPC request resolved against it: a gRPC request without `[grpc]`
+/// (or `[grpc]` without one) is an error at it.
+fn grpc(
+    cx: &mut Ctx<'_>,
+    raw: &RawScenario,
+    workload: Option<&mut Workload>,
+    timeout: Duration,
+) -> Option<std::sync::Arc<crate::grpc::Schema>> {
+    let schema = raw
+        .grpc
+        .as_ref()
+        .and_then(|g| crate::grpc::schema::schema(cx, g.get_ref(), g.span()));
+    let requests = match workload {
+        Some(Workload::Requests(r)) => r.as_mut_slice(),
+        Some(Workload::Flow { steps, .. }) => steps.as_mut_slice(),
+        _ => &mut [],
+    };
+    let mut any = false;
+    for r in requests.iter_mut() {
+        let Some(call) = r.grpc.as_deref_mut() else {
+            continue;
+        };
+        any = true;
+        match (&schema, &raw.grpc) {
+            (Some(s), _) => crate::grpc::call::resolve(cx, s, call, timeout),
+            (None, Some(_)) => {}
+            (None, None) => cx.err(
+                call.at(),
+                format!("{}.grpc", call.field()),
+                "a gRPC call needs its services described: add [grpc] with `protos = [\"svc.proto\"]` or `descriptor_set`",
+            ),
+        }
+    }
+    if let (false, Some(g)) = (any, &raw.grpc) {
+        cx.err(
+            g.span(),
+            "grpc",
+            "no request calls a gRPC method: add `grpc = \"package.Service/Method\"` to a request, or remove [grpc]",
+        );
+    }
+    schema.map(std::sync::Arc::new)
 }
 
 /// A fault's name (and `fault`) is an SLO scope: no request may hide one; they join `names`.

@@ -225,10 +225,21 @@ fn pem(
 pub(super) fn protocol_fits(
     cx: &mut Ctx<'_>,
     (http, span): (&Protocol, std::ops::Range<usize>),
-    chat: bool,
+    (chat, grpc): (bool, Option<std::ops::Range<usize>>),
     target: Option<&TargetSpec>,
     load: Option<&LoadPlan>,
 ) {
+    if let (Some(at), false) = (grpc, http.version.is_h2()) {
+        let fix = match target {
+            Some(TargetSpec::Url { origin, .. }) if origin.tls => "version = \"2\"",
+            _ => "version = \"h2c\"",
+        };
+        cx.err(
+            at,
+            "grpc",
+            format!("gRPC runs over HTTP/2: add [http] {fix}"),
+        );
+    }
     let tls = match target {
         Some(TargetSpec::Url { origin, .. }) => Some(origin.tls),
         Some(TargetSpec::Embedded(_)) => Some(false),

@@ -58,6 +58,7 @@ pub struct RawFile {
     #[serde(default)]
     pub export: Vec<Spanned<RawExport>>,
     pub balance: Option<RawBalance>,
+    pub grpc: Option<crate::grpc::RawGrpc>,
 }
 
 /// The part of an `[[export]]` table every kind has; the rest is the kind's, read by its
@@ -93,6 +94,7 @@ pub struct RawScenario {
     pub distributed: Option<Spanned<RawDistributed>>,
     pub export: Vec<Spanned<RawExport>>,
     pub balance: Option<Spanned<RawBalance>>,
+    pub grpc: Option<Spanned<crate::grpc::RawGrpc>>,
 }
 
 impl RawFile {
@@ -124,6 +126,7 @@ impl RawFile {
             distributed: self.distributed.map(|v| at(v, text, "distributed")),
             export: self.export,
             balance: self.balance.map(|v| at(v, text, "balance")),
+            grpc: self.grpc.map(|v| at(v, text, "grpc")),
         }
     }
 }

@@ -50,6 +50,15 @@ pub struct RawRequest {
     pub once: Option<Spanned<bool>>,
     /// Flow steps: a pause after the step before the next (a user reading the page).
     pub think: Option<Spanned<String>>,
+    /// A gRPC call, `package.Service/Method` (see [`crate::grpc`]).
+    pub grpc: Option<Spanned<String>>,
+    /// A gRPC call's message, in protobuf's JSON mapping.
+    pub message: Option<Spanned<toml::Value>>,
+    /// A gRPC call's metadata (its request headers).
+    #[serde(default)]
+    pub metadata: IndexMap<String, Spanned<String>>,
+    /// A streaming gRPC call's messages.
+    pub stream: Option<Spanned<crate::grpc::RawStream>>,
 }
 
 pub(super) fn valid_name(s: &str) -> bool {
@@ -83,6 +92,18 @@ pub(super) fn request(
             None
         }
     };
+    if let Some(g) = &r.grpc {
+        return grpc_request(cx, r, g, field, scope, name);
+    }
+    for (key, at) in [
+        ("message", r.message.as_ref().map(Spanned::span)),
+        ("stream", r.stream.as_ref().map(Spanned::span)),
+        ("metadata", r.metadata.values().next().map(Spanned::span)),
+    ] {
+        if let Some(at) = at {
+            cx.err(at, format!("{field}.{key}"), format!("`{key}` is for gRPC calls: add `grpc = \"package.Service/Method\"`, or send a `body` and `headers`"));
+        }
+    }
     let method = match &r.method {
         None => Some(Method::GET),
         Some(m) => {
@@ -136,18 +157,7 @@ pub(super) fn request(
         .body
         .as_ref()
         .and_then(|b| body(cx, b, &format!("{field}.body"), scope));
-    let weight = match &r.weight {
-        None => Some(1.0),
-        Some(w) if w.get_ref().is_finite() && *w.get_ref() > 0.0 => Some(*w.get_ref()),
-        Some(w) => {
-            cx.err(
-                w.span(),
-                format!("{field}.weight"),
-                format!("must be a positive number, not {}", w.get_ref()),
-            );
-            None
-        }
-    };
+    let weight = weight(cx, r, field);
     let expect = match &r.expect_status {
         None => Some(StatusSet::success()),
         Some(v) => match parse_status_set(v.get_ref()) {
@@ -168,6 +178,100 @@ pub(super) fn request(
         weight: weight?,
         expect: expect?,
         rules: StepRules::default(),
+        grpc: None,
+    })
+}
+
+fn weight(cx: &mut Ctx<'_>, r: &RawRequest, field: &str) -> Option<f64> {
+    match &r.weight {
+        None => Some(1.0),
+        Some(w) if w.get_ref().is_finite() && *w.get_ref() > 0.0 => Some(*w.get_ref()),
+        Some(w) => {
+            cx.err(
+                w.span(),
+                format!("{field}.weight"),
+                format!("must be a positive number, not {}", w.get_ref()),
+            );
+            None
+        }
+    }
+}
+
+/// A gRPC request: `POST /package.Service/Method` to the target, its metadata as
+/// headers; the call itself is [`crate::grpc::Call`]'s, resolved once `[grpc]` is read.
+fn grpc_request(
+    cx: &mut Ctx<'_>,
+    r: &RawRequest,
+    g: &Spanned<String>,
+    field: &str,
+    scope: &Scope<'_>,
+    name: Option<String>,
+) -> Option<RequestPlan> {
+    let http_only = [
+        ("method", r.method.as_ref().map(Spanned::span), "a gRPC call is always a POST"),
+        ("path", r.path.as_ref().map(Spanned::span), "a gRPC call goes to its method's path on the target"),
+        ("body", r.body.as_ref().map(Spanned::span), "write the call's `message` instead"),
+        ("headers", r.headers.values().next().map(Spanned::span), "write them as `metadata`"),
+        ("expect_status", r.expect_status.as_ref().map(Spanned::span), "list the gRPC statuses that succeed in `check = { grpc_status = [\"OK\", \"NOT_FOUND\"] }`"),
+        ("outcomes", r.outcomes.values().next().map(Spanned::span), "a gRPC call's statuses that succeed are `check.grpc_status`"),
+    ];
+    for (key, at, fix) in http_only {
+        if let Some(at) = at {
+            cx.err(
+                at,
+                format!("{field}.{key}"),
+                format!("not for a gRPC request: {fix}"),
+            );
+        }
+    }
+    let mut headers = Vec::new();
+    for (mname, mval) in &r.metadata {
+        let mfield = format!("{field}.metadata.{mname}");
+        let lower = mname.to_ascii_lowercase();
+        let reserved =
+            lower.starts_with("grpc-") || ["content-type", "te", "host"].contains(&lower.as_str());
+        let Ok(hn) = HeaderName::from_bytes(lower.as_bytes()) else {
+            cx.err(
+                mval.span(),
+                &mfield,
+                format!("`{mname}` is not a valid metadata key"),
+            );
+            continue;
+        };
+        if reserved {
+            cx.err(mval.span(), &mfield, format!("`{mname}` is set by gRPC itself (grpc-timeout comes from the request's timeout)"));
+            continue;
+        }
+        if let Some(t) = template(cx, mval, &mfield, scope) {
+            headers.push((hn, t));
+        }
+    }
+    let raw = crate::grpc::RawCall {
+        grpc: g,
+        message: r.message.as_ref(),
+        stream: r.stream.as_ref(),
+        status: r.check.get("grpc_status"),
+    };
+    let call = crate::grpc::call::call(cx, raw, field, scope)?;
+    let path = Template::compile(&call.path(), scope).ok();
+    if path.is_none() {
+        cx.err(
+            g.span(),
+            format!("{field}.grpc"),
+            "write the method as `package.Service/Method`",
+        );
+    }
+    Some(RequestPlan {
+        name: name?,
+        method: Method::POST,
+        origin: None,
+        path: path?,
+        headers,
+        body: None,
+        weight: weight(cx, r, field)?,
+        expect: StatusSet(vec![(200, 200)]),
+        rules: StepRules::default(),
+        grpc: Some(Box::new(call)),
     })
 }
 

@@ -1,0 +1,431 @@
+//! One gRPC request as a scenario writes it (`grpc = "pkg.Svc/Method"`, `message`,
+//! `stream`, `check.grpc_status`), validated in two steps: its own keys when the request
+//! is read, then [`resolve`] against the [`Schema`] once `[grpc]` is read (the method,
+//! the call kind, the message against its type). At run time it makes the request's body
+//! (messages from the JSON mapping, framed) and judges the answer's status and first
+//! message.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use prost::Message as _;
+use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::schema::{call_kind, Schema};
+use super::status;
+use super::wire::{self, Answer};
+use crate::diag::Ctx;
+use crate::metrics::ErrorKind;
+use crate::template::{RenderCtx, Scope, Template};
+
+/// Most messages one call sends or waits for.
+pub const MAX_STREAM_MESSAGES: i64 = 100_000;
+
+/// `stream = { … }` of a streaming call.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStream {
+    /// Messages to read before the call is complete (server and bidi streaming).
+    pub receive: Option<Spanned<i64>>,
+    /// Messages to send (client and bidi streaming).
+    pub send: Option<Spanned<i64>>,
+    /// Pause between sent messages.
+    pub every: Option<Spanned<String>>,
+    /// The message each send renders (else the request's `message`).
+    pub message: Option<Spanned<toml::Value>>,
+    /// The whole call's deadline, in place of `[load] timeout`.
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// What a streaming call sends and reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamPlan {
+    /// `None`: read until the server ends the call.
+    pub receive: Option<u32>,
+    pub send: u32,
+    pub every: Option<Duration>,
+    pub timeout: Option<Duration>,
+}
+
+/// A validated gRPC request.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// `package.Service/Method`.
+    pub name: String,
+    /// Where it is in the scenario (`requests[2]`), for the errors of [`resolve`].
+    field: String,
+    at: Range<usize>,
+    message: Template,
+    message_at: Range<usize>,
+    /// Statuses that count as success (`check.grpc_status`; `OK` when not given).
+    pub expect: Vec<u32>,
+    pub stream: StreamPlan,
+    /// Set by [`resolve`].
+    pub method: Option<MethodDescriptor>,
+    /// The body, framed, when the messages are static.
+    body: Option<Bytes>,
+    pub max_message: u32,
+    /// The call's deadline (`stream.timeout`, else `[load] timeout`), sent as
+    /// `grpc-timeout`.
+    pub deadline: Duration,
+}
+
+impl PartialEq for Call {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.message == other.message
+            && self.expect == other.expect
+            && self.stream == other.stream
+            && self.max_message == other.max_message
+            && self.deadline == other.deadline
+    }
+}
+
+/// The keys of a gRPC request, as its table has them.
+pub struct RawCall<'a> {
+    pub grpc: &'a Spanned<String>,
+    pub message: Option<&'a Spanned<toml::Value>>,
+    pub stream: Option<&'a Spanned<RawStream>>,
+    pub status: Option<&'a Spanned<toml::Value>>,
+}
+
+/// Reads a gRPC request's own keys (`field` is `requests[i]`).
+pub(crate) fn call(
+    cx: &mut Ctx<'_>,
+    raw: RawCall<'_>,
+    field: &str,
+    scope: &Scope<'_>,
+) -> Option<Call> {
+    let name = raw
+        .grpc
+        .get_ref()
+        .trim()
+        .trim_start_matches('/')
+        .to_string();
+    let stream = raw.stream.map(|s| stream(cx, s.get_ref(), field));
+    let written = raw
+        .stream
+        .and_then(|s| s.get_ref().message.as_ref())
+        .or(raw.message);
+    let message = match written {
+        Some(m) => message(cx, m, &format!("{field}.message"), scope),
+        None => Template::compile("{}", scope)
+            .ok()
+            .map(|t| (t, raw.grpc.span())),
+    };
+    let expect = match raw.status {
+        None => Some(vec![0]),
+        Some(s) => statuses(cx, s, &format!("{field}.check.grpc_status")),
+    };
+    // No `stream`: a unary call, or a server-streaming one read to its end.
+    let stream = match stream {
+        None => StreamPlan {
+            send: 1,
+            ..Default::default()
+        },
+        Some(s) => s?,
+    };
+    let (message, message_at) = message?;
+    Some(Call {
+        name,
+        field: field.to_string(),
+        at: raw.grpc.span(),
+        message,
+        message_at,
+        expect: expect?,
+        stream,
+        method: None,
+        body: None,
+        max_message: super::schema::DEFAULT_MAX_MESSAGE,
+        deadline: Duration::ZERO,
+    })
+}
+
+fn stream(cx: &mut Ctx<'_>, s: &RawStream, field: &str) -> Option<StreamPlan> {
+    let mut ok = true;
+    let mut count = |cx: &mut Ctx<'_>, v: &Option<Spanned<i64>>, key: &str| match v {
+        None => None,
+        Some(n) if (1..=MAX_STREAM_MESSAGES).contains(n.get_ref()) => Some(*n.get_ref() as u32),
+        Some(n) => {
+            cx.err(
+                n.span(),
+                format!("{field}.stream.{key}"),
+                format!("must be 1 to {MAX_STREAM_MESSAGES} messages"),
+            );
+            ok = false;
+            None
+        }
+    };
+    let receive = count(cx, &s.receive, "receive");
+    let send = count(cx, &s.send, "send");
+    let timeout = s
+        .timeout
+        .as_ref()
+        .map(|t| cx.duration(t, &format!("{field}.stream.timeout")));
+    if let Some(e) = &s.every {
+        // Said, not pretended: the messages of a call go out together.
+        cx.err(
+            e.span(),
+            format!("{field}.stream.every"),
+            "pacing a stream's messages is not supported yet: a call sends its `send` messages at once; remove `every`",
+        );
+        ok = false;
+    }
+    let timeout = match timeout {
+        Some(None) => {
+            ok = false;
+            None
+        }
+        Some(Some(d)) => Some(d),
+        None => None,
+    };
+    ok.then_some(StreamPlan {
+        receive,
+        send: send.unwrap_or(1),
+        every: None,
+        timeout,
+    })
+}
+
+fn message(
+    cx: &mut Ctx<'_>,
+    m: &Spanned<toml::Value>,
+    field: &str,
+    scope: &Scope<'_>,
+) -> Option<(Template, Range<usize>)> {
+    let (text, table) = match m.get_ref() {
+        toml::Value::String(s) => (s.clone(), false),
+        v @ toml::Value::Table(_) => (serde_json::to_string(v).unwrap_or_default(), true),
+        _ => {
+            cx.err(
+                m.span(),
+                field,
+                "must be the message in protobuf's JSON mapping, as a string ('{\"sku\": \"A-1\"}') or a table",
+            );
+            return None;
+        }
+    };
+    match Template::compile(&text, scope) {
+        // A table's values put into its strings must stay inside them.
+        Ok(t) if table => Some((t.json_escaped(), m.span())),
+        Ok(t) => Some((t, m.span())),
+        Err(e) => {
+            let at = (m.span().start + 1 + e.offset).min(m.span().end);
+            cx.err(at..at, field, e.message);
+            None
+        }
+    }
+}
+
+fn statuses(cx: &mut Ctx<'_>, s: &Spanned<toml::Value>, field: &str) -> Option<Vec<u32>> {
+    let items: Vec<&toml::Value> = match s.get_ref() {
+        toml::Value::Array(a) => a.iter().collect(),
+        v => vec![v],
+    };
+    let mut out = Vec::new();
+    for v in items {
+        let code = match v {
+            toml::Value::String(n) => status::code(n),
+            toml::Value::Integer(n) => u32::try_from(*n)
+                .ok()
+                .and_then(|n| status::code(&n.to_string())),
+            _ => None,
+        };
+        match code {
+            Some(c) => out.push(c),
+            None => {
+                let written = match v {
+                    toml::Value::String(n) => n.clone(),
+                    other => format!("{other:?}"),
+                };
+                let near = crate::diag::closest(&written, status::NAMES);
+                let hint = near
+                    .first()
+                    .map(|n| format!("did you mean \"{n}\"? "))
+                    .unwrap_or_default();
+                cx.err(
+                    s.span(),
+                    field,
+                    format!("`{written}` is not a gRPC status; {hint}use names such as \"OK\", \"NOT_FOUND\", \"RESOURCE_EXHAUSTED\" (or codes 0 to 16)"),
+                );
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Resolves `call` against `schema`: its method, whether its `stream` keys fit the
+/// method's kind, and its message against the method's input type (a static message
+/// is encoded once, here). `timeout` is `[load] timeout`.
+pub(crate) fn resolve(cx: &mut Ctx<'_>, schema: &Schema, call: &mut Call, timeout: Duration) {
+    let field = call.field.clone();
+    let field = field.as_str();
+    call.max_message = schema.max_message;
+    call.deadline = call.stream.timeout.unwrap_or(timeout);
+    let method = match schema.method(&call.name) {
+        Ok(m) => m,
+        Err(e) => {
+            cx.err(call.at.clone(), format!("{field}.grpc"), e);
+            return;
+        }
+    };
+    let kind = call_kind(&method);
+    if call.stream.send > 1 && !method.is_client_streaming() {
+        cx.err(
+            call.at.clone(),
+            format!("{field}.stream.send"),
+            format!(
+                "`{}` is {kind}: it takes one message; remove `send` and `every`",
+                call.name
+            ),
+        );
+    }
+    if call.stream.receive.is_some() && !method.is_server_streaming() {
+        cx.err(
+            call.at.clone(),
+            format!("{field}.stream.receive"),
+            format!(
+                "`{}` is {kind}: it answers one message; remove `receive`",
+                call.name
+            ),
+        );
+    }
+    let input = method.input();
+    if call.message.is_static() {
+        match frames(&input, call.stream.send, |_| call.message.render_static()) {
+            Ok(b) => call.body = Some(b),
+            Err(e) => cx.err(call.message_at.clone(), format!("{field}.message"), e),
+        }
+    } else if let Err(e) = encode(&input, &call.message.render_sample()) {
+        cx.err(
+            call.message_at.clone(),
+            format!("{field}.message"),
+            format!("{e} (with its templates rendered as samples)"),
+        );
+    }
+    call.method = Some(method);
+}
+
+/// A message of type `desc` from its JSON mapping, encoded.
+fn encode(desc: &MessageDescriptor, json: &str) -> Result<Vec<u8>, String> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let msg = DynamicMessage::deserialize(desc.clone(), &mut de)
+        .and_then(|m| de.end().map(|()| m))
+        .map_err(|e| {
+            format!(
+                "is not a `{}` in protobuf's JSON mapping: {e}",
+                desc.full_name()
+            )
+        })?;
+    Ok(msg.encode_to_vec())
+}
+
+fn frames(
+    desc: &MessageDescriptor,
+    n: u32,
+    mut render: impl FnMut(u32) -> String,
+) -> Result<Bytes, String> {
+    let mut out = BytesMut::new();
+    for i in 0..n.max(1) {
+        let msg = encode(desc, &render(i))?;
+        wire::frame(&msg, &mut out);
+    }
+    Ok(out.freeze())
+}
+
+impl Call {
+    /// Where its `grpc` key is in the scenario.
+    pub fn at(&self) -> Range<usize> {
+        self.at.clone()
+    }
+
+    /// `requests[2]`, as errors name it.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// The path the call is sent to: `/package.Service/Method`.
+    pub fn path(&self) -> String {
+        format!("/{}", self.name)
+    }
+
+    /// The request's body: its message(s) framed. `None` when a template rendered
+    /// something that is not a message of the input type (nothing is sent: the scenario's
+    /// error, never the target's).
+    pub fn body(&self, ctx: &mut RenderCtx<'_>) -> Option<Bytes> {
+        if let Some(b) = &self.body {
+            return Some(b.clone());
+        }
+        let input = self.method.as_ref()?.input();
+        frames(&input, self.stream.send, |_| {
+            let mut s = String::new();
+            self.message.render_into(&mut s, ctx);
+            s
+        })
+        .ok()
+    }
+
+    /// The `grpc-timeout` header's value: milliseconds, or seconds past eight digits.
+    pub fn timeout_header(&self) -> String {
+        let ms = self.deadline.as_millis().max(1);
+        if ms <= 99_999_999 {
+            format!("{ms}m")
+        } else {
+            format!("{}S", (ms / 1000).min(99_999_999))
+        }
+    }
+
+    /// Messages to read before the call is complete (`stream.receive`); without it the
+    /// call is read to its status, whatever it sends before.
+    pub fn wanted(&self) -> u32 {
+        self.stream.receive.unwrap_or(u32::MAX)
+    }
+
+    /// The error, if any, of an answer that came back whole over HTTP: its status.
+    pub fn judge(&self, answer: &Answer) -> Option<ErrorKind> {
+        if answer.ended_early {
+            return None;
+        }
+        let code = answer.status?;
+        if self.expect.contains(&code) {
+            return None;
+        }
+        Some(if code == 0 {
+            // OK where only errors were expected.
+            ErrorKind::CheckFailed
+        } else {
+            status::kind(code)
+        })
+    }
+
+    /// The answer's first message in the JSON mapping, for checks and extraction.
+    pub fn first_json(&self, message: &[u8]) -> Option<serde_json::Value> {
+        let out = self.method.as_ref()?.output();
+        let msg = DynamicMessage::decode(out, message).ok()?;
+        serde_json::to_value(&msg).ok()
+    }
+
+    /// For `loadctl validate`: `shop.Inventory/Reserve (unary)`.
+    pub fn describe(&self) -> String {
+        let kind = self.method.as_ref().map_or("unresolved", call_kind);
+        let mut s = format!("{} ({kind})", self.name);
+        if self.stream.send > 1 {
+            s.push_str(&format!(", sends {}", self.stream.send));
+            if let Some(e) = self.stream.every {
+                s.push_str(&format!(" every {}", humantime::format_duration(e)));
+            }
+        }
+        if let Some(r) = self.stream.receive {
+            s.push_str(&format!(", reads {r}"));
+        }
+        if self.expect != [0] {
+            let names: Vec<&str> = self.expect.iter().map(|c| status::name(*c)).collect();
+            s.push_str(&format!(", accepts {}", names.join("|")));
+        }
+        s
+    }
+}

@@ -1,0 +1,439 @@
+//! gRPC calls: against the reference service (whose counters are the truth), against a
+//! Python grpcio server loadctl did not write, and against hostile peers (no trailers, a
+//! 100 MB message, reset streams), each ending on time with its classification; and the
+//! validation rows, each at its line and column.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use loadctl::summary::Summary;
+use loadctl::testbed::{grpc, Faults};
+
+use crate::support::{loadctl_out, plan, run_plan, spawn_server};
+
+fn proto() -> String {
+    format!("{}/examples/grpc/shop.proto", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A closed-model run of `iterations` iterations of `body` (requests or a flow) at `addr`.
+fn run(addr: SocketAddr, iterations: u32, body: &str) -> Summary {
+    let p = plan(&format!(
+        r#"
+name = "grpc"
+target = "http://{addr}"
+[http]
+version = "h2c"
+[grpc]
+protos = ["{proto}"]
+[load]
+model = "closed"
+vus = 4
+iterations = {iterations}
+timeout = "2s"
+[generator]
+threads = 1
+{body}
+"#,
+        proto = proto()
+    ));
+    run_plan(&p).0.summary
+}
+
+fn endpoint<'a>(s: &'a Summary, name: &str) -> &'a loadctl::summary::EndpointSummary {
+    s.endpoints.iter().find(|e| e.name == name).unwrap()
+}
+
+fn messages(s: &Summary, name: &str) -> (u64, u64) {
+    let c = endpoint(s, name).connections.clone().unwrap_or_default();
+    (c.grpc_messages_sent, c.grpc_messages_received)
+}
+
+#[test]
+fn every_call_kind_matches_the_reference_services_counts() {
+    let (svc, stats) = grpc::start(Faults::default()).unwrap();
+    let s = run(
+        svc.addr,
+        40,
+        r#"
+[flow]
+[[flow.steps]]
+name = "reserve"
+grpc = "shop.Inventory/Reserve"
+message = '{"sku": "A-{{rand_int(1, 500)}}", "qty": 2}'
+check = { grpc_status = "OK", "/qty" = 2 }
+extract = { rid = { json = "/id" } }
+[[flow.steps]]
+name = "watch"
+grpc = "shop.Inventory/Watch"
+message = '{"sku": "{{rid}}", "count": 7}'
+[[flow.steps]]
+name = "watch3"
+grpc = "shop.Inventory/Watch"
+message = '{"sku": "A-1", "count": 7}'
+stream = { receive = 3, timeout = "2s" }
+[[flow.steps]]
+name = "restock"
+grpc = "shop.Inventory/Restock"
+message = '{"sku": "A-1", "qty": 5}'
+stream = { send = 6 }
+check = { "/messages" = 6, "/total" = "30" }
+[[flow.steps]]
+name = "talk"
+grpc = "shop.Inventory/Talk"
+message = '{"text": "m{{seq}}"}'
+stream = { send = 4, receive = 4 }
+"#,
+    );
+    for name in ["reserve", "watch", "watch3", "restock", "talk"] {
+        let e = endpoint(&s, name);
+        assert_eq!(e.requests, 40, "{name}: {:?}", e.errors_by_kind);
+        assert_eq!(e.ok, 40, "{name}: {:?}", e.errors_by_kind);
+    }
+    assert_eq!(messages(&s, "reserve"), (40, 40));
+    assert_eq!(messages(&s, "watch"), (40, 7 * 40));
+    assert_eq!(messages(&s, "watch3"), (40, 3 * 40));
+    assert_eq!(messages(&s, "restock"), (6 * 40, 40));
+    assert_eq!(messages(&s, "talk"), (4 * 40, 4 * 40));
+    // The server's own counts: every call, every message it read.
+    assert_eq!(stats.calls.load(Ordering::Relaxed), 5 * 40);
+    assert_eq!(
+        stats.received.load(Ordering::Relaxed),
+        40 + 40 + 40 + 6 * 40 + 4 * 40
+    );
+    // It sent all 7 of a Watch that loadctl read 3 of (or fewer, once reset).
+    let sent = stats.sent.load(Ordering::Relaxed);
+    assert!(sent >= 40 + 7 * 40 + 3 * 40 + 40 + 4 * 40, "{sent}");
+}
+
+#[test]
+fn each_grpc_status_is_its_own_error_kind() {
+    let (svc, stats) = grpc::start(Faults::default()).unwrap();
+    let s = run(
+        svc.addr,
+        60,
+        r#"
+[[requests]]
+name = "unavailable"
+grpc = "shop.Inventory/Reserve"
+message = { sku = "A-1", qty = 1, fail_with = 14 }
+[[requests]]
+name = "exhausted"
+grpc = "shop.Inventory/Reserve"
+message = { sku = "A-1", qty = 1, fail_with = 8 }
+[[requests]]
+name = "invalid"
+grpc = "shop.Inventory/Reserve"
+message = { sku = "", qty = 1 }
+check = { grpc_status = ["OK", "INVALID_ARGUMENT"] }
+"#,
+    );
+    let kinds = |n: &str| endpoint(&s, n).errors_by_kind.clone();
+    let u = endpoint(&s, "unavailable");
+    assert_eq!(kinds("unavailable")["grpc_unavailable"], u.requests);
+    assert!(u.requests > 0);
+    let x = endpoint(&s, "exhausted");
+    assert_eq!(kinds("exhausted")["grpc_resource_exhausted"], x.requests);
+    // Accepted statuses are successes.
+    let i = endpoint(&s, "invalid");
+    assert_eq!(i.ok, i.requests);
+    assert_eq!(s.totals.requests, 60);
+    assert_eq!(
+        stats.failed.load(Ordering::Relaxed),
+        s.totals.requests - s.totals.ok + i.requests
+    );
+    // An HTTP run's kinds stay as they were: the gRPC ones are listed when they occur.
+    assert!(!kinds("invalid").contains_key("grpc_unknown"));
+}
+
+#[test]
+fn a_slow_server_is_a_timeout_within_the_run_s_deadline() {
+    let faults = Faults {
+        latency: Some(loadctl::testbed::LatencySpec::Fixed(Duration::from_secs(3))),
+        ..Faults::default()
+    };
+    let (svc, _) = grpc::start(faults).unwrap();
+    let started = Instant::now();
+    let s = run(
+        svc.addr,
+        4,
+        r#"
+[[requests]]
+name = "reserve"
+grpc = "shop.Inventory/Reserve"
+message = { sku = "A-1", qty = 1 }
+"#,
+    );
+    assert_eq!(endpoint(&s, "reserve").errors_by_kind["timeout"], 4);
+    // Four at once, each out of its 2 s: well before the server's 3 s (generous slack).
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// An h2c server on the h2 crate that answers each stream with `answer`.
+fn hostile(answer: fn(h2::server::SendResponse<bytes::Bytes>)) -> SocketAddr {
+    spawn_server(move |l| async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(s).await else {
+                    return;
+                };
+                while let Some(Ok((_req, respond))) = conn.accept().await {
+                    answer(respond);
+                }
+            });
+        }
+    })
+}
+
+fn grpc_head() -> http::Response<()> {
+    http::Response::builder()
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap()
+}
+
+fn hostile_run(addr: SocketAddr) -> (Summary, Duration) {
+    let started = Instant::now();
+    let s = run(
+        addr,
+        6,
+        r#"
+[[requests]]
+name = "reserve"
+grpc = "shop.Inventory/Reserve"
+message = { sku = "A-1", qty = 1 }
+"#,
+    );
+    (s, started.elapsed())
+}
+
+#[test]
+fn hostile_servers_end_on_time_with_their_classification() {
+    // Headers and a message, then nothing: no trailers ever.
+    let silent = hostile(|mut r| {
+        let mut stream = r.send_response(grpc_head(), false).unwrap();
+        let _ = stream.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), false);
+        std::mem::forget(stream);
+    });
+    let (s, took) = hostile_run(silent);
+    assert_eq!(endpoint(&s, "reserve").errors_by_kind["timeout"], 6);
+    assert!(took < Duration::from_secs(30), "{took:?}");
+
+    // A 100 MB message announced: refused on its prefix, the stream reset.
+    let huge = hostile(|mut r| {
+        let mut stream = r.send_response(grpc_head(), false).unwrap();
+        let mut prefix = vec![0u8];
+        prefix.extend_from_slice(&100_000_000u32.to_be_bytes());
+        prefix.extend_from_slice(&[7; 1024]);
+        let _ = stream.send_data(prefix.into(), false);
+        std::mem::forget(stream);
+    });
+    let (s, _) = hostile_run(huge);
+    let e = endpoint(&s, "reserve");
+    assert_eq!(e.errors_by_kind["protocol"], 6);
+    let c = e.connections.clone().unwrap();
+    assert_eq!(c.protocol_errors["grpc_message_too_large"], 6);
+
+    // Every stream reset by the server.
+    let resetting = hostile(|mut r| r.send_reset(h2::Reason::INTERNAL_ERROR));
+    let (s, _) = hostile_run(resetting);
+    assert_eq!(endpoint(&s, "reserve").errors_by_kind["stream_reset"], 6);
+
+    // A 200 without any grpc-status: not a success.
+    let statusless = hostile(|mut r| {
+        let _ = r.send_response(grpc_head(), true);
+    });
+    let (s, _) = hostile_run(statusless);
+    let e = endpoint(&s, "reserve");
+    assert_eq!(e.errors_by_kind["protocol"], 6);
+    assert_eq!(
+        e.connections.clone().unwrap().protocol_errors["grpc_no_status"],
+        6
+    );
+}
+
+/// The Python grpcio server of `grpc_server.py`, on a free port; killed when dropped.
+struct Python(std::process::Child, SocketAddr, tempfile::TempDir);
+
+impl Drop for Python {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn python_server() -> Python {
+    use std::io::BufRead;
+    let script = format!("{}/tests/it/grpc_server.py", env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .arg(proto())
+        .arg(out.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().unwrap_or_else(|_| {
+        panic!("grpc_server.py said {line:?} (ci/test.sh installs grpcio-tools)")
+    });
+    Python(child, SocketAddr::from(([127, 0, 0, 1], port)), out)
+}
+
+#[test]
+fn a_python_grpcio_server_is_loaded_with_every_call_kind() {
+    let py = python_server();
+    let s = run(
+        py.1,
+        30,
+        r#"
+[flow]
+[[flow.steps]]
+name = "reserve"
+grpc = "shop.Inventory/Reserve"
+message = '{"sku": "A-{{seq}}", "qty": 3}'
+check = { "/qty" = 3 }
+[[flow.steps]]
+name = "watch"
+grpc = "shop.Inventory/Watch"
+message = '{"sku": "A-1", "count": 5}'
+[[flow.steps]]
+name = "restock"
+grpc = "shop.Inventory/Restock"
+message = '{"sku": "A-1", "qty": 2}'
+stream = { send = 3 }
+check = { "/messages" = 3 }
+[[flow.steps]]
+name = "talk"
+grpc = "shop.Inventory/Talk"
+message = '{"text": "hi"}'
+stream = { send = 2, receive = 2 }
+[[flow.steps]]
+name = "deadline"
+grpc = "shop.Inventory/Reserve"
+message = '{"sku": "A-1", "qty": 1, "user": "deadline"}'
+check = { "/id" = "2" }   # [load] timeout = "2s" went as grpc-timeout
+# Last: the steps after a failed one are skipped.
+[[flow.steps]]
+name = "refused"
+grpc = "shop.Inventory/Reserve"
+message = '{"sku": "A-1", "qty": 1, "fail_with": 14}'
+"#,
+    );
+    for name in ["reserve", "watch", "restock", "talk", "deadline"] {
+        let e = endpoint(&s, name);
+        assert_eq!(
+            (e.requests, e.ok),
+            (30, 30),
+            "{name}: {:?}",
+            e.errors_by_kind
+        );
+    }
+    assert_eq!(messages(&s, "watch"), (30, 5 * 30));
+    assert_eq!(messages(&s, "restock"), (3 * 30, 30));
+    assert_eq!(messages(&s, "talk"), (2 * 30, 2 * 30));
+    assert_eq!(
+        endpoint(&s, "refused").errors_by_kind["grpc_unavailable"],
+        30
+    );
+    // The server's own count of the messages it read.
+    let counted = std::fs::read_to_string(py.2.path().join("count")).unwrap();
+    assert_eq!(
+        counted.trim().parse::<u64>().unwrap(),
+        30 + 30 + 3 * 30 + 2 * 30 + 30 + 30
+    );
+}
+
+#[test]
+fn validation_places_each_grpc_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "bad"
+[embedded]
+service = "grpc"
+[grpc]
+protos = ["{proto}"]
+[load]
+rate = 10
+duration = "1s"
+[[requests]]
+name = "a"
+grpc = "shop.Inventory/Reserv"
+[[requests]]
+name = "b"
+grpc = "shop.Inventory/Reserve"
+message = '{{"skuu": "x"}}'
+[[requests]]
+name = "c"
+grpc = "shop.Inventory/Reserve"
+check = {{ grpc_status = "UNAVAILBLE" }}
+[[requests]]
+name = "d"
+grpc = "shop.Inventry/Watch"
+"#,
+            proto = proto()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = loadctl_out(&["validate", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(":11:8") && err.contains("did you mean `Reserve`?"),
+        "{err}"
+    );
+    assert!(err.contains(":15:11") && err.contains("skuu"), "{err}");
+    assert!(
+        err.contains(":19:25") && err.contains("did you mean \"UNAVAILABLE\"?"),
+        "{err}"
+    );
+    assert!(
+        err.contains(":22:8") && err.contains("did you mean `shop.Inventory`?"),
+        "{err}"
+    );
+    // gRPC over HTTP/1.1 is said, with the fix.
+    assert!(
+        err.contains("gRPC runs over HTTP/2: add [http] version = \"h2c\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_lists_the_methods_and_a_bad_proto_is_placed_in_its_own_file() {
+    let (code, out, err) = loadctl_out(&[
+        "validate",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/grpc-inventory.toml"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "shop.Inventory/Watch (server streaming): shop.WatchRequest -> shop.StockLevel"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"message = '{"sku":"","count":0,"everyMs":0}'"#),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("x.proto"),
+        "syntax = \"proto3\";\nmessage A {\n  strin x = 1;\n}\n",
+    )
+    .unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(
+        &path,
+        "name = \"s\"\n[embedded]\nservice = \"grpc\"\n[http]\nversion = \"h2c\"\n[grpc]\nprotos = [\"x.proto\"]\n[load]\nrate = 1\nduration = \"1s\"\n[[requests]]\nname = \"a\"\ngrpc = \"A/B\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = loadctl_out(&["validate", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("x.proto:3:"), "{err}");
+}
