@@ -146,6 +146,21 @@ impl ErrorKind {
         self.name().starts_with("grpc_")
     }
 
+    /// The gRPC statuses HTTP would answer with a 5xx (gRPC's own mapping: `INTERNAL`,
+    /// `UNKNOWN`, `DATA_LOSS` 500, `UNIMPLEMENTED` 501, `UNAVAILABLE` 503,
+    /// `DEADLINE_EXCEEDED` 504): they count against availability as a 5xx does.
+    pub fn is_grpc_server_failure(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::GrpcInternal
+                | ErrorKind::GrpcUnknown
+                | ErrorKind::GrpcDataLoss
+                | ErrorKind::GrpcUnimplemented
+                | ErrorKind::GrpcUnavailable
+                | ErrorKind::GrpcDeadlineExceeded
+        )
+    }
+
     fn index(self) -> usize {
         self as usize
     }
@@ -255,7 +270,7 @@ impl Counts {
     pub fn unavailable(&self) -> u64 {
         let transport: u64 = ErrorKind::ALL
             .iter()
-            .filter(|k| k.is_transport())
+            .filter(|k| k.is_transport() || k.is_grpc_server_failure())
             .map(|k| self.errors_of(*k))
             .sum();
         transport + self.status[500..].iter().sum::<u64>()

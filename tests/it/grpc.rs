@@ -134,6 +134,13 @@ check = { grpc_status = ["OK", "INVALID_ARGUMENT"] }
     assert!(u.requests > 0);
     let x = endpoint(&s, "exhausted");
     assert_eq!(kinds("exhausted")["grpc_resource_exhausted"], x.requests);
+    // UNAVAILABLE counts against availability as a 503 does; RESOURCE_EXHAUSTED as a 429.
+    let lost = (1.0 - s.totals.availability) * s.totals.requests as f64;
+    assert!(
+        (lost - u.requests as f64).abs() < 0.5,
+        "{lost} vs {}",
+        u.requests
+    );
     // Accepted statuses are successes.
     let i = endpoint(&s, "invalid");
     assert_eq!(i.ok, i.requests);
