@@ -20,6 +20,11 @@ pub const COUNTS: &[(&str, u64, &str)] = &[
     ("chat.payload", 1_048_576, "bytes of padding per message"),
     ("embedded.items", 1_000_000, "the embedded shop keeps every item in memory"),
     ("embedded.max_connections", 1_000_000, "the embedded gateway's connection limit"),
+    ("requests.stream.send", 100_000, "messages one gRPC call sends, each rendered and encoded before the call"),
+    ("flow.steps.stream.send", 100_000, "messages one gRPC call sends"),
+    ("requests.stream.receive", 100_000, "messages one gRPC call waits for"),
+    ("flow.steps.stream.receive", 100_000, "messages one gRPC call waits for"),
+    ("grpc.max_message", 67_108_864, "bytes of one answer's message; the first is kept while it is read"),
 ];
 
 /// Durations: `(field, longest, why)`.
@@ -82,6 +87,16 @@ pub const DURATIONS: &[(&str, Duration, &str)] = &[
         "1 min",
     ),
     ("chat.grace", Duration::from_secs(600), "10 min"),
+    (
+        "requests.stream.timeout",
+        Duration::from_secs(600),
+        "10 min; as load.timeout",
+    ),
+    (
+        "flow.steps.stream.timeout",
+        Duration::from_secs(600),
+        "10 min; as load.timeout",
+    ),
     ("embedded.stall", Duration::from_secs(3_600), "1 h"),
     ("embedded.stall_every", Duration::from_secs(3_600), "1 h"),
 ];

@@ -21,9 +21,6 @@ use crate::diag::Ctx;
 use crate::metrics::ErrorKind;
 use crate::template::{RenderCtx, Scope, Template};
 
-/// Most messages one call sends or waits for.
-pub const MAX_STREAM_MESSAGES: i64 = 100_000;
-
 /// `stream = { … }` of a streaming call.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,17 +143,17 @@ pub(crate) fn call(
 
 fn stream(cx: &mut Ctx<'_>, s: &RawStream, field: &str) -> Option<StreamPlan> {
     let mut ok = true;
-    let mut count = |cx: &mut Ctx<'_>, v: &Option<Spanned<i64>>, key: &str| match v {
-        None => None,
-        Some(n) if (1..=MAX_STREAM_MESSAGES).contains(n.get_ref()) => Some(*n.get_ref() as u32),
-        Some(n) => {
-            cx.err(
-                n.span(),
-                format!("{field}.stream.{key}"),
-                format!("must be 1 to {MAX_STREAM_MESSAGES} messages"),
-            );
-            ok = false;
-            None
+    let mut count = |cx: &mut Ctx<'_>, v: &Option<Spanned<i64>>, key: &str| {
+        let field = format!("{field}.stream.{key}");
+        let (most, why) = crate::diag::limits::count(&field).unwrap_or((100_000, ""));
+        match v {
+            None => None,
+            Some(n) if (1..=most as i64).contains(n.get_ref()) => Some(*n.get_ref() as u32),
+            Some(n) => {
+                cx.err(n.span(), field, format!("must be 1 to {most} ({why})"));
+                ok = false;
+                None
+            }
         }
     };
     let receive = count(cx, &s.receive, "receive");

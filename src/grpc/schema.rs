@@ -19,8 +19,6 @@ use crate::diag::Ctx;
 pub const MAX_DESCRIPTOR_BYTES: u64 = 16 << 20;
 /// The largest message a call takes by default: gRPC's own default receive bound.
 pub const DEFAULT_MAX_MESSAGE: u32 = 4 << 20;
-/// The largest `max_message` a scenario may set.
-pub const MAX_MAX_MESSAGE: u32 = 64 << 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,16 +54,15 @@ impl PartialEq for Schema {
 
 /// Reads `[grpc]` (at `span`): `None` after an error, said at its place.
 pub(crate) fn schema(cx: &mut Ctx<'_>, raw: &RawGrpc, span: Range<usize>) -> Option<Schema> {
+    let (most, why) = crate::diag::limits::count("grpc.max_message").unwrap_or((64 << 20, ""));
     let max_message = match &raw.max_message {
         None => Some(DEFAULT_MAX_MESSAGE),
-        Some(m) if (1..=i64::from(MAX_MAX_MESSAGE)).contains(m.get_ref()) => {
-            Some(*m.get_ref() as u32)
-        }
+        Some(m) if (1..=most as i64).contains(m.get_ref()) => Some(*m.get_ref() as u32),
         Some(m) => {
             cx.err(
                 m.span(),
                 "grpc.max_message",
-                format!("must be 1 to {MAX_MAX_MESSAGE} bytes (gRPC's default is {DEFAULT_MAX_MESSAGE})"),
+                format!("must be 1 to {most} {why} (gRPC's default is {DEFAULT_MAX_MESSAGE})"),
             );
             None
         }
