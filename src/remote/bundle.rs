@@ -24,8 +24,9 @@ pub struct Bundle {
 }
 
 /// The keys that hold file paths, as `(table, key)`; `feeders` is an array of tables.
-const FILE_KEYS: [(&str, &str); 4] = [
+const FILE_KEYS: [(&str, &str); 5] = [
     ("feeders", "file"),
+    ("grpc", "descriptor_set"),
     ("tls", "ca"),
     ("tls", "client_cert"),
     ("tls", "client_key"),
@@ -62,7 +63,7 @@ fn file_refs(doc: &mut toml_edit::DocumentMut) -> Vec<&mut toml_edit::Item> {
 /// A table of [`FILE_KEYS`] written inline (`tls = { ca = … }`), whose paths
 /// [`file_refs`] does not reach: refused on both sides rather than missed.
 fn inline_table(doc: &toml_edit::DocumentMut) -> Option<&'static str> {
-    ["feeders", "tls"].into_iter().find(|t| {
+    ["feeders", "tls", "grpc"].into_iter().find(|t| {
         doc.get(t)
             .is_some_and(|i| !i.is_table() && !i.is_array_of_tables())
     })
@@ -142,6 +143,28 @@ pub fn bundle(path: &Path, overrides: &Overrides) -> Result<(Plan, Bundle), Scen
         let name = format!("files/{n}-{}", safe_base(&written));
         *item = toml_edit::value(name.as_str());
         files.push((name, bytes));
+    }
+    if let (Some(schema), Some(grpc)) = (
+        &plan.grpc,
+        doc.get_mut("grpc").and_then(|g| g.as_table_mut()),
+    ) {
+        if grpc.contains_key("protos") {
+            // The agents get the descriptors compiled here, not the .proto files and
+            // their imports: every agent resolves exactly the coordinator's methods.
+            grpc.remove("protos");
+            grpc.remove("includes");
+            let name = format!("files/{}-grpc.protoset", files.len());
+            grpc["descriptor_set"] = toml_edit::value(name.as_str());
+            total += schema.encoded.len() as u64;
+            if total > MAX_FILES_BYTES {
+                return Err(ScenarioError::Bundle(format!(
+                    "{}: the files and descriptors the scenario names add up to more than {} MiB",
+                    path.display(),
+                    MAX_FILES_BYTES >> 20
+                )));
+            }
+            files.push((name, schema.encoded.to_vec()));
+        }
     }
     let env = seen.into_inner().into_iter().collect();
     Ok((
@@ -274,6 +297,57 @@ headers = { Authorization = "Bearer {{env.LOADCTL_BUNDLE_TEST_HOME}}" }
         assert_eq!(theirs.load, plan.load, "the override travelled");
         assert_eq!(theirs.feeders[0].rows, plan.feeders[0].rows);
         assert_eq!(theirs.workload, plan.workload, "the environment value too");
+    }
+
+    #[test]
+    fn an_agent_gets_the_compiled_grpc_descriptors_not_the_proto_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("protos/common")).unwrap();
+        std::fs::write(
+            dir.path().join("protos/common/money.proto"),
+            "syntax = \"proto3\";\npackage common;\nmessage Money { int64 cents = 1; }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("protos/pay.proto"),
+            "syntax = \"proto3\";\npackage pay;\nimport \"common/money.proto\";\nservice Pay { rpc Charge(common.Money) returns (common.Money); }\n",
+        )
+        .unwrap();
+        let file = dir.path().join("g.toml");
+        std::fs::write(
+            &file,
+            r#"
+name = "g"
+target = "http://127.0.0.1:9"
+[http]
+version = "h2c"
+[grpc]
+protos = ["protos/pay.proto"]
+includes = ["protos"]
+[load]
+rate = 10
+duration = "1s"
+[[requests]]
+name = "charge"
+grpc = "pay.Pay/Charge"
+message = '{"cents": "{{seq}}"}'
+"#,
+        )
+        .unwrap();
+        let (plan, b) = bundle(&file, &Overrides::default()).unwrap();
+        assert_eq!(b.files.len(), 1);
+        assert!(
+            b.files[0].0.ends_with("-grpc.protoset"),
+            "{:?}",
+            b.files[0].0
+        );
+        assert!(!b.text.contains("protos ="), "{}", b.text);
+        let agent = tempfile::tempdir().unwrap();
+        let theirs = unbundle(agent.path(), &b, None).unwrap();
+        assert_eq!(theirs.grpc, plan.grpc);
+        assert_eq!(theirs.workload, plan.workload);
+        let call = theirs.workload.requests()[0].grpc.as_ref().unwrap();
+        assert_eq!(call.method.as_ref().unwrap().full_name(), "pay.Pay.Charge");
     }
 
     #[test]
