@@ -217,6 +217,9 @@ pub(crate) async fn run_iteration(
                 conn: resp.conn,
             },
         );
+        if let Some(g) = resp.grpc.as_deref().filter(|g| !g.gaps.is_empty()) {
+            ctx.rec.borrow_mut().message_gaps(ep, warmup, &g.gaps);
+        }
         lag = None;
         if error.is_some() || outcome.is_some() {
             let mut rec = ctx.rec.borrow_mut();

@@ -27,9 +27,13 @@ pub enum Phase {
     Ttfb,
     /// First byte → last byte of the answer.
     Download,
+    /// gRPC: from the call's send to its first whole message.
+    FirstMessage,
+    /// gRPC streams: between consecutive messages received (many per call).
+    MessageGap,
 }
 
-pub const PHASES: usize = 5;
+pub const PHASES: usize = 7;
 
 impl Phase {
     pub const ALL: [Phase; PHASES] = [
@@ -38,6 +42,8 @@ impl Phase {
         Phase::Tls,
         Phase::Ttfb,
         Phase::Download,
+        Phase::FirstMessage,
+        Phase::MessageGap,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +53,8 @@ impl Phase {
             Phase::Tls => "tls",
             Phase::Ttfb => "ttfb",
             Phase::Download => "download",
+            Phase::FirstMessage => "first_message",
+            Phase::MessageGap => "message_gap",
         }
     }
 

@@ -1,6 +1,9 @@
 //! The per-thread recorder: one interval of histograms and counters, written by every task
 //! on its worker thread without locks and handed to the aggregator once a second.
 
+use std::time::Duration;
+
+use super::connection::Phase;
 use super::{micros, IntervalData, Sample};
 
 /// Records samples of one worker thread. Lives in a `RefCell` on that thread; nothing
@@ -62,6 +65,17 @@ impl Recorder {
         }
         if let Some(q) = s.queue_wait {
             self.current.queue_wait.saturating_record(micros(q));
+        }
+    }
+
+    /// The gaps between the messages of one gRPC stream, each recorded.
+    pub fn message_gaps(&mut self, endpoint: usize, warmup: bool, gaps: &[Duration]) {
+        let h = self
+            .endpoint_data(endpoint, warmup)
+            .phases_mut()
+            .of_mut(Phase::MessageGap);
+        for g in gaps {
+            h.saturating_record(micros(*g));
         }
     }
 

@@ -213,6 +213,12 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Small writes go out at once (a gRPC stream's headers, then each message): with
+    // Nagle's algorithm the second waits for the client's delayed ACK, 40 ms on Linux.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     // The peer address identifies the connection: the simulated Service picks a pod per
     // connection with it.
     axum::serve(

@@ -73,6 +73,10 @@ grpc = "shop.Inventory/Watch"
 message = '{"sku": "A-1", "count": 7}'
 stream = { receive = 3, timeout = "2s" }
 [[flow.steps]]
+name = "paced"
+grpc = "shop.Inventory/Watch"
+message = '{"sku": "A-1", "count": 3, "every_ms": 20}'
+[[flow.steps]]
 name = "restock"
 grpc = "shop.Inventory/Restock"
 message = '{"sku": "A-1", "qty": 5}'
@@ -85,7 +89,7 @@ message = '{"text": "m{{seq}}"}'
 stream = { send = 4, receive = 4 }
 "#,
     );
-    for name in ["reserve", "watch", "watch3", "restock", "talk"] {
+    for name in ["reserve", "watch", "watch3", "paced", "restock", "talk"] {
         let e = endpoint(&s, name);
         assert_eq!(e.requests, 40, "{name}: {:?}", e.errors_by_kind);
         assert_eq!(e.ok, 40, "{name}: {:?}", e.errors_by_kind);
@@ -95,15 +99,29 @@ stream = { send = 4, receive = 4 }
     assert_eq!(messages(&s, "watch3"), (40, 3 * 40));
     assert_eq!(messages(&s, "restock"), (6 * 40, 40));
     assert_eq!(messages(&s, "talk"), (4 * 40, 4 * 40));
+    // Each message timed: the first from the send, the next ones from the one before
+    // (the server paces them 20 ms apart: a lower bound, not a speed).
+    let phases = &endpoint(&s, "paced").phases_ms;
+    assert!(phases["first_message"].p50 > 0.0, "{phases:?}");
+    assert!(phases["message_gap"].p50 >= 19.0, "{phases:?}");
+    assert!(endpoint(&s, "reserve")
+        .phases_ms
+        .contains_key("first_message"));
+    assert!(!endpoint(&s, "reserve")
+        .phases_ms
+        .contains_key("message_gap"));
     // The server's own counts: every call, every message it read.
-    assert_eq!(stats.calls.load(Ordering::Relaxed), 5 * 40);
+    assert_eq!(stats.calls.load(Ordering::Relaxed), 6 * 40);
     assert_eq!(
         stats.received.load(Ordering::Relaxed),
-        40 + 40 + 40 + 6 * 40 + 4 * 40
+        40 + 40 + 40 + 40 + 6 * 40 + 4 * 40
     );
     // It sent all 7 of a Watch that loadctl read 3 of (or fewer, once reset).
     let sent = stats.sent.load(Ordering::Relaxed);
-    assert!(sent >= 40 + 7 * 40 + 3 * 40 + 40 + 4 * 40, "{sent}");
+    assert!(
+        sent >= 40 + 7 * 40 + 3 * 40 + 3 * 40 + 40 + 4 * 40,
+        "{sent}"
+    );
 }
 
 #[test]

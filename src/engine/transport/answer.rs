@@ -153,6 +153,9 @@ async fn read_grpc(
         return out;
     }
     phases.set(Phase::Download, head.elapsed());
+    if let Some(first) = reader.answer.first {
+        phases.set(Phase::FirstMessage, first);
+    }
     out.conn = ConnSample {
         phases,
         ..Default::default()
