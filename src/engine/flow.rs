@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::transport::Lane;
 use super::ThreadCtx;
+use crate::metrics::connection::Phase;
 use crate::metrics::Sample;
 use crate::scenario::plan::flow::{Exhausted, FeedMode, FeederPlan};
 
@@ -217,8 +218,10 @@ pub(crate) async fn run_iteration(
                 conn: resp.conn,
             },
         );
-        if let Some(g) = resp.grpc.as_deref().filter(|g| !g.gaps.is_empty()) {
-            ctx.rec.borrow_mut().message_gaps(ep, warmup, &g.gaps);
+        if let Some(g) = resp.grpc.as_deref() {
+            let mut rec = ctx.rec.borrow_mut();
+            rec.messages(ep, warmup, Phase::MessageGap, &g.gaps);
+            rec.messages(ep, warmup, Phase::MessageReply, &g.replies);
         }
         lag = None;
         if error.is_some() || outcome.is_some() {

@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicU64;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use http::{Method, Request, Uri};
-use http_body_util::Full;
 
+use super::transport::Body;
 use crate::metrics::connection::RetryCause;
 use crate::metrics::{ConnSample, ErrorKind};
 use crate::scenario::plan::request::{Extractor, RequestPlan, StatusSet, StepRules};
@@ -51,6 +51,8 @@ pub struct GrpcRead {
     pub wanted: u32,
     /// Messages the request carries.
     pub sent: u32,
+    /// Paced: one message each this long.
+    pub every: Option<std::time::Duration>,
 }
 
 impl Prepared {
@@ -110,6 +112,7 @@ impl Prepared {
                     max_message: c.max_message,
                     wanted: c.wanted(),
                     sent: c.stream.send,
+                    every: c.stream.every,
                 }),
             },
             grpc: plan.grpc.clone(),
@@ -252,10 +255,15 @@ impl Prepared {
         rng: &mut fastrand::Rng,
         seq: &AtomicU64,
         vars: &[String],
-    ) -> Option<Request<Full<Bytes>>> {
+    ) -> Option<Request<Body>> {
         let mut ctx = RenderCtx { rng, seq, vars };
         let body = match (&self.body, &self.dynamic_body) {
-            _ if self.grpc.is_some() => self.grpc.as_ref()?.body(&mut ctx)?,
+            _ if self.grpc.is_some() => match self.grpc.as_ref()?.body(&mut ctx)? {
+                crate::grpc::call::CallBody::Whole(b) => b,
+                crate::grpc::call::CallBody::Paced(frames, every) => {
+                    return self.request(Body::paced(frames, every), &mut ctx);
+                }
+            },
             (Some(b), _) => b.clone(),
             (None, Some(t)) => {
                 let mut s = String::new();
@@ -264,20 +272,25 @@ impl Prepared {
             }
             (None, None) => Bytes::new(),
         };
-        let mut req = Request::new(Full::new(body));
+        self.request(Body::whole(body), &mut ctx)
+    }
+
+    /// The request around `body`: method, URI and headers.
+    fn request(&self, body: Body, ctx: &mut RenderCtx<'_>) -> Option<Request<Body>> {
+        let mut req = Request::new(body);
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = match &self.uri {
             Some(u) => u.clone(),
             None => {
                 let mut s = self.path_prefix.clone();
-                self.path.render_into(&mut s, &mut ctx);
+                self.path.render_into(&mut s, ctx);
                 Uri::try_from(s).ok()?
             }
         };
         *req.headers_mut() = self.headers.clone();
         for (name, t) in &self.dynamic_headers {
             let mut s = String::new();
-            t.render_into(&mut s, &mut ctx);
+            t.render_into(&mut s, ctx);
             req.headers_mut()
                 .insert(name.clone(), HeaderValue::try_from(s).ok()?);
         }

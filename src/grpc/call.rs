@@ -47,6 +47,12 @@ pub struct StreamPlan {
     pub timeout: Option<Duration>,
 }
 
+/// What a call sends: its messages together, or one each period.
+pub enum CallBody {
+    Whole(Bytes),
+    Paced(Vec<Bytes>, Duration),
+}
+
 /// A validated gRPC request.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -162,15 +168,33 @@ fn stream(cx: &mut Ctx<'_>, s: &RawStream, field: &str) -> Option<StreamPlan> {
         .timeout
         .as_ref()
         .map(|t| cx.duration(t, &format!("{field}.stream.timeout")));
-    if let Some(e) = &s.every {
-        // Said, not pretended: the messages of a call go out together.
+    if let (Some(e), None) = (&s.every, &s.send) {
         cx.err(
             e.span(),
             format!("{field}.stream.every"),
-            "pacing a stream's messages is not supported yet: a call sends its `send` messages at once; remove `every`",
+            "paces the messages sent: give `send` too",
         );
         ok = false;
     }
+    let every = match &s.every {
+        None => None,
+        Some(e) => match cx.duration(e, &format!("{field}.stream.every")) {
+            Some(d) if !d.is_zero() => Some(d),
+            Some(_) => {
+                cx.err(
+                    e.span(),
+                    format!("{field}.stream.every"),
+                    "must be longer than 0 (leave it out to send the messages together)",
+                );
+                ok = false;
+                None
+            }
+            None => {
+                ok = false;
+                None
+            }
+        },
+    };
     let timeout = match timeout {
         Some(None) => {
             ok = false;
@@ -182,7 +206,7 @@ fn stream(cx: &mut Ctx<'_>, s: &RawStream, field: &str) -> Option<StreamPlan> {
     ok.then_some(StreamPlan {
         receive,
         send: send.unwrap_or(1),
-        every: None,
+        every,
         timeout,
     })
 }
@@ -350,20 +374,31 @@ impl Call {
         format!("/{}", self.name)
     }
 
-    /// The request's body: its message(s) framed. `None` when a template rendered
-    /// something that is not a message of the input type (nothing is sent: the scenario's
-    /// error, never the target's).
-    pub fn body(&self, ctx: &mut RenderCtx<'_>) -> Option<Bytes> {
-        if let Some(b) = &self.body {
-            return Some(b.clone());
-        }
+    /// The request's body: its message(s) framed, together or paced. `None` when a
+    /// template rendered something that is not a message of the input type (nothing is
+    /// sent: the scenario's error, never the target's).
+    pub fn body(&self, ctx: &mut RenderCtx<'_>) -> Option<CallBody> {
         let input = self.method.as_ref()?.input();
-        frames(&input, self.stream.send, |_| {
+        let mut render = |_| {
             let mut s = String::new();
             self.message.render_into(&mut s, ctx);
             s
-        })
-        .ok()
+        };
+        match self.stream.every {
+            None => match &self.body {
+                Some(b) => Some(CallBody::Whole(b.clone())),
+                None => frames(&input, self.stream.send, render)
+                    .ok()
+                    .map(CallBody::Whole),
+            },
+            Some(every) => {
+                let mut out = Vec::with_capacity(self.stream.send as usize);
+                for i in 0..self.stream.send {
+                    out.push(frames(&input, 1, |_| render(i)).ok()?);
+                }
+                Some(CallBody::Paced(out, every))
+            }
+        }
     }
 
     /// The `grpc-timeout` header's value: milliseconds, or seconds past eight digits.

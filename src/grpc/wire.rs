@@ -29,6 +29,9 @@ pub struct Answer {
     pub first: Option<Duration>,
     /// Gaps between consecutive messages of a stream (at most [`MAX_GAPS`] kept).
     pub gaps: Vec<Duration>,
+    /// A paced stream: from the send of message i to the i-th message back (at most
+    /// [`MAX_GAPS`] kept).
+    pub replies: Vec<Duration>,
     /// loadctl reset the stream once it had `receive` messages: the call is complete.
     pub ended_early: bool,
 }
@@ -72,6 +75,8 @@ pub struct Reader {
     pub answer: Answer,
     started: Instant,
     last: Option<Instant>,
+    /// A paced stream's period and how many it sends.
+    paced: Option<(Duration, u32)>,
 }
 
 impl Reader {
@@ -87,7 +92,14 @@ impl Reader {
             answer: Answer::default(),
             started,
             last: None,
+            paced: None,
         }
+    }
+
+    /// The request sends `sent` messages one each `every`: answers are timed from theirs.
+    pub fn paced(mut self, every: Duration, sent: u32) -> Self {
+        self.paced = Some((every, sent));
+        self
     }
 
     /// Reads one DATA frame. `Ok(true)`: the messages wanted are in; read no further.
@@ -146,6 +158,13 @@ impl Reader {
             Some(_) => {}
         }
         self.last = Some(now);
+        let i = a.received - 1;
+        if let Some((every, sent)) = self.paced {
+            if i < sent && a.replies.len() < MAX_GAPS {
+                let sent_at = self.started + every * i;
+                a.replies.push(now.saturating_duration_since(sent_at));
+            }
+        }
         a.received >= self.wanted
     }
 
@@ -247,6 +266,20 @@ mod tests {
         let mut r = Reader::new(1024, u32::MAX, false, Instant::now());
         assert_eq!(r.data(&[0, 0, 0, 0, 9, 7]), Ok(false));
         assert_eq!(r.end(None), Err(Fault::Framing));
+    }
+
+    #[test]
+    fn a_paced_streams_answers_are_timed_from_their_own_sends() {
+        let started = Instant::now() - Duration::from_millis(250);
+        let mut r =
+            Reader::new(1024, u32::MAX, false, started).paced(Duration::from_millis(100), 2);
+        assert_eq!(r.data(&framed(&[b"a", b"b", b"c"])), Ok(false));
+        // Three answers, two sends: the third has no send of its own.
+        assert_eq!(r.answer.replies.len(), 2);
+        // Message 0 was sent 250 ms ago, message 1 150 ms ago.
+        assert!(r.answer.replies[0] >= Duration::from_millis(250));
+        assert!(r.answer.replies[1] >= Duration::from_millis(150));
+        assert!(r.answer.replies[1] < r.answer.replies[0]);
     }
 
     #[test]

@@ -31,9 +31,12 @@ pub enum Phase {
     FirstMessage,
     /// gRPC streams: between consecutive messages received (many per call).
     MessageGap,
+    /// gRPC streams sending paced messages (`stream.every`): from each message's send to
+    /// the answer that came back in its place (many per call).
+    MessageReply,
 }
 
-pub const PHASES: usize = 7;
+pub const PHASES: usize = 8;
 
 impl Phase {
     pub const ALL: [Phase; PHASES] = [
@@ -44,6 +47,7 @@ impl Phase {
         Phase::Download,
         Phase::FirstMessage,
         Phase::MessageGap,
+        Phase::MessageReply,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +59,7 @@ impl Phase {
             Phase::Download => "download",
             Phase::FirstMessage => "first_message",
             Phase::MessageGap => "message_gap",
+            Phase::MessageReply => "message_reply",
         }
     }
 

@@ -229,7 +229,7 @@ impl HlogSink {
         let mut builder = IntervalLogWriterBuilder::new();
         builder
             .add_comment(&format!("loadctl {} interval log; values in microseconds", env!("CARGO_PKG_VERSION")))
-            .add_comment("tags: lat.<request> latency from intended start, svc.<request> service time, dns|connect|tls|ttfb|download|first_message|message_gap.<request> phases, send_lag, queue_wait; warmup.<request> latency of warmup requests")
+            .add_comment("tags: lat.<request> latency from intended start, svc.<request> service time, dns|connect|tls|ttfb|download|first_message|message_gap|message_reply.<request> phases, send_lag, queue_wait; warmup.<request> latency of warmup requests")
             .add_comment(&format!(
                 "{PLANNED}{}",
                 serde_json::to_string(&PlannedLine {

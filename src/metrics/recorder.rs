@@ -68,14 +68,18 @@ impl Recorder {
         }
     }
 
-    /// The gaps between the messages of one gRPC stream, each recorded.
-    pub fn message_gaps(&mut self, endpoint: usize, warmup: bool, gaps: &[Duration]) {
+    /// The per-message times of one gRPC stream (`phase` is `MessageGap` or
+    /// `MessageReply`), each recorded.
+    pub fn messages(&mut self, endpoint: usize, warmup: bool, phase: Phase, times: &[Duration]) {
+        if times.is_empty() {
+            return;
+        }
         let h = self
             .endpoint_data(endpoint, warmup)
             .phases_mut()
-            .of_mut(Phase::MessageGap);
-        for g in gaps {
-            h.saturating_record(micros(*g));
+            .of_mut(phase);
+        for t in times {
+            h.saturating_record(micros(*t));
         }
     }
 

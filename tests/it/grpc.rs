@@ -87,9 +87,22 @@ name = "talk"
 grpc = "shop.Inventory/Talk"
 message = '{"text": "m{{seq}}"}'
 stream = { send = 4, receive = 4 }
+[[flow.steps]]
+name = "paced_talk"
+grpc = "shop.Inventory/Talk"
+message = '{"text": "m{{seq}}"}'
+stream = { send = 4, every = "30ms", receive = 4 }
 "#,
     );
-    for name in ["reserve", "watch", "watch3", "paced", "restock", "talk"] {
+    for name in [
+        "reserve",
+        "watch",
+        "watch3",
+        "paced",
+        "restock",
+        "talk",
+        "paced_talk",
+    ] {
         let e = endpoint(&s, name);
         assert_eq!(e.requests, 40, "{name}: {:?}", e.errors_by_kind);
         assert_eq!(e.ok, 40, "{name}: {:?}", e.errors_by_kind);
@@ -111,10 +124,10 @@ stream = { send = 4, receive = 4 }
         .phases_ms
         .contains_key("message_gap"));
     // The server's own counts: every call, every message it read.
-    assert_eq!(stats.calls.load(Ordering::Relaxed), 6 * 40);
+    assert_eq!(stats.calls.load(Ordering::Relaxed), 7 * 40);
     assert_eq!(
         stats.received.load(Ordering::Relaxed),
-        40 + 40 + 40 + 40 + 6 * 40 + 4 * 40
+        40 + 40 + 40 + 40 + 6 * 40 + 4 * 40 + 4 * 40
     );
     // It sent all 7 of a Watch that loadctl read 3 of (or fewer, once reset).
     let sent = stats.sent.load(Ordering::Relaxed);

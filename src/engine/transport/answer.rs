@@ -82,6 +82,9 @@ async fn read_grpc(
     let (parts, mut body) = resp.into_parts();
     phases.set(Phase::Ttfb, head - written);
     let mut reader = Reader::new(g.max_message, g.wanted, keep.body, written);
+    if let Some(every) = g.every {
+        reader = reader.paced(every, g.sent);
+    }
     reader.status(&parts.headers);
     let mut out = Response {
         status: Some(code),

@@ -7,14 +7,13 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::header::{HeaderValue, CONNECTION};
 use http::Request;
-use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 use super::answer;
+use super::body::Body;
 use super::io::{ConnectError, Connector, SharedBackoff};
 use super::Protocol;
 use crate::engine::request::{Keep, Response};
@@ -24,7 +23,7 @@ use crate::scenario::plan::net::RetryPolicy;
 
 /// One keep-alive connection lane, reconnected on demand.
 pub struct Conn {
-    sender: Option<(usize, SendRequest<Full<Bytes>>)>,
+    sender: Option<(usize, SendRequest<Body>)>,
     backoff: SharedBackoff,
     /// When the connection last finished reading an answer: a reused connection that
     /// fails within `retry_idle` of it was not closed for idleness.
@@ -69,7 +68,7 @@ impl Conn {
     /// Sends `req` to origin `origin` and reads the whole response by `deadline`.
     pub async fn execute(
         &mut self,
-        mut req: Request<Full<Bytes>>,
+        mut req: Request<Body>,
         net: &Connector,
         origin: usize,
         keep: Keep,
@@ -156,7 +155,7 @@ impl Conn {
 
     async fn exchange(
         &mut self,
-        req: Request<Full<Bytes>>,
+        req: Request<Body>,
         net: &Connector,
         origin: usize,
         keep: Keep,

@@ -17,14 +17,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::header::HOST;
 use http::{Request, Uri};
-use http_body_util::Full;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::answer;
+use super::body::Body;
 use super::h2guard::{Guarded, Watch};
 use super::io::{ConnectError, Connector, SharedBackoff};
 use super::Protocol;
@@ -33,7 +32,7 @@ use crate::metrics::connection::{Phases, ProtocolReason, RetryCause};
 use crate::metrics::ErrorKind;
 use crate::scenario::plan::net::RetryPolicy;
 
-type Sender = SendRequest<Full<Bytes>>;
+type Sender = SendRequest<Body>;
 
 /// A connection of a group: its generation, its sender, and what its watch saw.
 #[derive(Clone)]
@@ -129,7 +128,7 @@ impl Stream {
 
     pub async fn execute(
         &mut self,
-        req: Request<Full<Bytes>>,
+        req: Request<Body>,
         net: &Connector,
         origin: usize,
         keep: Keep,
@@ -257,7 +256,7 @@ impl Stream {
 
     async fn exchange(
         &mut self,
-        req: Request<Full<Bytes>>,
+        req: Request<Body>,
         net: &Connector,
         origin: usize,
         keep: Keep,
@@ -299,7 +298,7 @@ impl Stream {
 }
 
 /// HTTP/2 names the origin in `:scheme` and `:authority`, not in `Host`.
-fn absolute(req: Request<Full<Bytes>>, net: &Connector, origin: usize) -> Request<Full<Bytes>> {
+fn absolute(req: Request<Body>, net: &Connector, origin: usize) -> Request<Body> {
     let (mut parts, body) = req.into_parts();
     parts.headers.remove(HOST);
     let ep = &net.endpoints[origin];

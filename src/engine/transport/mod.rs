@@ -10,6 +10,7 @@
 //! A new protocol is a file here, a variant of [`Lane`], and the arms the compiler asks for.
 
 mod answer;
+pub mod body;
 mod h2guard;
 mod http1;
 mod http2;
@@ -22,12 +23,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::Request;
-use http_body_util::Full;
 
 use super::request::{Keep, Response};
 use crate::scenario::plan::net::Protocol;
+pub use body::Body;
 use io::SharedBackoff;
 pub use io::{Connector, Endpoint};
 
@@ -107,7 +107,7 @@ impl Lane {
     /// keeping what `keep` asks for.
     pub async fn execute(
         &mut self,
-        req: Request<Full<Bytes>>,
+        req: Request<Body>,
         net: &Connector,
         origin: usize,
         keep: Keep,
