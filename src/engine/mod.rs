@@ -11,6 +11,7 @@
 //! still running. How requests reach the target is the [`transport`]'s.
 
 mod balance;
+pub mod body;
 pub mod chat;
 mod closed;
 pub mod flow;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use http::{Method, Request, Uri};
 
-use super::transport::Body;
+use super::body::Body;
 use crate::metrics::connection::RetryCause;
 use crate::metrics::{ConnSample, ErrorKind};
 use crate::scenario::plan::request::{Extractor, RequestPlan, StatusSet, StepRules};

@@ -13,9 +13,9 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 use super::answer;
-use super::body::Body;
 use super::io::{ConnectError, Connector, SharedBackoff};
 use super::Protocol;
+use crate::engine::body::Body;
 use crate::engine::request::{Keep, Response};
 use crate::metrics::connection::{Phases, RetryCause};
 use crate::metrics::ErrorKind;

@@ -23,10 +23,10 @@ use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::answer;
-use super::body::Body;
 use super::h2guard::{Guarded, Watch};
 use super::io::{ConnectError, Connector, SharedBackoff};
 use super::Protocol;
+use crate::engine::body::Body;
 use crate::engine::request::{Keep, Response};
 use crate::metrics::connection::{Phases, ProtocolReason, RetryCause};
 use crate::metrics::ErrorKind;

@@ -10,7 +10,6 @@
 //! A new protocol is a file here, a variant of [`Lane`], and the arms the compiler asks for.
 
 mod answer;
-pub mod body;
 mod h2guard;
 mod http1;
 mod http2;
@@ -25,9 +24,10 @@ use std::time::Instant;
 
 use http::Request;
 
+use super::body::Body;
 use super::request::{Keep, Response};
 use crate::scenario::plan::net::Protocol;
-pub use body::Body;
+
 use io::SharedBackoff;
 pub use io::{Connector, Endpoint};
 
