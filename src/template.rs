@@ -88,6 +88,15 @@ impl Template {
         })
     }
 
+    /// Text with no template in it, taken as it is.
+    pub fn literal(text: &str) -> Template {
+        Template {
+            source: text.to_string(),
+            parts: vec![Part::Lit(text.to_string())],
+            json_vars: false,
+        }
+    }
+
     /// Marks the template as JSON text whose variables sit inside string literals, so
     /// a value with a quote or backslash cannot break the document.
     pub fn json_escaped(mut self) -> Self {

@@ -73,6 +73,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// Every problem, in file order.
+    /// `line:column` of byte `offset` of the text.
+    pub(crate) fn place(&self, offset: usize) -> String {
+        let (line, col) = line_col(self.text, offset.min(self.text.len()));
+        format!("{line}:{col}")
+    }
+
     pub(crate) fn finish(mut self) -> Vec<Diagnostic> {
         self.diags.sort_by_key(|d| (d.line, d.column));
         self.diags

@@ -74,6 +74,9 @@ pub struct Call {
     /// The call's deadline (`stream.timeout`, else `[load] timeout`), sent as
     /// `grpc-timeout`.
     pub deadline: Duration,
+    /// `line:column` of its `grpc` key and of its message, for errors found at the run's
+    /// start.
+    places: [String; 2],
 }
 
 impl PartialEq for Call {
@@ -144,6 +147,7 @@ pub(crate) fn call(
         body: None,
         max_message: super::schema::DEFAULT_MAX_MESSAGE,
         deadline: Duration::ZERO,
+        places: Default::default(),
     })
 }
 
@@ -279,56 +283,102 @@ fn statuses(cx: &mut Ctx<'_>, s: &Spanned<toml::Value>, field: &str) -> Option<V
     Some(out)
 }
 
+/// A mistake found resolving a call: where (its `grpc` key or its message), the key, and
+/// what to do.
+struct Mistake {
+    on_message: bool,
+    key: &'static str,
+    message: String,
+}
+
 /// Resolves `call` against `schema`: its method, whether its `stream` keys fit the
 /// method's kind, and its message against the method's input type (a static message
-/// is encoded once, here). `timeout` is `[load] timeout`.
+/// is encoded once, here). `timeout` is `[load] timeout`. Also keeps where the call is
+/// written, for [`resolve_late`].
 pub(crate) fn resolve(cx: &mut Ctx<'_>, schema: &Schema, call: &mut Call, timeout: Duration) {
-    let field = call.field.clone();
-    let field = field.as_str();
+    call.places = [cx.place(call.at.start), cx.place(call.message_at.start)];
+    for m in mistakes(schema, call, timeout) {
+        let at = if m.on_message {
+            call.message_at.clone()
+        } else {
+            call.at.clone()
+        };
+        cx.err(at, format!("{}.{}", call.field, m.key), m.message);
+    }
+}
+
+/// Keeps where `call` is written, for a run that resolves it late (reflection).
+pub(crate) fn place(cx: &Ctx<'_>, call: &mut Call, max_message: u32) {
+    call.places = [cx.place(call.at.start), cx.place(call.message_at.start)];
+    call.max_message = max_message;
+}
+
+/// Resolves `call` at the run's start, against the services the target's reflection
+/// described: the mistakes [`resolve`] would have found, each with the line and column
+/// of the scenario it is at.
+pub fn resolve_late(schema: &Schema, call: &mut Call, timeout: Duration) -> Result<(), String> {
+    let found: Vec<String> = mistakes(schema, call, timeout)
+        .into_iter()
+        .map(|m| {
+            let at = &call.places[usize::from(m.on_message)];
+            format!("line {at}: {}.{}: {}", call.field, m.key, m.message)
+        })
+        .collect();
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(found.join("; "))
+    }
+}
+
+fn mistakes(schema: &Schema, call: &mut Call, timeout: Duration) -> Vec<Mistake> {
+    let mut out = Vec::new();
+    let mut said = |on_message, key, message| {
+        out.push(Mistake {
+            on_message,
+            key,
+            message,
+        })
+    };
     call.max_message = schema.max_message;
     call.deadline = call.stream.timeout.unwrap_or(timeout);
     let method = match schema.method(&call.name) {
         Ok(m) => m,
         Err(e) => {
-            cx.err(call.at.clone(), format!("{field}.grpc"), e);
-            return;
+            said(false, "grpc", e);
+            return out;
         }
     };
     let kind = call_kind(&method);
     if call.stream.send > 1 && !method.is_client_streaming() {
-        cx.err(
-            call.at.clone(),
-            format!("{field}.stream.send"),
-            format!(
-                "`{}` is {kind}: it takes one message; remove `send` and `every`",
-                call.name
-            ),
+        let m = format!(
+            "`{}` is {kind}: it takes one message; remove `send` and `every`",
+            call.name
         );
+        said(false, "stream.send", m);
     }
     if call.stream.receive.is_some() && !method.is_server_streaming() {
-        cx.err(
-            call.at.clone(),
-            format!("{field}.stream.receive"),
-            format!(
-                "`{}` is {kind}: it answers one message; remove `receive`",
-                call.name
-            ),
+        let m = format!(
+            "`{}` is {kind}: it answers one message; remove `receive`",
+            call.name
         );
+        said(false, "stream.receive", m);
     }
     let input = method.input();
     if call.message.is_static() {
         match frames(&input, call.stream.send, |_| call.message.render_static()) {
             Ok(b) => call.body = Some(b),
-            Err(e) => cx.err(call.message_at.clone(), format!("{field}.message"), e),
+            Err(e) => said(true, "message", e),
         }
     } else if let Err(e) = encode(&input, &call.message.render_sample()) {
-        cx.err(
-            call.message_at.clone(),
-            format!("{field}.message"),
+        said(
+            true,
+            "message",
             format!("{e} (with its templates rendered as samples)"),
         );
     }
     call.method = Some(method);
+    out
 }
 
 /// A message of type `desc` from its JSON mapping, encoded.
@@ -359,6 +409,29 @@ fn frames(
 }
 
 impl Call {
+    /// A call of loadctl's own (the reflection service's questions): `body` already framed,
+    /// complete at its first answer, no method descriptor needed.
+    pub fn raw(path: &str, body: Bytes, deadline: Duration) -> Call {
+        Call {
+            name: path.trim_start_matches('/').to_string(),
+            field: String::new(),
+            at: 0..0,
+            message: Template::literal(""),
+            message_at: 0..0,
+            expect: vec![0],
+            stream: StreamPlan {
+                receive: Some(1),
+                send: 1,
+                ..StreamPlan::default()
+            },
+            method: None,
+            body: Some(body),
+            max_message: super::schema::DEFAULT_MAX_MESSAGE,
+            deadline,
+            places: Default::default(),
+        }
+    }
+
     /// Where its `grpc` key is in the scenario.
     pub fn at(&self) -> Range<usize> {
         self.at.clone()
@@ -378,6 +451,9 @@ impl Call {
     /// template rendered something that is not a message of the input type (nothing is
     /// sent: the scenario's error, never the target's).
     pub fn body(&self, ctx: &mut RenderCtx<'_>) -> Option<CallBody> {
+        if let (Some(b), None) = (&self.body, self.stream.every) {
+            return Some(CallBody::Whole(b.clone()));
+        }
         let input = self.method.as_ref()?.input();
         let mut render = |_| {
             let mut s = String::new();

@@ -12,9 +12,19 @@
 //! [`wire::Answer`] the transport read.
 
 pub mod call;
+pub mod reflection;
 pub mod schema;
 pub mod status;
 pub mod wire;
 
 pub use call::{Call, RawCall, RawStream};
 pub use schema::{RawGrpc, Schema};
+
+/// Where a run's gRPC services are described.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Services {
+    /// Compiled from `.proto` files or read from a descriptor set at validation.
+    Known(std::sync::Arc<Schema>),
+    /// Asked of the target's reflection service at the run's start (`reflection = true`).
+    Reflection { max_message: u32 },
+}

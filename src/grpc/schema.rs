@@ -33,6 +33,8 @@ pub struct RawGrpc {
     pub descriptor_set: Option<Spanned<String>>,
     /// Bytes: the longest message an answer may carry.
     pub max_message: Option<Spanned<i64>>,
+    /// The descriptors from the target's reflection service, at the run's start.
+    pub reflection: Option<Spanned<bool>>,
 }
 
 /// The services a scenario may call.
@@ -53,9 +55,32 @@ impl PartialEq for Schema {
 }
 
 /// Reads `[grpc]` (at `span`): `None` after an error, said at its place.
-pub(crate) fn schema(cx: &mut Ctx<'_>, raw: &RawGrpc, span: Range<usize>) -> Option<Schema> {
+pub(crate) fn services(
+    cx: &mut Ctx<'_>,
+    raw: &RawGrpc,
+    span: Range<usize>,
+) -> Option<super::Services> {
+    match &raw.reflection {
+        Some(r) if *r.get_ref() => {
+            if let Some(other) = raw.protos.first().or(raw.descriptor_set.as_ref()) {
+                cx.err(
+                    other.span(),
+                    "grpc.reflection",
+                    "the services come from the server's reflection or from files, not both: remove `protos`/`descriptor_set` or `reflection`",
+                );
+                return None;
+            }
+            Some(super::Services::Reflection {
+                max_message: max_message(cx, raw)?,
+            })
+        }
+        _ => schema(cx, raw, span).map(|s| super::Services::Known(std::sync::Arc::new(s))),
+    }
+}
+
+fn max_message(cx: &mut Ctx<'_>, raw: &RawGrpc) -> Option<u32> {
     let (most, why) = crate::diag::limits::count("grpc.max_message").unwrap_or((64 << 20, ""));
-    let max_message = match &raw.max_message {
+    match &raw.max_message {
         None => Some(DEFAULT_MAX_MESSAGE),
         Some(m) if (1..=most as i64).contains(m.get_ref()) => Some(*m.get_ref() as u32),
         Some(m) => {
@@ -66,7 +91,11 @@ pub(crate) fn schema(cx: &mut Ctx<'_>, raw: &RawGrpc, span: Range<usize>) -> Opt
             );
             None
         }
-    };
+    }
+}
+
+fn schema(cx: &mut Ctx<'_>, raw: &RawGrpc, span: Range<usize>) -> Option<Schema> {
+    let max_message = max_message(cx, raw);
     let base = cx.base().to_path_buf();
     let pool = match (&raw.descriptor_set, raw.protos.is_empty()) {
         (Some(d), false) => {
@@ -86,7 +115,7 @@ pub(crate) fn schema(cx: &mut Ctx<'_>, raw: &RawGrpc, span: Range<usize>) -> Opt
             cx.err(
                 span,
                 "grpc",
-                "say where the services are described: `protos = [\"svc.proto\"]` or `descriptor_set = \"svc.protoset\"`",
+                "say where the services are described: `protos = [\"svc.proto\"]`, `descriptor_set = \"svc.protoset\"` or `reflection = true`",
             );
             None
         }
@@ -103,13 +132,7 @@ pub(crate) fn schema(cx: &mut Ctx<'_>, raw: &RawGrpc, span: Range<usize>) -> Opt
         );
         return None;
     }
-    let encoded = Bytes::from(pool.encode_to_vec());
-    Some(Schema {
-        pool,
-        source,
-        encoded,
-        max_message: max_message?,
-    })
+    Some(Schema::from_pool(pool, source, max_message?))
 }
 
 fn descriptor_set(cx: &mut Ctx<'_>, d: &Spanned<String>, base: &Path) -> Option<DescriptorPool> {
@@ -216,6 +239,16 @@ fn placed(e: &protox::Error, includes: &[PathBuf]) -> String {
 }
 
 impl Schema {
+    pub fn from_pool(pool: DescriptorPool, source: String, max_message: u32) -> Self {
+        let encoded = Bytes::from(pool.encode_to_vec());
+        Schema {
+            pool,
+            source,
+            encoded,
+            max_message,
+        }
+    }
+
     /// A method by `package.Service/Method`, or what to write instead.
     pub fn method(&self, name: &str) -> Result<MethodDescriptor, String> {
         let Some((service, method)) = name.split_once('/') else {

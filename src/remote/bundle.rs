@@ -144,7 +144,7 @@ pub fn bundle(path: &Path, overrides: &Overrides) -> Result<(Plan, Bundle), Scen
         *item = toml_edit::value(name.as_str());
         files.push((name, bytes));
     }
-    if let (Some(schema), Some(grpc)) = (
+    if let (Some(crate::grpc::Services::Known(schema)), Some(grpc)) = (
         &plan.grpc,
         doc.get_mut("grpc").and_then(|g| g.as_table_mut()),
     ) {
@@ -345,6 +345,7 @@ message = '{"cents": "{{seq}}"}'
         let agent = tempfile::tempdir().unwrap();
         let theirs = unbundle(agent.path(), &b, None).unwrap();
         assert_eq!(theirs.grpc, plan.grpc);
+        assert!(matches!(theirs.grpc, Some(crate::grpc::Services::Known(_))));
         assert_eq!(theirs.workload, plan.workload);
         let call = theirs.workload.requests()[0].grpc.as_ref().unwrap();
         assert_eq!(call.method.as_ref().unwrap().full_name(), "pay.Pay.Charge");

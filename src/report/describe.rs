@@ -25,15 +25,21 @@ pub fn describe(plan: &Plan) -> String {
     let _ = writeln!(o, "target     {}", target(&plan.target));
     let _ = writeln!(o, "protocol   {}", protocol_line(plan));
     let _ = writeln!(o, "capacity   {}", capacity_line(plan));
-    if let Some(g) = &plan.grpc {
-        let _ = writeln!(
-            o,
-            "grpc       {} (messages up to {} bytes)",
-            g.source, g.max_message
-        );
-        for m in g.describe() {
-            let _ = writeln!(o, "  {m}");
+    match &plan.grpc {
+        Some(crate::grpc::Services::Known(g)) => {
+            let _ = writeln!(
+                o,
+                "grpc       {} (messages up to {} bytes)",
+                g.source, g.max_message
+            );
+            for m in g.describe() {
+                let _ = writeln!(o, "  {m}");
+            }
         }
+        Some(crate::grpc::Services::Reflection { max_message }) => {
+            let _ = writeln!(o, "grpc       the target's reflection service, asked at the run's start; methods and messages are checked then (messages up to {max_message} bytes)");
+        }
+        None => {}
     }
     for sc in &plan.scrapes {
         let what: Vec<String> = [("requests", &sc.requests), ("latency", &sc.latency)]

@@ -11,6 +11,7 @@ mod control;
 mod doom;
 mod drive;
 mod generator;
+mod grpc;
 mod judge;
 mod kube;
 mod limits;

@@ -75,6 +75,15 @@ pub(super) fn resolve(
         TargetSpec::Url { origin, .. } => origin.authority(),
         TargetSpec::Embedded(_) => target_addr.to_string(),
     };
+    // `[grpc] reflection`: the target is asked for its services before anything else.
+    let reflected = match plan.grpc {
+        Some(crate::grpc::Services::Reflection { .. }) => {
+            let net = connector(plan, &[(None, target_addr)], target_addr)?;
+            super::grpc::reflected(rt, plan, &net, (&authority, &base_path))?
+        }
+        _ => None,
+    };
+    let plan = reflected.as_ref().unwrap_or(plan);
     let mut origins: Vec<(Option<Origin>, SocketAddr)> = vec![(None, target_addr)];
     let mut prepare = |r: &RequestPlan| -> anyhow::Result<Prepared> {
         let (idx, host, prefix) = match &r.origin {

@@ -3,7 +3,8 @@
 //! inventory service, with one method of each call kind. Messages are prost structs
 //! that mirror the `.proto` (a test holds them to it); the faults (`--latency`,
 //! `--error-rate`, `--capacity`, `--stall`) are the HTTP services', an injected error
-//! answered as `UNAVAILABLE`. It counts the calls and messages it saw, so tests can hold
+//! answered as `UNAVAILABLE`. It serves the reflection service (v1 and v1alpha) with the
+//! `.proto` compiled at start. It counts the calls and messages it saw, so tests can hold
 //! loadctl's counts to the server's.
 
 use std::convert::Infallible;
@@ -113,6 +114,27 @@ struct St {
     stats: Stats,
     faults: FaultState,
     seq: Arc<AtomicU64>,
+    /// `shop.proto` as a `FileDescriptorProto`, for the reflection service.
+    file: Bytes,
+}
+
+/// `shop.proto`, compiled from the text built in.
+fn compiled() -> Bytes {
+    struct Builtin;
+    impl protox::file::FileResolver for Builtin {
+        fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+            match name {
+                "shop.proto" => protox::file::File::from_source(name, PROTO),
+                _ => Err(protox::Error::file_not_found(name)),
+            }
+        }
+    }
+    let mut c = protox::Compiler::with_file_resolver(Builtin);
+    c.open_file("shop.proto")
+        .expect("the built-in shop.proto compiles");
+    let pool = c.descriptor_pool();
+    let file = pool.get_file_by_name("shop.proto").expect("compiled above");
+    Bytes::from(file.file_descriptor_proto().encode_to_vec())
 }
 
 /// The service's routes, counting into `stats`.
@@ -121,10 +143,13 @@ pub(super) fn router(stats: Stats, faults: FaultState) -> Router {
         stats,
         faults,
         seq: Arc::new(AtomicU64::new(0)),
+        file: compiled(),
     };
-    Router::new()
-        .route("/shop.Inventory/{method}", axum::routing::post(call))
-        .with_state(st)
+    let mut r = Router::new().route("/shop.Inventory/{method}", axum::routing::post(call));
+    for path in crate::grpc::reflection::PATHS {
+        r = r.route(path, axum::routing::post(reflect));
+    }
+    r.with_state(st)
 }
 
 type Tx = tokio::sync::mpsc::Sender<Frame<Bytes>>;
@@ -159,6 +184,11 @@ async fn call(State(st): State<St>, Path(method): Path<String>, req: Request) ->
         counter.fetch_add(1, Ordering::Relaxed);
         let _ = tx.send(Frame::trailers(trailers(code, msg))).await;
     });
+    streaming(rx)
+}
+
+/// An answer whose frames (messages, then trailers) come from `rx` as they are sent.
+fn streaming(rx: tokio::sync::mpsc::Receiver<Frame<Bytes>>) -> Response {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|f| (Ok::<_, Infallible>(f), rx))
     });
@@ -337,6 +367,60 @@ async fn talk(st: &St, inbox: &mut Inbox, tx: &Tx) -> Outcome {
             Err(e) => return e,
         }
     }
+}
+
+/// The reflection service: each question answered in turn.
+async fn reflect(State(st): State<St>, req: Request) -> Response {
+    use crate::grpc::reflection::{
+        ErrorAnswer, FileDescriptors, Request as Q, Response as A, ServiceList, ServiceName,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Frame<Bytes>>(16);
+    let body = req.into_body();
+    tokio::spawn(async move {
+        let mut inbox = Inbox {
+            body,
+            buf: BytesMut::new(),
+        };
+        let (code, msg) = loop {
+            let q: Q = match inbox.next(&st).await {
+                Ok(Some(q)) => q,
+                Ok(None) => break (0, ""),
+                Err(e) => break e,
+            };
+            let ours = |name: &str| name.starts_with("shop.") || name == "shop.proto";
+            let mut a = A::default();
+            if q.list_services.is_some() {
+                let names = ["shop.Inventory", "grpc.reflection.v1.ServerReflection"];
+                a.list_services_response = Some(ServiceList {
+                    service: names
+                        .iter()
+                        .map(|n| ServiceName {
+                            name: n.to_string(),
+                        })
+                        .collect(),
+                });
+            } else if q
+                .file_containing_symbol
+                .as_deref()
+                .or(q.file_by_filename.as_deref())
+                .is_some_and(ours)
+            {
+                a.file_descriptor_response = Some(FileDescriptors {
+                    file_descriptor_proto: vec![st.file.to_vec()],
+                });
+            } else {
+                a.error_response = Some(ErrorAnswer {
+                    error_code: 5,
+                    error_message: "not found".into(),
+                });
+            }
+            if !send(&st, &tx, &a).await {
+                break (1, "the client went away");
+            }
+        };
+        let _ = tx.send(Frame::trailers(trailers(code, msg))).await;
+    });
+    streaming(rx)
 }
 
 /// Starts the service in-process on 127.0.0.1 (tests and the benchmark): its address,

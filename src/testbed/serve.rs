@@ -21,7 +21,7 @@ pub enum TestbedCommand {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Which service: activities (a volunteer platform's activities API), flash-sale (a 10k-QPS flash sale with a stock ledger), chat (a WebSocket chat gateway) or relay (a chat server with another protocol).
+    /// Which service: activities (a volunteer platform's activities API), flash-sale (a 10k-QPS flash sale with a stock ledger), chat (a WebSocket chat gateway), relay (a chat server with another protocol) or grpc (the flash sale's inventory over gRPC, examples/grpc/shop.proto, with reflection).
     pub service: String,
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,

@@ -475,3 +475,100 @@ fn validate_lists_the_methods_and_a_bad_proto_is_placed_in_its_own_file() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("x.proto:3:"), "{err}");
 }
+
+/// `[grpc] reflection = true` in place of `protos`.
+fn reflecting(addr: SocketAddr, iterations: u32, body: &str) -> Result<Summary, String> {
+    let p = plan(&format!(
+        r#"
+name = "grpc-reflection"
+target = "http://{addr}"
+[http]
+version = "h2c"
+[grpc]
+reflection = true
+[load]
+model = "closed"
+vus = 2
+iterations = {iterations}
+timeout = "2s"
+[generator]
+threads = 1
+{body}
+"#
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let opts = loadctl::run::RunOptions {
+        out: Some(dir.path().join("out")),
+        services: Some(loadctl::testbed::services()),
+        ..loadctl::run::RunOptions::default()
+    };
+    loadctl::run::run(&p, &opts)
+        .map(|o| o.summary)
+        .map_err(|e| format!("{e:#}"))
+}
+
+const CALLS: &str = r#"
+[flow]
+[[flow.steps]]
+name = "reserve"
+grpc = "shop.Inventory/Reserve"
+message = '{"sku": "A-{{seq}}", "qty": 3}'
+check = { "/qty" = 3 }
+[[flow.steps]]
+name = "watch"
+grpc = "shop.Inventory/Watch"
+message = '{"sku": "A-1", "count": 5}'
+[[flow.steps]]
+name = "talk"
+grpc = "shop.Inventory/Talk"
+message = '{"text": "hi"}'
+stream = { send = 2, every = "5ms", receive = 2 }
+"#;
+
+#[test]
+fn reflection_gives_the_plan_the_proto_gives_from_either_server() {
+    let (svc, _) = grpc::start(Faults::default()).unwrap();
+    let py = python_server();
+    for addr in [svc.addr, py.1] {
+        let by_reflection = reflecting(addr, 20, CALLS).unwrap();
+        let by_proto = run(addr, 20, CALLS);
+        for s in [&by_reflection, &by_proto] {
+            for name in ["reserve", "watch", "talk"] {
+                let e = endpoint(s, name);
+                assert_eq!(
+                    (e.requests, e.ok),
+                    (20, 20),
+                    "{addr} {name}: {:?}",
+                    e.errors_by_kind
+                );
+            }
+            assert_eq!(messages(s, "watch"), (20, 5 * 20));
+            assert_eq!(messages(s, "talk"), (2 * 20, 2 * 20));
+        }
+    }
+}
+
+#[test]
+fn a_method_the_reflection_does_not_know_is_placed_in_the_scenario() {
+    let (svc, stats) = grpc::start(Faults::default()).unwrap();
+    let err = reflecting(
+        svc.addr,
+        5,
+        "[[requests]]\nname = \"r\"\ngrpc = \"shop.Inventory/Reserv\"\nmessage = '{\"skuu\": \"x\"}'\n",
+    )
+    .unwrap_err();
+    assert!(err.contains("did you mean `Reserve`?"), "{err}");
+    assert!(err.contains("line 17:8: requests[0].grpc"), "{err}");
+    // Nothing of the load was sent.
+    assert_eq!(stats.calls.load(Ordering::Relaxed), 0);
+
+    // A server without reflection: said, with what to write instead.
+    let silent = hostile(|mut r| {
+        let mut h = grpc_head();
+        h.headers_mut().insert("grpc-status", "12".parse().unwrap());
+        let _ = r.send_response(h, true);
+    });
+    let err = reflecting(silent, 5, "[[requests]]\nname = \"r\"\ngrpc = \"a.B/C\"\n").unwrap_err();
+    assert!(err.contains("serves no reflection service"), "{err}");
+    assert!(err.contains("`protos` or `descriptor_set`"), "{err}");
+}

@@ -76,7 +76,7 @@ pub struct Plan {
     /// system's choice.
     pub source_ips: balance::SourceIps,
     /// The gRPC services the requests call (`[grpc]`).
-    pub grpc: Option<std::sync::Arc<crate::grpc::Schema>>,
+    pub grpc: Option<crate::grpc::Services>,
 }
 
 /// One `[[export]]`. Two are the same when they read the same: a kind's description names
@@ -111,6 +111,14 @@ impl Workload {
             Workload::Requests(r) => r,
             Workload::Flow { steps, .. } => steps,
             Workload::Chat(_) => &[],
+        }
+    }
+
+    pub fn requests_mut(&mut self) -> &mut [RequestPlan] {
+        match self {
+            Workload::Requests(r) => r,
+            Workload::Flow { steps, .. } => steps,
+            Workload::Chat(_) => &mut [],
         }
     }
 

@@ -191,24 +191,24 @@ fn grpc(
     raw: &RawScenario,
     workload: Option<&mut Workload>,
     timeout: Duration,
-) -> Option<std::sync::Arc<crate::grpc::Schema>> {
-    let schema = raw
+) -> Option<crate::grpc::Services> {
+    use crate::grpc::Services;
+    let services = raw
         .grpc
         .as_ref()
-        .and_then(|g| crate::grpc::schema::schema(cx, g.get_ref(), g.span()));
-    let requests = match workload {
-        Some(Workload::Requests(r)) => r.as_mut_slice(),
-        Some(Workload::Flow { steps, .. }) => steps.as_mut_slice(),
-        _ => &mut [],
-    };
+        .and_then(|g| crate::grpc::schema::services(cx, g.get_ref(), g.span()));
+    let requests = workload.map_or(&mut [][..], Workload::requests_mut);
     let mut any = false;
     for r in requests.iter_mut() {
         let Some(call) = r.grpc.as_deref_mut() else {
             continue;
         };
         any = true;
-        match (&schema, &raw.grpc) {
-            (Some(s), _) => crate::grpc::call::resolve(cx, s, call, timeout),
+        match (&services, &raw.grpc) {
+            (Some(Services::Known(s)), _) => crate::grpc::call::resolve(cx, s, call, timeout),
+            (Some(Services::Reflection { max_message }), _) => {
+                crate::grpc::call::place(cx, call, *max_message);
+            }
             (None, Some(_)) => {}
             (None, None) => cx.err(
                 call.at(),
@@ -224,7 +224,7 @@ fn grpc(
             "no request calls a gRPC method: add `grpc = \"package.Service/Method\"` to a request, or remove [grpc]",
         );
     }
-    schema.map(std::sync::Arc::new)
+    services
 }
 
 /// A fault's name (and `fault`) is an SLO scope: no request may hide one; they join `names`.
