@@ -219,6 +219,14 @@ pub(crate) async fn run_iteration(
             },
         );
         if let Some(g) = resp.grpc.as_deref() {
+            if let (Some(kind), Some(text)) = (error, g.message.as_deref()) {
+                let name = shared
+                    .workload
+                    .requests()
+                    .get(ep)
+                    .map_or("", |r| r.name.as_str());
+                shared.examples.offer(name, kind, text);
+            }
             let mut rec = ctx.rec.borrow_mut();
             rec.messages(ep, warmup, Phase::MessageGap, &g.gaps);
             rec.messages(ep, warmup, Phase::MessageReply, &g.replies);

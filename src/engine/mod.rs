@@ -14,6 +14,7 @@ mod balance;
 pub mod body;
 pub mod chat;
 mod closed;
+pub mod examples;
 pub mod flow;
 pub mod oneshot;
 mod open;
@@ -71,6 +72,8 @@ pub struct Shared {
     last_once: Option<usize>,
     /// A feeder ran out and ended the load.
     pub exhausted: Exhaustion,
+    /// What the target said with its errors (`grpc-message`).
+    pub examples: examples::Examples,
     /// `Host` of the target (origin 0), for the WebSocket upgrade request.
     pub authority: String,
     /// `(K, N)`: this generator is shard K of N (`(0, 1)`: the whole load).
@@ -130,6 +133,7 @@ impl Shared {
             vars: plan.vars.len(),
             last_once,
             exhausted: Exhaustion::default(),
+            examples: examples::Examples::default(),
             authority,
             shard: plan.shard.map_or((0, 1), |s| (s.index, s.of)),
             first_send: AtomicU64::new(u64::MAX),

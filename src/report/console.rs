@@ -180,6 +180,13 @@ fn phases(o: &mut String, s: &Summary) {
     if let Some(r) = c.retried_text() {
         let _ = write!(line, " · retried {r}");
     }
+    if c.grpc_messages_sent + c.grpc_messages_received > 0 {
+        let _ = write!(
+            line,
+            " · gRPC messages {} sent, {} received",
+            c.grpc_messages_sent, c.grpc_messages_received
+        );
+    }
     let _ = writeln!(o, "{line}");
     for (reason, n) in &c.tls_errors {
         let hint = TlsReason::ALL

@@ -27,6 +27,8 @@ pub(super) struct Measured {
     pub started_wall: SystemTime,
     pub ended: Ended,
     pub exhausted: Option<(String, Exhausted)>,
+    /// What the target said with its errors (`grpc-message`), the first few.
+    pub examples: Vec<crate::engine::examples::Example>,
     /// When the first request was really sent, after the origin.
     pub first_send: Option<std::time::Duration>,
     /// The measured window, merged.
@@ -148,6 +150,7 @@ pub(super) fn drive(
         started_wall,
         ended,
         exhausted: joined.exhausted,
+        examples: joined.examples,
         first_send: joined.first_send,
         totals,
         series,

@@ -64,6 +64,14 @@ pub(super) fn judge(
             "stopped early, {window_s:.1} s into the measured window: {why}"
         ));
     }
+    for e in &m.examples {
+        notes.push(format!(
+            "`{}` {}: the target said \"{}\"",
+            e.request,
+            e.kind.name(),
+            e.message
+        ));
+    }
     if let Some((feeder, how)) = &m.exhausted {
         let line = format!(
             "feeder `{feeder}` ran out of rows; the load stopped {window_s:.1} s into the measured window"

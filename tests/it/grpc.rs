@@ -180,6 +180,14 @@ check = { grpc_status = ["OK", "INVALID_ARGUMENT"] }
         stats.failed.load(Ordering::Relaxed),
         s.totals.requests - s.totals.ok + i.requests
     );
+    // What the server said with its errors is kept for the reader (once per text).
+    let said = "`unavailable` grpc_unavailable: the target said \"asked to fail\"";
+    assert_eq!(
+        s.notes.iter().filter(|n| *n == said).count(),
+        1,
+        "{:?}",
+        s.notes
+    );
     // An HTTP run's kinds stay as they were: the gRPC ones are listed when they occur.
     assert!(!kinds("invalid").contains_key("grpc_unknown"));
 }

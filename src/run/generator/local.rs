@@ -87,6 +87,7 @@ impl Generator for Local {
         match *self {
             Local::Running(e) => {
                 let exhausted = e.shared.exhausted.get();
+                let examples = e.shared.examples.take();
                 let first = e
                     .shared
                     .first_send
@@ -94,6 +95,7 @@ impl Generator for Local {
                 e.join();
                 Joined {
                     exhausted,
+                    examples,
                     remote: None,
                     first_send: (first != u64::MAX).then(|| std::time::Duration::from_nanos(first)),
                 }

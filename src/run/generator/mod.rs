@@ -52,6 +52,8 @@ pub(super) struct Joined {
     pub remote: Option<Remote>,
     /// When the first request was really sent, after the origin.
     pub first_send: Option<std::time::Duration>,
+    /// What the target said with its errors (this machine's threads only).
+    pub examples: Vec<crate::engine::examples::Example>,
 }
 
 /// The generator for `plan`: this machine's threads, or `agents`

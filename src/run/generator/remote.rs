@@ -393,6 +393,9 @@ impl Generator for Fleet {
             exhausted,
             remote: Some(Remote::of(&boards, self.origin_ns, &self.plan)),
             first_send: None,
+            // The agents keep their counts, not their words (`grpc-message`): said in
+            // README, the counts by kind are whole.
+            examples: Vec::new(),
         }
     }
 }
