@@ -423,16 +423,22 @@ async fn reflect(State(st): State<St>, req: Request) -> Response {
     streaming(rx)
 }
 
-/// Starts the service in-process on 127.0.0.1 (tests and the benchmark): its address,
-/// its counters, and the handle that stops it when dropped.
-pub fn start(faults: super::Faults) -> std::io::Result<(super::Embedded, Stats)> {
+/// The service's routes with `faults`, and the counters they count into: to serve as the
+/// caller likes (over TLS, in a test).
+pub fn app(faults: super::Faults) -> (Router, Stats) {
     let stats = Stats::default();
     let state = FaultState {
         faults: Arc::new(faults),
         epoch: std::time::Instant::now(),
         next_free: Arc::new(std::sync::Mutex::new(std::time::Instant::now())),
     };
-    let router = self::router(stats.clone(), state);
+    (self::router(stats.clone(), state), stats)
+}
+
+/// Starts the service in-process on 127.0.0.1 (tests and the benchmark): its address,
+/// its counters, and the handle that stops it when dropped.
+pub fn start(faults: super::Faults) -> std::io::Result<(super::Embedded, Stats)> {
+    let (router, stats) = app(faults);
     let e = super::Embedded::from_router(router, 2)?;
     Ok((e, stats))
 }

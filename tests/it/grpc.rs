@@ -580,3 +580,44 @@ fn a_method_the_reflection_does_not_know_is_placed_in_the_scenario() {
     assert!(err.contains("serves no reflection service"), "{err}");
     assert!(err.contains("`protos` or `descriptor_set`"), "{err}");
 }
+
+#[test]
+fn calls_go_over_tls_with_http2_agreed_by_alpn() {
+    use loadctl::testbed::tls;
+    let (router, stats) = grpc::app(Faults::default());
+    let (ca, config) = tls::self_signed(&[]).unwrap();
+    let addr = spawn_server(move |listener| async move {
+        let _ = tls::serve(listener, router, config, std::future::pending()).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca).unwrap();
+    let p = plan(&format!(
+        r#"
+name = "grpc-tls"
+target = "https://localhost:{port}"
+[http]
+version = "2"
+[tls]
+ca = "{ca}"
+[grpc]
+protos = ["{proto}"]
+[load]
+model = "closed"
+vus = 2
+iterations = 20
+[[requests]]
+name = "reserve"
+grpc = "shop.Inventory/Reserve"
+message = {{ sku = "A-1", qty = 1 }}
+"#,
+        port = addr.port(),
+        ca = ca_path.display(),
+        proto = proto()
+    ));
+    let s = run_plan(&p).0.summary;
+    let e = endpoint(&s, "reserve");
+    assert_eq!((e.requests, e.ok), (20, 20), "{:?}", e.errors_by_kind);
+    assert!(e.phases_ms.contains_key("tls"), "{:?}", e.phases_ms);
+    assert_eq!(stats.ok.load(Ordering::Relaxed), 20);
+}
