@@ -621,3 +621,41 @@ message = {{ sku = "A-1", qty = 1 }}
     assert!(e.phases_ms.contains_key("tls"), "{:?}", e.phases_ms);
     assert_eq!(stats.ok.load(Ordering::Relaxed), 20);
 }
+
+#[test]
+fn a_grpc_step_between_http_steps_takes_and_gives_extracted_values() {
+    use loadctl::testbed::{Embedded, ServiceConfig};
+    let http = Embedded::start("activities", &ServiceConfig::default(), 1).unwrap();
+    let (svc, _) = grpc::start(Faults::default()).unwrap();
+    let s = run(
+        svc.addr,
+        10,
+        &format!(
+            r#"
+[flow]
+[[flow.steps]]
+name = "activity"
+path = "http://{http}/api/v1/activities/7/"
+extract = {{ title = {{ json = "/title" }} }}
+[[flow.steps]]
+name = "reserve"
+grpc = "shop.Inventory/Reserve"
+message = {{ sku = "{{{{title}}}}", qty = 2 }}
+extract = {{ rid = {{ json = "/id" }}, sku = {{ json = "/sku" }} }}
+[[flow.steps]]
+name = "user"
+path = "http://{http}/api/v1/users/1/?reservation={{{{rid}}}}"
+"#,
+            http = http.addr
+        ),
+    );
+    for name in ["activity", "reserve", "user"] {
+        let e = endpoint(&s, name);
+        assert_eq!(
+            (e.requests, e.ok),
+            (10, 10),
+            "{name}: {:?}",
+            e.errors_by_kind
+        );
+    }
+}
