@@ -27,6 +27,12 @@
 //!   per request by the engine.
 //! - [`engine`]: schedulers (open, closed, chat), flows and feeders, request preparation,
 //!   and the transports (`engine/transport/`).
+//! - [`grpc`]: gRPC calls as requests: `[grpc]` and the descriptors (`.proto` files
+//!   compiled by protox, a descriptor set, or the target's reflection service, which
+//!   `run/grpc.rs` asks before the load), a request's call (`grpc`, `message`, `stream`,
+//!   `check.grpc_status`), the framing and reading of answers (`grpc/wire.rs`), and one
+//!   error kind per status. The engine asks a call for its body (whole, or paced by
+//!   `engine/body.rs`) and sends it over the HTTP/2 transport like any request.
 //! - [`metrics`]: recorders, the exact merge, the interval log, the sinks, the run's
 //!   seconds kept for the judge; [`export`]: the live exporters, one module per kind.
 //! - [`slo`], [`summary`], [`report`]: judgement, the summary model, one file per format.
@@ -57,6 +63,9 @@
 //!
 //! # Where the next capability goes
 //!
+//! - **A protocol carried by HTTP/2** (as gRPC is): a module like `grpc/` that owns its
+//!   table, its request keys (resolved after validation reads them), its body and how
+//!   its answer is read and judged; the transport stays as it is.
 //! - **A protocol** (HTTP/3, …): a file in `engine/transport/` that connects, sends and
 //!   pools, and its variant of `Lane` in `engine/transport/mod.rs` (the compiler lists the
 //!   arms); its name, label, ALPN, streams per connection and description are the plan's

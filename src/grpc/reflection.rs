@@ -95,6 +95,8 @@ pub struct Fetch {
     services: Vec<String>,
     rounds: usize,
     listed: bool,
+    /// Bytes of files received, bounded as a descriptor set on disk is.
+    bytes: u64,
 }
 
 impl Fetch {
@@ -171,6 +173,13 @@ impl Fetch {
         }
         if let Some(files) = r.file_descriptor_response {
             for bytes in files.file_descriptor_proto {
+                self.bytes += bytes.len() as u64;
+                if self.bytes > super::schema::MAX_DESCRIPTOR_BYTES {
+                    return Err(format!(
+                        "its files are over {} bytes, the most loadctl reads of a service's descriptors",
+                        super::schema::MAX_DESCRIPTOR_BYTES
+                    ));
+                }
                 let f = FileDescriptorProto::decode(bytes.as_slice()).map_err(|e| {
                     format!("it sent a file that is not a FileDescriptorProto: {e}")
                 })?;

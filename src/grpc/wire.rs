@@ -127,7 +127,9 @@ impl Reader {
                 }
                 self.left = len;
                 if self.keep_first && self.answer.received == 0 {
-                    self.first = Some(BytesMut::with_capacity(len as usize));
+                    // Grown by what arrives, never by what the prefix announces: a server
+                    // announcing large messages it never sends costs nothing.
+                    self.first = Some(BytesMut::new());
                 }
             }
             let take = (self.left as usize).min(d.len());
