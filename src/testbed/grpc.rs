@@ -163,13 +163,7 @@ async fn call(State(st): State<St>, Path(method): Path<String>, req: Request) ->
     if !["Reserve", "Watch", "Restock", "Talk"].contains(&method.as_str()) {
         return status_only(&st, 12, "no such method");
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Frame<Bytes>>(16);
-    let body = req.into_body();
-    tokio::spawn(async move {
-        let mut inbox = Inbox {
-            body,
-            buf: BytesMut::new(),
-        };
+    answering(st, req, move |st, mut inbox, tx| async move {
         let (code, msg) = match method.as_str() {
             "Reserve" => reserve(&st, &mut inbox, &tx).await,
             "Watch" => watch(&st, &mut inbox, &tx).await,
@@ -182,6 +176,24 @@ async fn call(State(st): State<St>, Path(method): Path<String>, req: Request) ->
             &st.stats.failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        (code, msg)
+    })
+}
+
+/// Answers `req` with what `serve` sends (messages) as it sends them, then the status it
+/// returns, in trailers.
+fn answering<F, Fut>(st: St, req: Request, serve: F) -> Response
+where
+    F: FnOnce(St, Inbox, Tx) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Frame<Bytes>>(16);
+    let inbox = Inbox {
+        body: req.into_body(),
+        buf: BytesMut::new(),
+    };
+    tokio::spawn(async move {
+        let (code, msg) = serve(st, inbox, tx.clone()).await;
         let _ = tx.send(Frame::trailers(trailers(code, msg))).await;
     });
     streaming(rx)
@@ -374,18 +386,12 @@ async fn reflect(State(st): State<St>, req: Request) -> Response {
     use crate::grpc::reflection::{
         ErrorAnswer, FileDescriptors, Request as Q, Response as A, ServiceList, ServiceName,
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Frame<Bytes>>(16);
-    let body = req.into_body();
-    tokio::spawn(async move {
-        let mut inbox = Inbox {
-            body,
-            buf: BytesMut::new(),
-        };
-        let (code, msg) = loop {
+    answering(st, req, |st, mut inbox, tx| async move {
+        loop {
             let q: Q = match inbox.next(&st).await {
                 Ok(Some(q)) => q,
-                Ok(None) => break (0, ""),
-                Err(e) => break e,
+                Ok(None) => return (0, ""),
+                Err(e) => return e,
             };
             let ours = |name: &str| name.starts_with("shop.") || name == "shop.proto";
             let mut a = A::default();
@@ -415,12 +421,10 @@ async fn reflect(State(st): State<St>, req: Request) -> Response {
                 });
             }
             if !send(&st, &tx, &a).await {
-                break (1, "the client went away");
+                return (1, "the client went away");
             }
-        };
-        let _ = tx.send(Frame::trailers(trailers(code, msg))).await;
-    });
-    streaming(rx)
+        }
+    })
 }
 
 /// The service's routes with `faults`, and the counters they count into: to serve as the

@@ -332,31 +332,14 @@ fn python_server() -> Python {
 #[test]
 fn a_python_grpcio_server_is_loaded_with_every_call_kind() {
     let py = python_server();
-    let s = run(
-        py.1,
-        30,
-        r#"
-[flow]
-[[flow.steps]]
-name = "reserve"
-grpc = "shop.Inventory/Reserve"
-message = '{"sku": "A-{{seq}}", "qty": 3}'
-check = { "/qty" = 3 }
-[[flow.steps]]
-name = "watch"
-grpc = "shop.Inventory/Watch"
-message = '{"sku": "A-1", "count": 5}'
+    // CALLS (reserve, watch, a paced talk), then the rest.
+    let more = r#"
 [[flow.steps]]
 name = "restock"
 grpc = "shop.Inventory/Restock"
 message = '{"sku": "A-1", "qty": 2}'
 stream = { send = 3 }
 check = { "/messages" = 3 }
-[[flow.steps]]
-name = "talk"
-grpc = "shop.Inventory/Talk"
-message = '{"text": "hi"}'
-stream = { send = 2, receive = 2 }
 [[flow.steps]]
 name = "deadline"
 grpc = "shop.Inventory/Reserve"
@@ -367,8 +350,8 @@ check = { "/id" = "2" }   # [load] timeout = "2s" went as grpc-timeout
 name = "refused"
 grpc = "shop.Inventory/Reserve"
 message = '{"sku": "A-1", "qty": 1, "fail_with": 14}'
-"#,
-    );
+"#;
+    let s = run(py.1, 30, &format!("{CALLS}{more}"));
     for name in ["reserve", "watch", "restock", "talk", "deadline"] {
         let e = endpoint(&s, name);
         assert_eq!(
