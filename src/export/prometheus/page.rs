@@ -110,7 +110,11 @@ impl ExpositionSink {
             "Failed requests by kind.",
         );
         for (n, t) in self.names.iter().zip(&self.totals) {
-            for &k in ErrorKind::ALL {
+            // The gRPC statuses appear once they occur: an HTTP run keeps its twelve series.
+            for &k in ErrorKind::ALL
+                .iter()
+                .filter(|k| !k.is_grpc() || t.errors[**k as usize] > 0)
+            {
                 let _ = writeln!(
                     o,
                     "loadctl_errors_total{{request=\"{}\",kind=\"{}\"}} {}",
@@ -204,7 +208,10 @@ impl ExpositionSink {
             push("loadctl_requests_total", req(), t.requests as f64);
             push("loadctl_ok_total", req(), t.ok as f64);
             push("loadctl_dropped_total", req(), t.dropped as f64);
-            for &k in ErrorKind::ALL {
+            for &k in ErrorKind::ALL
+                .iter()
+                .filter(|k| !k.is_grpc() || t.errors[**k as usize] > 0)
+            {
                 let mut l = req();
                 l.push(("kind", k.name().to_string()));
                 push("loadctl_errors_total", l, t.errors[k as usize] as f64);
