@@ -388,11 +388,31 @@ fn encode(desc: &MessageDescriptor, json: &str) -> Result<Vec<u8>, String> {
         .and_then(|m| de.end().map(|()| m))
         .map_err(|e| {
             format!(
-                "is not a `{}` in protobuf's JSON mapping: {e}",
-                desc.full_name()
+                "is not a `{}` in protobuf's JSON mapping: {e}{}",
+                desc.full_name(),
+                field_hint(desc, &e.to_string())
             )
         })?;
     Ok(msg.encode_to_vec())
+}
+
+/// For an unknown field of `desc`, the closest of its fields: "; did you mean `sku`?".
+fn field_hint(desc: &MessageDescriptor, error: &str) -> String {
+    let Some(rest) = error.split("unrecognized field name '").nth(1) else {
+        return String::new();
+    };
+    let name = rest.split('\'').next().unwrap_or("");
+    let fields: Vec<String> = desc
+        .fields()
+        .flat_map(|f| [f.name().to_string(), f.json_name().to_string()])
+        .collect();
+    match crate::diag::closest(name, fields.iter().map(String::as_str)).first() {
+        Some(n) => format!("; did you mean `{n}`?"),
+        None => {
+            let names: Vec<String> = desc.fields().map(|f| f.name().to_string()).collect();
+            format!("; its fields are {}", names.join(", "))
+        }
+    }
 }
 
 fn frames(

@@ -416,7 +416,10 @@ grpc = "shop.Inventry/Watch"
         err.contains(":11:8") && err.contains("did you mean `Reserve`?"),
         "{err}"
     );
-    assert!(err.contains(":15:11") && err.contains("skuu"), "{err}");
+    assert!(
+        err.contains(":15:11") && err.contains("skuu") && err.contains("did you mean `sku`?"),
+        "{err}"
+    );
     assert!(
         err.contains(":19:25") && err.contains("did you mean \"UNAVAILABLE\"?"),
         "{err}"
