@@ -112,10 +112,15 @@ pub(crate) fn call(
         .trim_start_matches('/')
         .to_string();
     let stream = raw.stream.map(|s| stream(cx, s.get_ref(), field));
-    let written = raw
-        .stream
-        .and_then(|s| s.get_ref().message.as_ref())
-        .or(raw.message);
+    let in_stream = raw.stream.and_then(|s| s.get_ref().message.as_ref());
+    if let (Some(m), Some(_)) = (in_stream, raw.message) {
+        cx.err(
+            m.span(),
+            format!("{field}.stream.message"),
+            "the message is given twice: keep it here or in `message`, not both",
+        );
+    }
+    let written = in_stream.or(raw.message);
     let message = match written {
         Some(m) => message(cx, m, &format!("{field}.message"), scope),
         None => Template::compile("{}", scope)
@@ -363,6 +368,19 @@ fn mistakes(schema: &Schema, call: &mut Call, timeout: Duration) -> Vec<Mistake>
             call.name
         );
         said(false, "stream.receive", m);
+    }
+    if let Some(every) = call.stream.every {
+        let pacing = every * call.stream.send.saturating_sub(1);
+        if pacing >= call.deadline {
+            let m = format!(
+                "{} messages one each {} take {}, as long as the call's timeout ({}): lengthen `stream.timeout` or send fewer",
+                call.stream.send,
+                humantime::format_duration(every),
+                humantime::format_duration(pacing),
+                humantime::format_duration(call.deadline)
+            );
+            said(false, "stream.every", m);
+        }
     }
     let input = method.input();
     if call.message.is_static() {

@@ -405,6 +405,10 @@ check = {{ grpc_status = "UNAVAILBLE" }}
 [[requests]]
 name = "d"
 grpc = "shop.Inventry/Watch"
+[[requests]]
+name = "e"
+grpc = "shop.Inventory/Talk"
+stream = {{ send = 10, every = "1s", timeout = "5s" }}
 "#,
             proto = proto()
         ),
@@ -426,6 +430,11 @@ grpc = "shop.Inventry/Watch"
     );
     assert!(
         err.contains(":22:8") && err.contains("did you mean `shop.Inventory`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains(":25:8: requests[4].stream.every")
+            && err.contains("lengthen `stream.timeout`"),
         "{err}"
     );
     // gRPC over HTTP/1.1 is said, with the fix.
