@@ -610,10 +610,18 @@ message = {{ sku = "A-1", qty = 1 }}
         ca = ca_path.display(),
         proto = proto()
     ));
-    let s = run_plan(&p).0.summary;
+    let (outcome, out) = run_plan(&p);
+    let s = outcome.summary;
     let e = endpoint(&s, "reserve");
     assert_eq!((e.requests, e.ok), (20, 20), "{:?}", e.errors_by_kind);
     assert!(e.phases_ms.contains_key("tls"), "{:?}", e.phases_ms);
+    // The report says what went over the wire, messages included.
+    let html = std::fs::read_to_string(out.path().join("out/report.html")).unwrap();
+    assert!(
+        html.contains("gRPC messages: <b>20</b> sent, <b>20</b> received"),
+        "no gRPC messages line"
+    );
+    assert!(html.contains("first_message"), "no first_message phase");
     assert_eq!(stats.ok.load(Ordering::Relaxed), 20);
 }
 

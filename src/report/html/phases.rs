@@ -166,6 +166,13 @@ fn connections(o: &mut String, s: &Summary) {
             esc(&r)
         );
     }
+    if c.grpc_messages_sent + c.grpc_messages_received > 0 {
+        let _ = writeln!(
+            o,
+            "<p id=\"grpc-messages\">gRPC messages: <b>{}</b> sent, <b>{}</b> received (every message of a stream counted).</p>",
+            c.grpc_messages_sent, c.grpc_messages_received
+        );
+    }
     if !c.protocol_errors.is_empty() {
         o.push_str("<ul id=\"protocol-errors\">");
         for (reason, n) in &c.protocol_errors {
