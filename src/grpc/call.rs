@@ -536,7 +536,11 @@ impl Call {
         if answer.ended_early {
             return None;
         }
-        let code = answer.status?;
+        // The transport says `grpc_no_status` when it read the answer; an answer without a
+        // status is never a success, whoever read it.
+        let Some(code) = answer.status else {
+            return Some(ErrorKind::Protocol);
+        };
         if self.expect.contains(&code) {
             return None;
         }
@@ -573,5 +577,38 @@ impl Call {
             s.push_str(&format!(", accepts {}", names.join("|")));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_judged_by_its_status_and_never_passes_without_one() {
+        let mut call = Call::raw("/a.B/C", Bytes::new(), Duration::from_secs(1));
+        call.expect = vec![0, 5];
+        let with = |status: Option<u32>| Answer {
+            status,
+            ..Answer::default()
+        };
+        assert_eq!(call.judge(&with(Some(0))), None);
+        assert_eq!(call.judge(&with(Some(5))), None, "an accepted status");
+        assert_eq!(
+            call.judge(&with(Some(14))),
+            Some(ErrorKind::GrpcUnavailable)
+        );
+        assert_eq!(call.judge(&with(None)), Some(ErrorKind::Protocol));
+        let early = Answer {
+            ended_early: true,
+            ..Answer::default()
+        };
+        assert_eq!(
+            call.judge(&early),
+            None,
+            "loadctl ended it after `receive` messages"
+        );
+        call.expect = vec![5];
+        assert_eq!(call.judge(&with(Some(0))), Some(ErrorKind::CheckFailed));
     }
 }
