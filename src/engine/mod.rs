@@ -337,8 +337,13 @@ impl ThreadCtx {
             // Its whole timeout went waiting for a connection: it is not sent late.
             return Some((Response::failed(ErrorKind::Timeout), sent, sent));
         }
-        // A streaming gRPC call's own deadline (`stream.timeout`) runs from its send.
-        let deadline = prepared.timeout().map_or(deadline, |t| sent + t);
+        // A gRPC call's own timeout (`stream.timeout`) replaces the run's: it too runs from
+        // the intended start, so the run's end stays `… + the longest timeout`.
+        let deadline = prepared.timeout().map_or(deadline, |t| {
+            deadline
+                .checked_sub(self.shared.timeout)
+                .map_or(deadline, |due| due + t)
+        });
         let since = sent.saturating_duration_since(self.shared.t0).as_nanos() as u64;
         // Read first: after the first send this never writes the shared line again.
         if since < self.shared.first_send.load(Ordering::Relaxed) {

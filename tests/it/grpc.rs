@@ -662,3 +662,39 @@ path = "http://{http}/api/v1/users/1/?reservation={{{{rid}}}}"
         );
     }
 }
+
+#[test]
+fn a_streams_own_timeout_replaces_the_runs() {
+    let (svc, _) = grpc::start(Faults::default()).unwrap();
+    // Three messages 1.2 s apart: longer than the run's 2 s timeout, within the stream's 4 s.
+    let s = run(
+        svc.addr,
+        2,
+        r#"
+[flow]
+[[flow.steps]]
+name = "slow"
+grpc = "shop.Inventory/Watch"
+message = '{"sku": "A-1", "count": 3, "every_ms": 1200}'
+stream = { timeout = "4s" }
+[[flow.steps]]
+name = "cut"
+grpc = "shop.Inventory/Watch"
+message = '{"sku": "A-1", "count": 3, "every_ms": 1200}'
+"#,
+    );
+    let slow = endpoint(&s, "slow");
+    let cut = endpoint(&s, "cut");
+    assert_eq!(
+        (slow.requests, slow.ok),
+        (2, 2),
+        "{:?}",
+        slow.errors_by_kind
+    );
+    assert_eq!(
+        (cut.requests, cut.errors_by_kind["timeout"]),
+        (2, 2),
+        "{:?}",
+        cut.errors_by_kind
+    );
+}
