@@ -88,6 +88,16 @@ pub const DURATIONS: &[(&str, Duration, &str)] = &[
     ),
     ("chat.grace", Duration::from_secs(600), "10 min"),
     (
+        "requests.stream.every",
+        Duration::from_secs(600),
+        "10 min; a call's sends must fit its timeout",
+    ),
+    (
+        "flow.steps.stream.every",
+        Duration::from_secs(600),
+        "10 min; a call's sends must fit its timeout",
+    ),
+    (
         "requests.stream.timeout",
         Duration::from_secs(600),
         "10 min; as load.timeout",

@@ -370,7 +370,7 @@ fn mistakes(schema: &Schema, call: &mut Call, timeout: Duration) -> Vec<Mistake>
         said(false, "stream.receive", m);
     }
     if let Some(every) = call.stream.every {
-        let pacing = every * call.stream.send.saturating_sub(1);
+        let pacing = every.saturating_mul(call.stream.send.saturating_sub(1));
         if pacing >= call.deadline {
             let m = format!(
                 "{} messages one each {} take {}, as long as the call's timeout ({}): lengthen `stream.timeout` or send fewer",

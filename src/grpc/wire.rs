@@ -163,8 +163,9 @@ impl Reader {
         let i = a.received - 1;
         if let Some((every, sent)) = self.paced {
             if i < sent && a.replies.len() < MAX_GAPS {
-                let sent_at = self.started + every * i;
-                a.replies.push(now.saturating_duration_since(sent_at));
+                let sent_at = self.started.checked_add(every.saturating_mul(i));
+                let reply = sent_at.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+                a.replies.push(reply);
             }
         }
         a.received >= self.wanted

@@ -409,6 +409,10 @@ grpc = "shop.Inventry/Watch"
 name = "e"
 grpc = "shop.Inventory/Talk"
 stream = {{ send = 10, every = "1s", timeout = "5s" }}
+[[requests]]
+name = "f"
+grpc = "shop.Inventory/Talk"
+stream = {{ send = 2, every = "9999999h" }}
 "#,
             proto = proto()
         ),
@@ -435,6 +439,10 @@ stream = {{ send = 10, every = "1s", timeout = "5s" }}
     assert!(
         err.contains(":25:8: requests[4].stream.every")
             && err.contains("lengthen `stream.timeout`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(":30:30: requests[5].stream.every") && err.contains("longer than"),
         "{err}"
     );
     // gRPC over HTTP/1.1 is said, with the fix.
