@@ -158,8 +158,8 @@ impl Prepared {
         if let (Some(call), true) = (&self.grpc, self.expect.contains(code)) {
             // An HTTP status other than 200 is judged as HTTP (a proxy's 503); a 200 by
             // its grpc-status, then its first message.
-            let answer = resp.grpc.as_deref().cloned().unwrap_or_default();
-            if let Some(kind) = call.judge(&answer) {
+            let none = crate::grpc::wire::Answer::default();
+            if let Some(kind) = call.judge(resp.grpc.as_deref().unwrap_or(&none)) {
                 return (Some(kind), None);
             }
             let doc = resp.body.as_deref().and_then(|b| call.first_json(b));

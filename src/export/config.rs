@@ -217,6 +217,20 @@ pub struct RawAccess<'a> {
     pub timeout: Option<&'a Spanned<String>>,
 }
 
+/// The [`RawAccess`] of a push kind's raw table (every one names these four keys alike):
+/// `access_of!(r)`.
+macro_rules! access_of {
+    ($r:expr) => {
+        $crate::export::config::RawAccess {
+            headers: &$r.headers,
+            bearer_env: $r.bearer_env.as_ref(),
+            ca: $r.ca.as_ref(),
+            timeout: $r.timeout.as_ref(),
+        }
+    };
+}
+pub(crate) use access_of;
+
 /// A push kind's `headers`, `bearer_env`, `ca` and `timeout`, checked.
 pub fn access(
     cx: &mut Ctx<'_>,

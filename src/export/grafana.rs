@@ -75,17 +75,7 @@ pub(super) fn validate(
         format!("{field}.url"),
         "http://127.0.0.1:3000",
     );
-    let access = config::access(
-        cx,
-        config::RawAccess {
-            headers: &r.headers,
-            bearer_env: r.bearer_env.as_ref(),
-            ca: r.ca.as_ref(),
-            timeout: r.timeout.as_ref(),
-        },
-        span.clone(),
-        field,
-    );
+    let access = config::access(cx, config::access_of!(r), span.clone(), field);
     if r.tags.len() > MAX_TAGS {
         cx.err(
             span.clone(),

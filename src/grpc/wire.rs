@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use http::HeaderMap;
 
 /// What came back of one call beyond HTTP: read by the request's judgement.
@@ -71,7 +71,7 @@ pub struct Reader {
     have: usize,
     left: u32,
     /// The first message, while it is read and once it is whole (when kept).
-    pub first: Option<BytesMut>,
+    pub first: Option<Vec<u8>>,
     pub answer: Answer,
     started: Instant,
     last: Option<Instant>,
@@ -129,7 +129,7 @@ impl Reader {
                 if self.keep_first && self.answer.received == 0 {
                     // Grown by what arrives, never by what the prefix announces: a server
                     // announcing large messages it never sends costs nothing.
-                    self.first = Some(BytesMut::new());
+                    self.first = Some(Vec::new());
                 }
             }
             let take = (self.left as usize).min(d.len());
@@ -198,11 +198,9 @@ impl Reader {
         }
     }
 
-    /// The first message whole, when it was kept.
-    pub fn first_message(&self) -> Option<Bytes> {
-        (self.answer.received > 0)
-            .then(|| self.first.clone().map(BytesMut::freeze))
-            .flatten()
+    /// The first message whole, when it was kept (taken: the reader keeps no copy).
+    pub fn first_message(&mut self) -> Option<Vec<u8>> {
+        self.first.take().filter(|_| self.answer.received > 0)
     }
 }
 

@@ -141,6 +141,12 @@ impl ErrorKind {
         ) && !self.is_grpc()
     }
 
+    /// Whether summaries and exports list this kind with `n` of it: the twelve HTTP-era
+    /// kinds always (their contract), the gRPC statuses once they occur.
+    pub fn listed(self, n: u64) -> bool {
+        !self.is_grpc() || n > 0
+    }
+
     /// A non-OK `grpc-status`: the service answered, with an error.
     pub fn is_grpc(self) -> bool {
         self.name().starts_with("grpc_")

@@ -125,7 +125,7 @@ pub fn endpoint_summary(
         errors_by_kind: ErrorKind::ALL
             .iter()
             .map(|k| (*k, e.counts.errors_of(*k)))
-            .filter(|(k, n)| !k.is_grpc() || *n > 0)
+            .filter(|(k, n)| k.listed(*n))
             .map(|(k, n)| (k.name().to_string(), n))
             .collect(),
         outcomes: outcome_counts(e, outcome_names),

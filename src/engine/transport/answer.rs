@@ -128,43 +128,31 @@ async fn read_grpc(
             fault = Some(e);
         }
     }
-    if let Some(f) = fault {
-        out.error = Some(ErrorKind::Protocol);
-        phases.set(Phase::Download, head.elapsed());
-        out.conn = ConnSample {
-            phases,
-            ..Default::default()
-        };
-        out.conn.protocol = Some(match f {
-            Fault::TooLarge => ProtocolReason::GrpcTooLarge,
-            Fault::Framing => ProtocolReason::GrpcFraming,
-        });
-        return out;
-    }
-    if out.error.is_none()
+    // Why the answer is not a gRPC answer, when it is not: its framing, or no status.
+    let no_status = out.error.is_none()
         && code == 200
         && reader.answer.status.is_none()
-        && !reader.answer.ended_early
-    {
-        out.error = Some(ErrorKind::Protocol);
-        phases.set(Phase::Download, head.elapsed());
-        out.conn = ConnSample {
-            phases,
-            ..Default::default()
-        };
-        out.conn.protocol = Some(ProtocolReason::GrpcNoStatus);
-        return out;
-    }
+        && !reader.answer.ended_early;
+    let broken = match fault {
+        Some(Fault::TooLarge) => Some(ProtocolReason::GrpcTooLarge),
+        Some(Fault::Framing) => Some(ProtocolReason::GrpcFraming),
+        None => no_status.then_some(ProtocolReason::GrpcNoStatus),
+    };
     phases.set(Phase::Download, head.elapsed());
-    if let Some(first) = reader.answer.first {
+    if let Some(first) = reader.answer.first.filter(|_| broken.is_none()) {
         phases.set(Phase::FirstMessage, first);
     }
     out.conn = ConnSample {
         phases,
         ..Default::default()
     };
+    if let Some(reason) = broken {
+        out.error = Some(ErrorKind::Protocol);
+        out.conn.protocol = Some(reason);
+        return out;
+    }
     out.conn.messages = [g.sent, reader.answer.received];
-    out.body = reader.first_message().map(|b| b.to_vec());
+    out.body = reader.first_message();
     out.grpc = Some(Box::new(reader.answer));
     out
 }

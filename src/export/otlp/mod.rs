@@ -151,17 +151,7 @@ pub(super) fn validate(
             );
         }
     }
-    let access = config::access(
-        cx,
-        config::RawAccess {
-            headers: &r.headers,
-            bearer_env: r.bearer_env.as_ref(),
-            ca: r.ca.as_ref(),
-            timeout: r.timeout.as_ref(),
-        },
-        span.clone(),
-        field,
-    );
+    let access = config::access(cx, config::access_of!(r), span.clone(), field);
     if cx.count() != before {
         return None;
     }

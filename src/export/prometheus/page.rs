@@ -113,7 +113,7 @@ impl ExpositionSink {
             // The gRPC statuses appear once they occur: an HTTP run keeps its twelve series.
             for &k in ErrorKind::ALL
                 .iter()
-                .filter(|k| !k.is_grpc() || t.errors[**k as usize] > 0)
+                .filter(|k| k.listed(t.errors[**k as usize]))
             {
                 let _ = writeln!(
                     o,
@@ -210,7 +210,7 @@ impl ExpositionSink {
             push("loadctl_dropped_total", req(), t.dropped as f64);
             for &k in ErrorKind::ALL
                 .iter()
-                .filter(|k| !k.is_grpc() || t.errors[**k as usize] > 0)
+                .filter(|k| k.listed(t.errors[**k as usize]))
             {
                 let mut l = req();
                 l.push(("kind", k.name().to_string()));

@@ -99,17 +99,7 @@ pub(super) fn validate(
         "http://127.0.0.1:9090/api/v1/write",
     );
     let every = config::every(cx, r.every.as_ref(), format!("{field}.every"));
-    let access = config::access(
-        cx,
-        config::RawAccess {
-            headers: &r.headers,
-            bearer_env: r.bearer_env.as_ref(),
-            ca: r.ca.as_ref(),
-            timeout: r.timeout.as_ref(),
-        },
-        span.clone(),
-        field,
-    );
+    let access = config::access(cx, config::access_of!(r), span.clone(), field);
     if r.labels.len() > MAX_LABELS {
         cx.err(
             span.clone(),
