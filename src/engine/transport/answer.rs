@@ -41,11 +41,7 @@ pub async fn read(
         match frame {
             Ok(f) => {
                 if let Some(d) = f.data_ref() {
-                    out.bytes += d.len() as u64;
-                    if let Some(kept) = &mut out.body {
-                        let room = MAX_KEPT_BODY.saturating_sub(kept.len());
-                        kept.extend_from_slice(&d[..d.len().min(room)]);
-                    }
+                    take(&mut out, d);
                 }
             }
             Err(_) => {
@@ -64,6 +60,15 @@ pub async fn read(
         ..Default::default()
     };
     out
+}
+
+/// A piece of an answer's body: counted, and kept (up to the bound) when the rules read it.
+pub fn take(out: &mut Response, d: &[u8]) {
+    out.bytes += d.len() as u64;
+    if let Some(kept) = &mut out.body {
+        let room = MAX_KEPT_BODY.saturating_sub(kept.len());
+        kept.extend_from_slice(&d[..d.len().min(room)]);
+    }
 }
 
 /// Reads a gRPC answer: its messages as they arrive (counted, timed, the first kept when

@@ -1,0 +1,224 @@
+//! HTTP/1.1 (over TCP or TLS): one keep-alive connection per lane, written and read by
+//! the lane's own task ([`wire`]).
+//!
+//! reqwest (the user's named client) adds a shared pool with a mutex taken on every
+//! request and per-request URL parsing; hyper's connection API a second task and a
+//! channel per request. Here every lane owns its connection and the pool is the lane.
+//! See `bench/README.md` for the numbers.
+
+mod wire;
+
+use std::time::{Duration, Instant};
+
+use http::header::{HeaderValue, CONNECTION};
+use http::{Method, Request};
+
+use super::answer;
+use super::io::{ConnectError, Connector, SharedBackoff};
+use super::Protocol;
+use crate::engine::body::Body;
+use crate::engine::request::{Keep, Response};
+use crate::metrics::connection::{Phase, Phases, RetryCause};
+use crate::metrics::ConnSample;
+use crate::scenario::plan::net::RetryPolicy;
+use wire::Wire;
+
+/// One keep-alive connection lane, reconnected on demand.
+pub struct Conn {
+    /// The open connection and the origin it goes to.
+    wire: Option<(usize, Wire)>,
+    backoff: SharedBackoff,
+    /// When the connection last finished reading an answer: a reused connection that
+    /// fails within `retry_idle` of it was not closed for idleness.
+    last_answer: Option<Instant>,
+    retry: RetryPolicy,
+    retry_idle: Duration,
+    /// `[http] keep_alive = false`: a connection per request.
+    pub close: bool,
+    /// The local address its connections come from (`[load] source_ips`).
+    pub source: Option<std::net::IpAddr>,
+    /// When the connection opened and how many requests it carried, for rotation.
+    opened_at: Instant,
+    served: u32,
+    max_requests: Option<u32>,
+    max_age: Option<Duration>,
+}
+
+impl Conn {
+    pub fn new(t: Protocol, backoff: SharedBackoff, source: Option<std::net::IpAddr>) -> Self {
+        Conn {
+            wire: None,
+            backoff,
+            last_answer: None,
+            retry: t.retry,
+            retry_idle: t.retry_idle,
+            close: !t.keep_alive,
+            source,
+            opened_at: Instant::now(),
+            served: 0,
+            max_requests: t.max_requests_per_connection,
+            max_age: t.max_connection_age,
+        }
+    }
+
+    /// The connection has carried its share (`max_requests_per_connection`) or lived its
+    /// time (`max_connection_age`): the next request opens another.
+    fn spent(&self) -> bool {
+        self.max_requests.is_some_and(|n| self.served >= n)
+            || self.max_age.is_some_and(|a| self.opened_at.elapsed() >= a)
+    }
+
+    /// Sends `req` to origin `origin` and reads the whole response by `deadline`.
+    pub async fn execute(
+        &mut self,
+        mut req: Request<Body>,
+        net: &Connector,
+        origin: usize,
+        keep: Keep,
+        deadline: Instant,
+    ) -> Response {
+        if self.close {
+            req.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        // Outside the exchange, so that a timed-out request still counts the connection
+        // it opened.
+        let mut phases = Phases::default();
+        if self.wire.is_some() && self.spent() {
+            // Dropping the wire closes the idle connection.
+            self.wire = None;
+            phases.rotated = 1;
+        }
+        let exchange = self.exchange(req, net, origin, keep, &mut phases);
+        match tokio::time::timeout_at(deadline.into(), exchange).await {
+            Ok(r) => {
+                if self.close || r.error.is_some_and(|e| e.is_transport()) {
+                    self.wire = None;
+                } else if r.status.is_some() {
+                    self.last_answer = Some(Instant::now());
+                }
+                r
+            }
+            Err(_) => {
+                // The connection may still carry the late response: never reuse it.
+                self.wire = None;
+                answer::timed_out(phases)
+            }
+        }
+    }
+
+    /// Opens a connection to `origin`, waiting out the backoff of a previous failure.
+    async fn connect(
+        &mut self,
+        net: &Connector,
+        origin: usize,
+        phases: &mut Phases,
+    ) -> Result<(), ConnectError> {
+        self.backoff.wait(origin).await;
+        self.wire = None;
+        self.last_answer = None;
+        self.opened_at = Instant::now();
+        self.served = 0;
+        match net.open_from(origin, phases, None, self.source).await {
+            Ok(io) => {
+                self.wire = Some((origin, Wire::new(io)));
+                self.backoff.succeeded(origin);
+                Ok(())
+            }
+            Err(e) => {
+                self.backoff.failed(origin);
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether a reused connection that ended before an answer is explained by an idle
+    /// close under the run's retry rule. `quiet`: it had been idle for `retry_idle` when
+    /// the request went out; one that answered moments ago and then failed after the
+    /// request was written is the target's failure, however it closed.
+    fn idle_closed(&self, quiet: bool) -> bool {
+        match self.retry {
+            RetryPolicy::Never => false,
+            RetryPolicy::Idempotent => true,
+            RetryPolicy::IdleOnly => quiet,
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        req: Request<Body>,
+        net: &Connector,
+        origin: usize,
+        keep: Keep,
+        phases: &mut Phases,
+    ) -> Response {
+        // A connection the target closed while it was idle is replaced before anything
+        // is written on it, as any client does; the connect is counted.
+        let reused = match &mut self.wire {
+            Some((o, w)) if *o == origin => w.alive(),
+            _ => false,
+        };
+        let quiet = self
+            .last_answer
+            .is_none_or(|t| t.elapsed() >= self.retry_idle);
+        if !reused {
+            if let Err(e) = self.connect(net, origin, phases).await {
+                return answer::connect_failed(e, *phases);
+            }
+        }
+        self.served += 1;
+        let wire = &mut self.wire.as_mut().expect("connected above").1;
+        let head_request = req.method() == Method::HEAD;
+        let written = Instant::now();
+        let sent = match wire.send(req).await {
+            Ok(()) => wire.head(head_request, keep.headers).await,
+            Err(f) => Err(f),
+        };
+        let head = match sent {
+            Ok(h) => h,
+            Err(f) => {
+                self.wire = None;
+                let mut r = match &f.err {
+                    Some(e) => answer::exchange_failed(f.kind, e, *phases),
+                    None => answer::failed(f.kind, *phases),
+                };
+                // No byte of an answer on a connection we reused after it was quiet:
+                // the target most likely closed it while idle; the caller may retry
+                // once. A connection that answered moments ago and then failed is the
+                // target's reset.
+                if reused && f.before_answer && self.idle_closed(quiet) {
+                    r.retry = Some(RetryCause::StaleKeepAlive);
+                }
+                return r;
+            }
+        };
+        let at = Instant::now();
+        phases.set(Phase::Ttfb, at - written);
+        let mut out = Response {
+            status: Some(head.status),
+            headers: head.headers,
+            body: keep.body.then(Vec::new),
+            ..Default::default()
+        };
+        let read = wire
+            .body(head.framing, &mut |d| answer::take(&mut out, d))
+            .await;
+        match read {
+            Ok(()) => {
+                phases.set(Phase::Download, at.elapsed());
+                if !head.reusable || !wire.drained() {
+                    self.wire = None;
+                }
+            }
+            Err(f) => {
+                self.wire = None;
+                out.error = Some(f.kind);
+            }
+        }
+        out.conn = ConnSample {
+            phases: *phases,
+            ..Default::default()
+        };
+        out
+    }
+}
