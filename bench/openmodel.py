@@ -17,9 +17,17 @@ installed with `cargo install oha` when missing, as bench/compare.py does.
 With --ab OLD_LOADCTL, old and new builds of loadctl alternate instead (no oha, no wrk2):
 new/old CPU per request at each rate, for a change that touches the hot path.
 
+With --ceiling, the generators' own ceilings: nginx answers a fixed body from its config
+(`return 200`, no file read), so that its one worker outlasts the generators, and each
+tool climbs --ceiling-rates until it no longer holds the rate (achieved under 99% of it;
+for loadctl also a send-lag p99 over 1 ms). The generator's CPU use (CPU seconds over wall
+seconds) is printed beside each step: a tool that fails below 95% of its core was stopped
+by the target, not by itself.
+
 Traffic goes to 127.0.0.1 only, and every run is bounded in time. Not run by CI.
 
 usage: bench/openmodel.py [--rates 10000,20000,40000] [--secs 8] [--rounds 3] [--wrk2 PATH]
+       bench/openmodel.py --ceiling [--ceiling-rates 40000,60000,…] [--secs 5] [--wrk2 PATH]
        bench/openmodel.py --ab OLD_LOADCTL [--new NEW_LOADCTL] [--rates …] [--secs …] [--rounds …]
 """
 
@@ -31,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (same folder: nginx, measure)
@@ -48,38 +57,76 @@ def pinned(cmd):
     return ["taskset", "-c", "1"] + cmd
 
 
-def loadctl_once(binary, tmp, rate, secs):
+def timed(cmd):
+    """compare.measure, with the wall time instead of the RSS samples."""
+    start = time.monotonic()
+    out, cpu, rss, _ = compare.measure(cmd)
+    return out, cpu, rss, time.monotonic() - start
+
+
+FIXED = "/fixed"
+
+
+def loadctl_once(binary, tmp, rate, secs, path="/data.json"):
     name = f"open{rate}"
     path = os.path.join(tmp, f"{name}.toml")
     with open(path, "w") as f:
         f.write(f'name = "{name}"\ntarget = "http://127.0.0.1:{compare.PORT}"\n'
                 f'[load]\nrate = {rate}\nduration = "{secs}s"\nwarmup = "{WARMUP}s"\nconnections = {CONNS}\n'
-                f'[generator]\nthreads = 1\n[[requests]]\nname = "data"\npath = "/data.json"\n')
+                f'[generator]\nthreads = 1\n[[requests]]\nname = "data"\npath = "{path}"\n')
     out_dir = os.path.join(tmp, f"out-{name}")
     shutil.rmtree(out_dir, ignore_errors=True)
-    _, cpu, rss, _ = compare.measure(pinned([binary, "run", path, "--no-progress", "--out", out_dir]))
+    _, cpu, rss, wall = timed(pinned([binary, "run", path, "--no-progress", "--out", out_dir]))
     with open(os.path.join(out_dir, "summary.json")) as f:
         s = json.load(f)
     # Every request sent, warmup seconds included (the CPU time covers them all).
     with open(os.path.join(out_dir, "timeseries.csv")) as f:
         rows = [line.split(",") for line in f.read().splitlines()[1:]]
     n = sum(int(r[4]) for r in rows if r[3] == "all")
-    return {"n": n, "rate": n / (secs + WARMUP), "cpu": cpu, "rss": rss, "lag99": s["generator"]["send_lag_p99_ms"]}
+    return {"n": n, "rate": n / (secs + WARMUP), "cpu": cpu, "rss": rss, "wall": wall,
+            "lag99": s["generator"]["send_lag_p99_ms"]}
 
 
-def oha_once(rate, secs):
+def oha_once(rate, secs, url=URL):
     total = secs + WARMUP
-    out, cpu, rss, _ = compare.measure(pinned(["oha", "-z", f"{total}s", "-q", str(rate), "-c", str(CONNS),
-                                               "--no-tui", "--output-format", "json", URL]))
+    out, cpu, rss, wall = timed(pinned(["oha", "-z", f"{total}s", "-q", str(rate), "-c", str(CONNS),
+                                                  "--no-tui", "--output-format", "json", url]))
     n = sum(json.loads(out).get("statusCodeDistribution", {}).values())
-    return {"n": n, "rate": n / total, "cpu": cpu, "rss": rss, "lag99": None}
+    return {"n": n, "rate": n / total, "cpu": cpu, "rss": rss, "wall": wall, "lag99": None}
 
 
-def wrk2_once(wrk2, rate, secs):
+def wrk2_once(wrk2, rate, secs, url=URL):
     total = secs + WARMUP
-    out, cpu, rss, _ = compare.measure(pinned([wrk2, "-t1", f"-c{CONNS}", f"-d{total}s", f"-R{rate}", URL]))
+    out, cpu, rss, wall = timed(pinned([wrk2, "-t1", f"-c{CONNS}", f"-d{total}s", f"-R{rate}", url]))
     n = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"n": n, "rate": n / total, "cpu": cpu, "rss": rss, "lag99": None}
+    return {"n": n, "rate": n / total, "cpu": cpu, "rss": rss, "wall": wall, "lag99": None}
+
+
+def ceiling(new, wrk2, tmp, secs, rates):
+    """Each tool climbs `rates` against the fixed-body target until it stops holding one."""
+    url = f"http://127.0.0.1:{compare.PORT}{FIXED}"
+    tools = {"loadctl": lambda r: loadctl_once(new, tmp, r, secs, FIXED), "oha": lambda r: oha_once(r, secs, url)}
+    if wrk2:
+        tools["wrk2"] = lambda r: wrk2_once(wrk2, r, secs, url)
+    print(f"\n## Ceilings: one thread pinned to CPU 1, {CONNS} connections, {WARMUP} s + {secs} s per step, "
+          f"nginx `return 200` on CPU 0\n")
+    print("| tool | rate | achieved req/s | CPU µs/request | generator CPU use | send-lag p99 ms | holds |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    best = {}
+    for name, run in tools.items():
+        for rate in rates:
+            r = run(rate)
+            lag_ok = r["lag99"] is None or r["lag99"] <= 1.0
+            holds = r["rate"] >= 0.99 * rate and lag_ok
+            lag = "—" if r["lag99"] is None else f"{r['lag99']:.3f}"
+            print(f"| {name} | {rate} | {r['rate']:.0f} | {r['cpu'] / max(r['n'], 1) * 1e6:.2f} "
+                  f"| {r['cpu'] / r['wall'] * 100:.0f}% | {lag} | {'yes' if holds else 'no'} |", flush=True)
+            if not holds:
+                break
+            best[name] = rate
+    print()
+    for name in tools:
+        print(f"{name}: holds **{best.get(name, 0)}**/s")
 
 
 def table(rate, secs, runs, ref_names):
@@ -107,6 +154,8 @@ def main():
     ap.add_argument("--wrk2", default=os.environ.get("WRK2"))
     ap.add_argument("--ab", metavar="OLD_LOADCTL")
     ap.add_argument("--new", metavar="NEW_LOADCTL", default=os.environ.get("LOADCTL_NEW"))
+    ap.add_argument("--ceiling", action="store_true", help="each generator's own ceiling against a fixed-body target")
+    ap.add_argument("--ceiling-rates", default="40000,60000,80000,100000,120000,140000,160000")
     a = ap.parse_args()
     rates = [int(r) for r in a.rates.split(",")]
     if not shutil.which("nginx") and not os.path.exists("/usr/sbin/nginx"):
@@ -123,8 +172,13 @@ def main():
         print("wrk2 not given (--wrk2 PATH): its column is left out", flush=True)
         a.wrk2 = None
     with tempfile.TemporaryDirectory() as tmp:
-        nginx = compare.start_nginx(tmp, pin=True)
+        body = compare.DATA.replace("\\", "\\\\").replace("'", "\\'")
+        fixed = f"location = {FIXED} {{ return 200 '{body}'; }}" if a.ceiling else ""
+        nginx = compare.start_nginx(tmp, pin=True, server_extra=fixed)
         try:
+            if a.ceiling:
+                ceiling(new, a.wrk2, tmp, a.secs, [int(r) for r in a.ceiling_rates.split(",")])
+                return
             for rate in rates:
                 if a.ab:
                     runs = {"new": [], "old": []}

@@ -86,6 +86,11 @@ pub const DURATIONS: &[(&str, Duration, &str)] = &[
         Duration::from_secs(60),
         "1 min",
     ),
+    (
+        "generator.wake_grain",
+        Duration::from_millis(1),
+        "1 ms: a shared wake-up may make a request that late",
+    ),
     ("chat.grace", Duration::from_secs(600), "10 min"),
     (
         "requests.stream.every",

@@ -59,6 +59,8 @@ pub struct Shared {
     pub workload: Workload,
     pub transport: Protocol,
     pub threads: usize,
+    /// `[generator] wake_grain`: the open model's shared wake-ups.
+    pub wake_grain: Duration,
     /// When the schedule starts (a little after `start`, so every thread is ready).
     pub t0: Instant,
     /// `t0 + warmup`: interval 0 starts here.
@@ -124,6 +126,7 @@ impl Shared {
             workload: plan.workload.clone(),
             transport: plan.http,
             threads: plan.generator.threads,
+            wake_grain: plan.generator.wake_grain,
             t0,
             measure_start: t0 + plan.warmup,
             stop: AtomicBool::new(false),

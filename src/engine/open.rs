@@ -2,8 +2,12 @@
 //!
 //! Thread `k` of `T` owns requests `k, k+T, k+2T, …`; request `i` is due at
 //! `t0 + schedule.time_of(i)`. At each wake-up the scheduler dispatches everything due
-//! (tokio's timer has 1 ms granularity, so several may be due at once) and never re-bases:
-//! a late wake-up makes requests late, it does not move the plan.
+//! and never re-bases: a late wake-up makes requests late, it does not move the plan.
+//! Requests due within `[generator] wake_grain` (250 µs) of each other share one wake-up
+//! at the next point of that grid: a wake-up (a timer armed, an epoll return, a read) was
+//! the open model's largest cost per request (`bench/README.md`, issue 33). Each is still
+//! timed from its own intended start, so the sharing shows as send lag and in latency,
+//! never hidden; a request alone in its grain is woken for exactly.
 //!
 //! A dispatched request goes to an idle connection task, opens a new one (up to the thread's share of
 //! `connections` times the requests a connection of the transport carries at once), or
@@ -124,12 +128,15 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
     let mut i = shard + shards * ctx.index as u64;
     let sleep = PreciseSleep::new();
 
+    let grain = shared.wake_grain;
     while i < total && !shared.stopping() {
         let next = due(i);
         let now = Instant::now();
         expire(&ctx, &pool, now);
         if next > now {
-            sleep.until(next.min(now + STOP_POLL)).await;
+            let following = (i + threads < total).then(|| due(i + threads));
+            let wake = shared_wake(shared.t0, next, following, grain);
+            sleep.until(wake.min(now + STOP_POLL)).await;
             continue;
         }
         while i < total {
@@ -188,6 +195,23 @@ pub(super) async fn run(ctx: Rc<ThreadCtx>, p: Params) {
     pool.close();
     for t in tasks {
         let _ = t.await;
+    }
+}
+
+/// When to wake for a request due at `next`: at `next`, unless the one after it
+/// (`following`) is due before the next point of a `grain` grid from `t0`; then both
+/// share one wake at that point, each late by less than `grain` and timed from its own
+/// intended start (the lateness is the send lag, and part of its latency).
+fn shared_wake(t0: Instant, next: Instant, following: Option<Instant>, grain: Duration) -> Instant {
+    let g = grain.as_nanos();
+    if g == 0 {
+        return next;
+    }
+    let since = next.saturating_duration_since(t0).as_nanos();
+    let point = t0 + Duration::from_nanos((since.div_ceil(g) * g) as u64);
+    match following {
+        Some(f) if f <= point => point,
+        _ => next,
     }
 }
 
@@ -256,5 +280,38 @@ async fn connection(ctx: Rc<ThreadCtx>, pool: Rc<Pool>, id: usize, first: Job, a
                 None => return,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_requests_due_together_share_a_wake() {
+        let t0 = Instant::now();
+        let us = |n: u64| t0 + Duration::from_micros(n);
+        let grain = Duration::from_micros(250);
+        // 10,000/s: the next request shares the wake at the grid point, each late by
+        // less than the grain.
+        assert_eq!(
+            shared_wake(t0, us(1_100), Some(us(1_200)), grain),
+            us(1_250)
+        );
+        // A request alone in its grain is woken for exactly, as is every one with no grain.
+        assert_eq!(
+            shared_wake(t0, us(1_100), Some(us(1_300)), grain),
+            us(1_100)
+        );
+        assert_eq!(shared_wake(t0, us(1_100), None, grain), us(1_100));
+        assert_eq!(
+            shared_wake(t0, us(1_100), Some(us(1_101)), Duration::ZERO),
+            us(1_100)
+        );
+        // On a grid point already: no later than it.
+        assert_eq!(
+            shared_wake(t0, us(1_250), Some(us(1_250)), grain),
+            us(1_250)
+        );
     }
 }

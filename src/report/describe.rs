@@ -67,6 +67,13 @@ pub fn describe(plan: &Plan) -> String {
         d(plan.generator.max_send_lag_p99),
         plan.generator.threads
     );
+    if matches!(plan.load, LoadPlan::Open { .. }) {
+        let _ = writeln!(
+            o,
+            "wake-ups   requests due within {} of each other share one",
+            d(plan.generator.wake_grain)
+        );
+    }
     for f in &plan.feeders {
         let _ = writeln!(
             o,

@@ -51,6 +51,7 @@ fn absurd_numbers_are_refused_with_their_bound() {
         (format!("{head}rate = 10\nduration = \"1s\"\nwarmup = \"3h\"\n{REQ}"), "s.toml:5:10: load.warmup:", "1h"),
         (format!("{head}stages = [{{ duration = \"20h\", target = 5 }}, {{ duration = \"20h\", target = 5 }}]\n{REQ}"), "s.toml:3:10: load.stages:", "24 h"),
         (format!("name = \"x\"\n[generator]\nthreads = 100000\n[load]\nrate = 1\nduration = \"1s\"\n{REQ}"), "s.toml:3:11: generator.threads:", "256"),
+        (format!("name = \"x\"\n[generator]\nwake_grain = \"5ms\"\n[load]\nrate = 1\nduration = \"1s\"\n{REQ}"), "s.toml:3:14: generator.wake_grain:", "1ms"),
     ];
     for (text, at, says) in table {
         let (code, err) = validate(dir.path(), text, &[]);

@@ -125,6 +125,9 @@ pub struct GeneratorPlan {
     pub max_dropped: f64,
     /// Send-lag p99 above which the run is invalid.
     pub max_send_lag_p99: Duration,
+    /// Open model: requests due within this of one another share a wake-up of the
+    /// scheduler, each still timed from its own intended start; zero wakes for each.
+    pub wake_grain: Duration,
 }
 
 /// `loadctl run --shard K/N`: this run is generator K of N (from 0) of one run made on
