@@ -19,7 +19,7 @@ new/old CPU per request at each rate, for a change that touches the hot path.
 
 With --ceiling, the generators' own ceilings: nginx answers a fixed body from its config
 (`return 200`, no file read), so that its one worker outlasts the generators, and each
-tool climbs --ceiling-rates until it no longer holds the rate (achieved under 99% of it;
+tool climbs --ceiling-rates until it no longer holds the rate (achieved under 95% of it;
 for loadctl also a send-lag p99 over 1 ms). The generator's CPU use (CPU seconds over wall
 seconds) is printed beside each step: a tool that fails below 95% of its core was stopped
 by the target, not by itself.
@@ -65,6 +65,9 @@ def timed(cmd):
 
 
 FIXED = "/fixed"
+# A tool holds a rate when it achieves this share of it over the whole run: wrk2 counts
+# its first second's calibration in its total, so it stays 2-3% under its rate in short runs.
+HOLD = 0.95
 
 
 def loadctl_once(binary, tmp, rate, secs, path="/data.json"):
@@ -117,7 +120,7 @@ def ceiling(new, wrk2, tmp, secs, rates):
         for rate in rates:
             r = run(rate)
             lag_ok = r["lag99"] is None or r["lag99"] <= 1.0
-            holds = r["rate"] >= 0.99 * rate and lag_ok
+            holds = r["rate"] >= HOLD * rate and lag_ok
             lag = "—" if r["lag99"] is None else f"{r['lag99']:.3f}"
             print(f"| {name} | {rate} | {r['rate']:.0f} | {r['cpu'] / max(r['n'], 1) * 1e6:.2f} "
                   f"| {r['cpu'] / r['wall'] * 100:.0f}% | {lag} | {'yes' if holds else 'no'} |", flush=True)
