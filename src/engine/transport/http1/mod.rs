@@ -94,8 +94,6 @@ impl Conn {
             Ok(r) => {
                 if self.close || r.error.is_some_and(|e| e.is_transport()) {
                     self.wire = None;
-                } else if r.status.is_some() {
-                    self.last_answer = Some(Instant::now());
                 }
                 r
             }
@@ -158,9 +156,6 @@ impl Conn {
             Some((o, w)) if *o == origin => w.alive(),
             _ => false,
         };
-        let quiet = self
-            .last_answer
-            .is_none_or(|t| t.elapsed() >= self.retry_idle);
         if !reused {
             if let Err(e) = self.connect(net, origin, phases).await {
                 return answer::connect_failed(e, *phases);
@@ -186,6 +181,9 @@ impl Conn {
                 // the target most likely closed it while idle; the caller may retry
                 // once. A connection that answered moments ago and then failed is the
                 // target's reset.
+                let quiet = self
+                    .last_answer
+                    .is_none_or(|t| written.saturating_duration_since(t) >= self.retry_idle);
                 if reused && f.before_answer && self.idle_closed(quiet) {
                     r.retry = Some(RetryCause::StaleKeepAlive);
                 }
@@ -205,7 +203,9 @@ impl Conn {
             .await;
         match read {
             Ok(()) => {
-                phases.set(Phase::Download, at.elapsed());
+                let end = Instant::now();
+                phases.set(Phase::Download, end - at);
+                self.last_answer = Some(end);
                 if !head.reusable || !wire.drained() {
                     self.wire = None;
                 }
