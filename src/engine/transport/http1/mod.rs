@@ -8,10 +8,14 @@
 
 mod wire;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use http::header::{HeaderValue, CONNECTION};
 use http::{Method, Request};
+use tokio::time::Sleep;
 
 use super::answer;
 use super::io::{ConnectError, Connector, SharedBackoff};
@@ -27,6 +31,8 @@ use wire::Wire;
 pub struct Conn {
     /// The open connection and the origin it goes to.
     wire: Option<(usize, Wire)>,
+    /// The lane's request deadline, kept from one request to the next.
+    timer: Option<Pin<Box<Sleep>>>,
     backoff: SharedBackoff,
     /// When the connection last finished reading an answer: a reused connection that
     /// fails within `retry_idle` of it was not closed for idleness.
@@ -48,6 +54,7 @@ impl Conn {
     pub fn new(t: Protocol, backoff: SharedBackoff, source: Option<std::net::IpAddr>) -> Self {
         Conn {
             wire: None,
+            timer: None,
             backoff,
             last_answer: None,
             retry: t.retry,
@@ -89,15 +96,27 @@ impl Conn {
             self.wire = None;
             phases.rotated = 1;
         }
-        let exchange = self.exchange(req, net, origin, keep, &mut phases);
-        match tokio::time::timeout_at(deadline.into(), exchange).await {
-            Ok(r) => {
+        // One timer per lane, moved to each request's deadline: deadlines only grow, so
+        // moving it is a store, where a fresh timer per request was an insert into and a
+        // removal from the runtime's timer wheel.
+        let mut timer = self
+            .timer
+            .take()
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+        timer.as_mut().reset(deadline.into());
+        let answered = {
+            let exchange = std::pin::pin!(self.exchange(req, net, origin, keep, &mut phases));
+            within(exchange, timer.as_mut()).await
+        };
+        self.timer = Some(timer);
+        match answered {
+            Some(r) => {
                 if self.close || r.error.is_some_and(|e| e.is_transport()) {
                     self.wire = None;
                 }
                 r
             }
-            Err(_) => {
+            None => {
                 // The connection may still carry the late response: never reuse it.
                 self.wire = None;
                 answer::timed_out(phases)
@@ -221,4 +240,18 @@ impl Conn {
         };
         out
     }
+}
+
+/// `work`'s output, or `None` once `timer` has fired first.
+async fn within<T>(
+    mut work: Pin<&mut impl Future<Output = T>>,
+    mut timer: Pin<&mut Sleep>,
+) -> Option<T> {
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }
