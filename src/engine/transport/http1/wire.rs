@@ -29,8 +29,6 @@ use crate::metrics::ErrorKind;
 pub const MAX_HEAD: usize = 256 << 10;
 /// Fields an answer's head may carry (hyper's default too).
 pub const MAX_HEADERS: usize = 100;
-/// Fields tried first; an answer with more is parsed again up to [`MAX_HEADERS`].
-const FEW_HEADERS: usize = 24;
 /// A chunk-size line (with its extensions) may be this long.
 const MAX_CHUNK_LINE: usize = 4 << 10;
 /// A body this small goes in the same write as the head.
@@ -382,16 +380,8 @@ fn parse(
     head_request: bool,
     keep_headers: bool,
 ) -> Result<Option<(usize, Head)>, Failure> {
-    // Most answers carry a dozen fields: a short array first (each slot is set before
-    // parsing), the whole bound only for an answer that has more.
-    let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
-    let mut r = httparse::Response::new(&mut few);
-    match r.parse(buf) {
-        Err(httparse::Error::TooManyHeaders) => {}
-        parsed => return interpret(r, parsed, head_request, keep_headers),
-    }
-    let mut all = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut r = httparse::Response::new(&mut all);
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut fields);
     let parsed = r.parse(buf);
     interpret(r, parsed, head_request, keep_headers)
 }
@@ -548,15 +538,13 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(f.kind, ErrorKind::Protocol);
-        // More fields than the first try holds, within the bound: parsed again, all kept.
-        let some: String = (0..FEW_HEADERS + 6)
-            .map(|i| format!("x-{i}: v\r\n"))
-            .collect();
+        // Many fields, within the bound: all kept.
+        let some: String = (0..30).map(|i| format!("x-{i}: v\r\n")).collect();
         let h = whole(&format!(
             "HTTP/1.1 200 OK\r\n{some}Content-Length: 1\r\n\r\n"
         ));
         assert_eq!(h.framing, Framing::Length(1));
-        assert_eq!(h.headers.unwrap().len(), FEW_HEADERS + 7);
+        assert_eq!(h.headers.unwrap().len(), 31);
         // The same value twice is one length.
         let h = whole("HTTP/1.1 200 OK\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n");
         assert_eq!(h.framing, Framing::Length(3));
