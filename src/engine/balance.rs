@@ -58,11 +58,11 @@ pub fn client_of(a: &Affinity, headers: &HeaderMap, source: Option<IpAddr>) -> O
 pub fn backend_of<'r>(source: &BackendSource, resp: &'r Response) -> Option<Cow<'r, str>> {
     match source {
         BackendSource::Header(h) => {
-            let v = resp.headers.as_ref()?.get(h)?.to_str().ok()?.trim();
+            let v = resp.headers.as_deref()?.get(h)?.to_str().ok()?.trim();
             (!v.is_empty()).then_some(Cow::Borrowed(v))
         }
         BackendSource::Cookie(name) => {
-            cookie_in(resp.headers.as_ref()?, name, true).map(Cow::Borrowed)
+            cookie_in(resp.headers.as_deref()?, name, true).map(Cow::Borrowed)
         }
         BackendSource::Json(ptr) => {
             let doc: serde_json::Value = serde_json::from_slice(resp.body.as_deref()?).ok()?;
@@ -135,7 +135,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-served-by", "pod-1".parse().unwrap());
         h.insert(SET_COOKIE, "SRV=pod-2; Path=/".parse().unwrap());
-        resp.headers = Some(h);
+        resp.headers = Some(Box::new(h));
         resp.body = Some(br#"{"served": {"by": "pod-3"}}"#.to_vec());
         assert_eq!(backend_of(&header, &resp).as_deref(), Some("pod-1"));
         let c = BackendSource::Cookie("SRV".into());

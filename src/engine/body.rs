@@ -42,6 +42,23 @@ impl Body {
     }
 }
 
+impl Body {
+    /// The whole body's bytes; a paced body is given back as it is.
+    pub fn into_whole(self) -> Result<Bytes, Body> {
+        match self {
+            Body::Whole(mut full) => {
+                // `Full` holds its bytes and gives them at the first poll, never waiting.
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                match Pin::new(&mut full).poll_frame(&mut cx) {
+                    Poll::Ready(Some(Ok(frame))) => Ok(frame.into_data().unwrap_or_default()),
+                    _ => Ok(Bytes::new()),
+                }
+            }
+            paced => Err(paced),
+        }
+    }
+}
+
 impl HttpBody for Body {
     type Data = Bytes;
     type Error = Infallible;

@@ -53,15 +53,14 @@ async fn user(ctx: Rc<ThreadCtx>, quota: Option<u64>, end: Instant, think: Durat
     let mut session = ctx.shared.new_session();
     let mut done_iterations = 0u64;
     loop {
-        if ctx.shared.stopping()
-            || Instant::now() >= end
-            || quota.is_some_and(|q| done_iterations >= q)
-        {
+        // One clock read: the end is checked against the iteration's own start.
+        let now = Instant::now();
+        if ctx.shared.stopping() || now >= end || quota.is_some_and(|q| done_iterations >= q) {
             return;
         }
         let ep = ctx.pick();
         ctx.in_flight.set(ctx.in_flight.get() + 1);
-        run_iteration(&ctx, &mut conn, &mut session, ep, Instant::now(), None).await;
+        run_iteration(&ctx, &mut conn, &mut session, ep, now, None).await;
         ctx.in_flight.set(ctx.in_flight.get() - 1);
         done_iterations += 1;
         if !think.is_zero() {

@@ -4,6 +4,7 @@
 //! transport's (`transport/`); this file knows no protocol version.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST};
@@ -33,6 +34,57 @@ pub struct Prepared {
     keep: Keep,
     /// A gRPC call: makes the body and judges the status.
     grpc: Option<Box<crate::grpc::Call>>,
+    /// The whole request, when no template is in it: sent as it is every time.
+    fixed: Option<Arc<Fixed>>,
+}
+
+/// A request as a lane sends it: built for this send, or the same every time. Small
+/// (two words): it is an argument of every level of a request's future.
+pub enum Outgoing<'a> {
+    Built(Box<Request<Body>>),
+    Fixed(&'a Fixed),
+}
+
+/// A request none of whose bytes vary over the run. A transport that writes requests
+/// as bytes encodes it once, on its first send, and keeps the encoding here: what a
+/// request costs to build, encode and drop goes (`bench/README.md`, issue 33).
+#[derive(Debug)]
+pub struct Fixed {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub encoded: OnceLock<Bytes>,
+}
+
+impl Outgoing<'_> {
+    pub fn method(&self) -> &Method {
+        match self {
+            Outgoing::Built(r) => r.method(),
+            Outgoing::Fixed(f) => &f.method,
+        }
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        match self {
+            Outgoing::Built(r) => r.headers(),
+            Outgoing::Fixed(f) => &f.headers,
+        }
+    }
+
+    /// As an `http::Request`, for what sends those.
+    pub fn into_request(self) -> Request<Body> {
+        match self {
+            Outgoing::Built(r) => *r,
+            Outgoing::Fixed(f) => {
+                let mut req = Request::new(Body::whole(f.body.clone()));
+                *req.method_mut() = f.method.clone();
+                *req.uri_mut() = f.uri.clone();
+                *req.headers_mut() = f.headers.clone();
+                req
+            }
+        }
+    }
 }
 
 /// What of an answer to keep beyond its status.
@@ -93,6 +145,20 @@ impl Prepared {
             Uri::try_from(format!("{path_prefix}{}", plan.path.render_static()))
                 .expect("validated path")
         });
+        let fixed = match (&uri, &body) {
+            (Some(u), b)
+                if dynamic_headers.is_empty() && dynamic_body.is_none() && plan.grpc.is_none() =>
+            {
+                Some(Arc::new(Fixed {
+                    method: plan.method.clone(),
+                    uri: u.clone(),
+                    headers: headers.clone(),
+                    body: b.clone().unwrap_or_default(),
+                    encoded: OnceLock::new(),
+                }))
+            }
+            _ => None,
+        };
         Prepared {
             origin,
             method: plan.method.clone(),
@@ -116,6 +182,7 @@ impl Prepared {
                 }),
             },
             grpc: plan.grpc.clone(),
+            fixed,
         }
     }
 
@@ -249,8 +316,22 @@ impl Prepared {
         (None, None)
     }
 
-    /// Builds one request. Fails only if a template renders to an invalid URI or header.
+    /// One request to send. Fails only if a template renders to an invalid URI or header.
     pub fn build(
+        &self,
+        rng: &mut fastrand::Rng,
+        seq: &AtomicU64,
+        vars: &[String],
+    ) -> Option<Outgoing<'_>> {
+        if let Some(f) = &self.fixed {
+            return Some(Outgoing::Fixed(f));
+        }
+        self.render(rng, seq, vars)
+            .map(|r| Outgoing::Built(Box::new(r)))
+    }
+
+    /// Renders the request's templates into a request.
+    fn render(
         &self,
         rng: &mut fastrand::Rng,
         seq: &AtomicU64,
@@ -307,7 +388,9 @@ pub struct Response {
     pub bytes: u64,
     /// Kept only when the request's rules read it.
     pub body: Option<Vec<u8>>,
-    pub headers: Option<HeaderMap>,
+    /// Boxed: kept only when asked for, and a `HeaderMap` would be a third of the size
+    /// of a value every request moves several times.
+    pub headers: Option<Box<HeaderMap>>,
     /// The request failed in a way that says the target never processed it: a reused
     /// connection closed while idle (worth one retry of an idempotent request), or an
     /// HTTP/2 stream refused or beyond a GOAWAY (safe to send again, whatever the method).

@@ -69,9 +69,11 @@ impl Phase {
 }
 
 /// One request's phases as its transport measured them, and what its connection was.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Phases {
-    pub times: [Option<Duration>; PHASES],
+    /// Nanoseconds, [`UNSET`] where the request had no such phase: half the size of
+    /// `Option<Duration>`s, in a value every request moves several times.
+    times: [u64; PHASES],
     /// Connections opened for the request (its handshake phases are in `times`): more
     /// than one when a retry opened another.
     pub opened: u32,
@@ -85,13 +87,34 @@ pub struct Phases {
     pub handshaking: bool,
 }
 
+/// A phase the request did not have.
+const UNSET: u64 = u64::MAX;
+
+impl Default for Phases {
+    fn default() -> Self {
+        Phases {
+            times: [UNSET; PHASES],
+            opened: 0,
+            resumed: false,
+            rotated: 0,
+            handshaking: false,
+        }
+    }
+}
+
 impl Phases {
     pub fn set(&mut self, p: Phase, d: Duration) {
-        self.times[p as usize] = Some(d);
+        self.times[p as usize] = u64::try_from(d.as_nanos()).unwrap_or(UNSET - 1);
     }
 
     pub fn get(&self, p: Phase) -> Option<Duration> {
-        self.times[p as usize]
+        let t = self.times[p as usize];
+        (t != UNSET).then(|| Duration::from_nanos(t))
+    }
+
+    /// Whether the request had any phase timed.
+    pub fn any(&self) -> bool {
+        self.times.iter().any(|t| *t != UNSET)
     }
 
     /// The connection part of `other` (a connect that happened for this request).
@@ -119,8 +142,8 @@ impl PhaseHists {
 
     pub fn record(&mut self, p: &Phases) {
         for (h, t) in self.0.iter_mut().zip(&p.times) {
-            if let Some(t) = t {
-                h.saturating_record(micros(*t));
+            if *t != UNSET {
+                h.saturating_record(micros(Duration::from_nanos(*t)));
             }
         }
     }

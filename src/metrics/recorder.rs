@@ -54,7 +54,7 @@ impl Recorder {
         e.counts.bytes += s.bytes;
         let c = &s.conn;
         e.counts.conn.record(c);
-        if c.phases.times.iter().any(Option::is_some) {
+        if c.phases.any() {
             e.phases_mut().record(&c.phases);
         }
         if s.warmup {

@@ -32,7 +32,7 @@ pub async fn read(
     let (parts, mut body) = resp.into_parts();
     let mut out = Response {
         status: Some(code),
-        headers: keep.headers.then_some(parts.headers),
+        headers: keep.headers.then(|| Box::new(parts.headers)),
         body: keep.body.then(Vec::new),
         ..Default::default()
     };
@@ -93,7 +93,7 @@ async fn read_grpc(
     reader.status(&parts.headers);
     let mut out = Response {
         status: Some(code),
-        headers: keep.headers.then_some(parts.headers),
+        headers: keep.headers.then(|| Box::new(parts.headers)),
         ..Default::default()
     };
     let mut fault = None;

@@ -181,19 +181,24 @@ impl Stream {
         r
     }
 
-    /// The sender for `origin`: this lane's, the group's, or a new connection's.
+    /// This lane's sender for `origin`, while its connection is open and not spent.
+    fn reuse(&self, origin: usize) -> Option<Sender> {
+        let (o, c) = self.cached.as_ref()?;
+        if *o != origin || c.sender.is_closed() || self.group.spent(c) {
+            return None;
+        }
+        c.served.set(c.served.get() + 1);
+        Some(c.sender.clone())
+    }
+
+    /// The sender for `origin` when this lane has none: the group's, or a new
+    /// connection's.
     async fn sender(
         &mut self,
         net: &Connector,
         origin: usize,
         phases: &mut Phases,
     ) -> Result<Sender, ConnectError> {
-        if let Some((o, c)) = &self.cached {
-            if *o == origin && !c.sender.is_closed() && !self.group.spent(c) {
-                c.served.set(c.served.get() + 1);
-                return Ok(c.sender.clone());
-            }
-        }
         let group = self.group.clone();
         let _opening = group.opening.lock().await;
         let spent = group
@@ -262,7 +267,13 @@ impl Stream {
         keep: Keep,
         phases: &mut Phases,
     ) -> Response {
-        let mut sender = match self.sender(net, origin, phases).await {
+        // Opening is rare and its future large: boxed, so that the future of every
+        // request stays small (it is moved whole at each await that holds it).
+        let sender = match self.reuse(origin) {
+            Some(s) => Ok(s),
+            None => Box::pin(self.sender(net, origin, phases)).await,
+        };
+        let mut sender = match sender {
             Ok(s) => s,
             Err(e) => return answer::connect_failed(e, *phases),
         };

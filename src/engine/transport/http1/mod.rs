@@ -6,6 +6,7 @@
 //! channel per request. Here every lane owns its connection and the pool is the lane.
 //! See `bench/README.md` for the numbers.
 
+mod head;
 mod wire;
 
 use std::future::Future;
@@ -14,14 +15,13 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use http::header::{HeaderValue, CONNECTION};
-use http::{Method, Request};
+use http::Method;
 use tokio::time::Sleep;
 
 use super::answer;
 use super::io::{ConnectError, Connector, SharedBackoff};
 use super::Protocol;
-use crate::engine::body::Body;
-use crate::engine::request::{Keep, Response};
+use crate::engine::request::{Keep, Outgoing, Response};
 use crate::metrics::connection::{Phase, Phases, RetryCause};
 use crate::metrics::ConnSample;
 use crate::scenario::plan::net::RetryPolicy;
@@ -78,16 +78,20 @@ impl Conn {
     /// Sends `req` to origin `origin` and reads the whole response by `deadline`.
     pub async fn execute(
         &mut self,
-        mut req: Request<Body>,
+        req: Outgoing<'_>,
         net: &Connector,
         origin: usize,
         keep: Keep,
         deadline: Instant,
     ) -> Response {
-        if self.close {
+        let req = if self.close {
+            let mut req = req.into_request();
             req.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
-        }
+            Outgoing::Built(Box::new(req))
+        } else {
+            req
+        };
         // Outside the exchange, so that a timed-out request still counts the connection
         // it opened.
         let mut phases = Phases::default();
@@ -163,7 +167,7 @@ impl Conn {
 
     async fn exchange(
         &mut self,
-        req: Request<Body>,
+        req: Outgoing<'_>,
         net: &Connector,
         origin: usize,
         keep: Keep,
@@ -176,7 +180,9 @@ impl Conn {
             _ => false,
         };
         if !reused {
-            if let Err(e) = self.connect(net, origin, phases).await {
+            // Boxed: rare, and its future (DNS, TCP, TLS) would otherwise be moved whole
+            // with every request's.
+            if let Err(e) = Box::pin(self.connect(net, origin, phases)).await {
                 return answer::connect_failed(e, *phases);
             }
         }
@@ -213,7 +219,7 @@ impl Conn {
         phases.set(Phase::Ttfb, at - written);
         let mut out = Response {
             status: Some(head.status),
-            headers: head.headers,
+            headers: head.headers.map(Box::new),
             body: keep.body.then(Vec::new),
             ..Default::default()
         };

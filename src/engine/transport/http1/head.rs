@@ -1,0 +1,256 @@
+//! An answer's head, parsed in place by `httparse` into what the lane needs: its status,
+//! its body's framing, whether the connection stays, and its fields only when the
+//! request's rules read them. Anything that is not a well-formed HTTP/1.x head within
+//! the bounds is [`Malformed`]: the target's protocol error.
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// Fields an answer's head may carry (hyper's default too).
+pub const MAX_HEADERS: usize = 100;
+
+/// The head is not a well-formed HTTP/1.x answer within the bounds.
+#[derive(Debug)]
+pub struct Malformed;
+
+/// How an answer's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Framing {
+    /// No body (HEAD, 1xx, 204, 304).
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the connection ends: the connection carries nothing after it.
+    UntilClose,
+}
+
+/// An answer's head, as much of it as the request's rules read.
+#[derive(Debug)]
+pub struct Head {
+    pub status: u16,
+    /// The connection may carry another request once the body is read.
+    pub reusable: bool,
+    pub framing: Framing,
+    pub headers: Option<HeaderMap>,
+}
+
+/// Parses a head at the start of `buf`: `None` until it is whole; its length and what
+/// it says once it is. Anything that is not a well-formed HTTP/1.x answer, within the
+/// bounds, is the target's protocol error.
+pub fn parse(
+    buf: &[u8],
+    head_request: bool,
+    keep_headers: bool,
+) -> Result<Option<(usize, Head)>, Malformed> {
+    // Left uninitialised: writing 100 empty fields cost more than parsing a short head.
+    let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut r,
+        buf,
+        &mut fields,
+    );
+    interpret(r, parsed, head_request, keep_headers)
+}
+
+/// What a parsed head says: its framing, whether the connection stays, its fields.
+fn interpret(
+    r: httparse::Response<'_, '_>,
+    parsed: httparse::Result<usize>,
+    head_request: bool,
+    keep_headers: bool,
+) -> Result<Option<(usize, Head)>, Malformed> {
+    let n = match parsed {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(Malformed),
+    };
+    let status = r.code.ok_or(Malformed)?;
+    let mut length: Option<u64> = None;
+    let (mut te, mut chunked, mut close, mut keep_alive) = (false, false, false, false);
+    let mut map = keep_headers.then(HeaderMap::new);
+    for f in r.headers.iter() {
+        let name = f.name.as_bytes();
+        if name_is(name, b"content-length") {
+            let v = decimal(f.value).ok_or(Malformed)?;
+            if length.is_some_and(|l| l != v) {
+                return Err(Malformed);
+            }
+            length = Some(v);
+        } else if name_is(name, b"transfer-encoding") {
+            te = true;
+            chunked = last_token_is(f.value, b"chunked");
+        } else if name_is(name, b"connection") {
+            close |= has_token(f.value, b"close");
+            keep_alive |= has_token(f.value, b"keep-alive");
+        }
+        if let Some(m) = &mut map {
+            let name = HeaderName::from_bytes(name).map_err(|_| Malformed)?;
+            let value = HeaderValue::from_bytes(f.value).map_err(|_| Malformed)?;
+            m.append(name, value);
+        }
+    }
+    let bodiless = head_request || status < 200 || status == 204 || status == 304;
+    let framing = match (te, chunked, length) {
+        _ if bodiless => Framing::Empty,
+        (true, true, _) => Framing::Chunked,
+        (true, false, _) => Framing::UntilClose,
+        (false, _, Some(l)) => Framing::Length(l),
+        (false, _, None) => Framing::UntilClose,
+    };
+    // HTTP/1.0 keeps a connection only when it says so. A length beside chunking is
+    // answered, as RFC 9112 says, by chunks, and the connection is not trusted after.
+    let persistent = !close && (r.version == Some(1) || keep_alive);
+    let reusable =
+        persistent && framing != Framing::UntilClose && !(te && length.is_some()) && status != 101;
+    let head = Head {
+        status,
+        reusable,
+        framing,
+        headers: map,
+    };
+    Ok(Some((n, head)))
+}
+
+/// `name` is `lower` (a field name of lowercase letters and `-`) in any case. Setting
+/// bit 5 lowercases a letter and keeps `-`; of the bytes httparse lets into a name, no
+/// other becomes a letter or `-` by it. A fifth of `eq_ignore_ascii_case`'s work, on
+/// every field of every answer.
+fn name_is(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len() && name.iter().zip(lower).all(|(a, b)| a | 0x20 == *b)
+}
+
+/// A length: decimal digits only, around them optional whitespace.
+fn decimal(v: &[u8]) -> Option<u64> {
+    let v = v.trim_ascii();
+    if v.is_empty() {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, &b| {
+        let d = b.wrapping_sub(b'0');
+        (d < 10).then_some(())?;
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
+}
+
+fn tokens(v: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    v.split(|b| *b == b',').map(|t| t.trim_ascii())
+}
+
+fn has_token(v: &[u8], want: &[u8]) -> bool {
+    tokens(v).any(|t| t.eq_ignore_ascii_case(want))
+}
+
+pub fn last_token_is(v: &[u8], want: &[u8]) -> bool {
+    tokens(v)
+        .next_back()
+        .is_some_and(|t| t.eq_ignore_ascii_case(want))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Result<Option<(usize, Head)>, Malformed> {
+        parse(text.as_bytes(), false, true)
+    }
+
+    fn whole(text: &str) -> Head {
+        let (n, h) = head(text).unwrap().unwrap();
+        assert_eq!(n, text.len());
+        h
+    }
+
+    #[test]
+    fn framing_follows_the_head() {
+        let h = whole("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n");
+        assert_eq!(
+            (h.status, h.framing, h.reusable),
+            (200, Framing::Length(12), true)
+        );
+        let h = whole("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+        assert_eq!((h.framing, h.reusable), (Framing::Chunked, true));
+        let h = whole("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n");
+        assert_eq!((h.framing, h.reusable), (Framing::Chunked, false));
+        let h = whole("HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!((h.framing, h.reusable), (Framing::UntilClose, false));
+        for bodiless in ["204 No Content", "304 Not Modified", "100 Continue"] {
+            let h = whole(&format!("HTTP/1.1 {bodiless}\r\nContent-Length: 5\r\n\r\n"));
+            assert_eq!(h.framing, Framing::Empty, "{bodiless}");
+        }
+        let (_, h) = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Empty, "the answer to HEAD");
+        assert!(h.headers.is_none(), "kept only when asked");
+    }
+
+    #[test]
+    fn field_names_match_in_any_case_and_only_themselves() {
+        for yes in [
+            "content-length",
+            "Content-Length",
+            "CONTENT-LENGTH",
+            "cOnTeNt-LeNgTh",
+        ] {
+            assert!(name_is(yes.as_bytes(), b"content-length"), "{yes}");
+        }
+        for no in [
+            "content_length",
+            "content-lengths",
+            "content-lengt",
+            "contentxlength",
+        ] {
+            assert!(!name_is(no.as_bytes(), b"content-length"), "{no}");
+        }
+        assert_eq!(decimal(b" 18446744073709551615\t"), Some(u64::MAX));
+        assert_eq!(decimal(b"007"), Some(7));
+        let h = whole("HTTP/1.1 200 OK\r\nCONTENT-LENGTH:  3 \r\nconnection: CLOSE\r\n\r\n");
+        assert_eq!((h.framing, h.reusable), (Framing::Length(3), false));
+    }
+
+    #[test]
+    fn persistence_follows_version_and_connection() {
+        assert!(
+            !whole("HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n").reusable
+        );
+        assert!(!whole("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").reusable);
+        assert!(
+            whole("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")
+                .reusable
+        );
+        assert!(!whole("HTTP/1.1 101 Switching Protocols\r\n\r\n").reusable);
+    }
+
+    #[test]
+    fn a_broken_or_oversized_head_is_the_targets_protocol_error() {
+        assert!(
+            head("HTTP/1.1 200 OK\r\nContent-Le").unwrap().is_none(),
+            "partial"
+        );
+        for bad in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
+            "SSH-2.0-OpenSSH\r\n\r\n",
+            "HTTP/1.1 2000 OK\r\n\r\n",
+        ] {
+            assert!(head(bad).is_err(), "accepted {bad:?}");
+        }
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: v\r\n")).collect();
+        assert!(head(&format!("HTTP/1.1 200 OK\r\n{many}\r\n")).is_err());
+        // Many fields, within the bound: all kept.
+        let some: String = (0..30).map(|i| format!("x-{i}: v\r\n")).collect();
+        let h = whole(&format!(
+            "HTTP/1.1 200 OK\r\n{some}Content-Length: 1\r\n\r\n"
+        ));
+        assert_eq!(h.framing, Framing::Length(1));
+        assert_eq!(h.headers.unwrap().len(), 31);
+        // The same value twice is one length.
+        let h = whole("HTTP/1.1 200 OK\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n");
+        assert_eq!(h.framing, Framing::Length(3));
+    }
+}
