@@ -9,7 +9,7 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::flow::run_iteration;
+use super::flow::{run_iteration, Due};
 use super::ThreadCtx;
 
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -60,7 +60,12 @@ async fn user(ctx: Rc<ThreadCtx>, quota: Option<u64>, end: Instant, think: Durat
         }
         let ep = ctx.pick();
         ctx.in_flight.set(ctx.in_flight.get() + 1);
-        run_iteration(&ctx, &mut conn, &mut session, ep, now, None).await;
+        let due = Due {
+            intended: now,
+            now,
+            lag: None,
+        };
+        run_iteration(&ctx, &mut conn, &mut session, ep, due).await;
         ctx.in_flight.set(ctx.in_flight.get() - 1);
         done_iterations += 1;
         if !think.is_zero() {

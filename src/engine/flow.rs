@@ -163,13 +163,22 @@ pub(crate) fn not_sent(
 
 /// Runs one iteration on `conn`. `pick` is the weighted request (ignored for flows);
 /// `lag` is the open model's (send lag, queue wait) for the first step.
+/// When an iteration is due and what its caller saw of the clock: `now` is a clock read
+/// taken just before the call (the send time of its first request: each clock read costs
+/// as much as a tenth of the rest of a request's user time on a virtual machine), `lag`
+/// the open model's send lag and queue wait.
+pub(crate) struct Due {
+    pub intended: Instant,
+    pub now: Instant,
+    pub lag: Option<(Duration, Duration)>,
+}
+
 pub(crate) async fn run_iteration(
     ctx: &ThreadCtx,
     conn: &mut Lane,
     session: &mut SessionVars,
     pick: usize,
-    intended: Instant,
-    lag: Option<(Duration, Duration)>,
+    Due { intended, now, lag }: Due,
 ) {
     if !feed(ctx, session) {
         return;
@@ -183,13 +192,17 @@ pub(crate) async fn run_iteration(
     };
     let mut due = intended;
     let mut lag = lag;
+    // A clock read no older than loadctl's own bookkeeping since: the next send's time.
+    let mut fresh = Some(now);
     for ep in steps.clone() {
         let step = &shared.requests[ep];
         if step.rules.once && session.ready {
             continue;
         }
         let deadline = due + shared.timeout;
-        let Some((resp, sent, done)) = ctx.send(conn, ep, &session.vars, deadline).await else {
+        let now = fresh.take().unwrap_or_else(Instant::now);
+        let Some((resp, sent, done)) = ctx.send(conn, ep, &session.vars, deadline, now).await
+        else {
             let mut rec = ctx.rec.borrow_mut();
             rec.invalid(ep, warmup);
             for later in ep + 1..steps.end {
@@ -245,7 +258,9 @@ pub(crate) async fn run_iteration(
             session.ready = true;
         }
         due = done;
+        fresh = Some(done);
         if let Some(think) = step.rules.think.filter(|_| ep + 1 < steps.end) {
+            fresh = None;
             // The next step is due when the user would have sent it: after the pause.
             due = done + think;
             if !super::pause_until(shared, due).await {

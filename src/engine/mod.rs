@@ -277,6 +277,8 @@ pub(crate) struct ThreadCtx {
     sessions: Vec<RefCell<SessionVars>>,
     next_session: Cell<usize>,
     chat_totals: RefCell<chat::ChatTotals>,
+    /// This thread has sent a request: the run's first send is already accounted.
+    sent_any: Cell<bool>,
     /// `[balance] affinity`: each client's backends over the run.
     pub affinity: RefCell<crate::metrics::balance::AffinityData>,
 }
@@ -318,15 +320,17 @@ impl ThreadCtx {
     }
 
     /// Sends one request of endpoint `ep` on `conn`, rendered with `vars`, answered by
-    /// `deadline` or counted as a timeout. Returns the response, when it was actually sent
-    /// and when it completed; `None` when the request could not be built (a feeder or
-    /// environment value made its path or a header invalid): then nothing was sent.
+    /// `deadline` or counted as a timeout. `now` is a clock read taken just before the
+    /// call. Returns the response, when it was actually sent and when it completed;
+    /// `None` when the request could not be built (a feeder or environment value made its
+    /// path or a header invalid): then nothing was sent.
     pub async fn send(
         &self,
         conn: &mut Lane,
         ep: usize,
         vars: &[String],
         deadline: Instant,
+        now: Instant,
     ) -> Option<(Response, Instant, Instant)> {
         let prepared = &self.shared.requests[ep];
         let build = || prepared.build(&mut self.rng.borrow_mut(), &self.shared.seq, vars);
@@ -335,7 +339,12 @@ impl ThreadCtx {
             let a = b.affinity.as_ref()?;
             balance::client_of(a, req.headers(), conn.source())
         });
-        let sent = Instant::now();
+        // Building a fixed request is taking a reference: `now` is still the send time.
+        let sent = if prepared.is_fixed() {
+            now
+        } else {
+            Instant::now()
+        };
         if sent >= deadline {
             // Its whole timeout went waiting for a connection: it is not sent late.
             return Some((Response::failed(ErrorKind::Timeout), sent, sent));
@@ -347,14 +356,15 @@ impl ThreadCtx {
                 .checked_sub(self.shared.timeout)
                 .map_or(deadline, |due| due + t)
         });
-        let since = sent.saturating_duration_since(self.shared.t0).as_nanos() as u64;
-        // Read first: after the first send this never writes the shared line again.
-        if since < self.shared.first_send.load(Ordering::Relaxed) {
+        if !self.sent_any.get() {
+            // A thread's first send is its earliest: the run's is the least of those.
+            self.sent_any.set(true);
+            let since = sent.saturating_duration_since(self.shared.t0).as_nanos() as u64;
             self.shared.first_send.fetch_min(since, Ordering::Relaxed);
         }
         let net = &self.shared.net;
         let mut resp = conn
-            .execute(req, net, prepared.origin, prepared.keep(), deadline)
+            .execute(req, net, prepared.origin, prepared.keep(), (sent, deadline))
             .await;
         let retry = resp
             .retry
@@ -365,8 +375,15 @@ impl ThreadCtx {
             // cause; the latency is the whole time, both attempts.
             let first = resp.conn;
             if let Some(req) = build() {
+                let again = Instant::now();
                 resp = conn
-                    .execute(req, net, prepared.origin, prepared.keep(), deadline)
+                    .execute(
+                        req,
+                        net,
+                        prepared.origin,
+                        prepared.keep(),
+                        (again, deadline),
+                    )
                     .await;
                 resp.conn.phases.take_connection(&first.phases);
                 resp.conn.refused += first.refused;
@@ -374,7 +391,8 @@ impl ThreadCtx {
             }
         }
         resp.client = client;
-        Some((resp, sent, Instant::now()))
+        let done = resp.done.unwrap_or_else(Instant::now);
+        Some((resp, sent, done))
     }
 }
 
@@ -496,6 +514,7 @@ fn worker_thread(
             },
             next_session: Cell::new(0),
             chat_totals: RefCell::new(chat::ChatTotals::default()),
+            sent_any: Cell::new(false),
             affinity: RefCell::default(),
             shared: shared.clone(),
             index,

@@ -33,8 +33,9 @@ pub fn send_all(
                         body: true,
                         ..p.keep()
                     };
-                    let deadline = std::time::Instant::now() + timeout;
-                    conn.execute(req, net, p.origin, keep, deadline).await
+                    let now = std::time::Instant::now();
+                    conn.execute(req, net, p.origin, keep, (now, now + timeout))
+                        .await
                 }
                 None => {
                     out.push(None);

@@ -28,7 +28,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::flow::run_iteration;
+use super::flow::{run_iteration, Due};
 use super::timer::PreciseSleep;
 use super::ThreadCtx;
 use crate::scenario::plan::schedule::RateSchedule;
@@ -247,18 +247,16 @@ async fn connection(ctx: Rc<ThreadCtx>, pool: Rc<Pool>, id: usize, first: Job, a
     loop {
         // Lateness that is the generator's own: the scheduler's wake-up and this task's
         // start after assignment. Waiting for a free connection is the target's doing.
-        let lag = (job.dispatched - job.intended) + assigned.elapsed();
+        let now = Instant::now();
+        let lag = (job.dispatched - job.intended) + (now - assigned);
         let queue = assigned - job.dispatched;
         let (kept, mut session) = ctx.begin_session();
-        run_iteration(
-            &ctx,
-            &mut conn,
-            &mut session,
-            job.ep,
-            job.intended,
-            Some((lag, queue)),
-        )
-        .await;
+        let due = Due {
+            intended: job.intended,
+            now,
+            lag: Some((lag, queue)),
+        };
+        run_iteration(&ctx, &mut conn, &mut session, job.ep, due).await;
         ctx.end_session(kept, session);
         ctx.in_flight.set(ctx.in_flight.get() - 1);
 

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST};
@@ -189,6 +190,11 @@ impl Prepared {
     /// A gRPC call's own deadline (`stream.timeout`), when it has one.
     pub fn timeout(&self) -> Option<std::time::Duration> {
         self.grpc.as_ref().and_then(|c| c.stream.timeout)
+    }
+
+    /// No template in it: [`Self::build`] costs nothing.
+    pub fn is_fixed(&self) -> bool {
+        self.fixed.is_some()
     }
 
     pub fn keep(&self) -> Keep {
@@ -403,6 +409,9 @@ pub struct Response {
     pub client: Option<ClientKey>,
     /// A gRPC answer's status, messages and their timing.
     pub grpc: Option<Box<crate::grpc::wire::Answer>>,
+    /// When the transport read the answer's last byte, where it looked at the clock
+    /// then (one clock read fewer per request).
+    pub done: Option<Instant>,
 }
 
 /// Who a request went as, for `[balance] affinity`.

@@ -101,17 +101,17 @@ impl Lane {
     }
 
     /// Sends `req` to origin `origin` of `net` and reads the whole answer by `deadline`,
-    /// keeping what `keep` asks for.
+    /// keeping what `keep` asks for. `sent` is a clock read taken just before the call.
     pub async fn execute(
         &mut self,
         req: Outgoing<'_>,
         net: &Connector,
         origin: usize,
         keep: Keep,
-        deadline: Instant,
+        (sent, deadline): (Instant, Instant),
     ) -> Response {
         match self {
-            Lane::Http1(c) => c.execute(req, net, origin, keep, deadline).await,
+            Lane::Http1(c) => c.execute(req, net, origin, keep, (sent, deadline)).await,
             // Boxed: an HTTP/2 request's future is three times an HTTP/1.1 one's and
             // this future is moved whole at every level above; one allocation is little
             // beside what hyper's HTTP/2 spends on a request.

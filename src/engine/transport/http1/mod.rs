@@ -82,7 +82,7 @@ impl Conn {
         net: &Connector,
         origin: usize,
         keep: Keep,
-        deadline: Instant,
+        (sent, deadline): (Instant, Instant),
     ) -> Response {
         let req = if self.close {
             let mut req = req.into_request();
@@ -109,7 +109,8 @@ impl Conn {
             .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline.into())));
         timer.as_mut().reset(deadline.into());
         let answered = {
-            let exchange = std::pin::pin!(self.exchange(req, net, origin, keep, &mut phases));
+            let exchange =
+                std::pin::pin!(self.exchange(req, net, (origin, sent), keep, &mut phases));
             within(exchange, timer.as_mut()).await
         };
         self.timer = Some(timer);
@@ -165,11 +166,13 @@ impl Conn {
         }
     }
 
+    /// `sent`: a clock read taken before it was called, the write's time when no
+    /// connection is opened first.
     async fn exchange(
         &mut self,
         req: Outgoing<'_>,
         net: &Connector,
-        origin: usize,
+        (origin, sent): (usize, Instant),
         keep: Keep,
         phases: &mut Phases,
     ) -> Response {
@@ -189,7 +192,7 @@ impl Conn {
         self.served += 1;
         let wire = &mut self.wire.as_mut().expect("connected above").1;
         let head_request = req.method() == Method::HEAD;
-        let written = Instant::now();
+        let written = if reused { sent } else { Instant::now() };
         let sent = match wire.send(req).await {
             Ok(()) => wire.head(head_request, keep.headers).await,
             Err(f) => Err(f),
@@ -223,14 +226,22 @@ impl Conn {
             body: keep.body.then(Vec::new),
             ..Default::default()
         };
+        let reads = wire.reads();
         let read = wire
             .body(head.framing, &mut |d| answer::take(&mut out, d))
             .await;
         match read {
             Ok(()) => {
-                let end = Instant::now();
+                // A body that came in the read that brought its head took no time to
+                // download: the clock is not read again.
+                let end = if wire.reads() == reads {
+                    at
+                } else {
+                    Instant::now()
+                };
                 phases.set(Phase::Download, end - at);
                 self.last_answer = Some(end);
+                out.done = Some(end);
                 if !head.reusable || !wire.drained() {
                     self.wire = None;
                 }

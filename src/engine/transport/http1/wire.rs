@@ -43,6 +43,9 @@ pub struct Wire {
     io: Io,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
+    /// Reads done on the connection, so that the caller can tell whether a body came
+    /// with the read that brought its head.
+    reads: u64,
 }
 
 /// What of a request is left to write once its head (and a small body) is encoded.
@@ -106,7 +109,13 @@ impl Wire {
             io,
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             wbuf: Vec::with_capacity(1024),
+            reads: 0,
         }
+    }
+
+    /// How many reads the connection has done.
+    pub fn reads(&self) -> u64 {
+        self.reads
     }
 
     /// Whether an idle connection may carry a request: it has not ended and has sent
@@ -233,6 +242,24 @@ impl Wire {
     }
 
     async fn flush(&mut self) -> Result<(), Failure> {
+        if let Io::Plain(tcp) = &self.io {
+            // A request fits the socket's buffer nearly always: written at once, without
+            // a write future polled through the runtime's readiness.
+            match tcp.try_write(&self.wbuf) {
+                Ok(n) if n == self.wbuf.len() => {
+                    self.wbuf.clear();
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.wbuf.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    self.wbuf.clear();
+                    return Err(Failure::closed(true, Some(e)));
+                }
+            }
+        }
         let r = self.io.write_all(&self.wbuf).await;
         self.wbuf.clear();
         r.map_err(|e| Failure::closed(true, Some(e)))?;
@@ -253,6 +280,7 @@ impl Wire {
         if self.rbuf.capacity() - self.rbuf.len() < 1024 {
             self.rbuf.reserve(READ_CHUNK);
         }
+        self.reads += 1;
         self.io.read_buf(&mut self.rbuf).await
     }
 
