@@ -161,18 +161,17 @@ pub(crate) fn not_sent(
     }
 }
 
-/// Runs one iteration on `conn`. `pick` is the weighted request (ignored for flows);
-/// `lag` is the open model's (send lag, queue wait) for the first step.
 /// When an iteration is due and what its caller saw of the clock: `now` is a clock read
-/// taken just before the call (the send time of its first request: each clock read costs
-/// as much as a tenth of the rest of a request's user time on a virtual machine), `lag`
-/// the open model's send lag and queue wait.
+/// taken just before the call, the send time of its first request (a clock read costs
+/// about a tenth of the rest of a request's user time on a virtual machine); `lag` is the
+/// open model's (send lag, queue wait) for the first step.
 pub(crate) struct Due {
     pub intended: Instant,
     pub now: Instant,
     pub lag: Option<(Duration, Duration)>,
 }
 
+/// Runs one iteration on `conn`. `pick` is the weighted request (ignored for flows).
 pub(crate) async fn run_iteration(
     ctx: &ThreadCtx,
     conn: &mut Lane,
