@@ -40,9 +40,7 @@ impl Body {
             next: None,
         })
     }
-}
 
-impl Body {
     /// The whole body's bytes; a paced body is given back as it is.
     pub fn into_whole(self) -> Result<Bytes, Body> {
         match self {

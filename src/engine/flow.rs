@@ -162,9 +162,9 @@ pub(crate) fn not_sent(
 }
 
 /// When an iteration is due and what its caller saw of the clock: `now` is a clock read
-/// taken just before the call, the send time of its first request (a clock read costs
-/// about a tenth of the rest of a request's user time on a virtual machine); `lag` is the
-/// open model's (send lag, queue wait) for the first step.
+/// taken just before the call, the send time of its first request (on a virtual machine
+/// six clock reads were an eighth of a request's user time, `bench/README.md`); `lag` is
+/// the open model's (send lag, queue wait) for the first step.
 pub(crate) struct Due {
     pub intended: Instant,
     pub now: Instant,

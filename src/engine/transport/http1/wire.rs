@@ -189,13 +189,8 @@ impl Wire {
         );
         match body.into_whole() {
             Ok(data) if chunked => {
-                if !data.is_empty() {
-                    self.wbuf
-                        .extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-                    self.wbuf.extend_from_slice(&data);
-                    self.wbuf.extend_from_slice(b"\r\n");
-                }
-                self.wbuf.extend_from_slice(b"0\r\n\r\n");
+                push_chunk(&mut self.wbuf, &data);
+                push_chunk(&mut self.wbuf, b"");
                 Rest::Nothing
             }
             Ok(data) if data.len() > COALESCE => Rest::Large(data),
@@ -215,18 +210,15 @@ impl Wire {
                 break;
             };
             if let Ok(data) = frame.into_data() {
-                if chunked && !data.is_empty() {
-                    self.wbuf
-                        .extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-                }
-                if data.len() <= COALESCE {
+                if chunked {
+                    if !data.is_empty() {
+                        push_chunk(&mut self.wbuf, &data);
+                    }
+                } else if data.len() <= COALESCE {
                     self.wbuf.extend_from_slice(&data);
                 } else {
                     self.flush().await?;
                     self.write(&data).await?;
-                }
-                if chunked && !data.is_empty() {
-                    self.wbuf.extend_from_slice(b"\r\n");
                 }
             }
             ended = body.is_end_stream();
@@ -236,7 +228,7 @@ impl Wire {
             }
         }
         if chunked {
-            self.wbuf.extend_from_slice(b"0\r\n\r\n");
+            push_chunk(&mut self.wbuf, b"");
         }
         self.flush().await
     }
@@ -413,6 +405,14 @@ impl Wire {
     }
 }
 
+/// One chunk of a chunked body; the empty one ends the body.
+fn push_chunk(buf: &mut Vec<u8>, data: &[u8]) {
+    use std::io::Write;
+    let _ = write!(buf, "{:x}\r\n", data.len());
+    buf.extend_from_slice(data);
+    buf.extend_from_slice(b"\r\n");
+}
+
 /// A fixed request's head, and its body when small enough to go in the same write.
 fn encode_fixed(f: &Fixed) -> bytes::Bytes {
     let mut buf = Vec::new();
@@ -475,6 +475,15 @@ fn encode_head(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_are_framed_and_the_empty_one_ends_the_body() {
+        let mut buf = Vec::new();
+        push_chunk(&mut buf, &[b'x'; 26]);
+        push_chunk(&mut buf, b"");
+        let want = format!("1a\r\n{}\r\n0\r\n\r\n", "x".repeat(26));
+        assert_eq!(String::from_utf8(buf).unwrap(), want);
+    }
 
     #[test]
     fn a_request_states_its_length_unless_it_has_none() {
