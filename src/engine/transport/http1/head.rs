@@ -1,9 +1,11 @@
-//! An answer's head, parsed in place by `httparse` into what the lane needs: its status,
-//! its body's framing, whether the connection stays, and its fields only when the
-//! request's rules read them. Anything that is not a well-formed HTTP/1.x head within
+//! An answer's head, parsed in place (by [`quick`]'s fast path, else by `httparse`) into
+//! what the lane needs: its status, its body's framing, whether the connection stays, and
+//! its fields only when the request's rules read them. Anything that is not a well-formed HTTP/1.x head within
 //! the bounds is [`Malformed`]: the target's protocol error.
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::quick;
 
 /// Fields an answer's head may carry (hyper's default too).
 pub const MAX_HEADERS: usize = 100;
@@ -33,82 +35,178 @@ pub struct Head {
     pub headers: Option<HeaderMap>,
 }
 
+/// A head this long or shorter is remembered by [`Memo`].
+const MEMO_MAX: usize = 1024;
+
+/// The last answer's head on a connection, its bytes and what they said. A server's heads
+/// repeat byte for byte (nginx's change with its `Date`, once a second), and a head equal
+/// to the last one says what it said: it is compared, not parsed again. Under callgrind
+/// that turned 2,235 instructions per answer into a comparison (`bench/README.md`,
+/// issue 33). Heads whose fields the request reads are not remembered.
+#[derive(Debug, Default)]
+pub struct Memo {
+    bytes: Vec<u8>,
+    /// The request was HEAD, and what the head said: status, reusable, framing.
+    said: Option<(bool, u16, bool, Framing)>,
+}
+
+impl Memo {
+    /// [`parse`], answered from memory when `buf` starts with the last head.
+    pub fn parse(
+        &mut self,
+        buf: &[u8],
+        head_request: bool,
+        keep_headers: bool,
+    ) -> Result<Option<(usize, Head)>, Malformed> {
+        if let Some((was_head, status, reusable, framing)) = self.said {
+            let n = self.bytes.len();
+            if was_head == head_request && !keep_headers && buf.get(..n) == Some(&self.bytes) {
+                let head = Head {
+                    status,
+                    reusable,
+                    framing,
+                    headers: None,
+                };
+                return Ok(Some((n, head)));
+            }
+        }
+        let parsed = parse(buf, head_request, keep_headers)?;
+        self.said = None;
+        if let Some((n, h)) = &parsed {
+            if !keep_headers && *n <= MEMO_MAX {
+                self.bytes.clear();
+                self.bytes.extend_from_slice(&buf[..*n]);
+                self.said = Some((head_request, h.status, h.reusable, h.framing));
+            }
+        }
+        Ok(parsed)
+    }
+}
+
 /// Parses a head at the start of `buf`: `None` until it is whole; its length and what
 /// it says once it is. Anything that is not a well-formed HTTP/1.x answer, within the
-/// bounds, is the target's protocol error.
+/// bounds, is the target's protocol error. A plain head is read by the fast path
+/// ([`quick`]); `httparse` decides every other.
 pub fn parse(
     buf: &[u8],
     head_request: bool,
     keep_headers: bool,
 ) -> Result<Option<(usize, Head)>, Malformed> {
+    let mut fields = Fields::new(keep_headers);
+    if let Some(line) = quick::scan(buf, MAX_HEADERS, |n, v| fields.field(n, v).is_ok()) {
+        let head = fields.finish(line.version, line.status, head_request);
+        return Ok(Some((line.len, head)));
+    }
     // Left uninitialised: writing 100 empty fields cost more than parsing a short head.
-    let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
     let mut r = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+    let n = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
         &mut r,
         buf,
-        &mut fields,
-    );
-    interpret(r, parsed, head_request, keep_headers)
-}
-
-/// What a parsed head says: its framing, whether the connection stays, its fields.
-fn interpret(
-    r: httparse::Response<'_, '_>,
-    parsed: httparse::Result<usize>,
-    head_request: bool,
-    keep_headers: bool,
-) -> Result<Option<(usize, Head)>, Malformed> {
-    let n = match parsed {
+        &mut storage,
+    ) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(Malformed),
     };
-    let status = r.code.ok_or(Malformed)?;
-    let mut length: Option<u64> = None;
-    let (mut te, mut chunked, mut close, mut keep_alive) = (false, false, false, false);
-    let mut map = keep_headers.then(HeaderMap::new);
+    let (version, status) = (r.version.ok_or(Malformed)?, r.code.ok_or(Malformed)?);
+    let mut fields = Fields::new(keep_headers);
     for f in r.headers.iter() {
-        let name = f.name.as_bytes();
-        if name_is(name, b"content-length") {
-            let v = decimal(f.value).ok_or(Malformed)?;
-            if length.is_some_and(|l| l != v) {
-                return Err(Malformed);
-            }
-            length = Some(v);
-        } else if name_is(name, b"transfer-encoding") {
-            te = true;
-            chunked = last_token_is(f.value, b"chunked");
-        } else if name_is(name, b"connection") {
-            close |= has_token(f.value, b"close");
-            keep_alive |= has_token(f.value, b"keep-alive");
-        }
-        if let Some(m) = &mut map {
-            let name = HeaderName::from_bytes(name).map_err(|_| Malformed)?;
-            let value = HeaderValue::from_bytes(f.value).map_err(|_| Malformed)?;
-            m.append(name, value);
+        fields.field(f.name.as_bytes(), f.value)?;
+    }
+    Ok(Some((n, fields.finish(version, status, head_request))))
+}
+
+/// What a head's fields say, read one field at a time.
+struct Fields {
+    length: Option<u64>,
+    te: bool,
+    chunked: bool,
+    close: bool,
+    keep_alive: bool,
+    map: Option<HeaderMap>,
+}
+
+impl Fields {
+    fn new(keep_headers: bool) -> Self {
+        Fields {
+            length: None,
+            te: false,
+            chunked: false,
+            close: false,
+            keep_alive: false,
+            map: keep_headers.then(HeaderMap::new),
         }
     }
-    let bodiless = head_request || status < 200 || status == 204 || status == 304;
-    let framing = match (te, chunked, length) {
-        _ if bodiless => Framing::Empty,
-        (true, true, _) => Framing::Chunked,
-        (true, false, _) => Framing::UntilClose,
-        (false, _, Some(l)) => Framing::Length(l),
-        (false, _, None) => Framing::UntilClose,
-    };
-    // HTTP/1.0 keeps a connection only when it says so. A length beside chunking is
-    // answered, as RFC 9112 says, by chunks, and the connection is not trusted after.
-    let persistent = !close && (r.version == Some(1) || keep_alive);
-    let reusable =
-        persistent && framing != Framing::UntilClose && !(te && length.is_some()) && status != 101;
-    let head = Head {
-        status,
-        reusable,
-        framing,
-        headers: map,
-    };
-    Ok(Some((n, head)))
+
+    #[inline]
+    fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), Malformed> {
+        // Most fields are none of the three: the length alone passes them by.
+        match name.len() {
+            14 if name_is(name, b"content-length") => {
+                let v = decimal(value).ok_or(Malformed)?;
+                if self.length.is_some_and(|l| l != v) {
+                    return Err(Malformed);
+                }
+                self.length = Some(v);
+            }
+            17 if name_is(name, b"transfer-encoding") => {
+                self.te = true;
+                self.chunked = last_token_is(value, b"chunked");
+            }
+            10 if name_is(name, b"connection") => {
+                // One token, the usual value, is matched whole before a list is split.
+                if value.eq_ignore_ascii_case(b"keep-alive") {
+                    self.keep_alive = true;
+                } else if value.eq_ignore_ascii_case(b"close") {
+                    self.close = true;
+                } else {
+                    self.close |= has_token(value, b"close");
+                    self.keep_alive |= has_token(value, b"keep-alive");
+                }
+            }
+            _ => {}
+        }
+        if let Some(m) = &mut self.map {
+            let name = HeaderName::from_bytes(name).map_err(|_| Malformed)?;
+            let value = HeaderValue::from_bytes(value).map_err(|_| Malformed)?;
+            m.append(name, value);
+        }
+        Ok(())
+    }
+
+    /// The head, once every field is read: its framing and whether the connection stays.
+    fn finish(self, version: u8, status: u16, head_request: bool) -> Head {
+        let Fields {
+            length,
+            te,
+            chunked,
+            close,
+            keep_alive,
+            map,
+        } = self;
+        let bodiless = head_request || status < 200 || status == 204 || status == 304;
+        let framing = match (te, chunked, length) {
+            _ if bodiless => Framing::Empty,
+            (true, true, _) => Framing::Chunked,
+            (true, false, _) => Framing::UntilClose,
+            (false, _, Some(l)) => Framing::Length(l),
+            (false, _, None) => Framing::UntilClose,
+        };
+        // HTTP/1.0 keeps a connection only when it says so. A length beside chunking is
+        // answered, as RFC 9112 says, by chunks, and the connection is not trusted after.
+        let persistent = !close && (version == 1 || keep_alive);
+        let reusable = persistent
+            && framing != Framing::UntilClose
+            && !(te && length.is_some())
+            && status != 101;
+        Head {
+            status,
+            reusable,
+            framing,
+            headers: map,
+        }
+    }
 }
 
 /// `name` is `lower` (a field name of lowercase letters and `-`) in any case. Setting
@@ -158,6 +256,44 @@ mod tests {
         let (n, h) = head(text).unwrap().unwrap();
         assert_eq!(n, text.len());
         h
+    }
+
+    #[test]
+    fn a_repeated_head_is_recalled_and_any_other_is_parsed() {
+        let mut memo = Memo::default();
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+        let read = |memo: &mut Memo, buf: &[u8], head_request, keep| {
+            let (n, h) = memo.parse(buf, head_request, keep).unwrap().unwrap();
+            (n, h.status, h.framing, h.reusable, h.headers.is_some())
+        };
+        let first = read(&mut memo, ok, false, false);
+        assert_eq!(first, (38, 200, Framing::Length(2), true, false));
+        assert!(memo.said.is_some(), "remembered");
+        assert_eq!(read(&mut memo, ok, false, false), first, "recalled");
+        // The same bytes after a HEAD request have no body.
+        assert_eq!(read(&mut memo, ok, true, false).2, Framing::Empty);
+        assert_eq!(read(&mut memo, ok, false, false), first);
+        // A different head (one byte), a partial one, fields asked for: parsed.
+        let other = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhey";
+        assert_eq!(read(&mut memo, other, false, false).2, Framing::Length(3));
+        assert!(memo
+            .parse(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n", false, false)
+            .unwrap()
+            .is_none());
+        assert!(read(&mut memo, other, false, true).4, "fields asked for");
+        assert!(
+            memo.said.is_none(),
+            "a head whose fields were read is not remembered"
+        );
+        // A malformed head is the target's error, whatever was remembered.
+        read(&mut memo, ok, false, false);
+        assert!(memo
+            .parse(b"HTTP/1.1 200 OK\r\nA b\r\n\r\n", false, false)
+            .is_err());
+        // A long head is not kept.
+        let long = format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "v".repeat(MEMO_MAX));
+        assert_eq!(read(&mut memo, long.as_bytes(), false, false).1, 200);
+        assert!(memo.said.is_none() && memo.bytes.capacity() <= MEMO_MAX);
     }
 
     #[test]
@@ -219,6 +355,17 @@ mod tests {
                 .reusable
         );
         assert!(!whole("HTTP/1.1 101 Switching Protocols\r\n\r\n").reusable);
+        // A list, in any case: each token counts.
+        assert!(
+            whole(
+                "HTTP/1.0 200 OK\r\nConnection: Upgrade, Keep-Alive\r\nContent-Length: 0\r\n\r\n"
+            )
+            .reusable
+        );
+        assert!(
+            !whole("HTTP/1.1 200 OK\r\nConnection: te,  CLOSE \r\nContent-Length: 0\r\n\r\n")
+                .reusable
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! See `bench/README.md` for the numbers.
 
 mod head;
+mod quick;
 mod wire;
 
 use std::future::Future;

@@ -46,6 +46,8 @@ pub struct Wire {
     /// Reads done on the connection, so that the caller can tell whether a body came
     /// with the read that brought its head.
     reads: u64,
+    /// The last answer's head.
+    memo: head::Memo,
 }
 
 /// What of a request is left to write once its head (and a small body) is encoded.
@@ -110,6 +112,7 @@ impl Wire {
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             wbuf: Vec::with_capacity(1024),
             reads: 0,
+            memo: head::Memo::default(),
         }
     }
 
@@ -291,7 +294,9 @@ impl Wire {
         let mut interim = false;
         loop {
             if !self.rbuf.is_empty() {
-                match head::parse(&self.rbuf, head_request, keep_headers)
+                match self
+                    .memo
+                    .parse(&self.rbuf, head_request, keep_headers)
                     .map_err(|_| Failure::protocol())?
                 {
                     Some((n, head)) => {
