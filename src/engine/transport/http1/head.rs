@@ -1,7 +1,8 @@
 //! An answer's head, parsed in place (by [`quick`]'s fast path, else by `httparse`) into
 //! what the lane needs: its status, its body's framing, whether the connection stays, and
-//! its fields only when the request's rules read them. Anything that is not a well-formed HTTP/1.x head within
-//! the bounds is [`Malformed`]: the target's protocol error.
+//! its fields only when the request's rules read them; a head that repeats the
+//! connection's last one is recalled ([`Memo`]). Anything that is not a well-formed
+//! HTTP/1.x head within the bounds is [`Malformed`]: the target's protocol error.
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 

@@ -307,7 +307,11 @@ mod tests {
         let deadline = (t0 + D::from_secs(3)).into_std();
         assert_eq!(within(work, timer.as_mut(), deadline).await, Some(7));
         assert_eq!(T::now() - t0, D::from_secs(2));
-        assert_eq!(timer.deadline(), t0 + D::from_secs(3), "moved once it fired");
+        assert_eq!(
+            timer.deadline(),
+            t0 + D::from_secs(3),
+            "moved once it fired"
+        );
 
         let t1 = T::now();
         let work = std::pin::pin!(answer_after(D::from_secs(10)));

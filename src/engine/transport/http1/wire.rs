@@ -1,10 +1,11 @@
 //! HTTP/1.1 on the wire, written for the generator's hot path: a request is encoded into
-//! one reused buffer and written with one call, the answer's head is parsed in place by
-//! `httparse` ([`head`]; a `HeaderMap` is built only when the request's rules
-//! read headers), and the body is read through the framing its head chose (a length,
-//! chunks, or the connection's end). The lane's own task does all of it: no second task
-//! per connection and no channel per request, which is where two thirds of a request's
-//! instructions went under hyper's connection driver (`bench/README.md`, issue 33).
+//! one reused buffer and written with one call, the answer's head is read in place
+//! ([`head`]: recalled when it repeats the connection's last one, else parsed; a
+//! `HeaderMap` is built only when the request's rules read headers), and the body is read
+//! through the framing its head chose (a length, chunks, or the connection's end). The
+//! lane's own task does all of it: no second task per connection and no channel per
+//! request, which is where two thirds of a request's instructions went under hyper's
+//! connection driver (`bench/README.md`, issue 33).
 //!
 //! Every bound here is the target's to break, never the generator's memory to spend: a
 //! head longer than [`MAX_HEAD`] or with more than [`head::MAX_HEADERS`] fields is a protocol
