@@ -94,7 +94,9 @@ pub fn scan(
             return None;
         }
         fields += 1;
-        if fields > max_fields || !field(&rest[..name], trim_end(&rest[start..end])) {
+        // The only whitespace a value can hold here is SP and HTAB, what httparse trims.
+        let value = rest[start..end].trim_ascii_end();
+        if fields > max_fields || !field(&rest[..name], value) {
             return None;
         }
         at += end + 2;
@@ -157,15 +159,6 @@ fn value_end(s: &[u8], mut i: usize) -> Option<usize> {
         // A tab, or one of the last seven bytes.
         i += 1;
     }
-}
-
-/// `v` without trailing spaces and tabs.
-fn trim_end(v: &[u8]) -> &[u8] {
-    let keep = v
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .map_or(0, |i| i + 1);
-    &v[..keep]
 }
 
 #[cfg(test)]
