@@ -15,8 +15,6 @@ use std::sync::Arc;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::HIST_MAX_US;
-
 /// Distinct backend names kept per thread; more is a target naming each answer anew.
 pub const MAX_BACKENDS: usize = 256;
 /// Bytes of a backend name kept.
@@ -29,7 +27,7 @@ pub const MAX_CLIENTS: usize = 100_000;
 const MAX_PER_CLIENT: usize = 8;
 
 fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HIST_MAX_US, 2).expect("constant bounds are valid")
+    super::growing(2)
 }
 
 /// One backend over some time.
@@ -54,8 +52,7 @@ impl BackendData {
     pub fn merge(&mut self, o: &BackendData) {
         self.requests += o.requests;
         self.errors += o.errors;
-        // Both histograms have the same bounds.
-        let _ = self.latency.add(&o.latency);
+        super::add_hist(&mut self.latency, &o.latency);
     }
 
     fn reset(&mut self) {
@@ -134,7 +131,7 @@ impl BalanceData {
         let b = &mut self.backends[i].1;
         b.requests += 1;
         b.errors += u64::from(error);
-        b.latency.saturating_record(latency_us);
+        super::record_us(&mut b.latency, latency_us);
     }
 
     pub fn merge(&mut self, o: &BalanceData) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::{micros, new_histogram, ConnSample};
+use super::{micros, new_histogram, record_us, ConnSample};
 
 /// Where a request's time went, in the order it is spent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -143,7 +143,7 @@ impl PhaseHists {
     pub fn record(&mut self, p: &Phases) {
         for (h, t) in self.0.iter_mut().zip(&p.times) {
             if *t != UNSET {
-                h.saturating_record(micros(Duration::from_nanos(*t)));
+                record_us(h, micros(Duration::from_nanos(*t)));
             }
         }
     }
@@ -162,7 +162,7 @@ impl PhaseHists {
 
     pub fn merge(&mut self, o: &PhaseHists) {
         for (a, b) in self.0.iter_mut().zip(&o.0) {
-            a.add(b).expect("same bounds");
+            super::add_hist(a, b);
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::connection::Phase;
-use super::{micros, IntervalData, Sample};
+use super::{micros, record_us, IntervalData, Sample};
 
 /// Records samples of one worker thread. Lives in a `RefCell` on that thread; nothing
 /// here is shared across threads.
@@ -39,8 +39,8 @@ impl Recorder {
 
     pub fn record(&mut self, endpoint: usize, s: &Sample) {
         let e = self.endpoint_data(endpoint, s.warmup);
-        e.latency.saturating_record(micros(s.latency));
-        e.service.saturating_record(micros(s.service));
+        record_us(&mut e.latency, micros(s.latency));
+        record_us(&mut e.service, micros(s.service));
         if let Some(code) = s.status {
             if let Some(n_of) = e.counts.status.get_mut(code as usize) {
                 *n_of += 1;
@@ -61,10 +61,10 @@ impl Recorder {
             return;
         }
         if let Some(lag) = s.send_lag {
-            self.current.send_lag.saturating_record(micros(lag));
+            record_us(&mut self.current.send_lag, micros(lag));
         }
         if let Some(q) = s.queue_wait {
-            self.current.queue_wait.saturating_record(micros(q));
+            record_us(&mut self.current.queue_wait, micros(q));
         }
     }
 
@@ -79,7 +79,7 @@ impl Recorder {
             .phases_mut()
             .of_mut(phase);
         for t in times {
-            h.saturating_record(micros(*t));
+            record_us(h, micros(*t));
         }
     }
 
