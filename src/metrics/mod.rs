@@ -33,7 +33,7 @@ pub const HIST_SIGFIG: u8 = 3;
 /// An empty latency histogram. It starts covering 2 ms and grows a power of two at a time,
 /// only as far as the largest value it is given (at most [`HIST_MAX_US`]): its buckets are
 /// those of a one-hour histogram, so every percentile is the same, but a histogram of
-/// millisecond answers holds 32 KiB of counts instead of 184 KiB. A run keeps dozens of
+/// answers under 8 ms holds 32 KiB of counts instead of 184 KiB. A run keeps dozens of
 /// them (per thread, per second, per phase) and clears or copies each whole every second,
 /// so their full size would be resident (issue 33: RSS at 10,000/s).
 pub fn new_histogram() -> Histogram<u64> {
